@@ -1,0 +1,68 @@
+// Command duet is a WebRTC peer-to-peer signaling server compatible with
+// Ant Media Server's peer-to-peer protocol.
+//
+//	duet [serve] [flags]   run the server (the default)
+//	duet version           print the version
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
+	stop()
+	os.Exit(code)
+}
+
+// command is one subcommand.
+type command struct {
+	name, summary string
+	run           func(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int
+}
+
+func commands() []command {
+	return []command{
+		{"serve", "run the signaling server (default)", serve},
+		{"version", "print the version", func(_ context.Context, _ []string, stdout, _ io.Writer, _ func(string) string) int {
+			fmt.Fprintln(stdout, "duet", version)
+			return 0
+		}},
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	if len(args) > 0 && (args[0] == "help" || args[0] == "-h" || args[0] == "--help") {
+		usage(stdout)
+		return 0
+	}
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		for _, c := range commands() {
+			if c.name == args[0] {
+				return c.run(ctx, args[1:], stdout, stderr, getenv)
+			}
+		}
+		fmt.Fprintf(stderr, "duet: unknown command %q\n", args[0])
+		usage(stderr)
+		return 2
+	}
+	return serve(ctx, args, stdout, stderr, getenv)
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: duet [command] [flags]")
+	fmt.Fprintln(w, "commands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "run 'duet COMMAND --help' for a command's flags")
+}

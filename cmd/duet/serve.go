@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+
+	"golang.org/x/term"
+
+	"github.com/duet-rtc/duet/config"
+	"github.com/duet-rtc/duet/server"
+)
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	fs := flag.NewFlagSet("duet serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	for _, a := range args {
+		if a == "-h" || a == "-help" || a == "--help" {
+			fs.SetOutput(stdout)
+		}
+	}
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: duet serve [flags]\n\nEvery flag can also be set as a YAML key in --config or as a DUET_* variable.\nPrecedence: defaults < config file < environment < flags.\n\nflags:")
+		fs.PrintDefaults()
+	}
+	cfg, err := config.Load(fs, args, getenv)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "duet: invalid configuration:\n%v\n", err)
+		return 2
+	}
+	log := newLogger(cfg, stderr)
+	srv, err := server.New(cfg, server.Options{Logger: log})
+	if err != nil {
+		fmt.Fprintf(stderr, "duet: %v\n", err)
+		return 2
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		log.Error("listen failed", "addr", cfg.Listen, "err", err)
+		return 1
+	}
+	scheme := "ws"
+	if cfg.TLSCert != "" {
+		scheme = "wss"
+	}
+	log.Info("duet listening", "version", version, "addr", ln.Addr().String(),
+		"websocket", fmt.Sprintf("%s://%s/{app}/websocket", scheme, ln.Addr()))
+	if err := srv.Serve(ctx, ln); err != nil {
+		log.Error("server stopped", "err", err)
+		return 1
+	}
+	log.Info("stopped")
+	return 0
+}
+
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	format := cfg.LogFormat
+	if format == "auto" {
+		format = "json"
+		if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			format = "text"
+		}
+	}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}

@@ -1,0 +1,126 @@
+// Package config holds duet's one Config struct and loads it in layers:
+// embedded defaults, then an optional YAML file, then DUET_* environment
+// variables, then command-line flags. Each field's YAML key, environment
+// variable and flag come from its yaml tag: max_message_bytes is
+// DUET_MAX_MESSAGE_BYTES and --max-message-bytes.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Config is every setting of the server.
+type Config struct {
+	Listen  string `yaml:"listen" help:"address to listen on (host:port)"`
+	TLSCert string `yaml:"tls_cert" help:"TLS certificate file (PEM); with tls_key serves HTTPS/WSS"`
+	TLSKey  string `yaml:"tls_key" help:"TLS private key file (PEM)"`
+
+	MaxMessageBytes int           `yaml:"max_message_bytes" help:"largest accepted WebSocket message in bytes"`
+	SendQueueBytes  int           `yaml:"send_queue_bytes" help:"bytes queued for a slow reader before it is disconnected"`
+	MaxRoomsPerConn int           `yaml:"max_rooms_per_conn" help:"rooms one socket may be in at once"`
+	MaxConnections  int           `yaml:"max_connections" help:"open sockets before new ones get highResourceUsage (0: no limit)"`
+	RateLimit       float64       `yaml:"rate_limit" help:"messages per second per socket, sustained (0: no limit)"`
+	RateBurst       int           `yaml:"rate_burst" help:"messages per socket allowed in a burst above rate_limit"`
+	IdleTimeout     time.Duration `yaml:"idle_timeout" help:"close a socket silent (no frame, no pong) for this long"`
+	PingInterval    time.Duration `yaml:"ping_interval" help:"interval of server WebSocket pings (jittered by 10%)"`
+	WriteTimeout    time.Duration `yaml:"write_timeout" help:"deadline for one write to a socket"`
+	ProbeTimeout    time.Duration `yaml:"probe_timeout" help:"time a member of a full room has to answer a liveness probe"`
+	DrainTimeout    time.Duration `yaml:"drain_timeout" help:"on SIGTERM, time clients get to leave before sockets are closed"`
+	AllowedOrigins  []string      `yaml:"allowed_origins" help:"browser origins allowed to connect, comma-separated (empty: all)"`
+
+	StunURI        string `yaml:"stun_uri" help:"ICE server URI sent in iceServerConfig (stun: or turn:)"`
+	TurnUsername   string `yaml:"turn_username" help:"TURN username sent in iceServerConfig"`
+	TurnCredential string `yaml:"turn_credential" help:"TURN password sent in iceServerConfig"`
+
+	LogFormat string `yaml:"log_format" help:"log format: auto (text on a terminal, else json), json or text"`
+	LogLevel  string `yaml:"log_level" help:"log level: debug, info, warn or error"`
+}
+
+// Default returns the embedded defaults.
+func Default() Config {
+	return Config{
+		Listen:          ":5080",
+		MaxMessageBytes: 256 << 10,
+		SendQueueBytes:  1 << 20,
+		MaxRoomsPerConn: 16,
+		MaxConnections:  100000,
+		RateLimit:       50,
+		RateBurst:       200,
+		IdleTimeout:     45 * time.Second,
+		PingInterval:    15 * time.Second,
+		WriteTimeout:    10 * time.Second,
+		ProbeTimeout:    2 * time.Second,
+		DrainTimeout:    10 * time.Second,
+		LogFormat:       "auto",
+		LogLevel:        "info",
+	}
+}
+
+// Validate reports every invalid field, naming it by its YAML key.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{field}, args...)...))
+	}
+	if c.Listen == "" {
+		bad("listen", "must not be empty")
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		bad("tls_cert", "tls_cert and tls_key must be set together")
+	}
+	if c.MaxMessageBytes < 1024 {
+		bad("max_message_bytes", "must be at least 1024, got %d", c.MaxMessageBytes)
+	}
+	if c.SendQueueBytes < c.MaxMessageBytes {
+		bad("send_queue_bytes", "must be at least max_message_bytes (%d), got %d", c.MaxMessageBytes, c.SendQueueBytes)
+	}
+	if c.MaxRoomsPerConn < 1 {
+		bad("max_rooms_per_conn", "must be at least 1, got %d", c.MaxRoomsPerConn)
+	}
+	if c.MaxConnections < 0 {
+		bad("max_connections", "must not be negative, got %d", c.MaxConnections)
+	}
+	if c.RateLimit < 0 {
+		bad("rate_limit", "must not be negative, got %g", c.RateLimit)
+	}
+	if c.RateLimit > 0 && c.RateBurst < 1 {
+		bad("rate_burst", "must be at least 1 when rate_limit is set, got %d", c.RateBurst)
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"idle_timeout", c.IdleTimeout}, {"ping_interval", c.PingInterval}, {"write_timeout", c.WriteTimeout},
+		{"probe_timeout", c.ProbeTimeout}, {"drain_timeout", c.DrainTimeout}} {
+		if d.v <= 0 {
+			bad(d.name, "must be positive, got %s", d.v)
+		}
+	}
+	if c.PingInterval > 0 && c.IdleTimeout > 0 && c.IdleTimeout <= c.PingInterval {
+		bad("idle_timeout", "must be longer than ping_interval (%s), got %s", c.PingInterval, c.IdleTimeout)
+	}
+	if c.StunURI != "" && !hasAnyPrefix(c.StunURI, "stun:", "stuns:", "turn:", "turns:") {
+		bad("stun_uri", "must start with stun:, stuns:, turn: or turns:, got %q", c.StunURI)
+	}
+	switch c.LogFormat {
+	case "auto", "json", "text":
+	default:
+		bad("log_format", "must be auto, json or text, got %q", c.LogFormat)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log_level", "must be debug, info, warn or error, got %q", c.LogLevel)
+	}
+	return errors.Join(errs...)
+}
+
+func hasAnyPrefix(s string, prefixes ...string) bool {
+	for _, p := range prefixes {
+		if len(s) >= len(p) && s[:len(p)] == p {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,53 @@
+// Package hub routes peers into rooms. Rooms is the seam between the
+// transport and the room backend: Local keeps rooms in this process; a
+// clustered backend implements the same interface.
+package hub
+
+import (
+	"context"
+)
+
+// Key names one room: a streamId inside an application namespace.
+type Key struct {
+	App    string
+	Stream string
+}
+
+// Conn is what a backend needs of a connected peer. Implementations must be
+// comparable (pointers) and safe for concurrent use.
+type Conn interface {
+	// Send queues one frame for the peer and never blocks. It reports false
+	// when the frame was dropped because the connection is closing or gone.
+	Send(frame []byte) bool
+	// Probe reports whether the peer answers a liveness check before ctx ends.
+	Probe(ctx context.Context) bool
+	// Kill drops the connection without a handshake; the transport then
+	// calls Disconnect for its rooms.
+	Kill(reason string)
+}
+
+// Rooms is the room backend as the transport sees it. Every method is safe
+// for concurrent use. Messages for a peer are queued with Conn.Send in the
+// order the room state machine produces them.
+type Rooms interface {
+	// Join puts c into room k and sends the resulting notifications. A
+	// full room has its members probed; dead ones are evicted and the join
+	// retried once. Errors are protocol errors (errors.Is with
+	// protocol.ErrNoSpaceForNewPeer and friends) or ctx's error.
+	Join(ctx context.Context, c Conn, k Key) error
+	// Leave takes c out of room k; explicit says whether c asked (and so
+	// gets leaved) or its socket went away.
+	Leave(c Conn, k Key, explicit bool)
+	// Relay sends frame to c's partner in room k, or returns
+	// protocol.ErrNoPeerAssociated.
+	Relay(c Conn, k Key, frame []byte) error
+	// Stats returns counters for metrics.
+	Stats() Stats
+}
+
+// Stats are a backend's counters.
+type Stats struct {
+	Rooms     int64 // rooms with at least one member
+	Evictions int64 // members removed because they did not answer a probe
+	Probes    int64 // full-room probes started
+}

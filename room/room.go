@@ -1,0 +1,133 @@
+// Package room is the peer-to-peer room state machine as pure logic: an
+// event goes in, the messages to send come out. It does no I/O and keeps no
+// clock, so every transition is table-tested; hub implementations own the
+// locking and the delivery.
+package room
+
+// Kind says which message an Action sends.
+type Kind uint8
+
+// Messages a room transition asks to send.
+const (
+	Joined Kind = iota + 1 // notification joined, to the joiner
+	Start                  // start, to the waiting peer: it must offer
+	Leaved                 // notification leaved, to the peer that left
+	Stop                   // stop, to the peer whose partner went away
+)
+
+func (k Kind) String() string {
+	switch k {
+	case Joined:
+		return "joined"
+	case Start:
+		return "start"
+	case Leaved:
+		return "leaved"
+	case Stop:
+		return "stop"
+	}
+	return "unknown"
+}
+
+// Action is one message to send to one member.
+type Action[M comparable] struct {
+	Kind Kind
+	To   M
+}
+
+// JoinResult tells the caller how a join went.
+type JoinResult uint8
+
+// Outcomes of Join.
+const (
+	Admitted JoinResult = iota + 1 // the joiner is a member (new or already)
+	Full                           // two other members: probe them or refuse
+)
+
+// Room holds up to two members. members[0] is the one that waited longest:
+// it receives start when the room fills, so it makes the offer. The zero
+// value is an empty room.
+type Room[M comparable] struct {
+	members [2]M
+	n       int
+}
+
+// Len is the number of members.
+func (r *Room[M]) Len() int { return r.n }
+
+// Empty reports whether the room has no members and can be forgotten.
+func (r *Room[M]) Empty() bool { return r.n == 0 }
+
+// Members returns the current members, oldest first.
+func (r *Room[M]) Members() []M { return append([]M(nil), r.members[:r.n]...) }
+
+// Has reports whether m is a member.
+func (r *Room[M]) Has(m M) bool {
+	for i := 0; i < r.n; i++ {
+		if r.members[i] == m {
+			return true
+		}
+	}
+	return false
+}
+
+// Join adds m. A repeated join by a member answers joined again and changes
+// nothing. In a full room nothing changes and Full is returned.
+// The order of the actions is the order to send them: the joiner's joined
+// comes before the waiting peer's start.
+func (r *Room[M]) Join(m M) (JoinResult, []Action[M]) {
+	if r.Has(m) {
+		return Admitted, []Action[M]{{Joined, m}}
+	}
+	switch r.n {
+	case 0:
+		r.members[0], r.n = m, 1
+		return Admitted, []Action[M]{{Joined, m}}
+	case 1:
+		r.members[1], r.n = m, 2
+		return Admitted, []Action[M]{{Joined, m}, {Start, r.members[0]}}
+	}
+	return Full, nil
+}
+
+// Leave removes m. explicit is true for a leave or stop command (m gets
+// leaved) and false for a closed or dead socket. The partner, if any, gets
+// stop and becomes the waiting peer. Leaving a room one is not in answers
+// leaved when explicit, so a client that lost track converges.
+func (r *Room[M]) Leave(m M, explicit bool) []Action[M] {
+	var acts []Action[M]
+	if explicit {
+		acts = append(acts, Action[M]{Leaved, m})
+	}
+	switch {
+	case r.n >= 1 && r.members[0] == m:
+		r.members[0] = r.members[1]
+	case r.n == 2 && r.members[1] == m:
+	default:
+		return acts
+	}
+	var zero M
+	r.members[1] = zero
+	r.n--
+	if r.n == 1 {
+		acts = append(acts, Action[M]{Stop, r.members[0]})
+	} else {
+		r.members[0] = zero
+	}
+	return acts
+}
+
+// Partner returns the member a relay from m goes to. ok is false unless the
+// room is full and m is in it.
+func (r *Room[M]) Partner(m M) (p M, ok bool) {
+	if r.n != 2 {
+		return p, false
+	}
+	switch m {
+	case r.members[0]:
+		return r.members[1], true
+	case r.members[1]:
+		return r.members[0], true
+	}
+	return p, false
+}

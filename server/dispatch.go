@@ -1,0 +1,174 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/duet-rtc/duet/hub"
+	"github.com/duet-rtc/duet/protocol"
+)
+
+// maxInvalidStreak is how many malformed frames in a row close a socket.
+const maxInvalidStreak = 10
+
+const errMessageTooLarge = protocol.ErrMessageTooLarge
+
+// handle runs one text frame. It is called only by the reader goroutine.
+func (c *conn) handle(data []byte) {
+	if !c.allow(time.Now()) {
+		c.limited++
+		if c.limited == 1 {
+			c.sendError(protocol.ErrRateLimited, "")
+		}
+		if c.limited > max(c.srv.cfg.RateBurst, 10) {
+			c.srv.metrics.Rejected.WithLabelValues("rate_limit").Inc()
+			c.closeWith(websocket.ClosePolicyViolation, "rate limit exceeded")
+		}
+		return
+	}
+	c.limited = 0
+	m, err := protocol.Decode(data)
+	if err != nil {
+		c.sendError(definition(err), "")
+		if errors.Is(err, protocol.ErrInvalidJSON) {
+			c.invalid++
+			if c.invalid >= maxInvalidStreak {
+				c.srv.metrics.Rejected.WithLabelValues("invalid_json").Inc()
+				c.closeWith(websocket.CloseInvalidFramePayloadData, "too many invalid messages")
+			}
+		}
+		return
+	}
+	c.invalid = 0
+	switch m.Command {
+	case protocol.CmdPing:
+		c.Send(protocol.Pong(nil))
+	case protocol.CmdGetIceServer:
+		ice := c.srv.ice.ICEServerConfig(context.Background(), c.app)
+		c.Send(protocol.IceServerConfigMsg(nil, ice))
+	case protocol.CmdJoin:
+		c.join(m)
+	case protocol.CmdLeave, protocol.CmdStop:
+		c.leave(m)
+	case protocol.CmdTakeConfiguration, protocol.CmdTakeCandidate, protocol.CmdPeerMessage:
+		c.relay(m)
+	default:
+		c.sendError(protocol.ErrUnsupportedCommand, "")
+	}
+}
+
+// allow is a token bucket: RateBurst messages at once, RateLimit a second
+// sustained.
+func (c *conn) allow(now time.Time) bool {
+	rate := c.srv.cfg.RateLimit
+	if rate <= 0 {
+		return true
+	}
+	burst := float64(c.srv.cfg.RateBurst)
+	if c.last.IsZero() {
+		c.tokens = burst
+	} else {
+		c.tokens = min(burst, c.tokens+now.Sub(c.last).Seconds()*rate)
+	}
+	c.last = now
+	if c.tokens >= 1 {
+		c.tokens--
+		return true
+	}
+	return false
+}
+
+// streamID validates m's streamId; on failure it answers the error.
+func (c *conn) streamID(m *protocol.Message) (string, bool) {
+	if err := protocol.ValidateStreamID(m.StreamID); err != nil {
+		c.sendError(definition(err), "")
+		return "", false
+	}
+	return m.StreamID, true
+}
+
+func (c *conn) join(m *protocol.Message) {
+	id, ok := c.streamID(m)
+	if !ok {
+		return
+	}
+	in := slices.Contains(c.rooms, id)
+	if !in && len(c.rooms) >= c.srv.cfg.MaxRoomsPerConn {
+		c.sendError(protocol.ErrTooManyRooms, id)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*c.srv.cfg.ProbeTimeout+5*time.Second)
+	defer cancel()
+	if c.srv.auth != nil && !in {
+		err := c.srv.auth.AuthorizeJoin(ctx, JoinRequest{App: c.app, StreamID: id, Token: m.Token, Mode: m.Mode, RemoteAddr: c.remote})
+		if err != nil {
+			c.sendError(definition(err), id)
+			return
+		}
+	}
+	c.busy.Store(true)
+	err := c.srv.rooms.Join(ctx, c, hub.Key{App: c.app, Stream: id})
+	c.busy.Store(false)
+	if err != nil {
+		c.sendError(definition(err), id)
+		return
+	}
+	if !in {
+		c.rooms = append(c.rooms, id)
+		c.srv.metrics.Joins.Inc()
+	}
+}
+
+func (c *conn) leave(m *protocol.Message) {
+	id, ok := c.streamID(m)
+	if !ok {
+		return
+	}
+	c.srv.rooms.Leave(c, hub.Key{App: c.app, Stream: id}, true)
+	if i := slices.Index(c.rooms, id); i >= 0 {
+		c.rooms = slices.Delete(c.rooms, i, i+1)
+	}
+}
+
+func (c *conn) relay(m *protocol.Message) {
+	id, ok := c.streamID(m)
+	if !ok {
+		return
+	}
+	if err := protocol.ValidateRelay(m); err != nil {
+		c.sendError(definition(err), id)
+		return
+	}
+	size := len(m.StreamID) + len(m.SDP) + len(m.Candidate) + len(m.Data) + len(m.Definition) + 96
+	frame := protocol.Relay(make([]byte, 0, size+size/8), m)
+	if err := c.srv.rooms.Relay(c, hub.Key{App: c.app, Stream: id}, frame); err != nil {
+		c.sendError(definition(err), id)
+		return
+	}
+	c.srv.metrics.Relayed(m.Command, len(frame))
+}
+
+func (c *conn) sendError(def protocol.Error, streamID string) {
+	c.srv.metrics.Error(def)
+	c.Send(protocol.ErrorMsg(nil, def, streamID))
+}
+
+// definition maps an error to the definition sent on the wire.
+func definition(err error) protocol.Error {
+	var def protocol.Error
+	if errors.As(err, &def) {
+		return def
+	}
+	var fe *protocol.FieldError
+	if errors.As(err, &fe) {
+		return fe.Err
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return protocol.ErrHighResourceUsage
+	}
+	return protocol.ErrServiceUnavailable
+}

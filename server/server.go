@@ -1,0 +1,313 @@
+// Package server is duet's HTTP and WebSocket transport: it upgrades
+// /{app}/websocket, runs one reader per socket and a writer only while there
+// is something to write, enforces the limits, and hands decoded commands to
+// a hub.Rooms backend. It also serves health, readiness and metrics, and
+// drains on shutdown.
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/duet-rtc/duet/config"
+	"github.com/duet-rtc/duet/hub"
+	"github.com/duet-rtc/duet/metrics"
+	"github.com/duet-rtc/duet/protocol"
+)
+
+// Authorizer decides whether a join may enter a room. It returns nil or a
+// protocol error (protocol.ErrUnauthorized, protocol.ErrTokenNotValid).
+type Authorizer interface {
+	AuthorizeJoin(ctx context.Context, req JoinRequest) error
+}
+
+// JoinRequest is what an Authorizer sees of a join.
+type JoinRequest struct {
+	App, StreamID, Token, Mode string
+	RemoteAddr                 string
+}
+
+// ICEProvider answers getIceServerConfig. It is asked on every request so
+// that time-limited credentials stay fresh.
+type ICEProvider interface {
+	ICEServerConfig(ctx context.Context, app string) protocol.ICEServerConfig
+}
+
+// Options are the server's collaborators. Zero values get defaults.
+type Options struct {
+	Logger     *slog.Logger
+	Registry   *prometheus.Registry // nil: a new private registry
+	Rooms      hub.Rooms            // nil: an in-process hub.Local
+	Authorizer Authorizer           // nil: every join is allowed
+	ICE        ICEProvider          // nil: answers from the config's stun/turn fields
+	// Extra handlers mounted on the mux (the web UI, admin endpoints).
+	Mount func(mux *http.ServeMux)
+}
+
+// Server is one duet node's transport.
+type Server struct {
+	cfg      config.Config
+	log      *slog.Logger
+	rooms    hub.Rooms
+	auth     Authorizer
+	ice      ICEProvider
+	metrics  *metrics.Metrics
+	registry *prometheus.Registry
+	upgrader websocket.Upgrader
+	mux      *http.ServeMux
+
+	draining atomic.Bool
+	nextID   atomic.Uint64
+	nconns   atomic.Int64
+
+	mu     sync.Mutex
+	conns  map[*conn]struct{}
+	wg     sync.WaitGroup // reader goroutines
+	closed chan struct{}  // closed when the last connection ends during a drain
+}
+
+// New builds a server from a validated config.
+func New(cfg config.Config, opts Options) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	reg := opts.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	rooms := opts.Rooms
+	if rooms == nil {
+		rooms = hub.NewLocal(cfg.ProbeTimeout, log)
+	}
+	s := &Server{
+		cfg:      cfg,
+		log:      log,
+		rooms:    rooms,
+		auth:     opts.Authorizer,
+		ice:      opts.ICE,
+		registry: reg,
+		conns:    make(map[*conn]struct{}),
+		closed:   make(chan struct{}),
+	}
+	if s.ice == nil {
+		s.ice = staticICE{cfg}
+	}
+	s.metrics = metrics.New(reg, func() (int64, int64, int64) {
+		st := rooms.Stats()
+		return st.Rooms, st.Evictions, st.Probes
+	})
+	s.upgrader = websocket.Upgrader{
+		ReadBufferSize:  1024,
+		WriteBufferSize: 4096,
+		WriteBufferPool: &sync.Pool{},
+		CheckOrigin:     originChecker(cfg.AllowedOrigins),
+		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
+			http.Error(w, reason.Error(), status)
+		},
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{app}/websocket", s.serveWS)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if s.draining.Load() {
+			http.Error(w, "draining", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ready\n"))
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	if opts.Mount != nil {
+		opts.Mount(mux)
+	}
+	s.mux = mux
+	return s, nil
+}
+
+// Handler serves every endpoint.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Rooms returns the room backend.
+func (s *Server) Rooms() hub.Rooms { return s.rooms }
+
+// Connections is the number of open sockets.
+func (s *Server) Connections() int { return int(s.nconns.Load()) }
+
+// Serve serves on ln until ctx is cancelled, then drains: new sockets are
+// refused, every client gets server_will_stop, and sockets still open after
+// the drain timeout are closed with 1001. It returns nil after a clean drain.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	errc := make(chan error, 1)
+	go func() {
+		var err error
+		if s.cfg.TLSCert != "" {
+			err = hs.ServeTLS(ln, s.cfg.TLSCert, s.cfg.TLSKey)
+		} else {
+			err = hs.Serve(ln)
+		}
+		errc <- err
+	}()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	dctx, cancel := context.WithTimeout(context.Background(), s.cfg.DrainTimeout)
+	s.Drain(dctx)
+	cancel()
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := hs.Shutdown(sctx)
+	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = serr
+	}
+	return err
+}
+
+// Drain refuses new sockets, tells every client the server will stop, waits
+// until they have gone or ctx ends, then closes the rest with 1001 and
+// waits for their goroutines.
+func (s *Server) Drain(ctx context.Context) {
+	if s.draining.Swap(true) {
+		return
+	}
+	s.mu.Lock()
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	if len(s.conns) == 0 {
+		close(s.closed)
+	}
+	s.mu.Unlock()
+	s.log.Info("draining", "connections", len(conns), "timeout", s.cfg.DrainTimeout)
+	note := protocol.Notification(nil, protocol.NotifyServerWillStop, "")
+	for _, c := range conns {
+		c.Send(note)
+	}
+	select {
+	case <-s.closed:
+	case <-ctx.Done():
+		s.mu.Lock()
+		conns = conns[:0]
+		for c := range s.conns {
+			conns = append(conns, c)
+		}
+		s.mu.Unlock()
+		s.log.Info("drain timeout: closing remaining sockets", "connections", len(conns))
+		for _, c := range conns {
+			c.closeWith(websocket.CloseGoingAway, "server shutting down")
+		}
+	}
+	s.wg.Wait()
+	s.log.Info("drained")
+}
+
+func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	app := r.PathValue("app")
+	if !protocol.ValidApp(app) {
+		http.NotFound(w, r)
+		return
+	}
+	if s.draining.Load() {
+		s.metrics.Rejected.WithLabelValues("draining").Inc()
+		http.Error(w, "server is draining", http.StatusServiceUnavailable)
+		return
+	}
+	ws, err := s.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		s.metrics.Rejected.WithLabelValues("upgrade").Inc()
+		s.log.Debug("upgrade failed", "remote", r.RemoteAddr, "err", err)
+		return
+	}
+	if max := s.cfg.MaxConnections; max > 0 && s.nconns.Load() >= int64(max) {
+		s.metrics.Rejected.WithLabelValues("max_connections").Inc()
+		s.metrics.Error(protocol.ErrHighResourceUsage)
+		deadline := time.Now().Add(s.cfg.WriteTimeout)
+		ws.SetWriteDeadline(deadline)
+		ws.WriteMessage(websocket.TextMessage, protocol.ErrorMsg(nil, protocol.ErrHighResourceUsage, ""))
+		ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseTryAgainLater, "server at capacity"), deadline)
+		ws.Close()
+		return
+	}
+	c := newConn(s, ws, app, r.RemoteAddr)
+	s.mu.Lock()
+	if s.draining.Load() {
+		s.mu.Unlock()
+		ws.Close()
+		return
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	s.nconns.Add(1)
+	s.metrics.Connections.Inc()
+	s.metrics.ConnectionsTotal.Inc()
+	go c.readLoop()
+}
+
+// removeConn forgets c after its reader has finished.
+func (s *Server) removeConn(c *conn) {
+	s.nconns.Add(-1)
+	s.metrics.Connections.Dec()
+	s.mu.Lock()
+	delete(s.conns, c)
+	if s.draining.Load() && len(s.conns) == 0 {
+		select {
+		case <-s.closed:
+		default:
+			close(s.closed)
+		}
+	}
+	s.mu.Unlock()
+	s.wg.Done()
+}
+
+func originChecker(allowed []string) func(*http.Request) bool {
+	if len(allowed) == 0 {
+		return func(*http.Request) bool { return true }
+	}
+	set := make(map[string]bool, len(allowed))
+	for _, o := range allowed {
+		set[o] = true
+	}
+	return func(r *http.Request) bool {
+		o := r.Header.Get("Origin")
+		// Native SDKs send no Origin; the allow-list is for browsers.
+		return o == "" || set[o]
+	}
+}
+
+type staticICE struct{ cfg config.Config }
+
+func (s staticICE) ICEServerConfig(context.Context, string) protocol.ICEServerConfig {
+	c := protocol.ICEServerConfig{
+		StunServerURI:        s.cfg.StunURI,
+		TurnServerUsername:   s.cfg.TurnUsername,
+		TurnServerCredential: s.cfg.TurnCredential,
+	}
+	if s.cfg.StunURI != "" {
+		c.ICEServers = []protocol.ICEServer{{URLs: []string{s.cfg.StunURI}, Username: s.cfg.TurnUsername, Credential: s.cfg.TurnCredential}}
+	}
+	return c
+}
