@@ -33,6 +33,9 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "run the signaling server (default)", serve},
+		{"peer", "join a room as a WebRTC peer and bridge its data channel to stdin/stdout", peerMain},
+		{"token", "mint a room access token for testing", tokenMain},
+		{"bench", "run a load scenario against a server", benchMain},
 		{"version", "print the version", func(_ context.Context, _ []string, stdout, _ io.Writer, _ func(string) string) int {
 			fmt.Fprintln(stdout, "duet", version)
 			return 0

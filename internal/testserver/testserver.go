@@ -1,0 +1,73 @@
+// Package testserver runs a real duet server on a loopback :0 port for
+// tests, and stops it (with a full drain) when the test ends.
+package testserver
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/duet-rtc/duet/config"
+	"github.com/duet-rtc/duet/server"
+)
+
+// Server is a running test server.
+type Server struct {
+	*server.Server
+	Addr string // host:port
+	stop context.CancelFunc
+	done chan error
+}
+
+// URL is the WebSocket URL of app (e.g. "WebRTCAppEE").
+func (s *Server) URL(app string) string { return "ws://" + s.Addr + "/" + app + "/websocket" }
+
+// HTTP is the base http:// URL.
+func (s *Server) HTTP() string { return "http://" + s.Addr }
+
+// Start runs a server with cfg (already holding the test's changes to
+// config.Default()) and opts. Listen in cfg is ignored: it binds
+// 127.0.0.1:0. A nil logger logs to the test at warn level.
+func Start(t testing.TB, cfg config.Config, opts server.Options) *Server {
+	t.Helper()
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	srv, err := server.New(cfg, opts)
+	if err != nil {
+		t.Fatalf("testserver: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("testserver: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{Server: srv, Addr: ln.Addr().String(), stop: cancel, done: make(chan error, 1)}
+	go func() { s.done <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() { s.Stop(t) })
+	return s
+}
+
+// Stop drains the server and waits for Serve to return. It is safe to call
+// more than once.
+func (s *Server) Stop(t testing.TB) {
+	s.stop()
+	select {
+	case err, ok := <-s.done:
+		if ok && err != nil {
+			t.Errorf("testserver: serve: %v", err)
+		}
+		close(s.done)
+	case <-time.After(30 * time.Second):
+		t.Errorf("testserver: server did not stop within 30s")
+	}
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Logf("%s", p)
+	return len(p), nil
+}
