@@ -1,0 +1,171 @@
+package room
+
+import (
+	"slices"
+	"testing"
+)
+
+type step struct {
+	op       string // join, leave, drop (socket closed), relay
+	who      string
+	wantRes  JoinResult
+	wantActs []Action[string]
+	wantOK   bool // relay
+	wantTo   string
+	members  []string
+}
+
+func TestTransitions(t *testing.T) {
+	a := func(k Kind, to string) Action[string] { return Action[string]{k, to} }
+	tests := []struct {
+		name  string
+		steps []step
+	}{
+		{"first join waits", []step{
+			{op: "join", who: "A", wantRes: Admitted, wantActs: []Action[string]{a(Joined, "A")}, members: []string{"A"}},
+		}},
+		{"second join pairs and starts the waiter after the joiner's joined", []step{
+			{op: "join", who: "A", wantRes: Admitted, wantActs: []Action[string]{a(Joined, "A")}},
+			{op: "join", who: "B", wantRes: Admitted, wantActs: []Action[string]{a(Joined, "B"), a(Start, "A")}, members: []string{"A", "B"}},
+		}},
+		{"third join is refused and changes nothing", []step{
+			{op: "join", who: "A", wantRes: Admitted, wantActs: []Action[string]{a(Joined, "A")}},
+			{op: "join", who: "B", wantRes: Admitted, wantActs: []Action[string]{a(Joined, "B"), a(Start, "A")}},
+			{op: "join", who: "C", wantRes: Full, members: []string{"A", "B"}},
+		}},
+		{"double join is idempotent", []step{
+			{op: "join", who: "A", wantRes: Admitted, wantActs: []Action[string]{a(Joined, "A")}},
+			{op: "join", who: "A", wantRes: Admitted, wantActs: []Action[string]{a(Joined, "A")}, members: []string{"A"}},
+			{op: "join", who: "B", wantRes: Admitted, wantActs: []Action[string]{a(Joined, "B"), a(Start, "A")}},
+			{op: "join", who: "B", wantRes: Admitted, wantActs: []Action[string]{a(Joined, "B")}, members: []string{"A", "B"}},
+		}},
+		{"offerer leaves: leaved to it, stop to partner, next join starts the partner", []step{
+			{op: "join", who: "A", wantRes: Admitted, wantActs: []Action[string]{a(Joined, "A")}},
+			{op: "join", who: "B", wantRes: Admitted, wantActs: []Action[string]{a(Joined, "B"), a(Start, "A")}},
+			{op: "leave", who: "A", wantActs: []Action[string]{a(Leaved, "A"), a(Stop, "B")}, members: []string{"B"}},
+			{op: "join", who: "C", wantRes: Admitted, wantActs: []Action[string]{a(Joined, "C"), a(Start, "B")}, members: []string{"B", "C"}},
+		}},
+		{"answerer leaves: offerer stays the waiter", []step{
+			{op: "join", who: "A", wantRes: Admitted, wantActs: []Action[string]{a(Joined, "A")}},
+			{op: "join", who: "B", wantRes: Admitted, wantActs: []Action[string]{a(Joined, "B"), a(Start, "A")}},
+			{op: "leave", who: "B", wantActs: []Action[string]{a(Leaved, "B"), a(Stop, "A")}, members: []string{"A"}},
+			{op: "join", who: "B", wantRes: Admitted, wantActs: []Action[string]{a(Joined, "B"), a(Start, "A")}},
+		}},
+		{"socket close is a leave without leaved", []step{
+			{op: "join", who: "A", wantRes: Admitted, wantActs: []Action[string]{a(Joined, "A")}},
+			{op: "join", who: "B", wantRes: Admitted, wantActs: []Action[string]{a(Joined, "B"), a(Start, "A")}},
+			{op: "drop", who: "B", wantActs: []Action[string]{a(Stop, "A")}, members: []string{"A"}},
+		}},
+		{"last member leaves: room empty", []step{
+			{op: "join", who: "A", wantRes: Admitted, wantActs: []Action[string]{a(Joined, "A")}},
+			{op: "leave", who: "A", wantActs: []Action[string]{a(Leaved, "A")}, members: []string{}},
+		}},
+		{"leave of a room one is not in answers leaved and changes nothing", []step{
+			{op: "join", who: "A", wantRes: Admitted, wantActs: []Action[string]{a(Joined, "A")}},
+			{op: "leave", who: "X", wantActs: []Action[string]{a(Leaved, "X")}, members: []string{"A"}},
+			{op: "drop", who: "X", members: []string{"A"}},
+		}},
+		{"relay only inside a full room and only from a member", []step{
+			{op: "relay", who: "A", wantOK: false},
+			{op: "join", who: "A", wantRes: Admitted, wantActs: []Action[string]{a(Joined, "A")}},
+			{op: "relay", who: "A", wantOK: false},
+			{op: "join", who: "B", wantRes: Admitted, wantActs: []Action[string]{a(Joined, "B"), a(Start, "A")}},
+			{op: "relay", who: "A", wantOK: true, wantTo: "B"},
+			{op: "relay", who: "B", wantOK: true, wantTo: "A"},
+			{op: "relay", who: "C", wantOK: false},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var r Room[string]
+			for i, s := range tt.steps {
+				var acts []Action[string]
+				switch s.op {
+				case "join":
+					var res JoinResult
+					res, acts = r.Join(s.who)
+					if res != s.wantRes {
+						t.Fatalf("step %d: join %s = %v, want %v", i, s.who, res, s.wantRes)
+					}
+				case "leave":
+					acts = r.Leave(s.who, true)
+				case "drop":
+					acts = r.Leave(s.who, false)
+				case "relay":
+					to, ok := r.Partner(s.who)
+					if ok != s.wantOK || to != s.wantTo {
+						t.Fatalf("step %d: partner of %s = %q,%v want %q,%v", i, s.who, to, ok, s.wantTo, s.wantOK)
+					}
+				}
+				if s.op != "relay" && !slices.Equal(acts, s.wantActs) {
+					t.Fatalf("step %d: %s %s actions = %v, want %v", i, s.op, s.who, acts, s.wantActs)
+				}
+				if s.members != nil && !slices.Equal(r.Members(), s.members) {
+					t.Fatalf("step %d: members = %v, want %v", i, r.Members(), s.members)
+				}
+			}
+		})
+	}
+}
+
+// FuzzRoom runs random sequences of joins, leaves and drops by four peers
+// and checks the invariants after every step.
+func FuzzRoom(f *testing.F) {
+	f.Add([]byte{0, 1, 2, 0x10, 0x21, 3, 0x31})
+	f.Add([]byte{0, 0, 1, 1, 2, 0x20, 0x11, 0x02})
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		var r Room[int]
+		present := map[int]bool{}
+		for _, op := range ops {
+			who, kind := int(op&3), (op>>4)%3
+			switch kind {
+			case 0:
+				res, acts := r.Join(who)
+				switch {
+				case present[who]:
+					if res != Admitted || len(acts) != 1 || acts[0] != (Action[int]{Joined, who}) {
+						t.Fatalf("rejoin by member %d: %v %v", who, res, acts)
+					}
+				case len(present) == 2:
+					if res != Full || acts != nil {
+						t.Fatalf("join into full room: %v %v", res, acts)
+					}
+				default:
+					present[who] = true
+					if res != Admitted || acts[0] != (Action[int]{Joined, who}) {
+						t.Fatalf("join %d: %v %v", who, res, acts)
+					}
+					if len(present) == 2 && (len(acts) != 2 || acts[1].Kind != Start || acts[1].To == who) {
+						t.Fatalf("pairing join must start the other member: %v", acts)
+					}
+				}
+			case 1, 2:
+				was := present[who]
+				acts := r.Leave(who, kind == 1)
+				delete(present, who)
+				for _, a := range acts {
+					if a.Kind == Stop && (!was || !present[a.To]) {
+						t.Fatalf("stop sent to %d, present=%v", a.To, present)
+					}
+					if a.Kind == Leaved && (kind != 1 || a.To != who) {
+						t.Fatalf("leaved to %d on kind %d", a.To, kind)
+					}
+				}
+				if was && len(present) == 1 && len(acts) == 0 {
+					t.Fatal("partner not told to stop")
+				}
+			}
+			if r.Len() != len(present) || r.Len() > 2 {
+				t.Fatalf("len %d, want %d", r.Len(), len(present))
+			}
+			for _, m := range r.Members() {
+				if !present[m] {
+					t.Fatalf("member %d not present", m)
+				}
+			}
+			if _, ok := r.Partner(who); ok != (len(present) == 2 && present[who]) {
+				t.Fatalf("partner(%d) ok=%v with %v", who, ok, present)
+			}
+		}
+	})
+}
