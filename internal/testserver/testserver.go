@@ -6,6 +6,7 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +20,7 @@ type Server struct {
 	Addr string // host:port
 	stop context.CancelFunc
 	done chan error
+	once sync.Once
 }
 
 // URL is the WebSocket URL of app (e.g. "WebRTCAppEE").
@@ -53,16 +55,17 @@ func Start(t testing.TB, cfg config.Config, opts server.Options) *Server {
 // Stop drains the server and waits for Serve to return. It is safe to call
 // more than once.
 func (s *Server) Stop(t testing.TB) {
-	s.stop()
-	select {
-	case err, ok := <-s.done:
-		if ok && err != nil {
-			t.Errorf("testserver: serve: %v", err)
+	s.once.Do(func() {
+		s.stop()
+		select {
+		case err := <-s.done:
+			if err != nil {
+				t.Errorf("testserver: serve: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("testserver: server did not stop within 30s")
 		}
-		close(s.done)
-	case <-time.After(30 * time.Second):
-		t.Errorf("testserver: server did not stop within 30s")
-	}
+	})
 }
 
 type testWriter struct{ t testing.TB }
