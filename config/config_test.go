@@ -1,0 +1,113 @@
+package config
+
+import (
+	"errors"
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func load(t *testing.T, args []string, env map[string]string) (Config, error) {
+	t.Helper()
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	return Load(fs, args, func(k string) string { return env[k] })
+}
+
+func TestDefaultsAreValid(t *testing.T) {
+	c, err := load(t, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != ":5080" || c.MaxMessageBytes != 256<<10 || c.MaxRoomsPerConn != 16 || c.ProbeTimeout != 2*time.Second {
+		t.Fatalf("defaults = %+v", c)
+	}
+}
+
+func TestLayering(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "duet.yaml")
+	os.WriteFile(file, []byte("listen: 127.0.0.1:7000\nmax_rooms_per_conn: 4\nprobe_timeout: 3s\nallowed_origins: [https://a.example]\nrate_limit: 10\n"), 0o600)
+	env := map[string]string{"DUET_MAX_ROOMS_PER_CONN": "5", "DUET_RATE_LIMIT": "20", "DUET_ALLOWED_ORIGINS": "https://b.example, https://c.example"}
+	c, err := load(t, []string{"--config", file, "--rate-limit", "30"}, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != "127.0.0.1:7000" { // file only
+		t.Errorf("listen = %q", c.Listen)
+	}
+	if c.ProbeTimeout != 3*time.Second { // file only
+		t.Errorf("probe_timeout = %v", c.ProbeTimeout)
+	}
+	if c.MaxRoomsPerConn != 5 { // env beats file
+		t.Errorf("max_rooms_per_conn = %d", c.MaxRoomsPerConn)
+	}
+	if c.RateLimit != 30 { // flag beats env
+		t.Errorf("rate_limit = %v", c.RateLimit)
+	}
+	if strings.Join(c.AllowedOrigins, "|") != "https://b.example|https://c.example" {
+		t.Errorf("allowed_origins = %q", c.AllowedOrigins)
+	}
+	// The file can also come from the environment, and --config=path works.
+	if c, err := load(t, nil, map[string]string{"DUET_CONFIG": file}); err != nil || c.MaxRoomsPerConn != 4 {
+		t.Errorf("DUET_CONFIG: %v %d", err, c.MaxRoomsPerConn)
+	}
+	if c, err := load(t, []string{"--config=" + file}, nil); err != nil || c.MaxRoomsPerConn != 4 {
+		t.Errorf("--config=: %v %d", err, c.MaxRoomsPerConn)
+	}
+}
+
+func TestUnknownKeyInFileIsAnError(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "duet.yaml")
+	os.WriteFile(file, []byte("listen: :1\nmax_msg_bytes: 5\n"), 0o600)
+	_, err := load(t, []string{"--config", file}, nil)
+	if err == nil || !strings.Contains(err.Error(), "max_msg_bytes") {
+		t.Fatalf("err = %v, want one naming max_msg_bytes", err)
+	}
+}
+
+func TestInvalidValuesNameTheField(t *testing.T) {
+	for _, tc := range []struct {
+		args  []string
+		env   map[string]string
+		field string
+	}{
+		{[]string{"--max-message-bytes", "10"}, nil, "max_message_bytes"},
+		{[]string{"--send-queue-bytes", "2000"}, nil, "send_queue_bytes"},
+		{[]string{"--idle-timeout", "1s", "--ping-interval", "2s"}, nil, "idle_timeout"},
+		{[]string{"--probe-timeout", "0s"}, nil, "probe_timeout"},
+		{[]string{"--tls-cert", "x.pem"}, nil, "tls_cert"},
+		{[]string{"--stun-uri", "http://x"}, nil, "stun_uri"},
+		{[]string{"--log-format", "xml"}, nil, "log_format"},
+		{nil, map[string]string{"DUET_MAX_ROOMS_PER_CONN": "many"}, "DUET_MAX_ROOMS_PER_CONN"},
+		{[]string{"--no-such-flag"}, nil, "no-such-flag"},
+	} {
+		_, err := load(t, tc.args, tc.env)
+		if err == nil || !strings.Contains(err.Error(), tc.field) {
+			t.Errorf("%v %v: err = %v, want one naming %s", tc.args, tc.env, err, tc.field)
+		}
+	}
+}
+
+func TestHelp(t *testing.T) {
+	_, err := load(t, []string{"--help"}, nil)
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestDescribeCoversEveryField(t *testing.T) {
+	d := Describe()
+	if len(d) < 20 {
+		t.Fatalf("only %d settings described", len(d))
+	}
+	for _, s := range d {
+		if s.Help == "" || !strings.HasPrefix(s.Env, "DUET_") || !strings.HasPrefix(s.Flag, "--") {
+			t.Errorf("setting %+v lacks help, env or flag", s)
+		}
+	}
+}
