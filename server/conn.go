@@ -4,13 +4,14 @@ import (
 	"context"
 	"io"
 	"math/rand/v2"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/gorilla/websocket"
-
 	"github.com/duet-rtc/duet/hub"
+	"github.com/duet-rtc/duet/internal/ws"
+	"github.com/duet-rtc/duet/protocol"
 )
 
 // closeGrace bounds the closing handshake: after our close frame, the peer
@@ -18,29 +19,30 @@ import (
 const closeGrace = 2 * time.Second
 
 // conn is one WebSocket client. Its reader goroutine lives as long as the
-// socket; a writer goroutine runs only while frames are queued, so an idle
-// socket costs one goroutine.
+// socket and, while the client is quiet, sits in a read holding no buffer;
+// a writer goroutine runs only while frames are queued. So an idle socket
+// costs one small goroutine stack and this struct.
 type conn struct {
 	srv    *Server
-	ws     *websocket.Conn
+	nc     net.Conn
+	rd     *ws.Reader
 	app    string
 	id     uint64
 	remote string
 
 	mu        sync.Mutex
-	queue     [][]byte // frames waiting for the writer
-	queued    int      // bytes in queue
-	writing   bool     // a writer goroutine is running
-	closing   bool     // no more frames accepted
-	closeCode int      // close frame to send after the queue, if non-zero
-	closeText string
-	gone      bool          // the socket is closed
-	probeCh   chan struct{} // closed when the peer is next heard from
+	queue     []outFrame    // frames waiting for the writer
+	queued    int           // payload bytes in queue
+	writing   bool          // a writer goroutine is running
+	closing   bool          // no more frames accepted; a close frame may be queued
+	closeSent chan struct{} // made with the close frame; closed once it is written or cannot be
+	gone      bool          // the reader has ended and the socket is closed
+	probeCh   chan struct{}
 	pingTimer *time.Timer
 
-	closingFlag atomic.Bool // mirrors closing for the reader's hot path
-	probing     atomic.Bool // a probe waits on probeCh
-	busy        atomic.Bool // the reader is inside a blocking room call
+	lastHeard atomic.Int64 // unix nanoseconds of the last frame from the peer
+	probing   atomic.Bool  // a probe waits on probeCh
+	busy      atomic.Bool  // the reader is inside a blocking room call
 
 	// Owned by the reader goroutine.
 	rooms   []string
@@ -50,105 +52,132 @@ type conn struct {
 	invalid int
 }
 
+type outFrame struct {
+	op ws.Opcode
+	p  []byte
+}
+
 var _ hub.Conn = (*conn)(nil)
 
-func newConn(s *Server, ws *websocket.Conn, app, remote string) *conn {
-	return &conn{srv: s, ws: ws, app: app, remote: remote, id: s.nextID.Add(1)}
-}
-
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
-
-func (c *conn) readLoop() {
-	defer c.cleanup()
-	cfg := &c.srv.cfg
-	c.ws.SetPongHandler(func(string) error { c.heard(); return nil })
-	c.ws.SetPingHandler(func(data string) error {
-		c.heard()
-		err := c.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(cfg.WriteTimeout))
-		if err == websocket.ErrCloseSent {
-			return nil
-		}
-		return err
-	})
-	c.heard()
-	c.mu.Lock()
-	c.pingTimer = time.AfterFunc(jitter(cfg.PingInterval), c.ping)
+func newConn(s *Server, nc net.Conn, early []byte, app, remote string) *conn {
+	c := &conn{srv: s, nc: nc, app: app, remote: remote, id: s.nextID.Add(1)}
+	c.rd = ws.NewReader(nc, early, s.cfg.MaxMessageBytes)
+	c.lastHeard.Store(time.Now().UnixNano())
+	c.mu.Lock() // the timer may fire before this function returns
+	c.pingTimer = time.AfterFunc(jitter(s.cfg.PingInterval), c.ping)
 	c.mu.Unlock()
+	return c
+}
 
+// readLoop reads frames until the socket ends, then cleans up. Handling a
+// message grows the goroutine's stack (JSON decoding, room calls), and an
+// idle socket would keep that stack for as long as it stays quiet; so after
+// work, when the next read would block with nothing buffered, the loop
+// moves to a fresh goroutine, whose stack starts small, and this one ends.
+func (c *conn) readLoop() {
+	if c.read() {
+		go c.readLoop()
+		return
+	}
+	c.cleanup()
+}
+
+// read runs the loop; it returns true to be continued on a new goroutine
+// and false when the socket is finished.
+func (c *conn) read() (moveOn bool) {
+	worked := false
 	for {
-		mt, r, err := c.ws.NextReader()
-		if err != nil {
-			return
+		if worked && c.rd.Idle() {
+			return true
 		}
+		op, p, err := c.rd.Next()
+		if err != nil {
+			if code := ws.CloseCode(err); code != 0 {
+				if code == ws.CloseTooBig {
+					c.sendError(protocol.ErrMessageTooLarge, "")
+				}
+				c.closeWith(code, err.(*ws.CloseError).Reason)
+				c.awaitClose(code == ws.CloseTooBig && c.rd.SkipFrame() == nil)
+			}
+			return false
+		}
+		c.lastHeard.Store(time.Now().UnixNano())
 		c.heard()
-		if mt != websocket.TextMessage {
-			c.closeWith(websocket.CloseUnsupportedData, "binary frames are not supported")
-			c.discard()
-			return
-		}
-		bp := bufPool.Get().(*[]byte)
-		data, tooBig, err := readLimited(r, (*bp)[:0], cfg.MaxMessageBytes)
-		if err != nil {
-			bufPool.Put(bp)
-			return
-		}
-		if tooBig {
-			bufPool.Put(bp)
-			c.sendError(errMessageTooLarge, "")
-			c.closeWith(websocket.CloseMessageTooBig, "message too large")
-			c.discard()
-			return
-		}
-		c.handle(data)
-		if cap(data) <= 64<<10 {
-			*bp = data[:0]
-			bufPool.Put(bp)
+		switch op {
+		case ws.OpPing:
+			c.enqueue(ws.OpPong, append([]byte(nil), p...))
+		case ws.OpPong:
+		case ws.OpClose:
+			code, _, err := ws.ParseClose(p)
+			switch {
+			case err != nil:
+				c.closeWith(ws.CloseProtocolError, "invalid close frame")
+			case code == ws.CloseNoStatus:
+				c.closeWith(ws.CloseNormal, "")
+			default:
+				c.closeWith(code, "")
+			}
+			// The handshake is complete once our close frame is out; then
+			// the server closes the TCP connection first (RFC 6455 7.1.1).
+			c.waitCloseSent()
+			return false
+		case ws.OpBinary:
+			c.closeWith(ws.CloseUnsupported, "binary frames are not supported")
+			c.awaitClose(true)
+			return false
+		case ws.OpText:
+			if !c.isClosing() {
+				c.handle(p)
+				worked = true
+			}
 		}
 	}
 }
 
-// readLimited reads a whole message into buf, or reports that it is longer
-// than max bytes.
-func readLimited(r io.Reader, buf []byte, max int) ([]byte, bool, error) {
+// awaitClose finishes a close we started: once our close frame is out,
+// it reads until the peer answers with its own (inSync: the frame stream
+// can still be parsed) or, if it cannot parse, until the peer closes, for
+// at most closeGrace. Reading on keeps our last frames from being lost to
+// a reset caused by unread data.
+func (c *conn) awaitClose(inSync bool) {
+	c.waitCloseSent()
+	c.nc.SetReadDeadline(time.Now().Add(closeGrace))
+	if !inSync {
+		io.Copy(io.Discard, c.nc)
+		return
+	}
 	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if len(buf) > max {
-			return buf, true, nil
-		}
-		if err == io.EOF {
-			return buf, false, nil
-		}
-		if err != nil {
-			return buf, false, err
-		}
-	}
-}
-
-// discard reads and drops frames until the peer completes the closing
-// handshake or the grace period ends.
-func (c *conn) discard() {
-	c.ws.SetReadDeadline(time.Now().Add(closeGrace))
-	for {
-		_, r, err := c.ws.NextReader()
-		if err != nil {
-			return
-		}
-		if _, err := io.Copy(io.Discard, r); err != nil {
+		op, _, err := c.rd.Next()
+		if err != nil || op == ws.OpClose {
 			return
 		}
 	}
 }
 
-// heard records that the peer is alive: it pushes the idle deadline back
-// and releases any probe waiting on it.
+// waitCloseSent waits until the writer has sent the close frame or given up.
+func (c *conn) waitCloseSent() {
+	c.mu.Lock()
+	ch := c.closeSent
+	c.mu.Unlock()
+	if ch == nil {
+		return
+	}
+	t := time.NewTimer(c.srv.cfg.WriteTimeout + time.Second)
+	defer t.Stop()
+	select {
+	case <-ch:
+	case <-t.C:
+	}
+}
+
+func (c *conn) isClosing() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closing
+}
+
+// heard releases a probe waiting for any sign of life.
 func (c *conn) heard() {
-	if !c.closingFlag.Load() {
-		c.ws.SetReadDeadline(time.Now().Add(c.srv.cfg.IdleTimeout))
-	}
 	if c.probing.Load() {
 		c.mu.Lock()
 		if c.probeCh != nil {
@@ -160,7 +189,14 @@ func (c *conn) heard() {
 	}
 }
 
+// ping runs on a timer: it drops a socket silent for the idle timeout and
+// otherwise sends a WebSocket ping.
 func (c *conn) ping() {
+	idle := time.Since(time.Unix(0, c.lastHeard.Load()))
+	if idle > c.srv.cfg.IdleTimeout {
+		c.Kill("idle timeout")
+		return
+	}
 	c.mu.Lock()
 	if c.closing {
 		c.mu.Unlock()
@@ -168,7 +204,7 @@ func (c *conn) ping() {
 	}
 	c.pingTimer.Reset(jitter(c.srv.cfg.PingInterval))
 	c.mu.Unlock()
-	c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.srv.cfg.WriteTimeout))
+	c.enqueue(ws.OpPing, nil)
 }
 
 // jitter spreads d by ±10% so pings of sockets opened together spread out.
@@ -176,34 +212,36 @@ func jitter(d time.Duration) time.Duration {
 	return d - d/10 + rand.N(d/5+1)
 }
 
-// Send implements hub.Conn. A frame that would push the queue past the
-// configured bytes drops the connection: a reader that slow cannot follow
-// a negotiation anyway, and the rest of the server must not wait for it.
-func (c *conn) Send(frame []byte) bool {
+// Send implements hub.Conn.
+func (c *conn) Send(frame []byte) bool { return c.enqueue(ws.OpText, frame) }
+
+// enqueue queues a frame for the writer. A frame that would push the queue
+// past send_queue_bytes drops the connection: a reader that slow cannot
+// follow a negotiation anyway, and nobody else may wait for it.
+func (c *conn) enqueue(op ws.Opcode, p []byte) bool {
 	c.mu.Lock()
 	if c.closing {
 		c.mu.Unlock()
 		return false
 	}
-	if c.queued+len(frame) > c.srv.cfg.SendQueueBytes {
+	if c.queued+len(p) > c.srv.cfg.SendQueueBytes {
 		c.closing, c.queue, c.queued = true, nil, 0
-		c.closingFlag.Store(true)
 		c.mu.Unlock()
 		c.srv.metrics.SlowDropped.Inc()
 		c.srv.log.Warn("dropping slow client", "conn", c.id, "remote", c.remote, "queue_bytes", c.srv.cfg.SendQueueBytes)
-		c.ws.NetConn().Close()
+		c.nc.Close()
 		return false
 	}
-	c.queue = append(c.queue, frame)
-	c.queued += len(frame)
+	c.queue = append(c.queue, outFrame{op, p})
+	c.queued += len(p)
 	c.startWriterLocked()
 	c.mu.Unlock()
 	return true
 }
 
 // startWriterLocked starts the writer if none runs. The caller holds c.mu
-// and has checked the socket is not gone, so the reader still holds the
-// server's WaitGroup above zero.
+// and the socket is not gone, so the reader still holds the server's
+// WaitGroup above zero.
 func (c *conn) startWriterLocked() {
 	if !c.writing && !c.gone {
 		c.writing = true
@@ -212,71 +250,91 @@ func (c *conn) startWriterLocked() {
 	}
 }
 
+// writeLoop sends everything queued, as few writes as possible (one
+// writev per batch), and exits when the queue is empty.
 func (c *conn) writeLoop() {
 	defer c.srv.wg.Done()
-	var batch [][]byte
+	var batch []outFrame
+	var bufs net.Buffers
 	for {
 		c.mu.Lock()
-		if c.gone {
-			c.writing = false
-			c.mu.Unlock()
-			return
-		}
 		batch, c.queue = c.queue, batch[:0]
 		c.queued = 0
-		if len(batch) == 0 {
-			code, text := c.closeCode, c.closeText
-			c.closeCode = 0
+		if len(batch) == 0 || c.gone {
 			c.writing = false
+			c.queue = nil
+			c.markCloseSentLocked()
 			c.mu.Unlock()
-			if code != 0 {
-				deadline := time.Now().Add(c.srv.cfg.WriteTimeout)
-				c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), deadline)
-				c.ws.SetReadDeadline(time.Now().Add(closeGrace))
-			}
 			return
 		}
 		c.mu.Unlock()
-		c.ws.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+
+		hdrs := make([]byte, 0, 10*len(batch))
+		bufs = bufs[:0]
+		sentClose := false
 		for i, f := range batch {
-			batch[i] = nil
-			if err := c.ws.WriteMessage(websocket.TextMessage, f); err != nil {
-				c.mu.Lock()
-				c.writing = false
-				gone := c.gone
-				c.mu.Unlock()
-				if !gone {
-					c.Kill("write failed: " + err.Error())
-				}
-				return
+			start := len(hdrs)
+			hdrs = ws.AppendHeader(hdrs, f.op, len(f.p))
+			bufs = append(bufs, hdrs[start:], f.p)
+			sentClose = sentClose || f.op == ws.OpClose
+			batch[i] = outFrame{}
+		}
+		c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+		if _, err := bufs.WriteTo(c.nc); err != nil {
+			c.mu.Lock()
+			c.writing, c.queue, c.queued = false, nil, 0
+			c.markCloseSentLocked()
+			gone := c.gone
+			c.mu.Unlock()
+			if !gone {
+				c.Kill("write failed: " + err.Error())
 			}
+			return
+		}
+		if sentClose {
+			// The reader may be blocked in a read: make sure it ends if the
+			// peer never answers our close.
+			c.nc.SetReadDeadline(time.Now().Add(closeGrace))
+			c.mu.Lock()
+			c.markCloseSentLocked()
+			c.mu.Unlock()
 		}
 	}
 }
 
-// closeWith sends the queued frames, then a close frame with code and
-// reason, and gives the peer closeGrace to answer before the reader drops
-// the socket.
+// closeWith queues a close frame with code and reason after what is
+// already queued; nothing is sent after it.
 func (c *conn) closeWith(code int, reason string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closing {
 		return
 	}
-	c.closing, c.closeCode, c.closeText = true, code, reason
-	c.closingFlag.Store(true)
 	c.srv.log.Debug("closing connection", "conn", c.id, "remote", c.remote, "code", code, "reason", reason)
+	c.queue = append(c.queue, outFrame{ws.OpClose, ws.ClosePayload(code, reason)})
+	c.closing = true
+	c.closeSent = make(chan struct{})
 	c.startWriterLocked()
+}
+
+// markCloseSentLocked releases waitCloseSent. The caller holds c.mu.
+func (c *conn) markCloseSentLocked() {
+	if c.closeSent != nil {
+		select {
+		case <-c.closeSent:
+		default:
+			close(c.closeSent)
+		}
+	}
 }
 
 // Kill implements hub.Conn: it drops the socket at once.
 func (c *conn) Kill(reason string) {
 	c.mu.Lock()
 	c.closing = true
-	c.closingFlag.Store(true)
 	c.mu.Unlock()
 	c.srv.log.Info("dropping connection", "conn", c.id, "remote", c.remote, "reason", reason)
-	c.ws.NetConn().Close()
+	c.nc.Close()
 }
 
 // Probe implements hub.Conn with a WebSocket ping. A reader that is busy
@@ -296,11 +354,7 @@ func (c *conn) Probe(ctx context.Context) bool {
 	ch := c.probeCh
 	c.probing.Store(true)
 	c.mu.Unlock()
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		deadline = time.Now().Add(c.srv.cfg.ProbeTimeout)
-	}
-	if err := c.ws.WriteControl(websocket.PingMessage, []byte("probe"), deadline); err != nil {
+	if !c.enqueue(ws.OpPing, []byte("probe")) {
 		return false
 	}
 	select {
@@ -316,13 +370,11 @@ func (c *conn) Probe(ctx context.Context) bool {
 func (c *conn) cleanup() {
 	c.mu.Lock()
 	c.gone, c.closing = true, true
-	c.closingFlag.Store(true)
 	c.queue, c.queued = nil, 0
-	if c.pingTimer != nil {
-		c.pingTimer.Stop()
-	}
+	c.pingTimer.Stop()
 	c.mu.Unlock()
-	c.ws.NetConn().Close()
+	c.nc.Close()
+	c.rd.Close()
 	for _, s := range c.rooms {
 		c.srv.rooms.Leave(c, hub.Key{App: c.app, Stream: s}, false)
 	}

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/gorilla/websocket"
+	"github.com/duet-rtc/duet/internal/ws"
 
 	"github.com/duet-rtc/duet/hub"
 	"github.com/duet-rtc/duet/protocol"
@@ -14,8 +14,6 @@ import (
 
 // maxInvalidStreak is how many malformed frames in a row close a socket.
 const maxInvalidStreak = 10
-
-const errMessageTooLarge = protocol.ErrMessageTooLarge
 
 // handle runs one text frame. It is called only by the reader goroutine.
 func (c *conn) handle(data []byte) {
@@ -26,7 +24,7 @@ func (c *conn) handle(data []byte) {
 		}
 		if c.limited > max(c.srv.cfg.RateBurst, 10) {
 			c.srv.metrics.Rejected.WithLabelValues("rate_limit").Inc()
-			c.closeWith(websocket.ClosePolicyViolation, "rate limit exceeded")
+			c.closeWith(ws.ClosePolicy, "rate limit exceeded")
 		}
 		return
 	}
@@ -38,7 +36,7 @@ func (c *conn) handle(data []byte) {
 			c.invalid++
 			if c.invalid >= maxInvalidStreak {
 				c.srv.metrics.Rejected.WithLabelValues("invalid_json").Inc()
-				c.closeWith(websocket.CloseInvalidFramePayloadData, "too many invalid messages")
+				c.closeWith(ws.CloseInvalidPayload, "too many invalid messages")
 			}
 		}
 		return

@@ -10,14 +10,13 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	"go.uber.org/goleak"
 
 	"github.com/duet-rtc/duet/config"
 	"github.com/duet-rtc/duet/internal/testserver"
 	"github.com/duet-rtc/duet/server"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { testserver.VerifyTestMain(m) }
 
 // testConfig is the default config with timings short enough for tests.
 func testConfig() config.Config {

@@ -15,12 +15,13 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/duet-rtc/duet/config"
 	"github.com/duet-rtc/duet/hub"
+	"github.com/duet-rtc/duet/internal/ws"
 	"github.com/duet-rtc/duet/metrics"
 	"github.com/duet-rtc/duet/protocol"
 )
@@ -63,7 +64,7 @@ type Server struct {
 	ice      ICEProvider
 	metrics  *metrics.Metrics
 	registry *prometheus.Registry
-	upgrader websocket.Upgrader
+	origin   func(*http.Request) bool
 	mux      *http.ServeMux
 
 	draining atomic.Bool
@@ -72,8 +73,9 @@ type Server struct {
 
 	mu     sync.Mutex
 	conns  map[*conn]struct{}
-	wg     sync.WaitGroup // reader goroutines
-	closed chan struct{}  // closed when the last connection ends during a drain
+	active int            // sockets being upgraded or open; guarded by mu
+	wg     sync.WaitGroup // one per active socket, plus running writers
+	closed chan struct{}  // closed when the last socket ends during a drain
 }
 
 // New builds a server from a validated config.
@@ -88,6 +90,15 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	reg := opts.Registry
 	if reg == nil {
 		reg = prometheus.NewRegistry()
+	}
+	for _, c := range []prometheus.Collector{
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	} {
+		// A registry shared with other components may have them already.
+		if err := reg.Register(c); err != nil && !errors.As(err, new(prometheus.AlreadyRegisteredError)) {
+			return nil, err
+		}
 	}
 	rooms := opts.Rooms
 	if rooms == nil {
@@ -110,15 +121,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		st := rooms.Stats()
 		return st.Rooms, st.Evictions, st.Probes
 	})
-	s.upgrader = websocket.Upgrader{
-		ReadBufferSize:  1024,
-		WriteBufferSize: 4096,
-		WriteBufferPool: &sync.Pool{},
-		CheckOrigin:     originChecker(cfg.AllowedOrigins),
-		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
-			http.Error(w, reason.Error(), status)
-		},
-	}
+	s.origin = originChecker(cfg.AllowedOrigins)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{app}/websocket", s.serveWS)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -188,15 +191,17 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // until they have gone or ctx ends, then closes the rest with 1001 and
 // waits for their goroutines.
 func (s *Server) Drain(ctx context.Context) {
-	if s.draining.Swap(true) {
+	s.mu.Lock()
+	if s.draining.Load() {
+		s.mu.Unlock()
 		return
 	}
-	s.mu.Lock()
+	s.draining.Store(true)
 	conns := make([]*conn, 0, len(s.conns))
 	for c := range s.conns {
 		conns = append(conns, c)
 	}
-	if len(s.conns) == 0 {
+	if s.active == 0 {
 		close(s.closed)
 	}
 	s.mu.Unlock()
@@ -216,7 +221,7 @@ func (s *Server) Drain(ctx context.Context) {
 		s.mu.Unlock()
 		s.log.Info("drain timeout: closing remaining sockets", "connections", len(conns))
 		for _, c := range conns {
-			c.closeWith(websocket.CloseGoingAway, "server shutting down")
+			c.closeWith(ws.CloseGoingAway, "server shutting down")
 		}
 	}
 	s.wg.Wait()
@@ -229,40 +234,47 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
+	if !s.origin(r) {
+		s.metrics.Rejected.WithLabelValues("origin").Inc()
+		http.Error(w, "origin not allowed", http.StatusForbidden)
+		return
+	}
+	// Reserve the socket under the lock Drain takes, so that a drain
+	// either refuses it here or waits for it.
+	s.mu.Lock()
 	if s.draining.Load() {
+		s.mu.Unlock()
 		s.metrics.Rejected.WithLabelValues("draining").Inc()
 		http.Error(w, "server is draining", http.StatusServiceUnavailable)
 		return
 	}
-	ws, err := s.upgrader.Upgrade(w, r, nil)
+	s.active++
+	s.wg.Add(1)
+	s.mu.Unlock()
+	nc, early, err := ws.Upgrade(w, r, s.cfg.WriteTimeout)
 	if err != nil {
 		s.metrics.Rejected.WithLabelValues("upgrade").Inc()
 		s.log.Debug("upgrade failed", "remote", r.RemoteAddr, "err", err)
+		s.release()
 		return
 	}
-	if max := s.cfg.MaxConnections; max > 0 && s.nconns.Load() >= int64(max) {
-		s.metrics.Rejected.WithLabelValues("max_connections").Inc()
-		s.metrics.Error(protocol.ErrHighResourceUsage)
-		deadline := time.Now().Add(s.cfg.WriteTimeout)
-		ws.SetWriteDeadline(deadline)
-		ws.WriteMessage(websocket.TextMessage, protocol.ErrorMsg(nil, protocol.ErrHighResourceUsage, ""))
-		ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseTryAgainLater, "server at capacity"), deadline)
-		ws.Close()
-		return
-	}
-	c := newConn(s, ws, app, r.RemoteAddr)
+	c := newConn(s, nc, early, app, r.RemoteAddr)
 	s.mu.Lock()
-	if s.draining.Load() {
-		s.mu.Unlock()
-		ws.Close()
-		return
-	}
 	s.conns[c] = struct{}{}
-	s.wg.Add(1)
+	draining := s.draining.Load()
 	s.mu.Unlock()
 	s.nconns.Add(1)
 	s.metrics.Connections.Inc()
 	s.metrics.ConnectionsTotal.Inc()
+	s.log.Debug("connection opened", "conn", c.id, "remote", c.remote, "app", app)
+	switch {
+	case draining: // the drain began during the handshake
+		c.Send(protocol.Notification(nil, protocol.NotifyServerWillStop, ""))
+	case s.cfg.MaxConnections > 0 && s.nconns.Load() > int64(s.cfg.MaxConnections):
+		s.metrics.Rejected.WithLabelValues("max_connections").Inc()
+		c.sendError(protocol.ErrHighResourceUsage, "")
+		c.closeWith(ws.CloseTryAgainLater, "server at capacity")
+	}
 	go c.readLoop()
 }
 
@@ -272,12 +284,16 @@ func (s *Server) removeConn(c *conn) {
 	s.metrics.Connections.Dec()
 	s.mu.Lock()
 	delete(s.conns, c)
-	if s.draining.Load() && len(s.conns) == 0 {
-		select {
-		case <-s.closed:
-		default:
-			close(s.closed)
-		}
+	s.mu.Unlock()
+	s.release()
+}
+
+// release ends a socket's reservation.
+func (s *Server) release() {
+	s.mu.Lock()
+	s.active--
+	if s.draining.Load() && s.active == 0 {
+		close(s.closed)
 	}
 	s.mu.Unlock()
 	s.wg.Done()

@@ -4,8 +4,10 @@ package testserver
 
 import (
 	"context"
+	"go.uber.org/goleak"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -31,11 +33,14 @@ func (s *Server) HTTP() string { return "http://" + s.Addr }
 
 // Start runs a server with cfg (already holding the test's changes to
 // config.Default()) and opts. Listen in cfg is ignored: it binds
-// 127.0.0.1:0. A nil logger logs to the test at warn level.
+// 127.0.0.1:0. A nil logger logs to the test at warn level, or at the
+// level named by $DUET_TEST_LOG.
 func Start(t testing.TB, cfg config.Config, opts server.Options) *Server {
 	t.Helper()
 	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		level := slog.LevelWarn
+		level.UnmarshalText([]byte(os.Getenv("DUET_TEST_LOG"))) // e.g. DUET_TEST_LOG=debug
+		opts.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: level}))
 	}
 	srv, err := server.New(cfg, opts)
 	if err != nil {
@@ -73,4 +78,12 @@ type testWriter struct{ t testing.TB }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Logf("%s", p)
 	return len(p), nil
+}
+
+// VerifyTestMain runs the package's tests and then fails if any goroutine
+// started by them is still running. Goroutines that exist before the tests
+// start (such as the worker pool nbio creates for its package-level default
+// engine at init) are not counted.
+func VerifyTestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.IgnoreCurrent())
 }
