@@ -113,6 +113,18 @@ var (
 // JSON object, ErrInvalidParameter (wrapped in a *FieldError) when a known
 // field has the wrong type, and ErrMissingParameter when command is absent.
 func Decode(frame []byte) (*Message, error) {
+	m, ok := decodeFast(frame)
+	if !ok {
+		return decodeSlow(frame)
+	}
+	if m.Command == "" {
+		return nil, &FieldError{Field: "command", Err: ErrMissingParameter}
+	}
+	return &m, nil
+}
+
+// decodeSlow decodes with encoding/json; it is the reference behaviour.
+func decodeSlow(frame []byte) (*Message, error) {
 	var m Message
 	if err := json.Unmarshal(frame, &m); err != nil {
 		var te *json.UnmarshalTypeError

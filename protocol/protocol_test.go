@@ -191,3 +191,37 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeFast is a differential test: whenever the fast decoder accepts
+// a frame, encoding/json must decode it to the same message.
+func FuzzDecodeFast(f *testing.F) {
+	for _, s := range []string{
+		`{"command":"takeCandidate","streamId":"r","label":0,"id":"0","candidate":"candidate:1 1 udp 1 1.2.3.4 5 typ host"}`,
+		`{"command":"takeConfiguration","streamId":"r","type":"offer","sdp":"v=0\r\no=- 1 2 IN IP4 0.0.0.0\r\n\u00fc\ud83d\ude00"}`,
+		`{"command":"join","streamId":"r","multiPeer":false,"mode":"both","trackList":[],"x":{"y":[1,-2.5e3,null,true]}}`,
+		`{"command":"peerMessageCommand","streamId":"r","definition":"d","data":"{\"a\":1}"}`,
+		` { "Command" : "join" } `, `{"command":"a","command":"b"}`, `{"label":65537}`, `{"id":"\ud800"}`,
+		`{"streamId":"a\/b"}`, `{}`, `{"a":1,}`, `{"command":"x"}x`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		fast, ok := decodeFast(frame)
+		if !ok {
+			return
+		}
+		slow, err := decodeSlow(frame)
+		if err != nil {
+			var fe *FieldError
+			if errors.As(err, &fe) && fe.Field == "command" && fast.Command == "" {
+				return // both see a missing command
+			}
+			t.Fatalf("fast path accepted %q, encoding/json says %v", frame, err)
+		}
+		if fast.Command != slow.Command || fast.StreamID != slow.StreamID || fast.Type != slow.Type ||
+			fast.SDP != slow.SDP || fast.Label != slow.Label || fast.ID != slow.ID || fast.Candidate != slow.Candidate ||
+			fast.Definition != slow.Definition || string(fast.Data) != string(slow.Data) || fast.Token != slow.Token || fast.Mode != slow.Mode {
+			t.Fatalf("decoders disagree on %q:\nfast %+v\nslow %+v", frame, fast, *slow)
+		}
+	})
+}
