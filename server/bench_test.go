@@ -86,4 +86,3 @@ func maskedFrame(p []byte) []byte {
 	h = append(h, 0, 0, 0, 0)
 	return append(h, p...)
 }
-
