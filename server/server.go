@@ -157,7 +157,9 @@ func (s *Server) Connections() int { return int(s.nconns.Load()) }
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hs := &http.Server{
 		Handler:           s.mux,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: 10 * time.Second, // a socket that never finishes its request
+		IdleTimeout:       60 * time.Second, // keep-alive HTTP connections between requests
+		MaxHeaderBytes:    32 << 10,         // a WebSocket handshake needs a few hundred bytes
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	errc := make(chan error, 1)
