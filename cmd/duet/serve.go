@@ -14,6 +14,7 @@ import (
 
 	"github.com/duet-rtc/duet/config"
 	"github.com/duet-rtc/duet/server"
+	"github.com/duet-rtc/duet/web"
 )
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
@@ -37,7 +38,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		return 2
 	}
 	log := newLogger(cfg, stderr)
-	srv, err := server.New(cfg, server.Options{Logger: log})
+	srv, err := server.New(cfg, server.Options{Logger: log, Mount: web.Mount})
 	if err != nil {
 		fmt.Fprintf(stderr, "duet: %v\n", err)
 		return 2

@@ -1,0 +1,64 @@
+package web
+
+import (
+	"testing"
+
+	"github.com/duet-rtc/duet/internal/browsertest"
+)
+
+// TestDemoCall: two people open the same room, see each other's video and
+// chat; one leaves, the other is told, and a third person takes the seat.
+func TestDemoCall(t *testing.T) {
+	srv := startServer(t)
+	browser := browsertest.Browser(t)
+	url := roomURL(srv, "demo-call")
+
+	alice := openDemo(t, browser, url)
+	waitJS(t, alice, "duetDemo.state === 'waiting'")
+	bob := openDemo(t, browser, url)
+	waitJS(t, alice, "duetDemo.state === 'connected'")
+	waitJS(t, bob, "duetDemo.state === 'connected'")
+	waitVideoPlaying(t, alice)
+	waitVideoPlaying(t, bob)
+	if n := framesDecoded(t, bob); n == 0 {
+		t.Fatalf("bob decoded no video frames")
+	}
+	chat(t, alice, bob, "hello from alice")
+	chat(t, bob, alice, "hi alice, bob here ✓")
+
+	// Alice leaves: Bob is told plainly and waits.
+	evalJS[bool](t, alice, "document.getElementById('leave').click(), true")
+	waitJS(t, alice, "duetDemo.state === 'closed' && duetDemo.notice.code === 'left'")
+	waitJS(t, bob, `duetDemo.counts.peerLeft === 1 && duetDemo.state === 'waiting' &&
+		!document.getElementById('notice').hidden && document.getElementById('notice').textContent.includes('left')`)
+
+	// Carol joins the free seat and the call works again.
+	carol := openDemo(t, browser, url)
+	waitJS(t, carol, "duetDemo.state === 'connected'")
+	waitJS(t, bob, "duetDemo.state === 'connected' && duetDemo.counts.connected === 2")
+	waitVideoPlaying(t, bob)
+	waitVideoPlaying(t, carol)
+	chat(t, carol, bob, "carol here")
+}
+
+// TestDemoRoomFull: a third person gets a clear "room is full" message and
+// the call of the two others is not disturbed.
+func TestDemoRoomFull(t *testing.T) {
+	srv := startServer(t)
+	browser := browsertest.Browser(t)
+	url := roomURL(srv, "full-room")
+
+	alice := openDemo(t, browser, url)
+	waitJS(t, alice, "duetDemo.state === 'waiting'")
+	bob := openDemo(t, browser, url)
+	waitJS(t, bob, "duetDemo.state === 'connected'")
+	waitJS(t, alice, "duetDemo.state === 'connected'")
+
+	carol := openDemo(t, browser, url)
+	waitJS(t, carol, `duetDemo.notice && duetDemo.notice.code === 'NoSpaceForNewPeer' && duetDemo.state === 'closed' &&
+		!document.getElementById('notice').hidden && document.getElementById('notice').textContent.includes('room is full') &&
+		!document.getElementById('rejoin').hidden`)
+	chat(t, alice, bob, "still here")
+	waitJS(t, alice, "duetDemo.state === 'connected' && duetDemo.counts.peerLeft === 0")
+	waitJS(t, bob, "duetDemo.state === 'connected' && duetDemo.counts.peerLeft === 0")
+}
