@@ -1,0 +1,347 @@
+// Package cluster is the clustered room backend: a hub.Rooms whose rooms
+// span several duet nodes, built on NATS.
+//
+// Room membership lives in a JetStream key-value bucket, one key per room
+// holding its member ids, changed only by compare-and-set: a node reads a
+// room, runs the pure room.Room transition on it and writes it back on the
+// revision it read, retrying when another node got there first. So two
+// joins racing on different nodes can never both take the last seat.
+//
+// Everything else is core NATS. Each node listens on its own subject for
+// frames relayed to its sockets and for room transitions concerning them,
+// and on a control subject for liveness probes and kills. Every node
+// publishes a heartbeat; a node silent for too long is declared dead by
+// each survivor, which removes the dead node's partners of its own sockets
+// from their rooms (by compare-and-set) and sends them stop.
+package cluster
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/duet-rtc/duet/hub"
+)
+
+// Options configure one node of a cluster. Zero values get defaults.
+type Options struct {
+	// URL is one or more NATS server URLs, comma-separated. Required.
+	URL string
+	// NodeID names this node on the cluster's subjects; empty: random.
+	// Two live nodes must never share one.
+	NodeID string
+	// Bucket is the membership bucket's name (default "duet_rooms").
+	Bucket string
+	// Replicas of the membership bucket: 3 on a three-node NATS cluster.
+	Replicas int
+	// MemoryStorage keeps the bucket in memory instead of on disk: faster,
+	// but a NATS restart forgets every room.
+	MemoryStorage bool
+	// ProbeTimeout bounds how long a member of a full room has to answer a
+	// liveness probe (default 2 s).
+	ProbeTimeout time.Duration
+	// Heartbeat is the interval of this node's announcements (default
+	// 500 ms); DeadAfter the silence after which a node is declared dead
+	// (default 2 s).
+	Heartbeat, DeadAfter time.Duration
+	// OpTimeout bounds one bucket operation (default 2 s).
+	OpTimeout time.Duration
+	// Logger; nil discards.
+	Logger *slog.Logger
+	// Registerer receives the cluster's metrics; nil registers nothing.
+	Registerer prometheus.Registerer
+	// NATSOptions are appended to the connection's options.
+	NATSOptions []nats.Option
+}
+
+var validNodeID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+const (
+	subjectHeartbeat = "duet.hb"   // payload: the node id
+	subjectDead      = "duet.dead" // payload: a node id a survivor has declared dead
+)
+
+func dataSubject(node string) string { return "duet.node." + node }
+func ctlSubject(node string) string  { return "duet.ctl." + node }
+
+// Cluster is one node's view of a clustered room backend. It implements
+// hub.Rooms.
+type Cluster struct {
+	opt  Options
+	id   string
+	log  *slog.Logger
+	nc   *nats.Conn
+	kv   jetstream.KeyValue
+	met  *metrics
+	live *liveness
+
+	mu      sync.RWMutex
+	byConn  map[hub.Conn]*member
+	byNum   map[uint64]*member
+	rooms   map[hub.Key]int // local members per room with at least one
+	nextNum atomic.Uint64
+
+	// ready is true while connected to NATS and done recovering from the
+	// last outage; joins are refused otherwise.
+	ready     atomic.Bool
+	recoverMu sync.Mutex // one recovery at a time
+	pendMu    sync.Mutex
+	pending   []pendingLeave // leaves that happened while cut off
+
+	evictions, probes atomic.Int64
+
+	stop      chan struct{}
+	lifeMu    sync.Mutex // guards closed and wg.Add against Close's wg.Wait
+	closed    bool
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+}
+
+var _ hub.Rooms = (*Cluster)(nil)
+
+// New connects to NATS, creates or opens the membership bucket, starts
+// this node's subscriptions and heartbeat, and returns the backend.
+func New(ctx context.Context, opt Options) (*Cluster, error) {
+	if opt.URL == "" {
+		return nil, ErrNoURL
+	}
+	if opt.NodeID == "" {
+		var b [6]byte
+		rand.Read(b[:])
+		opt.NodeID = hex.EncodeToString(b[:])
+	}
+	if !validNodeID.MatchString(opt.NodeID) {
+		return nil, ErrBadNodeID
+	}
+	setDefault(&opt.Bucket, "duet_rooms")
+	setDefault(&opt.Replicas, 1)
+	setDefault(&opt.ProbeTimeout, 2*time.Second)
+	setDefault(&opt.Heartbeat, 500*time.Millisecond)
+	setDefault(&opt.DeadAfter, 2*time.Second)
+	setDefault(&opt.OpTimeout, 2*time.Second)
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	met, err := newMetrics(opt.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{
+		opt: opt, id: opt.NodeID, log: opt.Logger.With("node", opt.NodeID), met: met,
+		live:   newLiveness(opt.NodeID, opt.DeadAfter, time.Now()),
+		byConn: map[hub.Conn]*member{}, byNum: map[uint64]*member{}, rooms: map[hub.Key]int{},
+		stop: make(chan struct{}),
+	}
+	nopts := append([]nats.Option{
+		nats.Name("duet " + opt.NodeID),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(100 * time.Millisecond),
+		nats.ReconnectJitter(100*time.Millisecond, time.Second),
+		nats.DisconnectErrHandler(c.disconnected),
+		nats.ReconnectHandler(c.reconnected),
+	}, opt.NATSOptions...)
+	nc, err := nats.Connect(opt.URL, nopts...)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: connect to NATS: %w", err)
+	}
+	c.nc = nc
+	if err := c.init(ctx); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	c.ready.Store(true)
+	c.met.connected.Set(1)
+	c.spawn(c.heartbeatLoop)
+	c.log.Info("cluster node started", "nats", nc.ConnectedUrlRedacted(), "bucket", opt.Bucket)
+	return c, nil
+}
+
+func (c *Cluster) init(ctx context.Context) error {
+	js, err := jetstream.New(c.nc)
+	if err != nil {
+		return err
+	}
+	storage := jetstream.FileStorage
+	if c.opt.MemoryStorage {
+		storage = jetstream.MemoryStorage
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	c.kv, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      c.opt.Bucket,
+		Description: "duet room membership: member ids per room",
+		History:     1,
+		Storage:     storage,
+		Replicas:    c.opt.Replicas,
+	})
+	if err != nil {
+		return fmt.Errorf("cluster: membership bucket %q (is JetStream enabled?): %w", c.opt.Bucket, err)
+	}
+	data, err := c.nc.Subscribe(dataSubject(c.id), c.onData)
+	if err != nil {
+		return err
+	}
+	// Relays come in bursts; the handler only queues frames, so a deep
+	// buffer costs memory only when a burst outruns it for a moment.
+	data.SetPendingLimits(1<<20, 256<<20)
+	for subj, h := range map[string]nats.MsgHandler{
+		ctlSubject(c.id): c.onCtl, subjectHeartbeat: c.onHeartbeat, subjectDead: c.onDead,
+	} {
+		if _, err := c.nc.Subscribe(subj, h); err != nil {
+			return err
+		}
+	}
+	// Announce ourselves before the first join, so that no node sees our
+	// members before it has heard of us.
+	c.nc.Publish(subjectHeartbeat, []byte(c.id))
+	return c.nc.FlushWithContext(ctx)
+}
+
+func setDefault[T comparable](p *T, v T) {
+	var zero T
+	if *p == zero {
+		*p = v
+	}
+}
+
+// ID is this node's id.
+func (c *Cluster) ID() string { return c.id }
+
+// Close stops this node cleanly: it stops announcing itself and closes the
+// NATS connection. Sockets should have left their rooms first (the server
+// drains before Close), or the survivors sweep them once this node's
+// heartbeats stop.
+func (c *Cluster) Close() { c.shutdown(false) }
+
+// Abort simulates a crash for tests and emergencies: the NATS connection
+// is closed at once, nothing is cleaned up, and the other nodes learn of
+// it only from the missing heartbeats.
+func (c *Cluster) Abort() { c.shutdown(true) }
+
+// heartbeatLoop announces this node, declares silent nodes dead and
+// measures the NATS round trip.
+func (c *Cluster) heartbeatLoop() {
+	t := time.NewTicker(c.opt.Heartbeat)
+	defer t.Stop()
+	hb := []byte(c.id)
+	for i := 0; ; i++ {
+		select {
+		case <-c.stop:
+			return
+		case <-t.C:
+		}
+		if !c.nc.IsConnected() {
+			continue
+		}
+		c.nc.Publish(subjectHeartbeat, hb)
+		now := time.Now()
+		if c.ready.Load() {
+			died, sweep := c.live.check(now)
+			for _, id := range died {
+				c.met.deaths.Inc()
+				c.log.Warn("node declared dead: no heartbeat", "dead", id, "after", c.opt.DeadAfter)
+				c.nc.Publish(subjectDead, []byte(id))
+			}
+			// Sweep on every death, and now and then anyway, in case a
+			// removal failed and must be retried.
+			if sweep || i%8 == 0 {
+				c.sweep()
+			}
+		}
+		c.met.nodes.Set(float64(c.live.count(now)))
+		if i%10 == 0 {
+			start := time.Now()
+			if err := c.nc.FlushTimeout(c.opt.OpTimeout); err == nil {
+				c.met.rtt.Set(time.Since(start).Seconds())
+			}
+		}
+	}
+}
+
+func (c *Cluster) onHeartbeat(m *nats.Msg) {
+	id := string(m.Data)
+	if id == c.id {
+		return
+	}
+	if c.live.heard(id, time.Now()) {
+		c.log.Warn("node declared dead is back", "node", id)
+	}
+}
+
+// onDead: a survivor has given up on a node. When that node is this one
+// (our heartbeats were late, not lost), our sockets may have been removed
+// from their rooms, so check every one.
+func (c *Cluster) onDead(m *nats.Msg) {
+	if string(m.Data) != c.id {
+		return
+	}
+	c.log.Warn("another node declared this node dead; reconciling")
+	c.spawn(c.recover)
+}
+
+func (c *Cluster) disconnected(_ *nats.Conn, err error) {
+	c.ready.Store(false)
+	c.met.connected.Set(0)
+	c.log.Warn("lost NATS connection: joins refused until it is back", "err", err)
+}
+
+func (c *Cluster) reconnected(nc *nats.Conn) {
+	c.log.Info("NATS connection back", "url", nc.ConnectedUrlRedacted())
+	c.spawn(c.recover)
+}
+
+// spawn runs f on a goroutine that Close waits for, unless closing began.
+func (c *Cluster) spawn(f func()) {
+	c.lifeMu.Lock()
+	defer c.lifeMu.Unlock()
+	if c.closed {
+		return
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		f()
+	}()
+}
+
+// shutdown stops the background work; abort skips the flush of what is
+// still queued for NATS.
+func (c *Cluster) shutdown(abort bool) {
+	c.closeOnce.Do(func() {
+		c.lifeMu.Lock()
+		c.closed = true
+		c.lifeMu.Unlock()
+		close(c.stop)
+		c.ready.Store(false)
+		if abort {
+			c.nc.Close()
+		}
+		c.wg.Wait()
+		if !abort {
+			c.nc.FlushTimeout(c.opt.OpTimeout)
+			c.nc.Close()
+		}
+		c.stopGapTimers()
+	})
+}
+
+// opCtx bounds one bucket operation.
+func (c *Cluster) opCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, c.opt.OpTimeout)
+}
+
+// isConflict reports a lost compare-and-set.
+func isConflict(err error) bool {
+	return errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch)
+}

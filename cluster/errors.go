@@ -1,0 +1,17 @@
+package cluster
+
+import "errors"
+
+// Errors of the cluster backend. Joins never return them to clients: the
+// transport sees protocol errors (protocol.ErrServiceUnavailable) only.
+var (
+	// ErrNoURL is returned by New without a NATS URL.
+	ErrNoURL = errors.New("cluster: no NATS URL")
+	// ErrBadNodeID is returned by New for a node id that cannot be a NATS
+	// subject token.
+	ErrBadNodeID = errors.New("cluster: node id must match [A-Za-z0-9_-]{1,64}")
+
+	errFull = errors.New("cluster: room full")
+)
+
+var errPendingLeaves = errors.New("cluster: leaves still queued")
