@@ -30,8 +30,9 @@ func Path() string {
 // for chromedp. Each call of NewTab on it opens an isolated browser context
 // (separate cookies and storage), like a second person. The browser is
 // closed when the test ends. A test fails, not skips, when Chromium is
-// missing: `make test` installs it.
-func Browser(t testing.TB) context.Context {
+// missing: `make test` installs it. extra options are applied last, so they
+// can override a default flag (e.g. use-fake-ui-for-media-stream=deny).
+func Browser(t testing.TB, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	path := Path()
 	if path == "" {
@@ -56,6 +57,7 @@ func Browser(t testing.TB) context.Context {
 		chromedp.Flag("disable-quic", true),
 		chromedp.Flag("disable-dev-shm-usage", true),
 	}
+	opts = append(opts, extra...)
 	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	bctx, bcancel := chromedp.NewContext(actx)
 	if err := chromedp.Do(bctx); err != nil {

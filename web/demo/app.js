@@ -128,18 +128,28 @@ function showRemote(on) {
   $('remote-video').classList.toggle('live', on);
 }
 
+async function copyLink(label) {
+  const link = $('share-link').value;
+  try {
+    if (navigator.share && matchMedia('(pointer: coarse)').matches) {
+      await navigator.share({ title: 'Join my duet call', url: link });
+      return;
+    }
+    await navigator.clipboard.writeText(link);
+    label.textContent = 'Copied';
+  } catch {
+    $('share-link').select();
+  }
+}
+
 async function startCall() {
   $('call').hidden = false;
   document.title = `${room} — duet`;
   $('share-link').value = roomLink(room);
-  $('copy').addEventListener('click', async () => {
-    try {
-      await navigator.clipboard.writeText($('share-link').value);
-      $('copy').textContent = 'Copied';
-    } catch {
-      $('share-link').select();
-    }
-  });
+  $('room-name').textContent = room;
+  $('room-name').hidden = false;
+  $('copy').addEventListener('click', () => copyLink($('copy')));
+  $('share').addEventListener('click', () => copyLink($('share').querySelector('span')));
 
   const { stream, reason } = await getMedia();
   demo.media = stream ? 'camera' : 'none';
@@ -218,6 +228,11 @@ async function startCall() {
       $('placeholder-text').textContent = 'You left the call.';
       notice('info', 'left', 'You left the call.');
     }
+    // Release the camera: its light should not stay on after the call.
+    if (stream) for (const t of stream.getTracks()) t.stop();
+    $('local-video').srcObject = null;
+    $('local-off').textContent = 'Camera off';
+    $('local-off').hidden = false;
     $('leave').hidden = true;
     $('rejoin').hidden = false;
     setChatEnabled(false);
