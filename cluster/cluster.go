@@ -52,8 +52,9 @@ type Options struct {
 	// liveness probe (default 2 s).
 	ProbeTimeout time.Duration
 	// Heartbeat is the interval of this node's announcements (default
-	// 500 ms); DeadAfter the silence after which a node is declared dead
-	// (default 2 s).
+	// 250 ms); DeadAfter the silence after which a node is declared dead
+	// (default 1.5 s), so a dead node is noticed within DeadAfter plus one
+	// Heartbeat.
 	Heartbeat, DeadAfter time.Duration
 	// OpTimeout bounds one bucket operation (default 2 s).
 	OpTimeout time.Duration
@@ -81,7 +82,8 @@ type Cluster struct {
 	opt  Options
 	id   string
 	log  *slog.Logger
-	nc   *nats.Conn
+	nc   *nats.Conn // control: the bucket, heartbeats, probes, kills
+	dc   *nats.Conn // data: relayed frames and room transitions, in order
 	kv   jetstream.KeyValue
 	met  *metrics
 	live *liveness
@@ -127,8 +129,8 @@ func New(ctx context.Context, opt Options) (*Cluster, error) {
 	setDefault(&opt.Bucket, "duet_rooms")
 	setDefault(&opt.Replicas, 1)
 	setDefault(&opt.ProbeTimeout, 2*time.Second)
-	setDefault(&opt.Heartbeat, 500*time.Millisecond)
-	setDefault(&opt.DeadAfter, 2*time.Second)
+	setDefault(&opt.Heartbeat, 250*time.Millisecond)
+	setDefault(&opt.DeadAfter, 1500*time.Millisecond)
 	setDefault(&opt.OpTimeout, 2*time.Second)
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
@@ -143,27 +145,38 @@ func New(ctx context.Context, opt Options) (*Cluster, error) {
 		byConn: map[hub.Conn]*member{}, byNum: map[uint64]*member{}, rooms: map[hub.Key]int{},
 		stop: make(chan struct{}),
 	}
-	nopts := append([]nats.Option{
-		nats.Name("duet " + opt.NodeID),
-		nats.MaxReconnects(-1),
-		nats.ReconnectWait(100 * time.Millisecond),
-		nats.ReconnectJitter(100*time.Millisecond, time.Second),
-		nats.DisconnectErrHandler(c.disconnected),
-		nats.ReconnectHandler(c.reconnected),
-	}, opt.NATSOptions...)
-	nc, err := nats.Connect(opt.URL, nopts...)
-	if err != nil {
-		return nil, fmt.Errorf("cluster: connect to NATS: %w", err)
+	// Two connections, so that a burst of relayed frames queued towards
+	// this node cannot delay the bucket's replies or the heartbeats behind
+	// it: a node must not be declared dead because its peers talk a lot.
+	conns := make([]*nats.Conn, 2)
+	for i, role := range []string{"control", "data"} {
+		nopts := append([]nats.Option{
+			nats.Name("duet " + opt.NodeID + " " + role),
+			nats.MaxReconnects(-1),
+			nats.ReconnectWait(100 * time.Millisecond),
+			nats.ReconnectJitter(100*time.Millisecond, time.Second),
+			nats.DisconnectErrHandler(c.disconnected),
+			nats.ReconnectHandler(c.reconnected),
+		}, opt.NATSOptions...)
+		nc, err := nats.Connect(opt.URL, nopts...)
+		if err != nil {
+			for _, nc := range conns[:i] {
+				nc.Close()
+			}
+			return nil, fmt.Errorf("cluster: connect to NATS: %w", err)
+		}
+		conns[i] = nc
 	}
-	c.nc = nc
+	c.nc, c.dc = conns[0], conns[1]
 	if err := c.init(ctx); err != nil {
-		nc.Close()
+		c.nc.Close()
+		c.dc.Close()
 		return nil, err
 	}
 	c.ready.Store(true)
 	c.met.connected.Set(1)
 	c.spawn(c.heartbeatLoop)
-	c.log.Info("cluster node started", "nats", nc.ConnectedUrlRedacted(), "bucket", opt.Bucket)
+	c.log.Info("cluster node started", "nats", c.nc.ConnectedUrlRedacted(), "bucket", opt.Bucket)
 	return c, nil
 }
 
@@ -188,7 +201,7 @@ func (c *Cluster) init(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("cluster: membership bucket %q (is JetStream enabled?): %w", c.opt.Bucket, err)
 	}
-	data, err := c.nc.Subscribe(dataSubject(c.id), c.onData)
+	data, err := c.dc.Subscribe(dataSubject(c.id), c.onData)
 	if err != nil {
 		return err
 	}
@@ -204,6 +217,9 @@ func (c *Cluster) init(ctx context.Context) error {
 	}
 	// Announce ourselves before the first join, so that no node sees our
 	// members before it has heard of us.
+	if err := c.dc.FlushWithContext(ctx); err != nil {
+		return err
+	}
 	c.nc.Publish(subjectHeartbeat, []byte(c.id))
 	return c.nc.FlushWithContext(ctx)
 }
@@ -241,7 +257,7 @@ func (c *Cluster) heartbeatLoop() {
 			return
 		case <-t.C:
 		}
-		if !c.nc.IsConnected() {
+		if !c.connected() {
 			continue
 		}
 		c.nc.Publish(subjectHeartbeat, hb)
@@ -255,12 +271,12 @@ func (c *Cluster) heartbeatLoop() {
 			}
 			// Sweep on every death, and now and then anyway, in case a
 			// removal failed and must be retried.
-			if sweep || i%8 == 0 {
+			if sweep || i%16 == 0 {
 				c.sweep()
 			}
 		}
 		c.met.nodes.Set(float64(c.live.count(now)))
-		if i%10 == 0 {
+		if i%20 == 0 {
 			start := time.Now()
 			if err := c.nc.FlushTimeout(c.opt.OpTimeout); err == nil {
 				c.met.rtt.Set(time.Since(start).Seconds())
@@ -293,6 +309,11 @@ func (c *Cluster) onDead(m *nats.Msg) {
 func (c *Cluster) disconnected(_ *nats.Conn, err error) {
 	c.ready.Store(false)
 	c.met.connected.Set(0)
+	select {
+	case <-c.stop:
+		return // closing
+	default:
+	}
 	c.log.Warn("lost NATS connection: joins refused until it is back", "err", err)
 }
 
@@ -326,15 +347,21 @@ func (c *Cluster) shutdown(abort bool) {
 		c.ready.Store(false)
 		if abort {
 			c.nc.Close()
+			c.dc.Close()
 		}
 		c.wg.Wait()
 		if !abort {
+			c.dc.FlushTimeout(c.opt.OpTimeout)
 			c.nc.FlushTimeout(c.opt.OpTimeout)
+			c.dc.Close()
 			c.nc.Close()
 		}
 		c.stopGapTimers()
 	})
 }
+
+// connected reports whether both connections are up.
+func (c *Cluster) connected() bool { return c.nc.IsConnected() && c.dc.IsConnected() }
 
 // opCtx bounds one bucket operation.
 func (c *Cluster) opCtx(ctx context.Context) (context.Context, context.CancelFunc) {

@@ -48,7 +48,7 @@ func (c *Cluster) recover() {
 		c.live.reset(time.Now())
 	}
 	for {
-		if !c.nc.IsConnected() {
+		if !c.connected() {
 			return
 		}
 		err := c.recoverOnce()

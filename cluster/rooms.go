@@ -206,7 +206,7 @@ func (c *Cluster) Relay(conn hub.Conn, k hub.Key, frame []byte) error {
 		return nil
 	}
 	c.met.framesOut.Inc()
-	if err := c.nc.Publish(dataSubject(node), frameMsg(num, m.id, k, frame)); err != nil {
+	if err := c.dc.Publish(dataSubject(node), frameMsg(num, m.id, k, frame)); err != nil {
 		return protocol.ErrServiceUnavailable
 	}
 	return nil

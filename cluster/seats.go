@@ -318,7 +318,7 @@ func (c *Cluster) sendEvent(to string, k hub.Key, ev event) {
 		return
 	}
 	c.met.eventsOut.Inc()
-	c.nc.Publish(dataSubject(node), eventMsg(num, k, ev))
+	c.dc.Publish(dataSubject(node), eventMsg(num, k, ev))
 }
 
 // kill drops member id's socket, wherever it is.
