@@ -36,25 +36,36 @@ type Config struct {
 
 	LogFormat string `yaml:"log_format" help:"log format: auto (text on a terminal, else json), json or text"`
 	LogLevel  string `yaml:"log_level" help:"log level: debug, info, warn or error"`
+
+	NATSURL            string        `yaml:"nats_url" help:"NATS server URLs with JetStream, comma-separated: rooms span every duet node on it (empty: rooms stay in this process)"`
+	NATSEmbedded       bool          `yaml:"nats_embedded" help:"run a single NATS server with JetStream inside duet and cluster on it (development)"`
+	NATSEmbeddedListen string        `yaml:"nats_embedded_listen" help:"client address of the embedded NATS server, for other duet nodes' nats_url"`
+	NATSStoreDir       string        `yaml:"nats_store_dir" help:"JetStream directory of the embedded NATS server (empty: a temporary one)"`
+	NATSKVReplicas     int           `yaml:"nats_kv_replicas" help:"replicas of the room membership bucket (3 on a three-node NATS cluster)"`
+	NodeID             string        `yaml:"node_id" help:"this node's name in the cluster, unique among live nodes (empty: random)"`
+	NodeDeadAfter      time.Duration `yaml:"node_dead_after" help:"heartbeat silence after which a cluster node is declared dead and its members removed"`
 }
 
 // Default returns the embedded defaults.
 func Default() Config {
 	return Config{
-		Listen:          ":5080",
-		MaxMessageBytes: 256 << 10,
-		SendQueueBytes:  1 << 20,
-		MaxRoomsPerConn: 16,
-		MaxConnections:  100000,
-		RateLimit:       50,
-		RateBurst:       200,
-		IdleTimeout:     45 * time.Second,
-		PingInterval:    15 * time.Second,
-		WriteTimeout:    10 * time.Second,
-		ProbeTimeout:    2 * time.Second,
-		DrainTimeout:    10 * time.Second,
-		LogFormat:       "auto",
-		LogLevel:        "info",
+		Listen:             ":5080",
+		MaxMessageBytes:    256 << 10,
+		SendQueueBytes:     1 << 20,
+		MaxRoomsPerConn:    16,
+		MaxConnections:     100000,
+		RateLimit:          50,
+		RateBurst:          200,
+		IdleTimeout:        45 * time.Second,
+		PingInterval:       15 * time.Second,
+		WriteTimeout:       10 * time.Second,
+		ProbeTimeout:       2 * time.Second,
+		DrainTimeout:       10 * time.Second,
+		LogFormat:          "auto",
+		LogLevel:           "info",
+		NATSEmbeddedListen: "127.0.0.1:4222",
+		NATSKVReplicas:     1,
+		NodeDeadAfter:      1500 * time.Millisecond,
 	}
 }
 
@@ -113,7 +124,31 @@ func (c *Config) Validate() error {
 	default:
 		bad("log_level", "must be debug, info, warn or error, got %q", c.LogLevel)
 	}
+	if c.NATSURL != "" && c.NATSEmbedded {
+		bad("nats_url", "set nats_url or nats_embedded, not both")
+	}
+	if c.NATSKVReplicas < 1 || c.NATSKVReplicas > 5 {
+		bad("nats_kv_replicas", "must be between 1 and 5, got %d", c.NATSKVReplicas)
+	}
+	if c.NodeID != "" && !validNodeID(c.NodeID) {
+		bad("node_id", "must be 1 to 64 of [A-Za-z0-9_-], got %q", c.NodeID)
+	}
+	if c.NodeDeadAfter < 500*time.Millisecond {
+		bad("node_dead_after", "must be at least 500ms, got %s", c.NodeDeadAfter)
+	}
 	return errors.Join(errs...)
+}
+
+func validNodeID(s string) bool {
+	if len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 func hasAnyPrefix(s string, prefixes ...string) bool {

@@ -38,7 +38,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		return 2
 	}
 	log := newLogger(cfg, stderr)
-	srv, err := server.New(cfg, server.Options{Logger: log, Mount: web.Mount})
+	opts := server.Options{Logger: log, Mount: web.Mount}
+	stopCluster, err := withCluster(ctx, cfg, log, &opts)
+	if err != nil {
+		log.Error("cluster backend failed to start", "err", err)
+		return 1
+	}
+	defer stopCluster()
+	srv, err := server.New(cfg, opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "duet: %v\n", err)
 		return 2
