@@ -23,7 +23,8 @@ func TestDemoCameraDenied(t *testing.T) {
 
 	// Alice offers (she joined first) with receive-only transceivers.
 	bob := openDemo(t, b, url)
-	waitJS(t, bob, "duetDemo.media === 'camera' && duetDemo.state === 'connected'")
+	waitJS(t, bob, `duetDemo.media === 'camera' && duetDemo.state === 'connected' &&
+		document.getElementById('placeholder-text').textContent.includes('no camera')`)
 	waitJS(t, alice, "duetDemo.state === 'connected'")
 	waitVideoPlaying(t, alice)
 	chat(t, bob, alice, "can you see me?")

@@ -3,6 +3,7 @@ package web
 import (
 	"testing"
 
+	"github.com/duet-rtc/duet/config"
 	"github.com/duet-rtc/duet/internal/browsertest"
 )
 
@@ -20,9 +21,11 @@ func TestDemoCall(t *testing.T) {
 	waitJS(t, bob, "duetDemo.state === 'connected'")
 	waitVideoPlaying(t, alice)
 	waitVideoPlaying(t, bob)
-	if n := framesDecoded(t, bob); n == 0 {
+	n := framesDecoded(t, bob)
+	if n == 0 {
 		t.Fatalf("bob decoded no video frames")
 	}
+	t.Logf("bob decoded %d video frames so far", n)
 	chat(t, alice, bob, "hello from alice")
 	chat(t, bob, alice, "hi alice, bob here ✓")
 
@@ -42,9 +45,12 @@ func TestDemoCall(t *testing.T) {
 }
 
 // TestDemoRoomFull: a third person gets a clear "room is full" message and
-// the call of the two others is not disturbed.
+// the call of the two others is not disturbed. The server here also hands
+// out a STUN server, which the SDK must put in its peer connection.
 func TestDemoRoomFull(t *testing.T) {
-	srv := startServer(t)
+	// Nothing listens there: host candidates still connect on loopback.
+	const stun = "stun:127.0.0.1:9"
+	srv := startServer(t, func(c *config.Config) { c.StunURI = stun })
 	browser := browsertest.Browser(t)
 	url := roomURL(srv, "full-room")
 
@@ -53,6 +59,10 @@ func TestDemoRoomFull(t *testing.T) {
 	bob := openDemo(t, browser, url)
 	waitJS(t, bob, "duetDemo.state === 'connected'")
 	waitJS(t, alice, "duetDemo.state === 'connected'")
+	got := evalJS[string](t, alice, "JSON.stringify(duetDemo.call.pc.getConfiguration().iceServers.map(s => s.urls))")
+	if want := `[["` + stun + `"]]`; got != want && got != `["`+stun+`"]` {
+		t.Errorf("peer connection iceServers %s, want %s from iceServerConfig", got, stun)
+	}
 
 	carol := openDemo(t, browser, url)
 	waitJS(t, carol, `duetDemo.notice && duetDemo.notice.code === 'NoSpaceForNewPeer' && duetDemo.state === 'closed' &&

@@ -24,10 +24,13 @@ const describe = `JSON.stringify(window.duetDemo ? {state: duetDemo.state, notic
 	log: duetDemo.log.slice(-12).map(e => e.event + ':' + JSON.stringify(e.detail))} : 'no duetDemo')`
 
 // startServer runs a duet server that also serves this package's files.
-func startServer(t *testing.T) *testserver.Server {
+func startServer(t *testing.T, change ...func(*config.Config)) *testserver.Server {
 	t.Helper()
 	cfg := config.Default()
 	cfg.DrainTimeout = 5 * time.Second
+	for _, f := range change {
+		f(&cfg)
+	}
 	return testserver.Start(t, cfg, server.Options{Mount: Mount})
 }
 
@@ -56,6 +59,15 @@ func evalJS[T any](t *testing.T, tab context.Context, expr string) T {
 	return v
 }
 
+func evalAsync[T any](t *testing.T, tab context.Context, expr string) T {
+	t.Helper()
+	v, err := chromedp.Run(tab, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return v
+}
+
 // waitVideoPlaying waits until the remote video shows decoded frames and
 // its playback position keeps moving, i.e. media really flows.
 func waitVideoPlaying(t *testing.T, tab context.Context) {
@@ -69,17 +81,12 @@ func waitVideoPlaying(t *testing.T, tab context.Context) {
 // framesDecoded reads the inbound video frame count from getStats.
 func framesDecoded(t *testing.T, tab context.Context) int {
 	t.Helper()
-	n, err := chromedp.Run(tab, chromedp.Evaluate[int](`(async () => {
+	return evalAsync[int](t, tab, `(async () => {
 		const pc = duetDemo.call && duetDemo.call.pc;
-		if (!pc) return 0;
 		let n = 0;
-		(await pc.getStats()).forEach(s => { if (s.type === 'inbound-rtp' && s.kind === 'video') n += s.framesDecoded || 0; });
+		if (pc) (await pc.getStats()).forEach(s => { if (s.type === 'inbound-rtp' && s.kind === 'video') n += s.framesDecoded || 0; });
 		return n;
-	})()`, chromedp.EvalAwaitPromise))
-	if err != nil {
-		t.Fatalf("getStats: %v", err)
-	}
-	return n
+	})()`)
 }
 
 // chat sends text from one tab and waits for it on the other.

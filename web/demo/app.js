@@ -180,7 +180,12 @@ async function startCall() {
   });
   call.on('connected', () => {
     demo.counts.connected++;
-    showRemote(true);
+    const video = call.remoteStream && call.remoteStream.getVideoTracks().length > 0;
+    showRemote(video);
+    if (!video) {
+      document.querySelector('.spinner').hidden = true;
+      $('placeholder-text').textContent = 'Connected. The other person has no camera.';
+    }
     if (demo.notice && demo.notice.code === 'peerLeft') notice(null);
     log('connected', null);
   });
@@ -188,6 +193,7 @@ async function startCall() {
     demo.counts.peerLeft++;
     showRemote(false);
     $('remote-video').srcObject = null;
+    document.querySelector('.spinner').hidden = false;
     $('placeholder-text').textContent = 'The other person left. Waiting for someone to join…';
     notice('info', 'peerLeft', 'The other person left the call.');
     addMessage('system', 'The other person left.');
@@ -202,6 +208,7 @@ async function startCall() {
   call.on('reconnecting', ({ attempt, delay }) => {
     demo.counts.reconnecting++;
     showRemote(false);
+    document.querySelector('.spinner').hidden = false;
     $('placeholder-text').textContent = 'Connection lost. Reconnecting…';
     notice('warn', 'reconnecting', `Connection to the server lost. Reconnecting (attempt ${attempt})…`);
     log('reconnecting', { attempt, delay: Math.round(delay) });
