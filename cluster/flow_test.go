@@ -200,3 +200,26 @@ func TestLargeSDPAcrossNodes(t *testing.T) {
 		t.Fatalf("sdp of %d bytes arrived as %d bytes, differing", len(sdp), len(got))
 	}
 }
+
+func TestClusterMetrics(t *testing.T) {
+	n := startCluster(t, 2)
+	a, b := dial(t, n[0].URL("live")), dial(t, n[1].URL("live"))
+	pair(a, b, "m")
+	a.send(msg{"command": "takeCandidate", "streamId": "m", "label": 0, "id": "0", "candidate": "c"})
+	b.expect("takeCandidate", "")
+	_, body := httpGet(t, n[0].HTTP()+"/metrics")
+	for _, want := range []string{
+		`duet_cluster_messages_total{direction="out",kind="frame"} 1`,
+		`duet_cluster_messages_total{direction="in",kind="event"} 1`, // a's start
+		"duet_cluster_nats_connected 1",
+		"duet_cluster_kv_conflicts_total 0",
+		`duet_cluster_kv_seconds_count{op="create"} 1`,
+		"duet_cluster_nodes ",
+		"duet_cluster_nats_rtt_seconds ",
+		"duet_rooms 1",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+}
