@@ -86,16 +86,24 @@ func TestNATSRestartUnderLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ns2.Shutdown()
+	t.Cleanup(ns2.Shutdown)
+	t.Cleanup(func() { // before ns2 goes
+		for _, n := range nodes {
+			n.Stop(t)
+			n.cl.Close()
+		}
+	})
 	restarted := time.Now()
 	eventually(t, "joins to resume", func() bool {
 		join(x, "after")
 		return x.read().str("definition") == "joined"
 	})
 	t.Logf("joins resumed %v after NATS came back", time.Since(restarted))
-	y := dial(t, nodes[1].URL("live"))
-	join(y, "after")
-	y.expect("notification", "joined")
+	y := dial(t, nodes[1].URL("live")) // another node, which may recover a moment later
+	eventually(t, "joins to resume on the second node", func() bool {
+		join(y, "after")
+		return y.read().str("definition") == "joined"
+	})
 	x.expect("start", "")
 
 	close(stop)
@@ -129,9 +137,5 @@ func TestNATSRestartUnderLoad(t *testing.T) {
 		pair(p, q, d.room)
 		p.ws.Close()
 		q.ws.Close()
-	}
-	for _, n := range nodes { // before ns2 goes
-		n.Stop(t)
-		n.cl.Close()
 	}
 }
