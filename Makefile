@@ -3,9 +3,9 @@
 GO ?= go
 STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
 
-.PHONY: test deps vet lint unit run build fmt
+.PHONY: test deps vet lint unit cluster-suite run build fmt
 
-test: deps vet lint unit
+test: deps vet lint unit cluster-suite
 
 run:
 	$(GO) run ./cmd/duet
@@ -28,3 +28,8 @@ lint:
 
 unit:
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+# The server's protocol tests again, against three duet nodes clustered on
+# embedded NATS, with the two peers of every room on different nodes.
+cluster-suite:
+	DUET_TEST_NODES=3 $(GO) test -race -count=1 -timeout 10m ./server

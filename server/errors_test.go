@@ -157,7 +157,7 @@ func TestRateLimit(t *testing.T) {
 }
 
 func TestMaxConnections(t *testing.T) {
-	s := start(t, func(c *config.Config) { c.MaxConnections = 2 })
+	s := startSingle(t, func(c *config.Config) { c.MaxConnections = 2 })
 	a, b := dial(t, s.URL("live")), dial(t, s.URL("live"))
 	a.quiet()
 	b.quiet()
@@ -173,7 +173,7 @@ func TestMaxConnections(t *testing.T) {
 }
 
 func TestBadAppIs404(t *testing.T) {
-	s := start(t)
+	s := startSingle(t)
 	for _, app := range []string{"bad.app", strings.Repeat("a", 65)} {
 		if _, resp, err := websocket.DefaultDialer.Dial(s.URL(app), nil); err == nil || resp == nil || resp.StatusCode != 404 {
 			t.Fatalf("app %q: err %v resp %v, want 404", app, err, resp)
@@ -182,7 +182,7 @@ func TestBadAppIs404(t *testing.T) {
 }
 
 func TestAllowedOrigins(t *testing.T) {
-	s := start(t, func(c *config.Config) { c.AllowedOrigins = []string{"https://good.example"} })
+	s := startSingle(t, func(c *config.Config) { c.AllowedOrigins = []string{"https://good.example"} })
 	h := map[string][]string{"Origin": {"https://evil.example"}}
 	if _, resp, err := websocket.DefaultDialer.Dial(s.URL("live"), h); err == nil || resp.StatusCode != 403 {
 		t.Fatalf("evil origin: err %v resp %v, want 403", err, resp)

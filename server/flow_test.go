@@ -207,3 +207,24 @@ func TestLargeSDPRelayedIntact(t *testing.T) {
 		t.Fatalf("sdp of %d bytes arrived as %d bytes, differing", len(sdp), len(got))
 	}
 }
+
+// TestPeersSpreadOverNodes checks the harness itself: with DUET_TEST_NODES
+// set, consecutive clients land on different nodes (and in single-node
+// mode, on the one node), so the protocol tests above really cross the
+// cluster.
+func TestPeersSpreadOverNodes(t *testing.T) {
+	s := start(t)
+	a, b := dial(t, s.URL("live")), dial(t, s.URL("live"))
+	pair(a, b, "spread")
+	want := []int{2}
+	if len(s.nodes) > 1 {
+		want = make([]int, len(s.nodes))
+		want[0], want[1] = 1, 1
+	}
+	for i, n := range s.nodes {
+		if got := n.Connections(); got != want[i] {
+			t.Fatalf("node %d has %d sockets, want %d (of %d nodes)", i, got, want[i], len(s.nodes))
+		}
+	}
+	t.Logf("%d node(s)", len(s.nodes))
+}

@@ -85,7 +85,7 @@ func TestIdleSocketClosed(t *testing.T) {
 // TestSlowReaderDropped fills a socket that never reads until its send
 // queue overflows; the server drops it and its partner is told.
 func TestSlowReaderDropped(t *testing.T) {
-	s := start(t, func(c *config.Config) { c.MaxMessageBytes, c.SendQueueBytes = 64<<10, 256<<10 })
+	s := startSingle(t, func(c *config.Config) { c.MaxMessageBytes, c.SendQueueBytes = 64<<10, 256<<10 })
 	a, b := dial(t, s.URL("live")), dial(t, s.URL("live"))
 	pair(a, b, "r")
 	chunk := `{"command":"peerMessageCommand","streamId":"r","definition":"d","data":"` + strings.Repeat("z", 60<<10) + `"}`
@@ -116,7 +116,7 @@ func TestSlowReaderDropped(t *testing.T) {
 }
 
 func TestDrain(t *testing.T) {
-	s := start(t)
+	s := startSingle(t)
 	a, b := dial(t, s.URL("live")), dial(t, s.URL("live"))
 	pair(a, b, "r")
 	stubborn := dial(t, s.URL("live"))
@@ -144,7 +144,7 @@ func TestDrain(t *testing.T) {
 }
 
 func TestHealthAndMetrics(t *testing.T) {
-	s := start(t)
+	s := startSingle(t)
 	if code, body := httpGet(t, s.HTTP()+"/healthz"); code != 200 || body != "ok\n" {
 		t.Fatalf("healthz = %d %q", code, body)
 	}

@@ -25,7 +25,7 @@ import (
 // steps over it.
 func TestTLS(t *testing.T) {
 	certFile, keyFile, pool := selfSigned(t)
-	s := start(t, func(c *config.Config) { c.TLSCert, c.TLSKey = certFile, keyFile })
+	s := startSingle(t, func(c *config.Config) { c.TLSCert, c.TLSKey = certFile, keyFile })
 	d := websocket.Dialer{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}}
 	url := strings.Replace(s.URL("live"), "ws://", "wss://", 1)
 	dialTLS := func() *client {
