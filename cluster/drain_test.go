@@ -2,6 +2,8 @@ package cluster_test
 
 import (
 	"testing"
+
+	"github.com/duet-rtc/duet/internal/wstest"
 )
 
 // TestDrainedNodeClientsRejoinElsewhere: a node is drained (a rolling
@@ -10,22 +12,22 @@ import (
 // partner sees its peer go and come back, and offers again.
 func TestDrainedNodeClientsRejoinElsewhere(t *testing.T) {
 	nodes := startCluster(t, 2)
-	a, b := dial(t, nodes[0].URL("live")), dial(t, nodes[1].URL("live"))
-	pair(a, b, "rolling")
+	a, b := wstest.Dial(t, nodes[0].URL("live")), wstest.Dial(t, nodes[1].URL("live"))
+	wstest.Pair(a, b, "rolling")
 
 	drained := make(chan struct{})
 	go func() { nodes[0].Stop(t); close(drained) }()
-	a.expect("notification", "server_will_stop")
+	a.Expect("notification", "server_will_stop")
 
 	// The SDKs reconnect at once; the new socket lands on the other node.
-	again := dial(t, nodes[1].URL("live"))
-	a.ws.Close()
-	b.expect("stop", "")
-	join(again, "rolling")
-	again.expect("notification", "joined")
-	b.expect("start", "")
-	again.send(msg{"command": "takeCandidate", "streamId": "rolling", "label": 0, "id": "0", "candidate": "c"})
-	if m := b.expect("takeCandidate", ""); m.str("candidate") != "c" {
+	again := wstest.Dial(t, nodes[1].URL("live"))
+	a.WS.Close()
+	b.Expect("stop", "")
+	wstest.Join(again, "rolling")
+	again.Expect("notification", "joined")
+	b.Expect("start", "")
+	again.Send(msg{"command": "takeCandidate", "streamId": "rolling", "label": 0, "id": "0", "candidate": "c"})
+	if m := b.Expect("takeCandidate", ""); m.Str("candidate") != "c" {
 		t.Fatalf("got %v", m)
 	}
 	<-drained // the drained node finished once its last socket left

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/duet-rtc/duet/internal/wstest"
+
 	"github.com/gorilla/websocket"
 
 	"github.com/duet-rtc/duet/config"
@@ -15,29 +17,29 @@ import (
 // probed over NATS, does not answer, is evicted and dropped by its node.
 func TestDeadMemberEvictedOnRejoinAcrossNodes(t *testing.T) {
 	n := startCluster(t, 3, func(c *config.Config) { c.ProbeTimeout = 300 * time.Millisecond })
-	a, oldB := dial(t, n[0].URL("live")), dial(t, n[1].URL("live"))
-	pair(a, oldB, "r")
-	got := a.collect()
+	a, oldB := wstest.Dial(t, n[0].URL("live")), wstest.Dial(t, n[1].URL("live"))
+	wstest.Pair(a, oldB, "r")
+	got := a.Collect()
 	// oldB stops reading: it answers no ping, like a phone that left the network.
-	newB := dial(t, n[2].URL("live"))
+	newB := wstest.Dial(t, n[2].URL("live"))
 	began := time.Now()
-	join(newB, "r")
-	newB.expect("notification", "joined")
+	wstest.Join(newB, "r")
+	newB.Expect("notification", "joined")
 	t.Logf("rejoin admitted after %v", time.Since(began))
 	if ev := n[2].Rooms().Stats().Evictions; ev != 1 {
 		t.Fatalf("evictions on the joiner's node = %d, want 1", ev)
 	}
-	if code := oldB.closed(); code != websocket.CloseAbnormalClosure {
+	if code, _ := oldB.Closed(); code != websocket.CloseAbnormalClosure {
 		t.Fatalf("old socket close code %d, want a dropped socket", code)
 	}
 	// The survivor's view: stop (its partner is gone), then start.
 	for _, want := range []string{"stop", "start"} {
-		if m := next(t, got, 5*time.Second); m.str("command") != want {
+		if m := wstest.Next(t, got, 5*time.Second); m.Str("command") != want {
 			t.Fatalf("survivor got %v, want %s", m, want)
 		}
 	}
-	newB.send(msg{"command": "takeConfiguration", "streamId": "r", "type": "answer", "sdp": "v=0"})
-	if m := next(t, got, 5*time.Second); m.str("command") != "takeConfiguration" {
+	newB.Send(msg{"command": "takeConfiguration", "streamId": "r", "type": "answer", "sdp": "v=0"})
+	if m := wstest.Next(t, got, 5*time.Second); m.Str("command") != "takeConfiguration" {
 		t.Fatalf("survivor got %v, want the newcomer's relay", m)
 	}
 }
@@ -52,27 +54,27 @@ func TestConcurrentJoinsThroughAllNodes(t *testing.T) {
 		const perNode = 4
 		var clients []*client
 		for i := range 3 * perNode {
-			clients = append(clients, dial(t, n[i%3].URL("live")))
+			clients = append(clients, wstest.Dial(t, n[i%3].URL("live")))
 		}
 		chans := make([]<-chan msg, len(clients))
 		for i, c := range clients {
-			chans[i] = c.collect() // every peer answers probes
+			chans[i] = c.Collect() // every peer answers probes
 		}
 		var wg sync.WaitGroup
 		for _, c := range clients {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				c.ws.WriteMessage(websocket.TextMessage, []byte(`{"command":"join","streamId":"`+room+`"}`))
+				c.WS.WriteMessage(websocket.TextMessage, []byte(`{"command":"join","streamId":"`+room+`"}`))
 			}()
 		}
 		wg.Wait()
 		joined, refused, starts := 0, 0, 0
 		for i := range clients {
-			switch m := next(t, chans[i], 10*time.Second); {
-			case m.str("definition") == "joined":
+			switch m := wstest.Next(t, chans[i], 10*time.Second); {
+			case m.Str("definition") == "joined":
 				joined++
-			case m.str("definition") == "NoSpaceForNewPeer":
+			case m.Str("definition") == "NoSpaceForNewPeer":
 				refused++
 			default:
 				t.Fatalf("peer %d got %v", i, m)
@@ -84,13 +86,13 @@ func TestConcurrentJoinsThroughAllNodes(t *testing.T) {
 		// Exactly one start: after a ping round trip on every socket,
 		// everything sent before has arrived.
 		for i, c := range clients {
-			c.send(msg{"command": "ping"})
+			c.Send(msg{"command": "ping"})
 			for {
-				m := next(t, chans[i], 5*time.Second)
-				if m.str("command") == "pong" {
+				m := wstest.Next(t, chans[i], 5*time.Second)
+				if m.Str("command") == "pong" {
 					break
 				}
-				if m.str("command") != "start" {
+				if m.Str("command") != "start" {
 					t.Fatalf("peer %d got %v", i, m)
 				}
 				starts++
@@ -100,10 +102,10 @@ func TestConcurrentJoinsThroughAllNodes(t *testing.T) {
 			t.Fatalf("round %d: %d starts, want 1", round, starts)
 		}
 		for _, c := range clients {
-			c.ws.Close()
+			c.WS.Close()
 		}
 	}
-	eventually(t, "every room forgotten", func() bool { return roomsEverywhere(n) == 0 })
+	wstest.Eventually(t, "every room forgotten", func() bool { return roomsEverywhere(n) == 0 })
 }
 
 // TestNodeDeath kills a node mid-call the hard way (its NATS connection
@@ -111,39 +113,39 @@ func TestConcurrentJoinsThroughAllNodes(t *testing.T) {
 // node gets stop within 3 s, and the room takes a new peer.
 func TestNodeDeath(t *testing.T) {
 	n := startCluster(t, 3)
-	a, b := dial(t, n[0].URL("live")), dial(t, n[1].URL("live"))
-	pair(a, b, "call")
-	a.send(msg{"command": "takeConfiguration", "streamId": "call", "type": "offer", "sdp": "v=0"})
-	b.expect("takeConfiguration", "")
+	a, b := wstest.Dial(t, n[0].URL("live")), wstest.Dial(t, n[1].URL("live"))
+	wstest.Pair(a, b, "call")
+	a.Send(msg{"command": "takeConfiguration", "streamId": "call", "type": "offer", "sdp": "v=0"})
+	b.Expect("takeConfiguration", "")
 	// A room whose only member is on the dying node must not stay blocked.
-	lonely := dial(t, n[1].URL("live"))
-	join(lonely, "lonely")
-	lonely.expect("notification", "joined")
+	lonely := wstest.Dial(t, n[1].URL("live"))
+	wstest.Join(lonely, "lonely")
+	lonely.Expect("notification", "joined")
 
-	got := a.collect()
+	got := a.Collect()
 	killed := time.Now()
 	n[1].cl.Abort()
-	b.ws.Close()
-	lonely.ws.Close()
+	b.WS.Close()
+	lonely.WS.Close()
 	go n[1].Stop(t) // the transport goes too; its drain cannot reach NATS
 
-	m := next(t, got, 5*time.Second)
+	m := wstest.Next(t, got, 5*time.Second)
 	took := time.Since(killed)
-	if m.str("command") != "stop" || m.str("streamId") != "call" {
+	if m.Str("command") != "stop" || m.Str("streamId") != "call" {
 		t.Fatalf("survivor got %v, want stop", m)
 	}
 	t.Logf("partner on a surviving node got stop %v after the kill", took)
 	if took > 3*time.Second {
 		t.Fatalf("stop came after %v, want within 3s", took)
 	}
-	c := dial(t, n[2].URL("live"))
-	join(c, "call")
-	c.expect("notification", "joined")
-	if m := next(t, got, 5*time.Second); m.str("command") != "start" {
+	c := wstest.Dial(t, n[2].URL("live"))
+	wstest.Join(c, "call")
+	c.Expect("notification", "joined")
+	if m := wstest.Next(t, got, 5*time.Second); m.Str("command") != "start" {
 		t.Fatalf("survivor got %v, want start", m)
 	}
 	// The dead node's lonely member is replaced by the next joiner, who
 	// waits (no start to a ghost) and pairs with the one after.
-	d, e := dial(t, n[0].URL("live")), dial(t, n[2].URL("live"))
-	pair(d, e, "lonely")
+	d, e := wstest.Dial(t, n[0].URL("live")), wstest.Dial(t, n[2].URL("live"))
+	wstest.Pair(d, e, "lonely")
 }

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/duet-rtc/duet/internal/wstest"
+
 	"github.com/duet-rtc/duet/cluster"
 )
 
@@ -32,11 +34,11 @@ func TestNATSRestartUnderLoad(t *testing.T) {
 	}
 	var duos []duo
 	for i := range pairs {
-		a, b := dial(t, nodes[i%3].URL("live")), dial(t, nodes[(i+1)%3].URL("live"))
+		a, b := wstest.Dial(t, nodes[i%3].URL("live")), wstest.Dial(t, nodes[(i+1)%3].URL("live"))
 		room := fmt.Sprintf("load%d", i)
-		pair(a, b, room)
-		a.keepReading()
-		duos = append(duos, duo{a, b, b.collect(), room})
+		wstest.Pair(a, b, room)
+		a.KeepReading()
+		duos = append(duos, duo{a, b, b.Collect(), room})
 	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -55,10 +57,10 @@ func TestNATSRestartUnderLoad(t *testing.T) {
 				case <-tick.C:
 				}
 				frame := fmt.Appendf(nil, `{"command":"takeCandidate","streamId":"%s","label":0,"id":"0","candidate":"c%d"}`, d.room, i)
-				if d.a.ws.WriteMessage(1, frame) != nil {
+				if d.a.WS.WriteMessage(1, frame) != nil {
 					return
 				}
-				if d.a.ws.WriteMessage(1, frame) != nil {
+				if d.a.WS.WriteMessage(1, frame) != nil {
 					return
 				}
 			}
@@ -66,21 +68,21 @@ func TestNATSRestartUnderLoad(t *testing.T) {
 	}
 
 	began := time.Now()
-	z := dial(t, nodes[2].URL("live"))
-	join(z, "underload")
-	z.expect("notification", "joined")
+	z := wstest.Dial(t, nodes[2].URL("live"))
+	wstest.Join(z, "underload")
+	z.Expect("notification", "joined")
 	t.Logf("join under load took %v", time.Since(began))
-	z.ws.Close()
+	z.WS.Close()
 	ns.Shutdown()
 	for _, n := range nodes {
-		eventually(t, "nodes to notice the outage", func() bool {
-			_, body := httpGet(t, n.HTTP()+"/metrics")
+		wstest.Eventually(t, "nodes to notice the outage", func() bool {
+			_, body := wstest.HTTPGet(t, n.HTTP()+"/metrics")
 			return strings.Contains(body, "duet_cluster_nats_connected 0")
 		})
 	}
-	x := dial(t, nodes[0].URL("live"))
-	join(x, "during")
-	x.expect("error", "serviceUnavailable")
+	x := wstest.Dial(t, nodes[0].URL("live"))
+	wstest.Join(x, "during")
+	x.Expect("error", "serviceUnavailable")
 
 	ns2, err := cluster.StartEmbedded(cluster.EmbeddedOptions{Listen: u.Host, StoreDir: dir})
 	if err != nil {
@@ -94,23 +96,23 @@ func TestNATSRestartUnderLoad(t *testing.T) {
 		}
 	})
 	restarted := time.Now()
-	eventually(t, "joins to resume", func() bool {
-		join(x, "after")
-		return x.read().str("definition") == "joined"
+	wstest.Eventually(t, "joins to resume", func() bool {
+		wstest.Join(x, "after")
+		return x.Read().Str("definition") == "joined"
 	})
 	t.Logf("joins resumed %v after NATS came back", time.Since(restarted))
-	y := dial(t, nodes[1].URL("live")) // another node, which may recover a moment later
-	eventually(t, "joins to resume on the second node", func() bool {
-		join(y, "after")
-		return y.read().str("definition") == "joined"
+	y := wstest.Dial(t, nodes[1].URL("live")) // another node, which may recover a moment later
+	wstest.Eventually(t, "joins to resume on the second node", func() bool {
+		wstest.Join(y, "after")
+		return y.Read().Str("definition") == "joined"
 	})
-	x.expect("start", "")
+	x.Expect("start", "")
 
 	// Frames relayed to a node still cut off are lost (core NATS delivers
 	// at most once); the markers below go once every node is back.
 	for _, n := range nodes {
-		eventually(t, "every node to recover", func() bool {
-			_, body := httpGet(t, n.HTTP()+"/metrics")
+		wstest.Eventually(t, "every node to recover", func() bool {
+			_, body := wstest.HTTPGet(t, n.HTTP()+"/metrics")
 			return strings.Contains(body, "duet_cluster_nats_connected 1")
 		})
 	}
@@ -120,30 +122,30 @@ func TestNATSRestartUnderLoad(t *testing.T) {
 	// The pairs survived the outage: a marker sent now arrives after the
 	// load, in order.
 	for _, d := range duos {
-		d.a.send(msg{"command": "peerMessageCommand", "streamId": d.room, "definition": "marker", "data": "end"})
+		d.a.Send(msg{"command": "peerMessageCommand", "streamId": d.room, "definition": "marker", "data": "end"})
 		for {
-			m := next(t, d.in, 10*time.Second)
-			if m.str("command") == "peerMessageCommand" {
+			m := wstest.Next(t, d.in, 10*time.Second)
+			if m.Str("command") == "peerMessageCommand" {
 				break
 			}
-			if m.str("command") != "takeCandidate" {
+			if m.Str("command") != "takeCandidate" {
 				t.Fatalf("pair %s got %v", d.room, m)
 			}
 		}
 	}
 	// No stuck room: once everyone has gone, new peers pair in every room.
 	for _, d := range duos {
-		d.a.ws.Close()
-		d.b.ws.Close()
+		d.a.WS.Close()
+		d.b.WS.Close()
 	}
-	x.ws.Close()
-	y.ws.Close()
-	eventually(t, "every room forgotten", func() bool { return roomsEverywhere(nodes) == 0 })
+	x.WS.Close()
+	y.WS.Close()
+	wstest.Eventually(t, "every room forgotten", func() bool { return roomsEverywhere(nodes) == 0 })
 	t.Logf("rooms forgotten %v after NATS came back", time.Since(restarted))
 	for i, d := range duos {
-		p, q := dial(t, nodes[(i+2)%3].URL("live")), dial(t, nodes[i%3].URL("live"))
-		pair(p, q, d.room)
-		p.ws.Close()
-		q.ws.Close()
+		p, q := wstest.Dial(t, nodes[(i+2)%3].URL("live")), wstest.Dial(t, nodes[i%3].URL("live"))
+		wstest.Pair(p, q, d.room)
+		p.WS.Close()
+		q.WS.Close()
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/duet-rtc/duet/internal/wstest"
+
 	"github.com/gorilla/websocket"
 
 	"github.com/duet-rtc/duet/config"
@@ -13,7 +15,7 @@ import (
 // answer, and that the socket stays usable afterwards.
 func TestBadInput(t *testing.T) {
 	s := start(t)
-	c := dial(t, s.URL("live"))
+	c := wstest.Dial(t, s.URL("live"))
 	cases := []struct {
 		name, frame, def, streamID string
 	}{
@@ -35,40 +37,40 @@ func TestBadInput(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c.t = t
-			c.send(tc.frame)
-			e := c.expect("error", tc.def)
-			if e.str("streamId") != tc.streamID {
-				t.Fatalf("error streamId = %q, want %q", e.str("streamId"), tc.streamID)
+			c.T = t
+			c.Send(tc.frame)
+			e := c.Expect("error", tc.def)
+			if e.Str("streamId") != tc.streamID {
+				t.Fatalf("error streamId = %q, want %q", e.Str("streamId"), tc.streamID)
 			}
-			c.quiet()
+			c.Quiet()
 		})
 	}
 }
 
 func TestRelayNeedsAFullRoomAndMembership(t *testing.T) {
 	s := start(t)
-	a, b, x := dial(t, s.URL("live")), dial(t, s.URL("live")), dial(t, s.URL("live"))
-	join(a, "r")
-	a.expect("notification", "joined")
-	a.send(msg{"command": "takeConfiguration", "streamId": "r", "type": "offer", "sdp": "v=0"})
-	a.expect("error", "no_peer_associated_before") // waiting alone
-	join(b, "r")
-	b.expect("notification", "joined")
-	a.expect("start", "")
-	x.send(msg{"command": "takeCandidate", "streamId": "r", "label": 0, "id": "0", "candidate": "c"})
-	x.expect("error", "no_peer_associated_before") // not a member
-	a.quiet()
-	b.quiet()
+	a, b, x := wstest.Dial(t, s.URL("live")), wstest.Dial(t, s.URL("live")), wstest.Dial(t, s.URL("live"))
+	wstest.Join(a, "r")
+	a.Expect("notification", "joined")
+	a.Send(msg{"command": "takeConfiguration", "streamId": "r", "type": "offer", "sdp": "v=0"})
+	a.Expect("error", "no_peer_associated_before") // waiting alone
+	wstest.Join(b, "r")
+	b.Expect("notification", "joined")
+	a.Expect("start", "")
+	x.Send(msg{"command": "takeCandidate", "streamId": "r", "label": 0, "id": "0", "candidate": "c"})
+	x.Expect("error", "no_peer_associated_before") // not a member
+	a.Quiet()
+	b.Quiet()
 }
 
 func TestPingAndIceServerConfig(t *testing.T) {
 	s := start(t)
-	c := dial(t, s.URL("live"))
-	c.send(`{"command":"ping"}`)
-	c.expect("pong", "")
-	c.send(`{"command":"getIceServerConfig"}`)
-	m := c.expect("iceServerConfig", "")
+	c := wstest.Dial(t, s.URL("live"))
+	c.Send(`{"command":"ping"}`)
+	c.Expect("pong", "")
+	c.Send(`{"command":"getIceServerConfig"}`)
+	m := c.Expect("iceServerConfig", "")
 	for _, k := range []string{"stunServerUri", "turnServerUsername", "turnServerCredential"} {
 		if v, ok := m[k].(string); !ok || v != "" {
 			t.Fatalf("%s = %#v, want empty string", k, m[k])
@@ -78,98 +80,98 @@ func TestPingAndIceServerConfig(t *testing.T) {
 	s2 := start(t, func(c *config.Config) {
 		c.StunURI, c.TurnUsername, c.TurnCredential = "turn:127.0.0.1:3478", "user", "pass"
 	})
-	c2 := dial(t, s2.URL("live"))
-	c2.send(`{"command":"getIceServerConfig"}`)
-	m = c2.expect("iceServerConfig", "")
-	if m.str("stunServerUri") != "turn:127.0.0.1:3478" || m.str("turnServerUsername") != "user" || m.str("turnServerCredential") != "pass" {
+	c2 := wstest.Dial(t, s2.URL("live"))
+	c2.Send(`{"command":"getIceServerConfig"}`)
+	m = c2.Expect("iceServerConfig", "")
+	if m.Str("stunServerUri") != "turn:127.0.0.1:3478" || m.Str("turnServerUsername") != "user" || m.Str("turnServerCredential") != "pass" {
 		t.Fatalf("iceServerConfig = %v", m)
 	}
 }
 
 func TestBinaryFrameCloses1003(t *testing.T) {
 	s := start(t)
-	a, b := dial(t, s.URL("live")), dial(t, s.URL("live"))
-	pair(a, b, "r")
-	if err := b.ws.WriteMessage(websocket.BinaryMessage, []byte{1, 2, 3}); err != nil {
+	a, b := wstest.Dial(t, s.URL("live")), wstest.Dial(t, s.URL("live"))
+	wstest.Pair(a, b, "r")
+	if err := b.WS.WriteMessage(websocket.BinaryMessage, []byte{1, 2, 3}); err != nil {
 		t.Fatal(err)
 	}
-	if code, text := b.closed(); code != websocket.CloseUnsupportedData || text == "" {
+	if code, text := b.Closed(); code != websocket.CloseUnsupportedData || text == "" {
 		t.Fatalf("close = %d %q, want 1003 with a reason", code, text)
 	}
-	a.expect("stop", "") // the partner is told, and is otherwise untouched
-	a.quiet()
+	a.Expect("stop", "") // the partner is told, and is otherwise untouched
+	a.Quiet()
 }
 
 func TestOversizedMessage(t *testing.T) {
 	s := start(t, func(c *config.Config) { c.MaxMessageBytes = 64 << 10 })
-	a, b := dial(t, s.URL("live")), dial(t, s.URL("live"))
-	pair(a, b, "r")
+	a, b := wstest.Dial(t, s.URL("live")), wstest.Dial(t, s.URL("live"))
+	wstest.Pair(a, b, "r")
 	// Exactly at the limit passes.
 	frame := `{"command":"peerMessageCommand","streamId":"r","definition":"d","data":"`
 	frame += strings.Repeat("x", 64<<10-len(frame)-2) + `"}`
-	a.send(frame)
-	b.expect("peerMessageCommand", "")
-	a.send(strings.Replace(frame, `"data":"`, `"data":"xx`, 1))
-	a.expect("error", "messageTooLarge")
-	if code, text := a.closed(); code != websocket.CloseMessageTooBig || text == "" {
+	a.Send(frame)
+	b.Expect("peerMessageCommand", "")
+	a.Send(strings.Replace(frame, `"data":"`, `"data":"xx`, 1))
+	a.Expect("error", "messageTooLarge")
+	if code, text := a.Closed(); code != websocket.CloseMessageTooBig || text == "" {
 		t.Fatalf("close = %d %q, want 1009 with a reason", code, text)
 	}
-	b.expect("stop", "")
+	b.Expect("stop", "")
 }
 
 func TestRepeatedInvalidJSONCloses(t *testing.T) {
 	s := start(t)
-	c := dial(t, s.URL("live"))
+	c := wstest.Dial(t, s.URL("live"))
 	for range 10 {
-		c.send("{nope")
+		c.Send("{nope")
 	}
 	for range 10 {
-		c.expect("error", "invalidJSON")
+		c.Expect("error", "invalidJSON")
 	}
-	if code, _ := c.closed(); code != websocket.CloseInvalidFramePayloadData {
+	if code, _ := c.Closed(); code != websocket.CloseInvalidFramePayloadData {
 		t.Fatalf("close code = %d, want 1007", code)
 	}
 	// Invalid messages interleaved with valid ones reset the streak.
-	d := dial(t, s.URL("live"))
+	d := wstest.Dial(t, s.URL("live"))
 	for range 30 {
-		d.send("{nope")
-		d.expect("error", "invalidJSON")
-		d.quiet()
+		d.Send("{nope")
+		d.Expect("error", "invalidJSON")
+		d.Quiet()
 	}
 }
 
 func TestRateLimit(t *testing.T) {
 	s := start(t, func(c *config.Config) { c.RateLimit, c.RateBurst = 1, 20 })
-	c := dial(t, s.URL("live"))
+	c := wstest.Dial(t, s.URL("live"))
 	for range 20 { // the burst passes
-		c.send(`{"command":"ping"}`)
+		c.Send(`{"command":"ping"}`)
 	}
 	for range 20 {
-		c.expect("pong", "")
+		c.Expect("pong", "")
 	}
 	for range 50 { // then a flood is refused, and the socket closed
-		c.send(`{"command":"ping"}`)
+		c.Send(`{"command":"ping"}`)
 	}
-	c.expect("error", "rateLimited")
-	if code, text := c.closed(); code != websocket.ClosePolicyViolation || text == "" {
+	c.Expect("error", "rateLimited")
+	if code, text := c.Closed(); code != websocket.ClosePolicyViolation || text == "" {
 		t.Fatalf("close = %d %q, want 1008", code, text)
 	}
 }
 
 func TestMaxConnections(t *testing.T) {
 	s := startSingle(t, func(c *config.Config) { c.MaxConnections = 2 })
-	a, b := dial(t, s.URL("live")), dial(t, s.URL("live"))
-	a.quiet()
-	b.quiet()
-	c := dial(t, s.URL("live"))
-	c.expect("error", "highResourceUsage")
-	if code, _ := c.closed(); code != websocket.CloseTryAgainLater {
+	a, b := wstest.Dial(t, s.URL("live")), wstest.Dial(t, s.URL("live"))
+	a.Quiet()
+	b.Quiet()
+	c := wstest.Dial(t, s.URL("live"))
+	c.Expect("error", "highResourceUsage")
+	if code, _ := c.Closed(); code != websocket.CloseTryAgainLater {
 		t.Fatalf("close code = %d, want 1013", code)
 	}
-	a.ws.Close()
-	eventually(t, "a slot to free", func() bool { return s.Connections() == 1 })
-	d := dial(t, s.URL("live"))
-	d.quiet()
+	a.WS.Close()
+	wstest.Eventually(t, "a slot to free", func() bool { return s.Connections() == 1 })
+	d := wstest.Dial(t, s.URL("live"))
+	d.Quiet()
 }
 
 func TestBadAppIs404(t *testing.T) {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/duet-rtc/duet/internal/wstest"
 )
 
 // TestRandomSessions drives real sockets through random joins, leaves,
@@ -16,32 +18,32 @@ func TestRandomSessions(t *testing.T) {
 		const peers, rooms, steps = 8, 3, 400
 		cs := make([]*client, peers)
 		for i := range cs {
-			cs[i] = dial(t, s.URL("fuzz"))
-			cs[i].keepReading()
+			cs[i] = wstest.Dial(t, s.URL("fuzz"))
+			cs[i].KeepReading()
 		}
 		for range steps {
 			i := rng.IntN(peers)
 			room := fmt.Sprintf("r%d", rng.IntN(rooms))
 			switch rng.IntN(6) {
 			case 0, 1:
-				cs[i].send(msg{"command": "join", "streamId": room})
+				cs[i].Send(msg{"command": "join", "streamId": room})
 			case 2:
-				cs[i].send(msg{"command": "leave", "streamId": room})
+				cs[i].Send(msg{"command": "leave", "streamId": room})
 			case 3:
-				cs[i].send(msg{"command": "takeCandidate", "streamId": room, "label": 0, "id": "0", "candidate": "c"})
+				cs[i].Send(msg{"command": "takeCandidate", "streamId": room, "label": 0, "id": "0", "candidate": "c"})
 			case 4:
-				cs[i].send(msg{"command": "peerMessageCommand", "streamId": room, "definition": "x", "data": "y"})
+				cs[i].Send(msg{"command": "peerMessageCommand", "streamId": room, "definition": "x", "data": "y"})
 			case 5:
-				cs[i].ws.Close()
-				cs[i] = dial(t, s.URL("fuzz"))
-				cs[i].keepReading()
+				cs[i].WS.Close()
+				cs[i] = wstest.Dial(t, s.URL("fuzz"))
+				cs[i].KeepReading()
 			}
 		}
-		eventually(t, "no more rooms than were used", func() bool { return s.Rooms().Stats().Rooms <= int64(rooms*len(s.nodes)) })
+		wstest.Eventually(t, "no more rooms than were used", func() bool { return s.Rooms().Stats().Rooms <= int64(rooms*len(s.nodes)) })
 		for _, c := range cs {
-			c.ws.Close()
+			c.WS.Close()
 		}
-		eventually(t, "every room and connection gone", func() bool {
+		wstest.Eventually(t, "every room and connection gone", func() bool {
 			return s.Rooms().Stats().Rooms == 0 && s.Connections() == 0
 		})
 	}

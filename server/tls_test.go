@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/duet-rtc/duet/internal/wstest"
+
 	"github.com/gorilla/websocket"
 
 	"github.com/duet-rtc/duet/config"
@@ -34,12 +36,12 @@ func TestTLS(t *testing.T) {
 			t.Fatalf("dial %s: %v", url, err)
 		}
 		t.Cleanup(func() { ws.Close() })
-		return &client{t: t, ws: ws}
+		return &client{T: t, WS: ws}
 	}
 	a, b := dialTLS(), dialTLS()
-	pair(a, b, "secure")
-	a.send(msg{"command": "takeConfiguration", "streamId": "secure", "type": "offer", "sdp": "v=0"})
-	if m := b.expect("takeConfiguration", ""); m.str("sdp") != "v=0" {
+	wstest.Pair(a, b, "secure")
+	a.Send(msg{"command": "takeConfiguration", "streamId": "secure", "type": "offer", "sdp": "v=0"})
+	if m := b.Expect("takeConfiguration", ""); m.Str("sdp") != "v=0" {
 		t.Fatalf("got %v", m)
 	}
 	// Plain ws:// to a TLS port fails.

@@ -1,93 +1,30 @@
 package main
 
 import (
-	"bufio"
-	"encoding/json"
-	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
-	"github.com/gorilla/websocket"
+	"github.com/duet-rtc/duet/internal/wstest"
 )
 
 // TestBinaryServesAndDrainsOnSIGTERM builds the real binary, runs it on a
 // free port, makes a call's first steps over WebSocket, then sends SIGTERM:
 // the client gets server_will_stop and the process exits 0.
 func TestBinaryServesAndDrainsOnSIGTERM(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "duet")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
+	n := startDuet(t, buildDuet(t), "--drain-timeout", "3s")
+	if code, body := wstest.HTTPGet(t, "http://"+n.addr+"/healthz"); code != 200 || body != "ok\n" {
+		t.Fatalf("healthz: %d %q", code, body)
 	}
-	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--log-format", "json", "--drain-timeout", "3s")
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill() })
+	c := wstest.Dial(t, n.url())
+	wstest.Join(c, "s1")
+	c.Expect("notification", "joined")
 
-	// The first log line names the bound address.
-	lines := bufio.NewScanner(stderr)
-	var addr string
-	for lines.Scan() {
-		var rec map[string]any
-		if json.Unmarshal(lines.Bytes(), &rec) == nil && rec["msg"] == "duet listening" {
-			addr, _ = rec["addr"].(string)
-			break
-		}
-	}
-	if addr == "" {
-		t.Fatal("no listening line in the log")
-	}
-	go func() { // keep draining the log so the process never blocks on it
-		for lines.Scan() {
-		}
-	}()
-	resp, err := http.Get("http://" + addr + "/healthz")
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("healthz: %v %v", err, resp)
-	}
-	resp.Body.Close()
-
-	ws, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/WebRTCAppEE/websocket", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ws.Close()
-	ws.WriteMessage(websocket.TextMessage, []byte(`{"command":"join","streamId":"s1"}`))
-	readCmd := func() map[string]any {
-		ws.SetReadDeadline(time.Now().Add(5 * time.Second))
-		_, b, err := ws.ReadMessage()
-		if err != nil {
-			t.Fatalf("read: %v", err)
-		}
-		var m map[string]any
-		json.Unmarshal(b, &m)
-		return m
-	}
-	if m := readCmd(); m["definition"] != "joined" {
-		t.Fatalf("got %v", m)
-	}
-
-	cmd.Process.Signal(syscall.SIGTERM)
-	if m := readCmd(); m["definition"] != "server_will_stop" {
-		t.Fatalf("got %v, want server_will_stop", m)
-	}
-	ws.Close() // a good client leaves; the drain then ends at once
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("exit: %v", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("server did not exit after SIGTERM")
-	}
+	n.cmd.Process.Signal(syscall.SIGTERM)
+	c.Expect("notification", "server_will_stop")
+	c.WS.Close() // a good client leaves; the drain then ends at once
+	n.waitExit(t)
 }
 
 func TestInvalidConfigFailsAtStart(t *testing.T) {

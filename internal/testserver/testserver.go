@@ -87,3 +87,13 @@ func (w testWriter) Write(p []byte) (int, error) {
 func VerifyTestMain(m *testing.M) {
 	goleak.VerifyTestMain(m, goleak.IgnoreCurrent())
 }
+
+// Config is config.Default() with timings short enough for tests: a half
+// second to answer a probe, two seconds to drain, and no rate limit.
+func Config() config.Config {
+	c := config.Default()
+	c.ProbeTimeout = 500 * time.Millisecond
+	c.DrainTimeout = 2 * time.Second
+	c.RateLimit = 0
+	return c
+}
