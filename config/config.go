@@ -34,6 +34,8 @@ type Config struct {
 	TurnUsername   string `yaml:"turn_username" help:"TURN username sent in iceServerConfig"`
 	TurnCredential string `yaml:"turn_credential" help:"TURN password sent in iceServerConfig"`
 
+	DebugListen string `yaml:"debug_listen" help:"address for Go's pprof profiles at /debug/pprof/ (empty: off; keep it private)"`
+
 	LogFormat string `yaml:"log_format" help:"log format: auto (text on a terminal, else json), json or text"`
 	LogLevel  string `yaml:"log_level" help:"log level: debug, info, warn or error"`
 

@@ -20,4 +20,8 @@ if [ -f web/test/package.json ] && [ ! -d web/test/node_modules ]; then
   echo "deps: installing npm packages for the browser tests"
   (cd web/test && npm ci --no-audit --no-fund --loglevel=error)
 fi
+if [ -f bench/peerjs/package.json ] && [ ! -d bench/peerjs/node_modules ]; then
+  echo "deps: installing the PeerJS server for the benchmark tests"
+  (cd bench/peerjs && npm ci --no-audit --no-fund --loglevel=error)
+fi
 go mod download

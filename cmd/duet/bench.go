@@ -2,12 +2,12 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
+
+	"github.com/duet-rtc/duet/bench"
 )
 
-// benchMain is a placeholder until the bench subcommand lands.
-func benchMain(_ context.Context, _ []string, _, stderr io.Writer, _ func(string) string) int {
-	fmt.Fprintln(stderr, "duet bench: not built yet")
-	return 2
+// benchMain runs the load generator (package bench).
+func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer, _ func(string) string) int {
+	return bench.Main(ctx, args, stdout, stderr)
 }

@@ -1,0 +1,609 @@
+// Package bench is duet's load generator: it drives a signaling server with
+// many WebSocket clients through three scenarios — idle (held sockets),
+// relay (candidate throughput and latency) and setup (complete call setups)
+// — and reports a summary table or JSON. It speaks duet's protocol, the
+// PeerJS server's, and the bare relay's (package barerelay), so the same
+// scenario can be run against each.
+//
+// One process may hold only so many files, so a run can be split over
+// worker processes (copies of the running binary) that each bind their own
+// 127.0.0.x source address.
+package bench
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Options are a run's settings, all from flags.
+type Options struct {
+	Scenario   string        // idle, relay or setup
+	Protocol   string        // duet, peerjs or bare
+	URLs       []string      // servers; pairs are spread over them
+	Cross      bool          // the two sides of a pair on different URLs
+	Conns      int           // idle: sockets (pairs × 2)
+	Pairs      int           // relay, setup: pairs
+	Duration   time.Duration // relay, setup: measured time
+	Warmup     time.Duration // relay, setup: unmeasured time first
+	Hold       time.Duration // idle: time held after every socket is joined
+	Window     int           // relay: messages in flight per direction
+	Rate       float64       // relay: messages/s over the run (0: as fast as possible)
+	SDPBytes   int           // setup: size of offer and answer
+	Workers    int           // worker processes (1: in this process)
+	Sources    []net.IP      // source addresses, one per worker in turn
+	Parallel   int           // dials in flight per worker
+	ServerPIDs []int         // server processes whose RSS is read (idle)
+	Metrics    []string      // duet /metrics URLs for goroutine counts (idle)
+	Timeout    time.Duration // hard bound on the whole run
+	MaxConns   int           // hard bound on sockets
+	JSON       string        // write the summary as JSON to this file ("-": stdout)
+	Quiet      bool          // no progress line
+
+	worker int    // >= 0 in a worker process
+	runID  string // names this run's rooms and ids, shared by its workers
+}
+
+// perWorkerLimit keeps a worker under this machine's ~20,000 open files.
+const perWorkerLimit = 19000
+
+func (o *Options) sockets() int {
+	if o.Scenario == "idle" {
+		return o.Conns
+	}
+	return 2 * o.Pairs
+}
+
+func (o *Options) pairs() int {
+	if o.Scenario == "idle" {
+		return o.Conns / 2
+	}
+	return o.Pairs
+}
+
+func parse(args []string, stderr io.Writer) (*Options, error) {
+	o := &Options{worker: -1}
+	fs := flag.NewFlagSet("duet bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, `usage: duet bench SCENARIO [flags]
+
+Scenarios:
+  idle    hold --conns sockets joined to rooms in pairs; report server RSS and
+          goroutines per socket and the connect+join rate
+  relay   --pairs pairs send takeCandidate to each other with --window messages
+          in flight; report messages/s, bytes/s and one-way latency
+  setup   --pairs pairs run join, offer, answer, 8 candidates, leave back to
+          back; report call setups/s and setup latency
+  report  write docs/benchmarks.md from a comparison's JSON summaries
+          (see scripts/bench-compare.sh)
+
+The server must not rate-limit the generator: run duet with --rate-limit 0.
+
+Flags:`)
+		fs.PrintDefaults()
+	}
+	var urls, sources, pids, metrics string
+	fs.StringVar(&o.Protocol, "protocol", "duet", "server protocol: duet, peerjs or bare")
+	fs.StringVar(&urls, "url", "ws://127.0.0.1:5080/App/websocket", "server WebSocket URLs, comma-separated; pairs are spread over them")
+	fs.BoolVar(&o.Cross, "cross", false, "put the two sides of each pair on different URLs (cluster runs)")
+	fs.IntVar(&o.Conns, "conns", 1000, "idle: sockets to hold (an even number)")
+	fs.IntVar(&o.Pairs, "pairs", 50, "relay, setup: pairs of peers")
+	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "relay, setup: measured time")
+	fs.DurationVar(&o.Warmup, "warmup", 2*time.Second, "relay, setup: time before measuring")
+	fs.DurationVar(&o.Hold, "hold", 5*time.Second, "idle: time to hold every socket before reading the server's memory")
+	fs.IntVar(&o.Window, "window", 16, "relay: messages in flight per direction of a pair")
+	fs.Float64Var(&o.Rate, "rate", 0, "relay: total messages/s to offer (0: as fast as the server accepts)")
+	fs.IntVar(&o.SDPBytes, "sdp-bytes", 5120, "setup: size of the offer and answer SDP")
+	fs.IntVar(&o.Workers, "workers", 0, "worker processes (0: one per 9,000 sockets; 1: in this process)")
+	fs.StringVar(&sources, "source-ips", "", "source addresses for the workers, comma-separated or a range like 127.0.0.10-127.0.0.40 (default: 127.0.0.10 upward when several workers dial a loopback server)")
+	fs.IntVar(&o.Parallel, "parallel", 64, "dials in flight per worker")
+	fs.StringVar(&pids, "server-pid", "", "server process IDs whose RSS to read (idle), comma-separated")
+	fs.StringVar(&metrics, "metrics", "", "duet /metrics URLs for goroutine counts (idle), comma-separated (default: derived from --url for duet)")
+	fs.DurationVar(&o.Timeout, "timeout", 10*time.Minute, "hard bound on the whole run")
+	fs.IntVar(&o.MaxConns, "max-conns", 200000, "hard bound on sockets")
+	fs.StringVar(&o.JSON, "json", "", "also write the summary as JSON to this file (- for stdout)")
+	fs.BoolVar(&o.Quiet, "quiet", false, "no progress line")
+	fs.IntVar(&o.worker, "worker-index", -1, "internal: run as worker N of a run")
+	fs.StringVar(&o.runID, "run-id", "", "internal: the run's name, shared by its workers")
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
+			fs.Usage()
+			return nil, flag.ErrHelp
+		}
+		fs.Usage()
+		return nil, errors.New("a scenario is required: idle, relay or setup")
+	}
+	o.Scenario = args[0]
+	if err := fs.Parse(args[1:]); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	for _, u := range splitList(urls) {
+		if _, err := url.Parse(u); err != nil {
+			return nil, fmt.Errorf("--url: %w", err)
+		}
+		o.URLs = append(o.URLs, u)
+	}
+	var err error
+	if o.Sources, err = parseSources(sources); err != nil {
+		return nil, fmt.Errorf("--source-ips: %w", err)
+	}
+	for _, p := range splitList(pids) {
+		n, err := strconv.Atoi(p)
+		if err != nil {
+			return nil, fmt.Errorf("--server-pid: %w", err)
+		}
+		o.ServerPIDs = append(o.ServerPIDs, n)
+	}
+	o.Metrics = splitList(metrics)
+	if len(o.Metrics) == 0 && o.Protocol == "duet" {
+		for _, u := range o.URLs {
+			if pu, err := url.Parse(u); err == nil {
+				o.Metrics = append(o.Metrics, "http://"+pu.Host+"/metrics")
+			}
+		}
+	}
+	return o, o.check()
+}
+
+func (o *Options) check() error {
+	switch o.Scenario {
+	case "idle", "relay", "setup":
+	default:
+		return fmt.Errorf("unknown scenario %q: idle, relay or setup", o.Scenario)
+	}
+	if _, err := dialectFor(o.Protocol); err != nil {
+		return err
+	}
+	if len(o.URLs) == 0 {
+		return errors.New("--url: at least one server URL is needed")
+	}
+	if o.Cross && len(o.URLs) < 2 {
+		return errors.New("--cross needs at least two URLs")
+	}
+	switch {
+	case o.Scenario == "idle" && (o.Conns < 2 || o.Conns%2 != 0):
+		return fmt.Errorf("--conns must be an even number of at least 2, got %d", o.Conns)
+	case o.Scenario != "idle" && o.Pairs < 1:
+		return fmt.Errorf("--pairs must be at least 1, got %d", o.Pairs)
+	case o.sockets() > o.MaxConns:
+		return fmt.Errorf("%d sockets exceed --max-conns %d", o.sockets(), o.MaxConns)
+	case o.Window < 1:
+		return fmt.Errorf("--window must be at least 1, got %d", o.Window)
+	case o.Duration <= 0 || o.Warmup < 0 || o.Hold < 0:
+		return errors.New("--duration must be positive, --warmup and --hold not negative")
+	case o.Parallel < 1:
+		return fmt.Errorf("--parallel must be at least 1, got %d", o.Parallel)
+	case o.Timeout <= 0:
+		return errors.New("--timeout must be positive")
+	}
+	if o.Workers == 0 {
+		o.Workers = (o.sockets() + 8999) / 9000
+	}
+	if o.Workers < 1 || o.Workers > o.pairs() {
+		return fmt.Errorf("--workers must be between 1 and the number of pairs (%d), got %d", o.pairs(), o.Workers)
+	}
+	if per := (o.sockets() + o.Workers - 1) / o.Workers; per > perWorkerLimit {
+		return fmt.Errorf("%d sockets per worker exceed the %d a process may hold here: use --workers %d or more",
+			per, perWorkerLimit, (o.sockets()+perWorkerLimit-1)/perWorkerLimit)
+	}
+	if len(o.Sources) == 0 && o.Workers > 1 && loopbackTargets(o.URLs) {
+		for i := 0; i < o.Workers; i++ {
+			o.Sources = append(o.Sources, net.IPv4(127, 0, 0, byte(10+i%240)))
+		}
+	}
+	return nil
+}
+
+func loopbackTargets(urls []string) bool {
+	for _, u := range urls {
+		pu, err := url.Parse(u)
+		if err != nil {
+			return false
+		}
+		ip := net.ParseIP(pu.Hostname())
+		if ip == nil || ip.To4() == nil || !ip.IsLoopback() {
+			return false
+		}
+	}
+	return true
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func parseSources(s string) ([]net.IP, error) {
+	var out []net.IP
+	for _, p := range splitList(s) {
+		lo, hi, isRange := strings.Cut(p, "-")
+		a := net.ParseIP(lo).To4()
+		if a == nil {
+			return nil, fmt.Errorf("not an IPv4 address: %q", lo)
+		}
+		if !isRange {
+			out = append(out, a)
+			continue
+		}
+		b := net.ParseIP(hi).To4()
+		if b == nil || !a[:3].Equal(b[:3]) || b[3] < a[3] {
+			return nil, fmt.Errorf("bad range %q (same /24, low to high)", p)
+		}
+		for x := int(a[3]); x <= int(b[3]); x++ {
+			out = append(out, net.IPv4(a[0], a[1], a[2], byte(x)))
+		}
+	}
+	return out, nil
+}
+
+// Main runs `duet bench`. It returns the process exit code.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "report" {
+		return reportMain(args[1:], stdout, stderr)
+	}
+	o, err := parse(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "duet bench:", err)
+		return 2
+	}
+	if o.worker >= 0 {
+		return workerMain(ctx, o, os.Stdin, stdout, stderr)
+	}
+	s, err := Run(ctx, o, args, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "duet bench:", err)
+		return 1
+	}
+	s.print(stdout)
+	if o.JSON != "" {
+		b, _ := json.MarshalIndent(s, "", "  ")
+		if o.JSON == "-" {
+			fmt.Fprintln(stdout, string(b))
+		} else if err := os.WriteFile(o.JSON, append(b, '\n'), 0o644); err != nil {
+			fmt.Fprintln(stderr, "duet bench:", err)
+			return 1
+		}
+	}
+	if s.Errors > 0 {
+		return 1
+	}
+	return 0
+}
+
+// event is a worker's report to the coordinator, one JSON line each.
+type event struct {
+	Type      string  `json:"type"` // progress, ready or result
+	Worker    int     `json:"worker"`
+	Connected int64   `json:"connected"`
+	Done      int64   `json:"done"`
+	Errors    int64   `json:"errors"`
+	Result    *result `json:"result,omitempty"`
+}
+
+// result is one worker's figures.
+type result struct {
+	Connected   int64   `json:"connected"`
+	ConnectSecs float64 `json:"connect_secs"`
+	Count       int64   `json:"count"`
+	Bytes       int64   `json:"bytes"`
+	Errors      int64   `json:"errors"`
+	FirstError  string  `json:"first_error,omitempty"`
+	Lat         *hist   `json:"lat,omitempty"`
+}
+
+// worker runs its share of the pairs. ready is called once its sockets are
+// up; go is closed to start measuring; stop ends an idle hold.
+func worker(ctx context.Context, o *Options, idx int, run string, ready func(), goCh, stop <-chan struct{}, cn *counters) *result {
+	d, _ := dialectFor(o.Protocol)
+	total := o.pairs()
+	first, end := idx*total/o.Workers, (idx+1)*total/o.Workers
+	var src net.IP
+	if len(o.Sources) > 0 {
+		src = o.Sources[idx%len(o.Sources)]
+	}
+	dl := &dialer{d: d, urls: o.URLs, cross: o.Cross, src: src, run: run, worker: idx}
+	t0 := time.Now()
+	pairs := dl.connectAll(ctx, first, end-first, o.Parallel, o.Scenario != "setup", &cn.connected, &cn.errs)
+	r := &result{Connected: cn.connected.Load(), ConnectSecs: time.Since(t0).Seconds()}
+	ready()
+	var start time.Time
+	select {
+	case <-goCh:
+		start = time.Now()
+	case <-ctx.Done():
+		closeAll(pairs)
+		r.Errors, r.FirstError = cn.errs.get()
+		return r
+	}
+	switch o.Scenario {
+	case "idle":
+		hold(o, d, pairs, mergeDone(ctx, stop), cn)
+	case "relay":
+		r.Lat, r.Count, r.Bytes = relay(o, d, pairs, start, cn, total)
+	case "setup":
+		r.Lat, r.Count = setup(ctx, o, d, pairs, start, cn, run, idx)
+		closeAll(pairs)
+	}
+	r.Errors, r.FirstError = cn.errs.get()
+	return r
+}
+
+func mergeDone(ctx context.Context, stop <-chan struct{}) <-chan struct{} {
+	ch := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-stop:
+		}
+		close(ch)
+	}()
+	return ch
+}
+
+// workerMain runs in a worker process: events go to stdout as JSON lines;
+// "go" on stdin starts measuring and the end of stdin stops.
+func workerMain(ctx context.Context, o *Options, stdin io.Reader, stdout, stderr io.Writer) int {
+	raiseFileLimit()
+	run := o.runID
+	var wmu sync.Mutex
+	enc := json.NewEncoder(stdout)
+	emit := func(e event) {
+		wmu.Lock()
+		defer wmu.Unlock()
+		_ = enc.Encode(e)
+	}
+	goCh, stop := make(chan struct{}), make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stdin)
+		started := false
+		for sc.Scan() {
+			if sc.Text() == "go" && !started {
+				started = true
+				close(goCh)
+			}
+		}
+		close(stop)
+	}()
+	cn := &counters{}
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				n, _ := cn.errs.get()
+				emit(event{Type: "progress", Worker: o.worker, Connected: cn.connected.Load(), Done: cn.done.Load(), Errors: n})
+			}
+		}
+	}()
+	r := worker(ctx, o, o.worker, run, func() { emit(event{Type: "ready", Worker: o.worker}) }, goCh, stop, cn)
+	close(done)
+	emit(event{Type: "result", Worker: o.worker, Result: r})
+	return 0
+}
+
+// raiseFileLimit lifts the soft open-files limit to the hard one.
+func raiseFileLimit() {
+	var l syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l) == nil && l.Cur < l.Max {
+		l.Cur = l.Max
+		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
+	}
+}
+
+// handle is the coordinator's view of one worker.
+type handle struct {
+	ready  chan struct{}
+	result chan *result
+	start  func()
+	stop   func()
+	cn     *counters // in-process worker
+	last   event     // latest progress of a process worker
+}
+
+// Run coordinates a run: it starts the workers, waits until every socket
+// is up, measures, and returns the summary. args are the command-line
+// arguments, passed on to worker processes.
+func Run(ctx context.Context, o *Options, args []string, stderr io.Writer) (*Summary, error) {
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	raiseFileLimit()
+	var idb [4]byte
+	_, _ = rand.Read(idb[:])
+	run := "b" + hex.EncodeToString(idb[:])
+	s := &Summary{Scenario: o.Scenario, Protocol: o.Protocol, URLs: o.URLs, Sockets: o.sockets(), Workers: o.Workers,
+		Duration: o.Duration.Seconds(), Window: o.Window, RateOffered: o.Rate}
+	base := readServers(o)
+
+	var mu sync.Mutex
+	hs := make([]*handle, o.Workers)
+	for i := range hs {
+		h := &handle{ready: make(chan struct{}), result: make(chan *result, 1)}
+		hs[i] = h
+		if o.Workers == 1 {
+			h.cn = &counters{}
+			goCh, stop := make(chan struct{}), make(chan struct{})
+			h.start = sync.OnceFunc(func() { close(goCh) })
+			h.stop = sync.OnceFunc(func() { close(stop) })
+			go func() {
+				h.result <- worker(ctx, o, i, run, func() { close(h.ready) }, goCh, stop, h.cn)
+			}()
+			continue
+		}
+		if err := startProcess(ctx, h, i, run, args, stderr, &mu); err != nil {
+			for _, x := range hs[:i] {
+				x.stop()
+			}
+			return nil, err
+		}
+	}
+	progress := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		var c, d, e int64
+		for _, h := range hs {
+			if h.cn != nil {
+				n, _ := h.cn.errs.get()
+				c, d, e = c+h.cn.connected.Load(), d+h.cn.done.Load(), e+n
+			} else {
+				c, d, e = c+h.last.Connected, d+h.last.Done, e+h.last.Errors
+			}
+		}
+		unit := map[string]string{"idle": "", "relay": " messages", "setup": " setups"}[o.Scenario]
+		line := fmt.Sprintf("%d/%d sockets", c, o.sockets())
+		if unit != "" {
+			line += fmt.Sprintf(", %d%s", d, unit)
+		}
+		return line + fmt.Sprintf(", %d errors", e)
+	}
+	stopProgress := showProgress(o, stderr, progress)
+	defer stopProgress()
+	for _, h := range hs {
+		select {
+		case <-h.ready:
+		case r := <-h.result:
+			h.result <- r
+			return nil, fmt.Errorf("a worker ended before connecting: %s", r.FirstError)
+		case <-ctx.Done():
+			return nil, fmt.Errorf("connecting: %w", ctx.Err())
+		}
+	}
+	for _, h := range hs {
+		h.start()
+	}
+	if o.Scenario == "idle" {
+		select {
+		case <-time.After(o.Hold):
+		case <-ctx.Done():
+		}
+		after := readServers(o)
+		s.idleFigures(base, after)
+		for _, h := range hs {
+			h.stop()
+		}
+	}
+	var results []*result
+	for _, h := range hs {
+		select {
+		case r := <-h.result:
+			results = append(results, r)
+		case <-ctx.Done():
+			return nil, fmt.Errorf("waiting for workers: %w", ctx.Err())
+		}
+		if o.Scenario != "idle" {
+			h.stop()
+		}
+	}
+	s.merge(o, results)
+	if s.Connected == 0 {
+		return nil, fmt.Errorf("no socket connected: %s", s.FirstError)
+	}
+	return s, nil
+}
+
+func startProcess(ctx context.Context, h *handle, i int, run string, args []string, stderr io.Writer, mu *sync.Mutex) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	wargs := append([]string{"bench"}, args...)
+	wargs = append(wargs, "--worker-index", strconv.Itoa(i), "--run-id", run, "--quiet")
+	cmd := exec.CommandContext(ctx, exe, wargs...)
+	cmd.Stderr = stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	var once sync.Once
+	h.start = func() { _, _ = io.WriteString(in, "go\n") }
+	h.stop = func() { once.Do(func() { in.Close() }) }
+	go func() {
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 1<<20), 64<<20)
+		var got *result
+		for sc.Scan() {
+			var e event
+			if json.Unmarshal(sc.Bytes(), &e) != nil {
+				continue
+			}
+			switch e.Type {
+			case "progress":
+				mu.Lock()
+				h.last = e
+				mu.Unlock()
+			case "ready":
+				close(h.ready)
+			case "result":
+				got = e.Result
+			}
+		}
+		err := cmd.Wait()
+		if got == nil {
+			got = &result{Errors: 1, FirstError: fmt.Sprintf("worker %d ended without a result: %v", i, err)}
+		}
+		h.result <- got
+	}()
+	return nil
+}
+
+func showProgress(o *Options, w io.Writer, line func() string) func() {
+	if o.Quiet {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	t0 := time.Now()
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				fmt.Fprintln(w)
+				return
+			case <-t.C:
+				fmt.Fprintf(w, "\r%s %5.0fs  %s   ", o.Scenario, time.Since(t0).Seconds(), line())
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}

@@ -1,0 +1,201 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/duet-rtc/duet/bench/barerelay"
+	"github.com/duet-rtc/duet/internal/testserver"
+	"github.com/duet-rtc/duet/internal/wstest"
+	"github.com/duet-rtc/duet/server"
+)
+
+func TestMain(m *testing.M) { testserver.VerifyTestMain(m) }
+
+// quick returns options for a run of a fraction of a second.
+func quick(t *testing.T, scenario, protocol, url string) *Options {
+	t.Helper()
+	args := []string{scenario, "--protocol", protocol, "--url", url, "--conns", "40", "--pairs", "4",
+		"--duration", "400ms", "--warmup", "100ms", "--hold", "100ms", "--workers", "1", "--timeout", "60s"}
+	o, err := parse(args, testWriter{t})
+	if err != nil {
+		t.Fatalf("parse %v: %v", args, err)
+	}
+	o.Quiet = true
+	return o
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
+
+// runAll runs the three scenarios against one server and checks each did
+// real work without errors.
+func runAll(t *testing.T, protocol, url string, pid int) map[string]*Summary {
+	t.Helper()
+	out := map[string]*Summary{}
+	for _, sc := range []string{"idle", "relay", "setup"} {
+		o := quick(t, sc, protocol, url)
+		if pid > 0 {
+			o.ServerPIDs = []int{pid}
+		}
+		s, err := Run(context.Background(), o, nil, testWriter{t})
+		if err != nil {
+			t.Fatalf("%s %s: %v", protocol, sc, err)
+		}
+		var b strings.Builder
+		s.print(&b)
+		t.Logf("%s", b.String())
+		if s.Errors != 0 || s.Connected != int64(o.sockets()) {
+			t.Fatalf("%s %s: %d of %d sockets, %d errors (%s)", protocol, sc, s.Connected, o.sockets(), s.Errors, s.FirstError)
+		}
+		switch sc {
+		case "idle":
+			if pid > 0 && s.RSSBytes <= 0 {
+				t.Errorf("%s idle: no server RSS read", protocol)
+			}
+		default:
+			if s.PerSec <= 0 || s.P50 <= 0 || s.P99 < s.P50 || s.Max < s.P99 {
+				t.Errorf("%s %s: implausible figures %+v", protocol, sc, s)
+			}
+		}
+		out[sc] = s
+	}
+	return out
+}
+
+func TestDuet(t *testing.T) {
+	cfg := testserver.Config()
+	cfg.RateLimit = 0
+	srv := testserver.Start(t, cfg, server.Options{})
+	o := quick(t, "idle", "duet", srv.URL("App"))
+	if len(o.Metrics) != 1 || o.Metrics[0] != srv.HTTP()+"/metrics" {
+		t.Fatalf("metrics URL derived as %v", o.Metrics)
+	}
+	res := runAll(t, "duet", srv.URL("App"), os.Getpid())
+	if g := res["idle"].GoroutinesPerS; g <= 0 || g > 3 {
+		t.Errorf("goroutines per idle socket = %.2f, want about 1", g)
+	}
+	// Every room was left or closed: the server is empty again.
+	wstest.Eventually(t, "rooms empty", func() bool { return srv.Rooms().Stats().Rooms == 0 })
+}
+
+func TestBareRelays(t *testing.T) {
+	for name, h := range map[string]http.Handler{"engine": barerelay.NewEngine(), "gorilla": barerelay.NewGorilla()} {
+		t.Run(name, func(t *testing.T) {
+			ts := httptest.NewServer(h)
+			defer ts.Close()
+			runAll(t, "bare", "ws"+strings.TrimPrefix(ts.URL, "http")+"/ws", 0)
+		})
+	}
+}
+
+// TestPeerJS drives the real PeerJS server (npm package peer, installed by
+// scripts/deps.sh) through its own protocol.
+func TestPeerJS(t *testing.T) {
+	if _, err := os.Stat("peerjs/node_modules/peer"); err != nil {
+		t.Fatal("the PeerJS server is not installed: run make deps (scripts/deps.sh)")
+	}
+	cmd := exec.Command("node", "peerjs/server.mjs", "127.0.0.1", "0")
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = testWriter{t}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if a, ok := strings.CutPrefix(sc.Text(), "peerjs listening on "); ok {
+				addr <- a
+			}
+		}
+	}()
+	var a string
+	select {
+	case a = <-addr:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the PeerJS server did not start")
+	}
+	runAll(t, "peerjs", "ws://"+a+"/", cmd.Process.Pid)
+}
+
+func TestReport(t *testing.T) {
+	cfg := testserver.Config()
+	cfg.RateLimit = 0
+	srv := testserver.Start(t, cfg, server.Options{})
+	dir := t.TempDir()
+	for _, sc := range []string{"relay", "setup"} {
+		o := quick(t, sc, "duet", srv.URL("App"))
+		o.JSON = filepath.Join(dir, sc+"-duet.json")
+		var out strings.Builder
+		if code := Main(context.Background(), append([]string{sc, "--quiet", "--json", o.JSON, "--workers", "1"},
+			"--url", srv.URL("App"), "--pairs", "2", "--duration", "300ms", "--warmup", "50ms"), &out, testWriter{t}); code != 0 {
+			t.Fatalf("%s exited %d: %s", sc, code, out.String())
+		}
+	}
+	md, err := report(dir, "", "", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| relay, 2 pairs, window 16 | messages/s |", "| setup, 2 pairs | call setups/s |"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q:\n%s", want, md)
+		}
+	}
+}
+
+func TestFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "a scenario is required"},
+		{[]string{"dance"}, "unknown scenario"},
+		{[]string{"idle", "--conns", "3"}, "even number"},
+		{[]string{"relay", "--pairs", "0"}, "--pairs must be at least 1"},
+		{[]string{"idle", "--conns", "300000"}, "exceed --max-conns"},
+		{[]string{"idle", "--conns", "40000", "--workers", "2"}, "use --workers 3"},
+		{[]string{"relay", "--protocol", "sip"}, "unknown target protocol"},
+		{[]string{"relay", "--cross"}, "--cross needs at least two URLs"},
+		{[]string{"relay", "--source-ips", "127.0.0.9-127.0.0.2"}, "bad range"},
+	} {
+		_, err := parse(tc.args, testWriter{t})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("parse %v: got %v, want %q", tc.args, err, tc.want)
+		}
+	}
+	o, err := parse([]string{"idle", "--conns", "36000", "--url", "ws://127.0.0.1:1/a"}, testWriter{t})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Workers != 4 || len(o.Sources) != 4 || !o.Sources[3].Equal(net.IPv4(127, 0, 0, 13)) {
+		t.Errorf("36000 sockets: %d workers, sources %v", o.Workers, o.Sources)
+	}
+}
+
+func TestHist(t *testing.T) {
+	h := newHist()
+	for i := 1; i <= 100000; i++ {
+		h.record(time.Duration(i) * time.Microsecond)
+	}
+	for _, q := range []float64{0.5, 0.99, 0.999} {
+		got, want := h.quantile(q), time.Duration(q*100000)*time.Microsecond
+		if d := float64(got-want) / float64(want); d < -0.04 || d > 0.04 {
+			t.Errorf("q%.3f = %v, want %v within 4%%", q, got, want)
+		}
+	}
+	if h.quantile(1) != 100*time.Millisecond {
+		t.Errorf("max quantile = %v", h.quantile(1))
+	}
+}

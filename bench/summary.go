@@ -1,0 +1,184 @@
+package bench
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Summary is a run's result.
+type Summary struct {
+	Scenario    string   `json:"scenario"`
+	Protocol    string   `json:"protocol"`
+	URLs        []string `json:"urls"`
+	Sockets     int      `json:"sockets"`
+	Workers     int      `json:"workers"`
+	Duration    float64  `json:"duration_s"`
+	Window      int      `json:"window,omitempty"`
+	RateOffered float64  `json:"rate_offered,omitempty"`
+
+	Connected      int64   `json:"connected"`
+	ConnectPerSec  float64 `json:"connect_per_s"`
+	RSSBytes       int64   `json:"server_rss_bytes,omitempty"`
+	RSSPerSocket   float64 `json:"server_rss_per_socket_bytes,omitempty"`
+	Goroutines     int64   `json:"server_goroutines,omitempty"`
+	GoroutinesPerS float64 `json:"server_goroutines_per_socket,omitempty"`
+
+	PerSec      float64 `json:"per_s,omitempty"` // relay: messages/s; setup: setups/s
+	BytesPerSec float64 `json:"bytes_per_s,omitempty"`
+	P50         float64 `json:"p50_ms,omitempty"`
+	P99         float64 `json:"p99_ms,omitempty"`
+	P999        float64 `json:"p999_ms,omitempty"`
+	Max         float64 `json:"max_ms,omitempty"`
+
+	Errors     int64  `json:"errors"`
+	FirstError string `json:"first_error,omitempty"`
+}
+
+// serverState is what can be read of the servers under test.
+type serverState struct {
+	rss        int64 // summed over --server-pid, -1 when unknown
+	goroutines int64 // summed over --metrics, -1 when unknown
+}
+
+func readServers(o *Options) serverState {
+	st := serverState{rss: -1, goroutines: -1}
+	if len(o.ServerPIDs) > 0 {
+		st.rss = 0
+		for _, pid := range o.ServerPIDs {
+			v, err := rssOf(pid)
+			if err != nil {
+				st.rss = -1
+				break
+			}
+			st.rss += v
+		}
+	}
+	if len(o.Metrics) > 0 {
+		st.goroutines = 0
+		for _, u := range o.Metrics {
+			v, err := metricOf(u, "go_goroutines")
+			if err != nil {
+				st.goroutines = -1
+				break
+			}
+			st.goroutines += int64(v)
+		}
+	}
+	return st
+}
+
+// rssOf reads VmRSS of a process from /proc.
+func rssOf(pid int) (int64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+}
+
+// metricOf reads one unlabelled sample from a Prometheus text endpoint.
+func metricOf(url, name string) (float64, error) {
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			return strconv.ParseFloat(strings.TrimSpace(rest), 64)
+		}
+	}
+	return 0, fmt.Errorf("%s: no %s", url, name)
+}
+
+func (s *Summary) idleFigures(before, after serverState) {
+	if before.rss >= 0 && after.rss >= 0 {
+		s.RSSBytes = after.rss
+		s.RSSPerSocket = float64(after.rss-before.rss) / float64(s.Sockets)
+	}
+	if before.goroutines >= 0 && after.goroutines >= 0 {
+		s.Goroutines = after.goroutines
+		s.GoroutinesPerS = float64(after.goroutines-before.goroutines) / float64(s.Sockets)
+	}
+}
+
+func (s *Summary) merge(o *Options, rs []*result) {
+	h := newHist()
+	var slowest float64
+	var count, bytes int64
+	for _, r := range rs {
+		s.Connected += r.Connected
+		slowest = max(slowest, r.ConnectSecs)
+		count += r.Count
+		bytes += r.Bytes
+		s.Errors += r.Errors
+		if s.FirstError == "" {
+			s.FirstError = r.FirstError
+		}
+		h.merge(r.Lat)
+	}
+	if slowest > 0 {
+		s.ConnectPerSec = float64(s.Connected) / slowest
+	}
+	if o.Scenario == "idle" {
+		return
+	}
+	s.PerSec = float64(count) / o.Duration.Seconds()
+	s.BytesPerSec = float64(bytes) / o.Duration.Seconds()
+	ms := func(d time.Duration) float64 { return float64(d) / 1e6 }
+	s.P50, s.P99, s.P999, s.Max = ms(h.quantile(0.50)), ms(h.quantile(0.99)), ms(h.quantile(0.999)), ms(time.Duration(h.Max))
+}
+
+func (s *Summary) print(w io.Writer) {
+	fmt.Fprintf(w, "duet bench %s — protocol %s, %s, %d sockets, %d worker(s)\n", s.Scenario, s.Protocol, strings.Join(s.URLs, " "), s.Sockets, s.Workers)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	row := func(k, format string, a ...any) { fmt.Fprintf(tw, "  %s\t"+format+"\n", append([]any{k}, a...)...) }
+	row("sockets connected", "%d of %d (%.0f/s)", s.Connected, s.Sockets, s.ConnectPerSec)
+	switch s.Scenario {
+	case "idle":
+		if s.RSSBytes > 0 {
+			row("server RSS", "%.1f MiB", float64(s.RSSBytes)/(1<<20))
+			row("server RSS per socket", "%.2f KiB", s.RSSPerSocket/1024)
+		} else {
+			row("server RSS", "unknown (give --server-pid)")
+		}
+		if s.Goroutines > 0 {
+			row("server goroutines", "%d (%.2f per socket)", s.Goroutines, s.GoroutinesPerS)
+		}
+	case "relay":
+		if s.RateOffered > 0 {
+			row("offered", "%.0f messages/s", s.RateOffered)
+		} else {
+			row("window", "%d per direction", s.Window)
+		}
+		row("relayed", "%.0f messages/s, %.1f MB/s", s.PerSec, s.BytesPerSec/1e6)
+		row("one-way latency", "p50 %.3f ms  p99 %.3f ms  p99.9 %.3f ms  max %.3f ms", s.P50, s.P99, s.P999, s.Max)
+	case "setup":
+		row("call setups", "%.0f /s", s.PerSec)
+		row("setup latency", "p50 %.3f ms  p99 %.3f ms  p99.9 %.3f ms  max %.3f ms", s.P50, s.P99, s.P999, s.Max)
+	}
+	if s.Errors > 0 {
+		row("errors", "%d (first: %s)", s.Errors, s.FirstError)
+	} else {
+		row("errors", "0")
+	}
+	tw.Flush()
+}

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Runs duet's benchmark scenarios side by side, in one run on this machine,
+# against duet, the PeerJS server (npm package "peer") and two bare relays,
+# and writes docs/benchmarks.md.
+#
+#   scripts/bench-compare.sh            # the full run (about 6 minutes)
+#   QUICK=1 scripts/bench-compare.sh    # small and short, to try it out
+#
+# Each server runs pinned to CPU 0 and the generator to CPU 1 (taskset), so
+# the server under test has one core and the generator's cost does not hide
+# the server's. Settings: IDLE_CONNS, RELAY_PAIRS, WINDOW, SETUP_PAIRS,
+# DURATION, OUT.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+IDLE_CONNS=${IDLE_CONNS:-19000}
+RELAY_PAIRS=${RELAY_PAIRS:-50}
+WINDOW=${WINDOW:-16}
+SETUP_PAIRS=${SETUP_PAIRS:-100}
+DURATION=${DURATION:-10s}
+HOLD=${HOLD:-10s}
+OUT=${OUT:-docs/benchmarks.md}
+if [ -n "${QUICK:-}" ]; then
+  IDLE_CONNS=2000 RELAY_PAIRS=10 SETUP_PAIRS=10 DURATION=2s HOLD=2s
+  OUT=${OUT_QUICK:-/dev/stdout}
+fi
+
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+  for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "building duet and bare-relay into $work"
+go build -o "$work/duet" ./cmd/duet
+go build -o "$work/bare-relay" ./cmd/bare-relay
+if [ ! -d bench/peerjs/node_modules ]; then
+  echo "installing the PeerJS server (npm package peer)"
+  (cd bench/peerjs && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+srv_pin=() gen_pin=()
+if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
+  srv_pin=(taskset -c 0) gen_pin=(taskset -c 1)
+fi
+# Each server may hold as many files as the hard limit allows.
+ulimit -n "$(ulimit -Hn)"
+
+# start_server TARGET: starts it on a free loopback port; sets PID and URL.
+start_server() {
+  local log="$work/server-$1.log"
+  case "$1" in
+    duet) "${srv_pin[@]}" "$work/duet" --listen 127.0.0.1:0 --rate-limit 0 --max-connections 0 \
+            --log-format json --idle-timeout 120s >"$log" 2>&1 & ;;
+    peerjs) "${srv_pin[@]}" node bench/peerjs/server.mjs 127.0.0.1 0 >"$log" 2>&1 & ;;
+    bare) "${srv_pin[@]}" "$work/bare-relay" --listen 127.0.0.1:0 --engine duet >"$log" 2>&1 & ;;
+    gorilla) "${srv_pin[@]}" "$work/bare-relay" --listen 127.0.0.1:0 --engine gorilla >"$log" 2>&1 & ;;
+  esac
+  PID=$!
+  pids+=("$PID")
+  local addr=""
+  for _ in $(seq 100); do
+    addr="$(grep -o '127\.0\.0\.1:[0-9]\+' "$log" | head -1 || true)"
+    [ -n "$addr" ] && break
+    sleep 0.1
+  done
+  [ -n "$addr" ] || { echo "$1 did not start:"; cat "$log"; exit 1; }
+  case "$1" in
+    duet) URL="ws://$addr/App/websocket"; PROTO=duet ;;
+    peerjs) URL="ws://$addr/"; PROTO=peerjs ;;
+    bare|gorilla) URL="ws://$addr/ws"; PROTO=bare ;;
+  esac
+}
+
+stop_server() { kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; }
+
+# bench NAME TARGET ARGS...: one scenario against a fresh server.
+bench() {
+  local name="$1" target="$2"; shift 2
+  start_server "$target"
+  echo "== $name against $target ($URL)"
+  "${gen_pin[@]}" "$work/duet" bench "$@" --protocol "$PROTO" --url "$URL" --server-pid "$PID" \
+    --json "$work/$name-$target.json" --quiet || echo "(finished with errors)"
+  stop_server
+}
+
+targets=(duet peerjs bare gorilla)
+for t in "${targets[@]}"; do bench idle "$t" idle --conns "$IDLE_CONNS" --hold "$HOLD"; done
+for t in "${targets[@]}"; do bench relay "$t" relay --pairs "$RELAY_PAIRS" --window "$WINDOW" --duration "$DURATION"; done
+half="$(python3 -c "import json;print(int(json.load(open('$work/relay-duet.json'))['per_s']/2))")"
+for t in "${targets[@]}"; do bench relay-half "$t" relay --pairs "$RELAY_PAIRS" --window "$WINDOW" --duration "$DURATION" --rate "$half"; done
+for t in "${targets[@]}"; do bench setup "$t" setup --pairs "$SETUP_PAIRS" --duration "$DURATION"; done
+
+{
+  echo "CPU:      $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//') ($(nproc) cores)"
+  echo "Memory:   $(free -g | awk '/Mem:/{print $2}') GiB"
+  echo "Kernel:   $(uname -sr)"
+  echo "Go:       $(go version | cut -d' ' -f3-)"
+  echo "Node.js:  $(node --version)"
+  echo "duet:     $(git describe --always --dirty 2>/dev/null || echo unknown)"
+  echo "PeerJS:   peer $(node -p "require('./bench/peerjs/node_modules/peer/package.json').version")"
+  echo "Settings: IDLE_CONNS=$IDLE_CONNS RELAY_PAIRS=$RELAY_PAIRS WINDOW=$WINDOW SETUP_PAIRS=$SETUP_PAIRS DURATION=$DURATION HOLD=$HOLD"
+  echo "Pinning:  server ${srv_pin[*]:-none}, generator ${gen_pin[*]:-none}"
+} >"$work/machine.txt"
+notes=()
+[ -f docs/benchmarks-notes.md ] && notes=(--notes docs/benchmarks-notes.md)
+"$work/duet" bench report --dir "$work" --out "$OUT" --machine "$work/machine.txt" "${notes[@]}"
+echo "wrote $OUT"
