@@ -36,7 +36,10 @@ func quick(t *testing.T, scenario, protocol, url string) *Options {
 
 type testWriter struct{ t *testing.T }
 
-func (w testWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
 
 // runAll runs the three scenarios against one server and checks each did
 // real work without errors.
