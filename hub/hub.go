@@ -16,8 +16,9 @@ type Key struct {
 // Conn is what a backend needs of a connected peer. Implementations must be
 // comparable (pointers) and safe for concurrent use.
 type Conn interface {
-	// Send queues one frame for the peer and never blocks. It reports false
-	// when the frame was dropped because the connection is closing or gone.
+	// Send queues a copy of one frame for the peer and never blocks: the
+	// caller may reuse frame once Send returns. It reports false when the
+	// frame was dropped because the connection is closing or gone.
 	Send(frame []byte) bool
 	// Probe reports whether the peer answers a liveness check before ctx ends.
 	Probe(ctx context.Context) bool

@@ -10,25 +10,25 @@ import (
 // strings and small numbers, without reflection. It gives up (ok false) on
 // anything unusual, and the caller then decodes with encoding/json, so the
 // two always agree; FuzzDecodeFast checks that.
-func decodeFast(b []byte) (m Message, ok bool) {
+func decodeFast(b []byte, m *Message) bool {
 	p := parser{b: b}
 	p.ws()
 	if !p.eat('{') {
-		return m, false
+		return false
 	}
 	p.ws()
 	if p.eat('}') {
-		return m, p.end()
+		return p.end()
 	}
 	for {
 		p.ws()
 		kb, ok := p.rawKey()
 		if !ok {
-			return m, false
+			return false
 		}
 		p.ws()
 		if !p.eat(':') {
-			return m, false
+			return false
 		}
 		p.ws()
 		var dst *string
@@ -57,24 +57,24 @@ func decodeFast(b []byte) (m Message, ok bool) {
 		case "id":
 			s, ok := p.str()
 			if !ok {
-				return m, false
+				return false
 			}
 			m.ID = FlexString(s)
 		case "label":
 			n, ok := p.smallInt()
 			if !ok {
-				return m, false
+				return false
 			}
 			m.Label = Label{Value: n, Set: true}
 		case "data":
 			start := p.i
 			if _, ok := p.str(); !ok {
-				return m, false
+				return false
 			}
 			m.Data = append([]byte(nil), b[start:p.i]...)
 		default:
 			if foldsToKnown(kb) || !p.skip(0) {
-				return m, false
+				return false
 			}
 		}
 		if dst != nil {
@@ -86,16 +86,16 @@ func decodeFast(b []byte) (m Message, ok bool) {
 				s, ok = p.str()
 			}
 			if !ok {
-				return m, false
+				return false
 			}
 			*dst = s
 		}
 		p.ws()
 		if p.eat('}') {
-			return m, p.end()
+			return p.end()
 		}
 		if !p.eat(',') {
-			return m, false
+			return false
 		}
 	}
 }

@@ -113,14 +113,29 @@ var (
 // JSON object, ErrInvalidParameter (wrapped in a *FieldError) when a known
 // field has the wrong type, and ErrMissingParameter when command is absent.
 func Decode(frame []byte) (*Message, error) {
-	m, ok := decodeFast(frame)
-	if !ok {
-		return decodeSlow(frame)
+	m := new(Message)
+	if err := DecodeInto(frame, m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// DecodeInto is Decode into a Message the caller owns (and may reuse: it
+// is reset first), so that decoding a message allocates only its strings.
+func DecodeInto(frame []byte, m *Message) error {
+	*m = Message{}
+	if !decodeFast(frame, m) {
+		s, err := decodeSlow(frame)
+		if err != nil {
+			return err
+		}
+		*m = *s
+		return nil
 	}
 	if m.Command == "" {
-		return nil, &FieldError{Field: "command", Err: ErrMissingParameter}
+		return &FieldError{Field: "command", Err: ErrMissingParameter}
 	}
-	return &m, nil
+	return nil
 }
 
 // decodeSlow decodes with encoding/json; it is the reference behaviour.

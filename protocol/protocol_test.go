@@ -206,7 +206,8 @@ func FuzzDecodeFast(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, frame []byte) {
-		fast, ok := decodeFast(frame)
+		var fast Message
+		ok := decodeFast(frame, &fast)
 		if !ok {
 			return
 		}

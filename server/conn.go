@@ -31,8 +31,9 @@ type conn struct {
 	remote string
 
 	mu        sync.Mutex
-	queue     []outFrame    // frames waiting for the writer
-	queued    int           // payload bytes in queue
+	out       *[]byte       // framed bytes waiting for the writer; pooled, nil when empty
+	queued    int           // payload bytes in out
+	outClose  bool          // out ends with our close frame
 	writing   bool          // a writer goroutine is running
 	closing   bool          // no more frames accepted; a close frame may be queued
 	closeSent chan struct{} // made with the close frame; closed once it is written or cannot be
@@ -52,9 +53,21 @@ type conn struct {
 	invalid int
 }
 
-type outFrame struct {
-	op ws.Opcode
-	p  []byte
+// outPool holds send buffers: a socket borrows one while it has frames to
+// write and gives it back when its writer ends, so idle sockets hold none.
+var outPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// maxPooledOut is the largest send buffer put back in the pool; bigger
+// ones (a burst of large SDPs) are left to the collector.
+const maxPooledOut = 64 << 10
+
+func getOut() *[]byte { return outPool.Get().(*[]byte) }
+
+func putOut(b *[]byte) {
+	if b != nil && cap(*b) <= maxPooledOut {
+		*b = (*b)[:0]
+		outPool.Put(b)
+	}
 }
 
 var _ hub.Conn = (*conn)(nil)
@@ -212,12 +225,12 @@ func jitter(d time.Duration) time.Duration {
 	return d - d/10 + rand.N(d/5+1)
 }
 
-// Send implements hub.Conn.
+// Send implements hub.Conn. It copies frame.
 func (c *conn) Send(frame []byte) bool { return c.enqueue(ws.OpText, frame) }
 
-// enqueue queues a frame for the writer. A frame that would push the queue
-// past send_queue_bytes drops the connection: a reader that slow cannot
-// follow a negotiation anyway, and nobody else may wait for it.
+// enqueue frames a copy of p for the writer. A frame that would push the
+// queue past send_queue_bytes drops the connection: a reader that slow
+// cannot follow a negotiation anyway, and nobody else may wait for it.
 func (c *conn) enqueue(op ws.Opcode, p []byte) bool {
 	c.mu.Lock()
 	if c.closing {
@@ -225,18 +238,34 @@ func (c *conn) enqueue(op ws.Opcode, p []byte) bool {
 		return false
 	}
 	if c.queued+len(p) > c.srv.cfg.SendQueueBytes {
-		c.closing, c.queue, c.queued = true, nil, 0
+		c.closing, c.queued = true, 0
+		c.dropOutLocked()
 		c.mu.Unlock()
 		c.srv.metrics.SlowDropped.Inc()
 		c.srv.log.Warn("dropping slow client", "conn", c.id, "remote", c.remote, "queue_bytes", c.srv.cfg.SendQueueBytes)
 		c.nc.Close()
 		return false
 	}
-	c.queue = append(c.queue, outFrame{op, p})
+	c.appendLocked(op, p)
 	c.queued += len(p)
 	c.startWriterLocked()
 	c.mu.Unlock()
 	return true
+}
+
+// appendLocked frames p onto the send buffer. The caller holds c.mu.
+func (c *conn) appendLocked(op ws.Opcode, p []byte) {
+	if c.out == nil {
+		c.out = getOut()
+	}
+	b := ws.AppendHeader(*c.out, op, len(p))
+	*c.out = append(b, p...)
+}
+
+// dropOutLocked discards what is queued. The caller holds c.mu.
+func (c *conn) dropOutLocked() {
+	putOut(c.out)
+	c.out, c.outClose = nil, false
 }
 
 // startWriterLocked starts the writer if none runs. The caller holds c.mu
@@ -250,42 +279,42 @@ func (c *conn) startWriterLocked() {
 	}
 }
 
-// writeLoop sends everything queued, as few writes as possible (one
-// writev per batch), and exits when the queue is empty.
+// writeLoop sends everything queued, one write per batch, and exits when
+// the queue is empty. It swaps the queued buffer for an empty one, so
+// senders append to one while the other is written.
 func (c *conn) writeLoop() {
 	defer c.srv.wg.Done()
-	var batch []outFrame
-	var bufs net.Buffers
+	var spare *[]byte
 	for {
 		c.mu.Lock()
-		batch, c.queue = c.queue, batch[:0]
-		c.queued = 0
-		if len(batch) == 0 || c.gone {
+		if c.out == nil || len(*c.out) == 0 || c.gone {
 			c.writing = false
-			c.queue = nil
+			c.dropOutLocked()
 			c.markCloseSentLocked()
 			c.mu.Unlock()
+			putOut(spare)
 			return
 		}
+		batch, sentClose := c.out, c.outClose
+		c.out, c.outClose, c.queued = spare, false, 0
 		c.mu.Unlock()
 
-		hdrs := make([]byte, 0, 10*len(batch))
-		bufs = bufs[:0]
-		sentClose := false
-		for i, f := range batch {
-			start := len(hdrs)
-			hdrs = ws.AppendHeader(hdrs, f.op, len(f.p))
-			bufs = append(bufs, hdrs[start:], f.p)
-			sentClose = sentClose || f.op == ws.OpClose
-			batch[i] = outFrame{}
-		}
 		c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
-		if _, err := bufs.WriteTo(c.nc); err != nil {
+		_, err := c.nc.Write(*batch)
+		if cap(*batch) > maxPooledOut {
+			batch = nil // let a burst's big buffer go
+		} else {
+			*batch = (*batch)[:0]
+		}
+		spare = batch
+		if err != nil {
 			c.mu.Lock()
-			c.writing, c.queue, c.queued = false, nil, 0
+			c.writing, c.queued = false, 0
+			c.dropOutLocked()
 			c.markCloseSentLocked()
 			gone := c.gone
 			c.mu.Unlock()
+			putOut(spare)
 			if !gone {
 				c.Kill("write failed: " + err.Error())
 			}
@@ -311,7 +340,8 @@ func (c *conn) closeWith(code int, reason string) {
 		return
 	}
 	c.srv.log.Debug("closing connection", "conn", c.id, "remote", c.remote, "code", code, "reason", reason)
-	c.queue = append(c.queue, outFrame{ws.OpClose, ws.ClosePayload(code, reason)})
+	c.appendLocked(ws.OpClose, ws.ClosePayload(code, reason))
+	c.outClose = true
 	c.closing = true
 	c.closeSent = make(chan struct{})
 	c.startWriterLocked()
@@ -370,7 +400,10 @@ func (c *conn) Probe(ctx context.Context) bool {
 func (c *conn) cleanup() {
 	c.mu.Lock()
 	c.gone, c.closing = true, true
-	c.queue, c.queued = nil, 0
+	c.queued = 0
+	if !c.writing {
+		c.dropOutLocked()
+	}
 	c.pingTimer.Stop()
 	c.mu.Unlock()
 	c.nc.Close()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/duet-rtc/duet/internal/ws"
@@ -29,7 +30,10 @@ func (c *conn) handle(data []byte) {
 		return
 	}
 	c.limited = 0
-	m, err := protocol.Decode(data)
+	st := decodePool.Get().(*decodeState)
+	defer st.release()
+	m := &st.msg
+	err := protocol.DecodeInto(data, m)
 	if err != nil {
 		c.sendError(definition(err), "")
 		if errors.Is(err, protocol.ErrInvalidJSON) {
@@ -53,7 +57,7 @@ func (c *conn) handle(data []byte) {
 	case protocol.CmdLeave, protocol.CmdStop:
 		c.leave(m)
 	case protocol.CmdTakeConfiguration, protocol.CmdTakeCandidate, protocol.CmdPeerMessage:
-		c.relay(m)
+		c.relay(m, st)
 	default:
 		c.sendError(protocol.ErrUnsupportedCommand, "")
 	}
@@ -132,7 +136,28 @@ func (c *conn) leave(m *protocol.Message) {
 	}
 }
 
-func (c *conn) relay(m *protocol.Message) {
+// decodeState is what handling one message borrows: the decoded message
+// and a buffer to encode a relayed frame in. Pooled, so that a socket
+// holds neither between messages.
+type decodeState struct {
+	msg   protocol.Message
+	frame []byte
+}
+
+var decodePool = sync.Pool{New: func() any { return new(decodeState) }}
+
+func (st *decodeState) release() {
+	st.msg = protocol.Message{} // drop the strings (an SDP can be large)
+	if cap(st.frame) > 64<<10 {
+		st.frame = nil
+	}
+	st.frame = st.frame[:0]
+	decodePool.Put(st)
+}
+
+// relay forwards m to the partner. Backends copy the frame in Send, so it
+// is encoded into the pooled buffer.
+func (c *conn) relay(m *protocol.Message, st *decodeState) {
 	id, ok := c.streamID(m)
 	if !ok {
 		return
@@ -141,8 +166,8 @@ func (c *conn) relay(m *protocol.Message) {
 		c.sendError(definition(err), id)
 		return
 	}
-	size := len(m.StreamID) + len(m.SDP) + len(m.Candidate) + len(m.Data) + len(m.Definition) + 96
-	frame := protocol.Relay(make([]byte, 0, size+size/8), m)
+	st.frame = protocol.Relay(st.frame[:0], m)
+	frame := st.frame
 	if err := c.srv.rooms.Relay(c, hub.Key{App: c.app, Stream: id}, frame); err != nil {
 		c.sendError(definition(err), id)
 		return
