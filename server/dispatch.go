@@ -17,8 +17,8 @@ import (
 const maxInvalidStreak = 10
 
 // handle runs one text frame. It is called only by the reader goroutine.
-func (c *conn) handle(data []byte) {
-	if !c.allow(time.Now()) {
+func (c *conn) handle(data []byte, now time.Time) {
+	if !c.allow(now) {
 		c.limited++
 		if c.limited == 1 {
 			c.sendError(protocol.ErrRateLimited, "")
