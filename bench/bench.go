@@ -29,6 +29,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/term"
 )
 
 // Options are a run's settings, all from flags.
@@ -591,17 +593,33 @@ func showProgress(o *Options, w io.Writer, line func() string) func() {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	t0 := time.Now()
+	// On a terminal the line is redrawn every second; elsewhere (a log) a
+	// line is written every five.
+	tty := false
+	if f, ok := w.(*os.File); ok {
+		tty = term.IsTerminal(int(f.Fd()))
+	}
+	every := 5 * time.Second
+	if tty {
+		every = time.Second
+	}
 	go func() {
 		defer wg.Done()
-		t := time.NewTicker(time.Second)
+		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
 			select {
 			case <-done:
-				fmt.Fprintln(w)
+				if tty {
+					fmt.Fprintln(w)
+				}
 				return
 			case <-t.C:
-				fmt.Fprintf(w, "\r%s %5.0fs  %s   ", o.Scenario, time.Since(t0).Seconds(), line())
+				if tty {
+					fmt.Fprintf(w, "\r%s %5.0fs  %s   ", o.Scenario, time.Since(t0).Seconds(), line())
+				} else {
+					fmt.Fprintf(w, "%s %5.0fs  %s\n", o.Scenario, time.Since(t0).Seconds(), line())
+				}
 			}
 		}
 	}()

@@ -29,6 +29,7 @@ func reportMain(args []string, stdout, stderr io.Writer) int {
 	out := fs.String("out", "-", "markdown file to write (- for stdout)")
 	machine := fs.String("machine", "", "machine description file (free text, included as is)")
 	notes := fs.String("notes", "", "markdown appended at the end (e.g. what the profile showed)")
+	clusterDir := fs.String("cluster-dir", "", "directory of scripts/bench-cluster.sh summaries (optional)")
 	command := fs.String("command", "scripts/bench-compare.sh", "the command that reproduces the report")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -41,6 +42,9 @@ func reportMain(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	md, err := report(*dir, *machine, *notes, *command)
+	if err == nil && *clusterDir != "" {
+		md, err = clusterReport(md, *clusterDir)
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "duet bench report:", err)
 		return 1
@@ -185,6 +189,51 @@ func report(dir, machineFile, notesFile, command string) (string, error) {
 		w("\n%s", n)
 	}
 	return b.String(), nil
+}
+
+// clusterReport adds the cluster section (scripts/bench-cluster.sh) to md,
+// before the scenario descriptions.
+func clusterReport(md, dir string) (string, error) {
+	idle, cross, single := loadSummary(dir, "cluster-idle-duet"), loadSummary(dir, "cluster-relay-duet"), loadSummary(dir, "cluster-single-duet")
+	if idle == nil && cross == nil {
+		return "", fmt.Errorf("no cluster summaries in %s", dir)
+	}
+	var b strings.Builder
+	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
+	w("## Cluster\n\n")
+	w("`scripts/bench-cluster.sh` (run by the same command): duet nodes on this machine clustered on a\n")
+	w("NATS server embedded in the first node, every pair's two sockets on different nodes.\n\n")
+	if idle != nil {
+		w("**%d nodes, idle:** %d of %d sockets connected and joined (%.0f/s) with %d errors; the nodes\n",
+			len(idle.URLs), idle.Connected, idle.Sockets, idle.ConnectPerSec, idle.Errors)
+		if idle.RSSBytes > 0 {
+			w("held %.0f MiB of RSS together, %.2f KiB per socket, and %.2f goroutines per socket.\n\n",
+				float64(idle.RSSBytes)/(1<<20), idle.RSSPerSocket/1024, idle.GoroutinesPerS)
+		} else {
+			w("(memory not read).\n\n")
+		}
+		if idle.Errors > 0 {
+			w("First error: `%s`\n\n", idle.FirstError)
+		}
+	}
+	if cross != nil && single != nil {
+		w("**Relay across nodes beside one node** (%d pairs, window %d; the servers — both nodes and the\n", cross.Sockets/2, cross.Window)
+		w("embedded NATS — pinned to CPU 0, the generator to CPU 1):\n\n")
+		w("| | messages/s | p50 (ms) | p99 (ms) | p99.9 (ms) | errors |\n|---|---|---|---|---|---|\n")
+		for _, r := range []struct {
+			name string
+			s    *Summary
+		}{{"one node", single}, {"two nodes, pairs across them", cross}} {
+			w("| %s | %.0f | %.3f | %.3f | %.3f | %d |\n", r.name, r.s.PerSec, r.s.P50, r.s.P99, r.s.P999, r.s.Errors)
+		}
+		w("\nA cross-node message is published to NATS by one node and delivered by the NATS server to the\n")
+		w("other: two more hops, on the same core here.\n\n")
+	}
+	i := strings.Index(md, "## What each scenario does")
+	if i < 0 {
+		return md + b.String(), nil
+	}
+	return md[:i] + b.String() + md[i:], nil
 }
 
 func firstOf(m map[string]*Summary) *Summary {

@@ -3,13 +3,13 @@
 # against duet, the PeerJS server (npm package "peer") and two bare relays,
 # and writes docs/benchmarks.md.
 #
-#   scripts/bench-compare.sh            # the full run (about 6 minutes)
+#   scripts/bench-compare.sh            # the full run, with scripts/bench-cluster.sh (about 12 minutes)
 #   QUICK=1 scripts/bench-compare.sh    # small and short, to try it out
 #
 # Each server runs pinned to CPU 0 and the generator to CPU 1 (taskset), so
 # the server under test has one core and the generator's cost does not hide
 # the server's. Settings: IDLE_CONNS, RELAY_PAIRS, WINDOW, SETUP_PAIRS,
-# DURATION, OUT.
+# DURATION, HOLD, OUT; SKIP_CLUSTER=1 leaves out the cluster part.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -93,6 +93,16 @@ half="$(python3 -c "import json;print(int(json.load(open('$work/relay-duet.json'
 for t in "${targets[@]}"; do bench relay-half "$t" relay --pairs "$RELAY_PAIRS" --window "$WINDOW" --duration "$DURATION" --rate "$half"; done
 for t in "${targets[@]}"; do bench setup "$t" setup --pairs "$SETUP_PAIRS" --duration "$DURATION"; done
 
+cluster=()
+if [ -z "${SKIP_CLUSTER:-}" ]; then
+  if [ -n "${QUICK:-}" ]; then
+    NODES=3 PER_NODE=1000 RELAY_PAIRS="$RELAY_PAIRS" DURATION="$DURATION" HOLD="$HOLD" scripts/bench-cluster.sh "$work/cluster"
+  else
+    RELAY_PAIRS="$RELAY_PAIRS" WINDOW="$WINDOW" DURATION="$DURATION" HOLD="$HOLD" scripts/bench-cluster.sh "$work/cluster"
+  fi
+  cluster=(--cluster-dir "$work/cluster")
+fi
+
 {
   echo "CPU:      $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//') ($(nproc) cores)"
   echo "Memory:   $(free -g | awk '/Mem:/{print $2}') GiB"
@@ -106,5 +116,5 @@ for t in "${targets[@]}"; do bench setup "$t" setup --pairs "$SETUP_PAIRS" --dur
 } >"$work/machine.txt"
 notes=()
 [ -f docs/benchmarks-notes.md ] && notes=(--notes docs/benchmarks-notes.md)
-"$work/duet" bench report --dir "$work" --out "$OUT" --machine "$work/machine.txt" "${notes[@]}"
+"$work/duet" bench report --dir "$work" --out "$OUT" --machine "$work/machine.txt" "${notes[@]}" "${cluster[@]}"
 echo "wrote $OUT"
