@@ -97,7 +97,8 @@ type Cluster struct {
 	// ready is true while connected to NATS and done recovering from the
 	// last outage; joins are refused otherwise.
 	ready     atomic.Bool
-	recoverMu sync.Mutex // one recovery at a time
+	sweeping  atomic.Bool // a sweep runs
+	recoverMu sync.Mutex  // one recovery at a time
 	pendMu    sync.Mutex
 	pending   []pendingLeave // leaves that happened while cut off
 
@@ -272,7 +273,7 @@ func (c *Cluster) heartbeatLoop() {
 			// Sweep on every death, and now and then anyway, in case a
 			// removal failed and must be retried.
 			if sweep || i%16 == 0 {
-				c.sweep()
+				c.startSweep()
 			}
 		}
 		c.met.nodes.Set(float64(c.live.count(now)))
@@ -320,6 +321,18 @@ func (c *Cluster) disconnected(_ *nats.Conn, err error) {
 func (c *Cluster) reconnected(nc *nats.Conn) {
 	c.log.Info("NATS connection back", "url", nc.ConnectedUrlRedacted())
 	c.spawn(c.recover)
+}
+
+// startSweep runs a sweep on its own goroutine unless one runs already: a
+// sweep after a big node's death makes one KV update per member, and the
+// heartbeats must go on meanwhile or this node would be declared dead too.
+func (c *Cluster) startSweep() {
+	if c.sweeping.CompareAndSwap(false, true) {
+		c.spawn(func() {
+			defer c.sweeping.Store(false)
+			c.sweep()
+		})
+	}
 }
 
 // spawn runs f on a goroutine that Close waits for, unless closing began.

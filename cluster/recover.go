@@ -164,6 +164,16 @@ func (c *Cluster) sweep() {
 		m.mu.Unlock()
 	}
 	for _, t := range ts {
+		// Give up early when closing or cut off from NATS; the periodic
+		// sweep retries what is left.
+		select {
+		case <-c.stop:
+			return
+		default:
+		}
+		if !c.connected() {
+			return
+		}
 		o, err := c.transact(context.Background(), t.k, removeMember(t.partner))
 		if err != nil {
 			c.log.Warn("could not remove a dead node's member", "app", t.k.App, "stream", t.k.Stream, "err", err)

@@ -68,9 +68,14 @@ start_nodes() {
   done
 }
 
+# stop_nodes: SIGTERM to every node but the first, then the first, which
+# hosts NATS and must outlive the others' drains.
 stop_nodes() {
-  for p in ${NODE_PIDS//,/ }; do kill "$p" 2>/dev/null || true; done
-  for p in ${NODE_PIDS//,/ }; do wait "$p" 2>/dev/null || true; done
+  local all=(${NODE_PIDS//,/ })
+  for p in "${all[@]:1}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${all[@]:1}"; do wait "$p" 2>/dev/null || true; done
+  kill "${all[0]}" 2>/dev/null || true
+  wait "${all[0]}" 2>/dev/null || true
 }
 
 total=$((NODES * PER_NODE))
