@@ -21,6 +21,7 @@ import (
 
 	"github.com/duet-rtc/duet/config"
 	"github.com/duet-rtc/duet/hub"
+	"github.com/duet-rtc/duet/ice"
 	"github.com/duet-rtc/duet/internal/ws"
 	"github.com/duet-rtc/duet/metrics"
 	"github.com/duet-rtc/duet/protocol"
@@ -50,7 +51,7 @@ type Options struct {
 	Registry   *prometheus.Registry // nil: a new private registry
 	Rooms      hub.Rooms            // nil: an in-process hub.Local
 	Authorizer Authorizer           // nil: every join is allowed
-	ICE        ICEProvider          // nil: answers from the config's stun/turn fields
+	ICE        ICEProvider          // nil: ice.FromConfig (stun_uri, turn_uris and their credentials)
 	// Extra handlers mounted on the mux (the web UI, admin endpoints).
 	Mount func(mux *http.ServeMux)
 }
@@ -115,7 +116,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		closed:   make(chan struct{}),
 	}
 	if s.ice == nil {
-		s.ice = staticICE{cfg}
+		s.ice = ice.FromConfig(cfg)
 	}
 	s.metrics = metrics.New(reg, func() (int64, int64, int64) {
 		st := rooms.Stats()
@@ -314,18 +315,4 @@ func originChecker(allowed []string) func(*http.Request) bool {
 		// Native SDKs send no Origin; the allow-list is for browsers.
 		return o == "" || set[o]
 	}
-}
-
-type staticICE struct{ cfg config.Config }
-
-func (s staticICE) ICEServerConfig(context.Context, string) protocol.ICEServerConfig {
-	c := protocol.ICEServerConfig{
-		StunServerURI:        s.cfg.StunURI,
-		TurnServerUsername:   s.cfg.TurnUsername,
-		TurnServerCredential: s.cfg.TurnCredential,
-	}
-	if s.cfg.StunURI != "" {
-		c.ICEServers = []protocol.ICEServer{{URLs: []string{s.cfg.StunURI}, Username: s.cfg.TurnUsername, Credential: s.cfg.TurnCredential}}
-	}
-	return c
 }
