@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -66,6 +67,7 @@ type Server struct {
 	metrics  *metrics.Metrics
 	registry *prometheus.Registry
 	origin   func(*http.Request) bool
+	trusted  []netip.Prefix // trusted_proxies
 	mux      *http.ServeMux
 
 	draining atomic.Bool
@@ -74,9 +76,10 @@ type Server struct {
 
 	mu     sync.Mutex
 	conns  map[*conn]struct{}
-	active int            // sockets being upgraded or open; guarded by mu
-	wg     sync.WaitGroup // one per active socket, plus running writers
-	closed chan struct{}  // closed when the last socket ends during a drain
+	perIP  map[netip.Addr]int // sockets per client address (capKey), when max_connections_per_ip is set
+	active int                // sockets being upgraded or open; guarded by mu
+	wg     sync.WaitGroup     // one per active socket, plus running writers
+	closed chan struct{}      // closed when the last socket ends during a drain
 }
 
 // New builds a server from a validated config.
@@ -113,6 +116,8 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		ice:      opts.ICE,
 		registry: reg,
 		conns:    make(map[*conn]struct{}),
+		perIP:    make(map[netip.Addr]int),
+		trusted:  config.ParsePrefixes(cfg.TrustedProxies),
 		closed:   make(chan struct{}),
 	}
 	if s.ice == nil {
@@ -242,6 +247,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return
 	}
+	addr, remote := clientAddr(r, s.trusted)
 	// Reserve the socket under the lock Drain takes, so that a drain
 	// either refuses it here or waits for it.
 	s.mu.Lock()
@@ -251,17 +257,30 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "server is draining", http.StatusServiceUnavailable)
 		return
 	}
+	if !s.reserveIPLocked(addr) {
+		s.mu.Unlock()
+		s.metrics.Rejected.WithLabelValues("max_connections_per_ip").Inc()
+		s.log.Debug("too many connections from one address", "remote", remote)
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, "too many connections from your address", http.StatusTooManyRequests)
+		return
+	}
 	s.active++
 	s.wg.Add(1)
 	s.mu.Unlock()
 	nc, early, err := ws.Upgrade(w, r, s.cfg.WriteTimeout)
 	if err != nil {
 		s.metrics.Rejected.WithLabelValues("upgrade").Inc()
-		s.log.Debug("upgrade failed", "remote", r.RemoteAddr, "err", err)
+		s.log.Debug("upgrade failed", "remote", remote, "err", err)
+		s.releaseIP(addr)
 		s.release()
 		return
 	}
-	c := newConn(s, nc, early, app, r.RemoteAddr)
+	c := newConn(s, nc, early, app, remote)
+	c.addr = addr
+	// Ant Media's JS SDK cannot put a token in join; a page may put it in
+	// the socket URL instead. It is used only for joins that carry none.
+	c.urlToken = r.URL.Query().Get("token")
 	s.mu.Lock()
 	s.conns[c] = struct{}{}
 	draining := s.draining.Load()
@@ -288,6 +307,7 @@ func (s *Server) removeConn(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
+	s.releaseIP(c.addr)
 	s.release()
 }
 
