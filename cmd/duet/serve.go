@@ -46,6 +46,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		return 1
 	}
 	defer stopCluster()
+	stopTURN, err := withConnectivity(cfg, log, &opts)
+	if err != nil {
+		log.Error("embedded TURN server failed to start", "err", err)
+		return 1
+	}
+	defer stopTURN()
 	authz, err := auth.FromConfig(cfg, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "duet: room tokens: %v\n", err)
