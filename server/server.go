@@ -28,13 +28,17 @@ import (
 	"github.com/duet-rtc/duet/protocol"
 )
 
-// Authorizer decides whether a join may enter a room. It returns nil or a
-// protocol error (protocol.ErrUnauthorized, protocol.ErrTokenNotValid).
+// Authorizer decides whether a join may enter a room. It is called before
+// the room is touched and returns nil or an error wrapping the protocol
+// error to send (protocol.ErrUnauthorized, protocol.ErrTokenNotValid); any
+// other error is sent as serviceUnavailable.
 type Authorizer interface {
 	AuthorizeJoin(ctx context.Context, req JoinRequest) error
 }
 
-// JoinRequest is what an Authorizer sees of a join.
+// JoinRequest is what an Authorizer sees of a join. Token is the join's
+// token field, or the token query parameter of the socket's URL when the
+// join has none; RemoteAddr is the client address (see trusted_proxies).
 type JoinRequest struct {
 	App, StreamID, Token, Mode string
 	RemoteAddr                 string
