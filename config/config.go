@@ -30,9 +30,31 @@ type Config struct {
 	DrainTimeout    time.Duration `yaml:"drain_timeout" help:"on SIGTERM, time clients get to leave before sockets are closed"`
 	AllowedOrigins  []string      `yaml:"allowed_origins" help:"browser origins allowed to connect, comma-separated (empty: all)"`
 
-	StunURI        string `yaml:"stun_uri" help:"ICE server URI sent in iceServerConfig (stun: or turn:)"`
-	TurnUsername   string `yaml:"turn_username" help:"TURN username sent in iceServerConfig"`
-	TurnCredential string `yaml:"turn_credential" help:"TURN password sent in iceServerConfig"`
+	MaxConnectionsPerIP int      `yaml:"max_connections_per_ip" help:"open sockets one client address may hold; more get HTTP 429 (0: no limit)"`
+	TrustedProxies      []string `yaml:"trusted_proxies" help:"CIDRs of reverse proxies whose X-Forwarded-For is believed, comma-separated (empty: none)"`
+
+	StunURI           string        `yaml:"stun_uri" help:"STUN URI sent in iceServerConfig (stun:host:port; a turn: URI is accepted for compatibility)"`
+	TurnURIs          []string      `yaml:"turn_uris" help:"external TURN URIs sent in iceServerConfig, comma-separated (turn:host:3478?transport=udp, turns:host:5349?transport=tcp)"`
+	TurnUsername      string        `yaml:"turn_username" help:"static TURN username sent with turn_uris (or with a turn: stun_uri)"`
+	TurnCredential    string        `yaml:"turn_credential" help:"static TURN password sent with turn_username"`
+	TurnSecret        string        `yaml:"turn_secret" help:"shared secret (coturn static-auth-secret) for time-limited TURN credentials; also checks the embedded TURN server's (empty with turn_enabled: random per process)"`
+	TurnCredentialTTL time.Duration `yaml:"turn_credential_ttl" help:"lifetime of minted TURN credentials; make it longer than the longest call"`
+
+	TurnEnabled           bool     `yaml:"turn_enabled" help:"run the embedded TURN/STUN server (UDP and TCP on turn_listen)"`
+	TurnListen            string   `yaml:"turn_listen" help:"UDP and TCP address of the embedded TURN server"`
+	TurnPublicIP          string   `yaml:"turn_public_ip" help:"IP clients reach the embedded TURN server at: its relay address and the host of advertised URIs (empty: the listen IP, else the first non-loopback interface address)"`
+	TurnRelayAddress      string   `yaml:"turn_relay_address" help:"local IP the embedded TURN server binds relay sockets on"`
+	TurnRelayPortMin      int      `yaml:"turn_relay_port_min" help:"lowest UDP port for relay sockets"`
+	TurnRelayPortMax      int      `yaml:"turn_relay_port_max" help:"highest UDP port for relay sockets"`
+	TurnRealm             string   `yaml:"turn_realm" help:"realm of the embedded TURN server"`
+	TurnUserQuota         int      `yaml:"turn_user_quota" help:"allocations one TURN credential may hold at once (0: no limit)"`
+	TurnMaxAllocations    int      `yaml:"turn_max_allocations" help:"allocations the embedded TURN server holds at once (0: no limit)"`
+	TurnBandwidth         int      `yaml:"turn_bandwidth" help:"bytes per second one allocation may relay in each direction; excess packets are dropped (0: no limit)"`
+	TurnAllowPrivatePeers bool     `yaml:"turn_allow_private_peers" help:"let the embedded TURN server relay to loopback, private, link-local and other non-public addresses"`
+	TurnAllowedPeers      []string `yaml:"turn_allowed_peers" help:"CIDRs the embedded TURN server may relay to even though they are not public, comma-separated"`
+
+	TokenSecret  string `yaml:"token_secret" help:"HS256 secret for room access tokens; when set (or token_key_file), join needs a valid token"`
+	TokenKeyFile string `yaml:"token_key_file" help:"PEM public key (RS256/ES256) or JWKS file for room access tokens"`
 
 	DebugListen string `yaml:"debug_listen" help:"address for Go's pprof profiles at /debug/pprof/ (empty: off; keep it private)"`
 
@@ -68,6 +90,15 @@ func Default() Config {
 		NATSEmbeddedListen: "127.0.0.1:4222",
 		NATSKVReplicas:     1,
 		NodeDeadAfter:      1500 * time.Millisecond,
+		TurnCredentialTTL:  24 * time.Hour,
+		TurnListen:         ":3478",
+		TurnRelayAddress:   "0.0.0.0",
+		TurnRelayPortMin:   49152,
+		TurnRelayPortMax:   65535,
+		TurnRealm:          "duet",
+		TurnUserQuota:      10,
+		TurnMaxAllocations: 10000,
+		TurnBandwidth:      1 << 20,
 	}
 }
 
@@ -116,6 +147,7 @@ func (c *Config) Validate() error {
 	if c.StunURI != "" && !hasAnyPrefix(c.StunURI, "stun:", "stuns:", "turn:", "turns:") {
 		bad("stun_uri", "must start with stun:, stuns:, turn: or turns:, got %q", c.StunURI)
 	}
+	c.validateSecurity(bad)
 	switch c.LogFormat {
 	case "auto", "json", "text":
 	default:

@@ -5,6 +5,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,7 +32,10 @@ type conn struct {
 	rd     *ws.Reader
 	app    string
 	id     uint64
-	remote string
+	remote string     // client address for logs: the direct peer, or X-Forwarded-For from a trusted proxy
+	addr   netip.Addr // client address for max_connections_per_ip
+	// urlToken is the token query parameter of the WebSocket URL.
+	urlToken string
 
 	mu        sync.Mutex
 	out       *[]byte       // framed bytes waiting for the writer; pooled, nil when empty

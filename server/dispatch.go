@@ -105,8 +105,15 @@ func (c *conn) join(m *protocol.Message) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*c.srv.cfg.ProbeTimeout+5*time.Second)
 	defer cancel()
+	// Authorize before the room is touched: a refused join takes no seat
+	// and probes no member. A repeated join of a room the socket is in
+	// changes nothing, so it is not checked again.
 	if c.srv.auth != nil && !in {
-		err := c.srv.auth.AuthorizeJoin(ctx, JoinRequest{App: c.app, StreamID: id, Token: m.Token, Mode: m.Mode, RemoteAddr: c.remote})
+		token := m.Token
+		if token == "" {
+			token = c.urlToken
+		}
+		err := c.srv.auth.AuthorizeJoin(ctx, JoinRequest{App: c.app, StreamID: id, Token: token, Mode: m.Mode, RemoteAddr: c.remote})
 		if err != nil {
 			c.sendError(definition(err), id)
 			return

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,18 +22,23 @@ import (
 
 	"github.com/duet-rtc/duet/config"
 	"github.com/duet-rtc/duet/hub"
+	"github.com/duet-rtc/duet/ice"
 	"github.com/duet-rtc/duet/internal/ws"
 	"github.com/duet-rtc/duet/metrics"
 	"github.com/duet-rtc/duet/protocol"
 )
 
-// Authorizer decides whether a join may enter a room. It returns nil or a
-// protocol error (protocol.ErrUnauthorized, protocol.ErrTokenNotValid).
+// Authorizer decides whether a join may enter a room. It is called before
+// the room is touched and returns nil or an error wrapping the protocol
+// error to send (protocol.ErrUnauthorized, protocol.ErrTokenNotValid); any
+// other error is sent as serviceUnavailable.
 type Authorizer interface {
 	AuthorizeJoin(ctx context.Context, req JoinRequest) error
 }
 
-// JoinRequest is what an Authorizer sees of a join.
+// JoinRequest is what an Authorizer sees of a join. Token is the join's
+// token field, or the token query parameter of the socket's URL when the
+// join has none; RemoteAddr is the client address (see trusted_proxies).
 type JoinRequest struct {
 	App, StreamID, Token, Mode string
 	RemoteAddr                 string
@@ -50,7 +56,7 @@ type Options struct {
 	Registry   *prometheus.Registry // nil: a new private registry
 	Rooms      hub.Rooms            // nil: an in-process hub.Local
 	Authorizer Authorizer           // nil: every join is allowed
-	ICE        ICEProvider          // nil: answers from the config's stun/turn fields
+	ICE        ICEProvider          // nil: ice.FromConfig (stun_uri, turn_uris and their credentials)
 	// Extra handlers mounted on the mux (the web UI, admin endpoints).
 	Mount func(mux *http.ServeMux)
 }
@@ -65,6 +71,7 @@ type Server struct {
 	metrics  *metrics.Metrics
 	registry *prometheus.Registry
 	origin   func(*http.Request) bool
+	trusted  []netip.Prefix // trusted_proxies
 	mux      *http.ServeMux
 
 	draining atomic.Bool
@@ -73,9 +80,10 @@ type Server struct {
 
 	mu     sync.Mutex
 	conns  map[*conn]struct{}
-	active int            // sockets being upgraded or open; guarded by mu
-	wg     sync.WaitGroup // one per active socket, plus running writers
-	closed chan struct{}  // closed when the last socket ends during a drain
+	perIP  map[netip.Addr]int // sockets per client address (capKey), when max_connections_per_ip is set
+	active int                // sockets being upgraded or open; guarded by mu
+	wg     sync.WaitGroup     // one per active socket, plus running writers
+	closed chan struct{}      // closed when the last socket ends during a drain
 }
 
 // New builds a server from a validated config.
@@ -112,10 +120,12 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		ice:      opts.ICE,
 		registry: reg,
 		conns:    make(map[*conn]struct{}),
+		perIP:    make(map[netip.Addr]int),
+		trusted:  config.ParsePrefixes(cfg.TrustedProxies),
 		closed:   make(chan struct{}),
 	}
 	if s.ice == nil {
-		s.ice = staticICE{cfg}
+		s.ice = ice.FromConfig(cfg)
 	}
 	s.metrics = metrics.New(reg, func() (int64, int64, int64) {
 		st := rooms.Stats()
@@ -241,6 +251,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return
 	}
+	addr, remote := clientAddr(r, s.trusted)
 	// Reserve the socket under the lock Drain takes, so that a drain
 	// either refuses it here or waits for it.
 	s.mu.Lock()
@@ -250,17 +261,30 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "server is draining", http.StatusServiceUnavailable)
 		return
 	}
+	if !s.reserveIPLocked(addr) {
+		s.mu.Unlock()
+		s.metrics.Rejected.WithLabelValues("max_connections_per_ip").Inc()
+		s.log.Debug("too many connections from one address", "remote", remote)
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, "too many connections from your address", http.StatusTooManyRequests)
+		return
+	}
 	s.active++
 	s.wg.Add(1)
 	s.mu.Unlock()
 	nc, early, err := ws.Upgrade(w, r, s.cfg.WriteTimeout)
 	if err != nil {
 		s.metrics.Rejected.WithLabelValues("upgrade").Inc()
-		s.log.Debug("upgrade failed", "remote", r.RemoteAddr, "err", err)
+		s.log.Debug("upgrade failed", "remote", remote, "err", err)
+		s.releaseIP(addr)
 		s.release()
 		return
 	}
-	c := newConn(s, nc, early, app, r.RemoteAddr)
+	c := newConn(s, nc, early, app, remote)
+	c.addr = addr
+	// Ant Media's JS SDK cannot put a token in join; a page may put it in
+	// the socket URL instead. It is used only for joins that carry none.
+	c.urlToken = r.URL.Query().Get("token")
 	s.mu.Lock()
 	s.conns[c] = struct{}{}
 	draining := s.draining.Load()
@@ -287,6 +311,7 @@ func (s *Server) removeConn(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
+	s.releaseIP(c.addr)
 	s.release()
 }
 
@@ -314,18 +339,4 @@ func originChecker(allowed []string) func(*http.Request) bool {
 		// Native SDKs send no Origin; the allow-list is for browsers.
 		return o == "" || set[o]
 	}
-}
-
-type staticICE struct{ cfg config.Config }
-
-func (s staticICE) ICEServerConfig(context.Context, string) protocol.ICEServerConfig {
-	c := protocol.ICEServerConfig{
-		StunServerURI:        s.cfg.StunURI,
-		TurnServerUsername:   s.cfg.TurnUsername,
-		TurnServerCredential: s.cfg.TurnCredential,
-	}
-	if s.cfg.StunURI != "" {
-		c.ICEServers = []protocol.ICEServer{{URLs: []string{s.cfg.StunURI}, Username: s.cfg.TurnUsername, Credential: s.cfg.TurnCredential}}
-	}
-	return c
 }

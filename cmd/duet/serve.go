@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/duet-rtc/duet/auth"
 	"github.com/duet-rtc/duet/config"
 	"github.com/duet-rtc/duet/server"
 	"github.com/duet-rtc/duet/web"
@@ -48,6 +49,21 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		return 1
 	}
 	defer stopCluster()
+	stopTURN, err := withConnectivity(cfg, log, &opts)
+	if err != nil {
+		log.Error("embedded TURN server failed to start", "err", err)
+		return 1
+	}
+	defer stopTURN()
+	authz, err := auth.FromConfig(cfg, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "duet: room tokens: %v\n", err)
+		return 2
+	}
+	if authz != nil {
+		opts.Authorizer = authz
+		log.Info("room tokens required", "algorithms", authz.Algorithms())
+	}
 	srv, err := server.New(cfg, opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "duet: %v\n", err)

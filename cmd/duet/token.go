@@ -2,12 +2,90 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/duet-rtc/duet/auth"
 )
 
-// tokenMain is a placeholder until the token subcommand lands.
-func tokenMain(_ context.Context, _ []string, _, stderr io.Writer, _ func(string) string) int {
-	fmt.Fprintln(stderr, "duet token: not built yet")
-	return 2
+// tokenMain mints a room access token and prints it. The key comes from
+// --key-file (a PEM private key for RS256/ES256, or a file holding the
+// HS256 secret), --key, or $DUET_TOKEN_SECRET (the server's own setting,
+// which keeps the secret out of shell history).
+func tokenMain(_ context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	fs := flag.NewFlagSet("duet token", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		key     = fs.String("key", "", "HS256 secret (default $DUET_TOKEN_SECRET)")
+		keyFile = fs.String("key-file", "", "PEM private key (RS256/ES256) or a file holding the HS256 secret")
+		alg     = fs.String("alg", "", "HS256, RS256 or ES256 (default: from the key)")
+		kid     = fs.String("kid", "", "key id, when the server's JWKS holds several keys")
+		app     = fs.String("app", "WebRTCAppEE", "app the token is for (the path in /{app}/websocket)")
+		room    = fs.String("room", "", "room (streamId) the token opens (required)")
+		role    = fs.String("role", "", "publish or play (default: both)")
+		ttl     = fs.Duration("ttl", time.Hour, "lifetime")
+		nbf     = fs.Duration("not-before", 0, "delay before the token becomes valid")
+	)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: duet token --room ROOM [--app APP] [--ttl 1h] [--role publish|play] (--key SECRET | --key-file FILE)\n\nPrints a JWT for a join into ROOM, for a server with token_secret or token_key_file.\n\nflags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	fail := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "duet token: "+format+"\n", a...)
+		return 2
+	}
+	if *room == "" {
+		return fail("--room is required")
+	}
+	if *role != "" && *role != auth.RolePublish && *role != auth.RolePlay {
+		return fail("--role must be publish or play, got %q", *role)
+	}
+	if *ttl <= 0 {
+		return fail("--ttl must be positive")
+	}
+	var signKey any
+	keyAlg := "HS256"
+	switch {
+	case *keyFile != "":
+		b, err := os.ReadFile(*keyFile)
+		if err != nil {
+			return fail("%v", err)
+		}
+		if strings.Contains(string(b), "-----BEGIN") {
+			if signKey, keyAlg, err = auth.ParsePrivateKeyPEM(b); err != nil {
+				return fail("%v", err)
+			}
+		} else {
+			signKey = []byte(strings.TrimSpace(string(b)))
+		}
+	case *key != "":
+		signKey = []byte(*key)
+	case getenv("DUET_TOKEN_SECRET") != "":
+		signKey = []byte(getenv("DUET_TOKEN_SECRET"))
+	default:
+		return fail("give --key, --key-file or $DUET_TOKEN_SECRET")
+	}
+	if *alg == "" {
+		*alg = keyAlg
+	}
+	if *alg != keyAlg {
+		return fail("--alg %s does not fit the key (%s)", *alg, keyAlg)
+	}
+	tok, err := auth.Mint(*alg, *kid, signKey, *app, *room, *role, time.Now(), *ttl, *nbf)
+	if err != nil {
+		return fail("%v", err)
+	}
+	fmt.Fprintln(stdout, tok)
+	return 0
 }

@@ -1,0 +1,203 @@
+package turnserver
+
+import (
+	"errors"
+	"math/rand/v2"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/pion/turn/v5"
+	"golang.org/x/time/rate"
+)
+
+// Errors an allocation can fail with.
+var (
+	ErrQuota      = errors.New("turnserver: allocation quota reached")
+	ErrCapacity   = errors.New("turnserver: server holds its maximum of allocations")
+	ErrTCPRelay   = errors.New("turnserver: TCP relays (RFC 6062) are not offered")
+	ErrNoPort     = errors.New("turnserver: no free relay port")
+	errPeerDenied = errors.New("turnserver: peer address not allowed")
+)
+
+// relays allocates relay sockets in the port range, counts them per
+// credential and in total, and wraps each in a relayConn that enforces the
+// bandwidth cap and the peer policy and counts bytes.
+type relays struct {
+	s *Server
+
+	mu     sync.Mutex
+	total  int
+	byUser map[string]int
+}
+
+var _ turn.RelayAddressGenerator = (*relays)(nil)
+
+// Validate implements turn.RelayAddressGenerator.
+func (r *relays) Validate() error { return nil }
+
+// admit reports whether user may take one more allocation, without
+// reserving it: pion asks before allocating (answering 486 on no).
+func (r *relays) admit(user string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.checkLocked(user)
+}
+
+func (r *relays) checkLocked(user string) error {
+	o := r.s.o
+	if o.UserQuota > 0 && r.byUser[user] >= o.UserQuota {
+		return ErrQuota
+	}
+	if o.MaxAllocations > 0 && r.total >= o.MaxAllocations {
+		return ErrCapacity
+	}
+	return nil
+}
+
+// reserve counts one allocation for user; checked again here because two
+// requests may both have passed admit.
+func (r *relays) reserve(user string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.checkLocked(user); err != nil {
+		return err
+	}
+	r.total++
+	r.byUser[user]++
+	return nil
+}
+
+func (r *relays) release(user string) {
+	r.mu.Lock()
+	r.total--
+	if r.byUser[user]--; r.byUser[user] <= 0 {
+		delete(r.byUser, user)
+	}
+	r.mu.Unlock()
+}
+
+// AllocatePacketConn implements turn.RelayAddressGenerator: a UDP socket on
+// the relay address in the port range, advertised at the public IP.
+func (r *relays) AllocatePacketConn(conf turn.AllocateListenerConfig) (net.PacketConn, net.Addr, error) {
+	if err := r.reserve(conf.UserID); err != nil {
+		r.s.m.refuse(reasonFor(err))
+		return nil, nil, err
+	}
+	pc, err := r.listen(conf)
+	if err != nil {
+		r.release(conf.UserID)
+		r.s.m.refuse("no_port")
+		return nil, nil, err
+	}
+	port := pc.LocalAddr().(*net.UDPAddr).Port
+	rc := &relayConn{PacketConn: pc, s: r.s, user: conf.UserID}
+	if bw := r.s.o.Bandwidth; bw > 0 {
+		burst := max(bw, 64<<10) // a whole datagram always fits
+		rc.in = rate.NewLimiter(rate.Limit(bw), burst)
+		rc.out = rate.NewLimiter(rate.Limit(bw), burst)
+	}
+	r.s.m.allocated()
+	return rc, &net.UDPAddr{IP: r.s.o.PublicIP, Port: port}, nil
+}
+
+func (r *relays) listen(conf turn.AllocateListenerConfig) (net.PacketConn, error) {
+	o := r.s.o
+	try := func(port int) (net.PacketConn, error) {
+		return net.ListenPacket(conf.Network, net.JoinHostPort(o.RelayAddress, strconv.Itoa(port)))
+	}
+	if conf.RequestedPort != 0 {
+		return try(conf.RequestedPort)
+	}
+	if o.PortMin == 0 {
+		return try(0)
+	}
+	n := o.PortMax - o.PortMin + 1
+	for range min(n, 32) {
+		if pc, err := try(o.PortMin + rand.IntN(n)); err == nil {
+			return pc, nil
+		}
+	}
+	return nil, ErrNoPort
+}
+
+// AllocateListener implements turn.RelayAddressGenerator: TCP relays are
+// refused. Browsers never ask for them (they relay UDP, also when they
+// reach the server over TCP), and they would bypass the bandwidth cap.
+func (r *relays) AllocateListener(turn.AllocateListenerConfig) (net.Listener, net.Addr, error) {
+	r.s.m.refuse("tcp_relay")
+	return nil, nil, ErrTCPRelay
+}
+
+// AllocateConn implements turn.RelayAddressGenerator; see AllocateListener.
+func (r *relays) AllocateConn(turn.AllocateConnConfig) (net.Conn, error) {
+	r.s.m.refuse("tcp_relay")
+	return nil, ErrTCPRelay
+}
+
+func reasonFor(err error) string {
+	switch {
+	case errors.Is(err, ErrQuota):
+		return "quota"
+	case errors.Is(err, ErrCapacity):
+		return "capacity"
+	}
+	return "other"
+}
+
+// relayConn is one allocation's relay socket. Datagrams over the bandwidth
+// cap are dropped (policing, not queueing: pion writes from the read loop
+// that serves every client, so a write must never wait).
+type relayConn struct {
+	net.PacketConn
+	s       *Server
+	user    string
+	in, out *rate.Limiter // nil: no cap
+	once    sync.Once
+}
+
+// WriteTo sends a client's datagram to a peer.
+func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
+	if ua, ok := addr.(*net.UDPAddr); ok {
+		if why := c.s.policy.reason(ua.IP); why != "" {
+			// pion only writes to peers with a permission, which the policy
+			// already checked; this is the second lock on the door.
+			c.s.m.refuse("peer_" + why)
+			return 0, errPeerDenied
+		}
+	}
+	if c.out != nil && !c.out.AllowN(time.Now(), len(p)) {
+		c.s.m.dropped("to_peer", len(p))
+		return len(p), nil
+	}
+	n, err := c.PacketConn.WriteTo(p, addr)
+	c.s.m.relayed("to_peer", n)
+	return n, err
+}
+
+// ReadFrom receives a peer's datagram for the client.
+func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	for {
+		n, addr, err := c.PacketConn.ReadFrom(p)
+		if err != nil {
+			return n, addr, err
+		}
+		if c.in != nil && !c.in.AllowN(time.Now(), n) {
+			c.s.m.dropped("from_peer", n)
+			continue
+		}
+		c.s.m.relayed("from_peer", n)
+		return n, addr, nil
+	}
+}
+
+// Close frees the socket and the allocation's place in the quotas.
+func (c *relayConn) Close() error {
+	err := c.PacketConn.Close()
+	c.once.Do(func() {
+		c.s.relays.release(c.user)
+		c.s.m.deallocated()
+	})
+	return err
+}

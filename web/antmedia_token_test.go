@@ -1,0 +1,113 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/duet-rtc/duet/auth"
+	"github.com/duet-rtc/duet/config"
+	"github.com/duet-rtc/duet/internal/browsertest"
+	"github.com/duet-rtc/duet/internal/testserver"
+	"github.com/duet-rtc/duet/server"
+)
+
+// amsTokenPage is amsPage with a token. Ant Media's JS SDK join(streamId)
+// has no token parameter, so a page passes it one of two ways, chosen by
+// the URL's "via": "join" sends the join itself through the SDK's socket
+// with a token field (as the mobile SDKs send it); "url" puts the token in
+// the WebSocket URL (?token=) and calls the SDK's join unchanged.
+var amsTokenPage = strings.Replace(amsPage, `if (info === 'initialized') adaptor.join(room);`,
+	`if (info === 'initialized') {
+      const token = params.get('token');
+      if (token && params.get('via') === 'join') {
+        adaptor.webSocketAdaptor.send(JSON.stringify({command: 'join', streamId: room, multiPeer: false, mode: 'both', token}));
+      } else {
+        adaptor.join(room);
+      }
+    }`, 1)
+
+// TestAntMediaSDKJoinsWithToken: with a signing key configured, Ant Media's
+// published SDK joins and connects when its join carries a token minted
+// for the room (in the join, or in the socket URL), and gets
+// unauthorized_access without one.
+func TestAntMediaSDKJoinsWithToken(t *testing.T) {
+	if !strings.Contains(amsTokenPage, "params.get('via')") {
+		t.Fatal("amsPage changed: the token page could not be derived from it")
+	}
+	sdk, err := os.ReadFile(amsSDK)
+	if err != nil {
+		t.Fatalf("Ant Media SDK not installed (run make deps): %v", err)
+	}
+	mediapipe, err := os.ReadFile(amsMediapipe)
+	if err != nil {
+		t.Fatalf("Ant Media SDK dependency not installed (run make deps): %v", err)
+	}
+	const secret = "browser-test-secret-of-32-bytes-or-more"
+	authz, err := auth.New(auth.Options{Keys: auth.HMACKey([]byte(secret))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	cfg.StunURI = "stun:127.0.0.1:9" // nothing listens; loopback host candidates connect anyway
+	srv := testserver.Start(t, cfg, server.Options{Authorizer: authz, Mount: func(mux *http.ServeMux) {
+		mux.HandleFunc("GET /ams-test/page.html", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			w.Write([]byte(amsTokenPage))
+		})
+		for name, body := range map[string][]byte{"webrtc_adaptor.js": sdk, "selfie_segmentation.js": mediapipe} {
+			mux.HandleFunc("GET /ams-test/"+name, func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+				w.Write(body)
+			})
+		}
+	}})
+	const room = "ams-secured"
+	token, err := auth.Mint("HS256", "", []byte(secret), "WebRTCAppEE", room, "", time.Now(), time.Hour, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	browser := browsertest.Browser(t)
+	open := func(token, via string) context.Context {
+		tab := browsertest.NewTab(t, browser)
+		ws := srv.URL("WebRTCAppEE")
+		if via == "url" {
+			ws += "?token=" + url.QueryEscape(token)
+		}
+		q := url.Values{"room": {room}, "ws": {ws}, "token": {token}, "via": {via}}
+		if err := chromedp.Do(tab, chromedp.Navigate(srv.HTTP()+"/ams-test/page.html?"+q.Encode())); err != nil {
+			t.Fatal(err)
+		}
+		return tab
+	}
+	wait := func(tab context.Context, expr string) {
+		t.Helper()
+		browsertest.WaitJS(t, tab, expr, 30*time.Second, amsDescribe)
+	}
+
+	alice := open(token, "join")
+	wait(alice, `ams.events.includes('joined')`)
+	bob := open(token, "url")
+	wait(bob, `ams.events.includes('joined')`)
+	for _, tab := range []context.Context{alice, bob} {
+		wait(tab, `ams.events.includes('ice:connected') || ams.events.includes('ice:completed')`)
+		wait(tab, `ams.events.includes('data_channel_opened')`)
+	}
+	if _, err := chromedp.Run(alice, chromedp.Evaluate[any](fmt.Sprintf(`adaptor.sendData(%q, 'token ok'), 1`, room))); err != nil {
+		t.Fatal(err)
+	}
+	wait(bob, `ams.data.includes('token ok')`)
+
+	carol := open("", "join")
+	wait(carol, `ams.errors.includes('unauthorized_access')`)
+	if got := evalJS[bool](t, carol, `ams.events.includes('joined')`); got {
+		t.Fatal("carol joined without a token")
+	}
+}
