@@ -15,12 +15,13 @@ var (
 	// ErrSlowConsumer: a Subscription's buffer overflowed because its
 	// events were not read; it was closed.
 	ErrSlowConsumer = errors.New("client: subscription not read fast enough")
-	// ErrPeerLeft: the partner left the room or its socket went away.
+	// ErrPeerLeft: the partner left the room, its socket went away, or it
+	// closed the connection.
 	ErrPeerLeft = errors.New("client: peer left")
 	// ErrSignalingLost: the signaling socket was lost; the server told the
 	// partner to stop, so the connection is renegotiated after the rejoin.
 	ErrSignalingLost = errors.New("client: signaling socket lost")
-	// ErrConnectionFailed: ICE or DTLS failed, or the PeerConnection closed.
+	// ErrConnectionFailed: ICE or DTLS failed (connection state "failed").
 	ErrConnectionFailed = errors.New("client: peer connection failed")
 	// ErrReplaced: a new negotiation (start or a fresh offer) replaced the
 	// session.

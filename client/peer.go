@@ -191,11 +191,13 @@ func (p *Peer) Err() error {
 // once.
 func (p *Peer) Close() error {
 	p.closing.Do(func() {
-		p.cancel()
-		<-p.done
+		// Leave first, so that the partner hears stop from the server
+		// rather than finding the connection closed.
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		p.c.Leave(ctx, p.room)
 		cancel()
+		p.cancel()
+		<-p.done
 		p.sub.Close()
 		p.wg.Wait()
 	})
@@ -462,8 +464,12 @@ func (p *Peer) connectionState(s *Session, st webrtc.PeerConnectionState) {
 		return
 	}
 	switch st {
-	case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
-		p.endSession(fmt.Errorf("%w: %s", ErrConnectionFailed, st))
+	case webrtc.PeerConnectionStateFailed:
+		p.endSession(ErrConnectionFailed)
+	case webrtc.PeerConnectionStateClosed:
+		// We never see our own closes (s is no longer current then): the
+		// partner closed the connection, which it does when it leaves.
+		p.endSession(ErrPeerLeft)
 	}
 }
 
