@@ -142,6 +142,9 @@ func TestNewPartnerRenegotiates(t *testing.T) {
 	if sa2.PeerConnection() == sa.PeerConnection() {
 		t.Fatal("same PeerConnection for a new partner")
 	}
+	if sa2.Hello() != nil {
+		t.Fatalf("hello %s from a partner that sent none", sa2.Hello())
+	}
 	sc.SendText(ctx, "hi, carol here")
 	if got := recvText(t, sa2); got != "hi, carol here" {
 		t.Fatalf("alice got %q", got)

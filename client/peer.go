@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -37,6 +38,11 @@ type PeerOptions struct {
 	// negotiation: add local tracks, set OnTrack. An error ends that
 	// negotiation.
 	OnPeerConnection func(pc *webrtc.PeerConnection) error
+	// Hello, when set, is sent to the partner before each offer or answer
+	// as a peerMessageCommand with definition HelloDefinition. The
+	// partner's hello, if it sends one, is Session.Hello: duet peers use it
+	// to learn that the other side is one of them.
+	Hello json.RawMessage
 	// OnEvent, when set, is told what the peer does, in order, on the
 	// peer's goroutine. It must not block.
 	OnEvent func(PeerEvent)
@@ -91,6 +97,7 @@ type Peer struct {
 	// Owned by run.
 	cur     *Session
 	pending []webrtc.ICECandidateInit // candidates that came before the offer
+	hello   json.RawMessage           // the partner's hello, for the session its offer starts
 
 	mu      sync.Mutex
 	ready   *Session // open, not yet returned by Accept
@@ -98,6 +105,10 @@ type Peer struct {
 	err     error // why the peer stopped
 	closing sync.Once
 }
+
+// HelloDefinition is the peerMessageCommand definition of a hello
+// (PeerOptions.Hello).
+const HelloDefinition = "duetHello"
 
 // maxPending bounds the candidates kept for a description yet to come.
 const maxPending = 256
@@ -261,7 +272,7 @@ func (p *Peer) handle(ev Event) error {
 	case Start:
 		// A partner joined; we offer, on a fresh connection.
 		p.endSession(ErrReplaced)
-		p.pending = nil
+		p.pending, p.hello = nil, nil
 		if err := p.offer(); err != nil {
 			p.log.Warn("offer failed", "err", err)
 			p.endSession(err)
@@ -280,14 +291,22 @@ func (p *Peer) handle(ev Event) error {
 		}
 	case TakeCandidate:
 		p.remoteCandidate(e)
+	case PeerMessage:
+		if e.Definition == HelloDefinition {
+			if s := p.cur; s != nil && s.offerer {
+				s.setHello(e.Data) // the answerer's, before its answer
+			} else {
+				p.hello = e.Data // the offerer's, before its offer
+			}
+		}
 	case Stop:
 		p.endSession(ErrPeerLeft)
-		p.pending = nil
+		p.pending, p.hello = nil, nil
 	case Disconnected:
 		// The server tells the partner stop when our socket goes; what we
 		// had is over, and the rejoin starts anew.
 		p.endSession(ErrSignalingLost)
-		p.pending = nil
+		p.pending, p.hello = nil, nil
 		p.emit(PeerEvent{Kind: EventReconnect, Err: e.Err})
 	case *ServerError:
 		if e.Join {
@@ -378,6 +397,7 @@ func (p *Peer) offer() error {
 	if err := s.pc.SetLocalDescription(offer); err != nil {
 		return err
 	}
+	p.sendHello()
 	if err := p.c.Send(p.ctx, TakeConfiguration{Room: p.room, Type: "offer", SDP: offer.SDP}); err != nil {
 		return err
 	}
@@ -396,6 +416,10 @@ func (p *Peer) answer(sdp string) error {
 			return err
 		}
 	}
+	if p.hello != nil {
+		s.setHello(p.hello)
+		p.hello = nil
+	}
 	if err := s.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
 		return err
 	}
@@ -408,11 +432,23 @@ func (p *Peer) answer(sdp string) error {
 	if err := s.pc.SetLocalDescription(answer); err != nil {
 		return err
 	}
+	p.sendHello()
 	if err := p.c.Send(p.ctx, TakeConfiguration{Room: p.room, Type: "answer", SDP: answer.SDP}); err != nil {
 		return err
 	}
 	s.descriptionSent()
 	return nil
+}
+
+// sendHello sends PeerOptions.Hello; it goes before our description, so
+// the partner has it before its data channel can open.
+func (p *Peer) sendHello() {
+	if p.opts.Hello == nil {
+		return
+	}
+	if err := p.c.Send(p.ctx, PeerMessage{Room: p.room, Definition: HelloDefinition, Data: p.opts.Hello}); err != nil {
+		p.log.Debug("hello not sent", "err", err)
+	}
 }
 
 func (p *Peer) setAnswer(sdp string) error {

@@ -48,7 +48,9 @@ func startProxy(t *testing.T, backend string) *proxy {
 }
 
 // url is the WebSocket URL of app through the proxy.
-func (p *proxy) url(app string) string { return "ws://" + p.ln.Addr().String() + "/" + app + "/websocket" }
+func (p *proxy) url(app string) string {
+	return "ws://" + p.ln.Addr().String() + "/" + app + "/websocket"
+}
 
 // setBackend sends new connections to another server.
 func (p *proxy) setBackend(addr string) {

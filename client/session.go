@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"sync"
 	"time"
@@ -37,6 +38,7 @@ type Session struct {
 	descSent    bool                          // our description went out; candidates may follow
 	early       []webrtc.ICECandidateInit     // candidates gathered before that
 	remoteUfrag string                        // of the partner's current description
+	hello       json.RawMessage               // the partner's hello
 	sendCand    func(webrtc.ICECandidateInit) // sends one candidate to the partner
 }
 
@@ -63,6 +65,21 @@ func (s *Session) DataChannel() *webrtc.DataChannel {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.dc
+}
+
+// Hello is the partner's hello (see PeerOptions.Hello), or nil when it
+// sent none. It is known when Accept returns the session: a hello travels
+// before the description it belongs to.
+func (s *Session) Hello() json.RawMessage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.hello
+}
+
+func (s *Session) setHello(h json.RawMessage) {
+	s.mu.Lock()
+	s.hello = h
+	s.mu.Unlock()
 }
 
 // Offerer reports whether this side made the offer (it got start).
