@@ -162,9 +162,9 @@ func Receive(ctx context.Context, s *client.Session, open func(name string, size
 			if err := sendControl(ctx, s, control{Duet: "ack", OK: &ok, Size: res.Size, SHA256: res.SHA256}); err != nil {
 				return res, err
 			}
-			if err := s.Flush(ctx); err != nil {
-				return res, err
-			}
+			// Let the acknowledgement leave. The sender may leave as soon
+			// as it has it, which ends the session: that is no error.
+			s.Flush(ctx)
 			if !ok {
 				return res, fmt.Errorf("%w: got %d bytes sha256 %s, the sender sent %d bytes sha256 %s",
 					ErrChecksum, res.Size, res.SHA256, c.Size, c.SHA256)
