@@ -117,7 +117,6 @@ func (r *reporter) exit(code int, err error) int {
 	return code
 }
 
-
 // progress shows a transfer's progress: a bar on a terminal (10 times a
 // second), a JSON event a second with --json, nothing otherwise.
 func (r *reporter) progress(done, total int64) {

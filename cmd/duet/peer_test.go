@@ -369,4 +369,3 @@ func duetPeer(t *testing.T, bin string, stdin io.Reader, stdout io.Writer, args 
 	})
 	return p
 }
-
