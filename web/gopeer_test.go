@@ -171,4 +171,3 @@ func goPeerForBrowser(t *testing.T, url, room string) (*client.Peer, *rtpCount) 
 	t.Cleanup(func() { p.Close() })
 	return p, rtp
 }
-
