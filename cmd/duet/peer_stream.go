@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -31,10 +32,11 @@ func speaksStream(hello json.RawMessage) bool {
 // bridge copies stdin to the data channel and the data channel to stdout.
 // With a duet partner it returns once both sides have reached the end of
 // their input and each has acknowledged the other's; with any other
-// partner, once stdin has ended and what it sent has left. It also returns
-// when the partner leaves: nil when that is a normal end, an error when a
-// duet partner leaves before finishing. interactive (stdin is a terminal)
-// makes the partner's end also end ours.
+// partner, once stdin has ended and what it read has been delivered. It
+// also returns when the partner leaves: nil for a partner that is not a
+// duet peer (hanging up is how such calls end) or when both streams were
+// complete, an error otherwise. interactive (stdin is a terminal) makes the
+// partner's end also end ours.
 //
 // The goroutine reading stdin may stay blocked in Read after bridge
 // returns; duet peer exits then.
@@ -129,10 +131,16 @@ func bridge(ctx context.Context, s *client.Session, stdin io.Reader, interactive
 				}
 			}
 		case err := <-recvErr:
-			if !duet || remoteEOF {
-				return nil // the partner hung up after all it had to say
+			left := errors.Is(err, io.EOF) || errors.Is(err, client.ErrPeerLeft)
+			switch {
+			case left && !duet:
+				return nil // the partner hung up: that is how such a call ends
+			case left && localEOF && remoteEOF:
+				return nil // both streams were complete; only an acknowledgement was missing
+			case left:
+				return fmt.Errorf("the peer left before the end of the stream: %w", err)
 			}
-			return fmt.Errorf("the peer left before the end of its stream: %w", err)
+			return err
 		case <-ctx.Done():
 			return ctx.Err()
 		}
