@@ -133,11 +133,11 @@ func Dial(ctx context.Context, url string, opts *Options) (*Client, error) {
 	return c, nil
 }
 
-// JoinOption changes a join.
-type JoinOption func(*joinWire)
+// JoinOption changes a join; see WithToken.
+type JoinOption struct{ token string }
 
 // WithToken sends a token with the join, for servers that require one.
-func WithToken(token string) JoinOption { return func(j *joinWire) { j.Token = token } }
+func WithToken(token string) JoinOption { return JoinOption{token: token} }
 
 // Join enters room and waits for the server's answer: nil once joined, a
 // *ServerError (e.g. protocol.ErrNoSpaceForNewPeer) when refused. While the
@@ -149,7 +149,9 @@ func (c *Client) Join(ctx context.Context, room string, opts ...JoinOption) erro
 	}
 	msg := joinWire{Command: protocol.CmdJoin, StreamID: room, Mode: "both"}
 	for _, o := range opts {
-		o(&msg)
+		if o.token != "" {
+			msg.Token = o.token
+		}
 	}
 	ch := make(chan error, 1)
 	c.mu.Lock()

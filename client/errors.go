@@ -38,6 +38,7 @@ type ServerError struct {
 	Join bool
 }
 
+// Error names the definition and the room.
 func (e *ServerError) Error() string {
 	if e.Room == "" {
 		return "duet server: " + string(e.Definition)

@@ -23,13 +23,13 @@ type Outgoing interface {
 	wire() any
 }
 
-// Connected: a socket is open (Reconnect is false for the first one). The
-// client has sent getIceServerConfig and, after a reconnect, a join for
-// every room it is in.
+// Connected: a socket is open (Reconnect is false for the first one). Right
+// after it the client sends getIceServerConfig and, after a reconnect, a
+// join for every room it is in.
 type Connected struct{ Reconnect bool }
 
 // Disconnected: the socket was lost; Err says why. The client reconnects
-// unless it was closed or Options.NoReconnect is set.
+// with backoff until it is closed.
 type Disconnected struct{ Err error }
 
 // Joined: the server confirmed a join. Rejoin is true when it answers the

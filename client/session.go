@@ -157,8 +157,9 @@ func (s *Session) send(ctx context.Context, data []byte, text bool) error {
 	return dc.Send(data)
 }
 
-// Flush waits until everything sent has left the data channel's buffer
-// (handed to SCTP; the partner may not have read it yet).
+// Flush waits until the channel's buffered amount is zero: with pion that
+// is when the partner's SCTP stack has acknowledged everything sent (its
+// application may not have read it yet).
 func (s *Session) Flush(ctx context.Context) error {
 	dc := s.DataChannel()
 	if dc == nil {
