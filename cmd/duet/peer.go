@@ -276,6 +276,9 @@ func recvFile(ctx context.Context, s *client.Session, path string, stdout io.Wri
 	}
 	res, err := transfer.Receive(ctx, s, open, rep.progress)
 	rep.progressDone()
+	if err == nil {
+		rep.transferred("received", res)
+	}
 	if tmp != nil {
 		cerr := tmp.Close()
 		if err == nil && cerr == nil {
@@ -290,7 +293,6 @@ func recvFile(ctx context.Context, s *client.Session, path string, stdout io.Wri
 	if err != nil {
 		return err
 	}
-	rep.transferred("received", res)
 	// The sender leaves once it has read our acknowledgement; leaving
 	// first could cut it off before it does.
 	t := time.NewTimer(5 * time.Second)

@@ -80,7 +80,10 @@ func (r *reporter) peerEvent(e client.PeerEvent) {
 		r.event("connected", "connected to the peer", f)
 	case client.EventSessionEnd:
 		human := ""
-		if !errors.Is(e.Err, client.ErrClosed) && !errors.Is(e.Err, client.ErrReplaced) {
+		switch {
+		case errors.Is(e.Err, client.ErrPeerLeft):
+			human = "the peer left"
+		case !errors.Is(e.Err, client.ErrClosed) && !errors.Is(e.Err, client.ErrReplaced):
 			human = fmt.Sprintf("connection ended: %v", e.Err)
 		}
 		r.event("session_end", human, f)
