@@ -89,6 +89,18 @@ func bridge(ctx context.Context, s *client.Session, stdin io.Reader, interactive
 	}
 	for {
 		if localEOF && (!duet || remoteEOF && acked) {
+			if !duet {
+				// No end mark to wait for: write what has already come.
+			drain:
+				for {
+					select {
+					case m := <-msgs:
+						stdout.Write(m.Data)
+					default:
+						break drain
+					}
+				}
+			}
 			return flushBriefly(ctx, s)
 		}
 		select {

@@ -186,6 +186,13 @@ func TestPeerWithSDKPartner(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.SendText(ctx, "from the sdk")
+	for r.stdout.String() != "from the sdk" {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("stdout %q", r.stdout.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 	feed.Write([]byte("hi sdk\n"))
 	m, err := s.Recv(ctx)
 	if err != nil || string(m.Data) != "hi sdk\n" || !m.IsString {
