@@ -44,7 +44,7 @@ type PeerOptions struct {
 	// to learn that the other side is one of them.
 	Hello json.RawMessage
 	// OnEvent, when set, is told what the peer does, in order, on the
-	// peer's goroutine. It must not block.
+	// peer's goroutine. It must not block or call Close.
 	OnEvent func(PeerEvent)
 	// JoinOptions are sent with the join (WithToken).
 	JoinOptions []JoinOption

@@ -38,10 +38,11 @@ the room (a browser, a phone, another duet peer) and connects to it.
 
 Without --send-file or --recv-file it bridges the data channel to
 stdin/stdout: what is read from stdin is sent (as text when it is UTF-8),
-what arrives is written to stdout as is. At stdin's end it flushes what it
-sent; with another duet peer it then waits until that one has finished too
-(so "duet peer < in" and "duet peer > out </dev/null" copy a stream), with
-any other peer it closes at once. It also ends when the other peer leaves.
+what arrives is written to stdout as is. At stdin's end it marks the end
+and, with another duet peer, waits until that one has finished too (so
+"duet peer < in" and "duet peer > out </dev/null" copy a stream); with any
+other peer it leaves once what it sent has been delivered. It also ends
+when the other peer leaves.
 
 --send-file / --recv-file transfer one file, verified with SHA-256; the
 progress bar shows when stderr is a terminal.
@@ -92,7 +93,7 @@ func parsePeerFlags(args []string, stdout, stderr io.Writer, getenv func(string)
 	fs.StringVar(&cfg.token, "token", "", "token to send with the join, for servers that require one")
 	fs.StringVar(&cfg.sendFile, "send-file", "", "send this file, then exit")
 	fs.StringVar(&cfg.recvFile, "recv-file", "", "receive one file into this path (- for stdout), then exit")
-	fs.BoolVar(&cfg.json, "json", false, "print events as JSON on stderr, one object per line, instead of text")
+	fs.BoolVar(&cfg.json, "json", false, "print events as JSON on stderr, one object per line, instead of text (stdout stays data)")
 	fs.DurationVar(&cfg.timeout, "timeout", 0, "give up when no peer is connected within this time (0: wait)")
 	fs.BoolVar(&cfg.loopback, "loopback", false, "ICE over 127.0.0.1 only (tests and demos on one machine)")
 	fs.BoolVar(&cfg.verb, "v", false, "log the SDK's debug messages on stderr")
