@@ -1,0 +1,240 @@
+package client
+
+import (
+	"encoding/json"
+
+	"github.com/duet-rtc/duet/protocol"
+)
+
+// Event is something the server said, or a change of the socket. The
+// concrete types are Connected, Disconnected, Joined, Leaved, Start, Stop,
+// TakeConfiguration, TakeCandidate, PeerMessage, ICEConfig, ServerWillStop
+// and *ServerError.
+type Event interface {
+	// EventRoom is the room the event is about; "" for events about the
+	// socket, which every subscription gets.
+	EventRoom() string
+}
+
+// Outgoing is a message a client relays to its partner through the server:
+// TakeConfiguration, TakeCandidate or PeerMessage.
+type Outgoing interface {
+	Event
+	wire() any
+}
+
+// Connected: a socket is open (Reconnect is false for the first one). Right
+// after it the client sends getIceServerConfig and, after a reconnect, a
+// join for every room it is in.
+type Connected struct{ Reconnect bool }
+
+// Disconnected: the socket was lost; Err says why. The client reconnects
+// with backoff until it is closed.
+type Disconnected struct{ Err error }
+
+// Joined: the server confirmed a join. Rejoin is true when it answers the
+// join the client sent again after a reconnect.
+type Joined struct {
+	Room   string
+	Rejoin bool
+}
+
+// Leaved: the server confirmed a leave (Ant Media's spelling).
+type Leaved struct{ Room string }
+
+// Start: a partner joined the room; this peer makes the offer.
+type Start struct{ Room string }
+
+// Stop: the partner left or its socket went away; the room waits for the
+// next peer.
+type Stop struct{ Room string }
+
+// TakeConfiguration is a session description (Type "offer" or "answer").
+type TakeConfiguration struct {
+	Room string
+	Type string
+	SDP  string
+}
+
+// TakeCandidate is one trickled ICE candidate.
+type TakeCandidate struct {
+	Room      string
+	Label     int    // sdpMLineIndex
+	ID        string // sdpMid
+	Candidate string // "candidate:..." line
+}
+
+// PeerMessage is an opaque message relayed between the two peers.
+type PeerMessage struct {
+	Room       string
+	Definition string
+	Data       json.RawMessage // any JSON value; nil is sent as ""
+}
+
+// ICEConfig is the server's answer to getIceServerConfig.
+type ICEConfig struct{ Config protocol.ICEServerConfig }
+
+// ServerWillStop: the server is draining. The client moves to a new socket
+// after a short random delay.
+type ServerWillStop struct{}
+
+// EventRoom implements Event.
+func (Connected) EventRoom() string { return "" }
+
+// EventRoom implements Event.
+func (Disconnected) EventRoom() string { return "" }
+
+// EventRoom implements Event.
+func (e Joined) EventRoom() string { return e.Room }
+
+// EventRoom implements Event.
+func (e Leaved) EventRoom() string { return e.Room }
+
+// EventRoom implements Event.
+func (e Start) EventRoom() string { return e.Room }
+
+// EventRoom implements Event.
+func (e Stop) EventRoom() string { return e.Room }
+
+// EventRoom implements Event.
+func (e TakeConfiguration) EventRoom() string { return e.Room }
+
+// EventRoom implements Event.
+func (e TakeCandidate) EventRoom() string { return e.Room }
+
+// EventRoom implements Event.
+func (e PeerMessage) EventRoom() string { return e.Room }
+
+// EventRoom implements Event.
+func (ICEConfig) EventRoom() string { return "" }
+
+// EventRoom implements Event.
+func (ServerWillStop) EventRoom() string { return "" }
+
+// EventRoom implements Event. An error without a room goes to every
+// subscription.
+func (e *ServerError) EventRoom() string { return e.Room }
+
+// Client → server frames. Field names are the wire's.
+type (
+	joinWire struct {
+		Command   string `json:"command"`
+		StreamID  string `json:"streamId"`
+		MultiPeer bool   `json:"multiPeer"`
+		Mode      string `json:"mode"`
+		Token     string `json:"token,omitempty"`
+	}
+	roomWire struct {
+		Command  string `json:"command"`
+		StreamID string `json:"streamId,omitempty"`
+	}
+	configurationWire struct {
+		Command  string `json:"command"`
+		StreamID string `json:"streamId"`
+		Type     string `json:"type"`
+		SDP      string `json:"sdp"`
+	}
+	candidateWire struct {
+		Command   string `json:"command"`
+		StreamID  string `json:"streamId"`
+		Label     int    `json:"label"`
+		ID        string `json:"id"`
+		Candidate string `json:"candidate"`
+	}
+	peerMessageWire struct {
+		Command    string          `json:"command"`
+		StreamID   string          `json:"streamId"`
+		Definition string          `json:"definition"`
+		Data       json.RawMessage `json:"data"`
+	}
+	// iceWire is the part of iceServerConfig protocol.Message lacks.
+	iceWire struct {
+		StunServerURI        string `json:"stunServerUri"`
+		TurnServerUsername   string `json:"turnServerUsername"`
+		TurnServerCredential string `json:"turnServerCredential"`
+		ICEServers           []struct {
+			URLs       json.RawMessage `json:"urls"` // a string or a list, as in RTCIceServer
+			Username   string          `json:"username"`
+			Credential string          `json:"credential"`
+		} `json:"iceServers"`
+	}
+)
+
+func (m TakeConfiguration) wire() any {
+	return configurationWire{protocol.CmdTakeConfiguration, m.Room, m.Type, m.SDP}
+}
+
+func (m TakeCandidate) wire() any {
+	return candidateWire{protocol.CmdTakeCandidate, m.Room, m.Label, m.ID, m.Candidate}
+}
+
+func (m PeerMessage) wire() any {
+	data := m.Data
+	if len(data) == 0 {
+		data = json.RawMessage(`""`)
+	}
+	return peerMessageWire{protocol.CmdPeerMessage, m.Room, m.Definition, data}
+}
+
+// decodeICE reads an iceServerConfig frame.
+func decodeICE(frame []byte) (protocol.ICEServerConfig, error) {
+	var w iceWire
+	if err := json.Unmarshal(frame, &w); err != nil {
+		return protocol.ICEServerConfig{}, err
+	}
+	c := protocol.ICEServerConfig{
+		StunServerURI:        w.StunServerURI,
+		TurnServerUsername:   w.TurnServerUsername,
+		TurnServerCredential: w.TurnServerCredential,
+	}
+	for _, s := range w.ICEServers {
+		var urls []string
+		var one string
+		if json.Unmarshal(s.URLs, &one) == nil {
+			urls = []string{one}
+		} else if json.Unmarshal(s.URLs, &urls) != nil {
+			continue
+		}
+		c.ICEServers = append(c.ICEServers, protocol.ICEServer{URLs: urls, Username: s.Username, Credential: s.Credential})
+	}
+	return c, nil
+}
+
+// decodeEvent turns one server frame into an Event; ok is false for frames
+// that carry nothing for the application (pong, unknown commands).
+func decodeEvent(frame []byte) (ev Event, ok bool, err error) {
+	m, err := protocol.Decode(frame)
+	if err != nil {
+		return nil, false, err
+	}
+	switch m.Command {
+	case protocol.CmdNotification:
+		switch m.Definition {
+		case protocol.NotifyJoined:
+			return Joined{Room: m.StreamID}, true, nil
+		case protocol.NotifyLeaved:
+			return Leaved{Room: m.StreamID}, true, nil
+		case protocol.NotifyServerWillStop:
+			return ServerWillStop{}, true, nil
+		}
+	case protocol.CmdStart:
+		return Start{Room: m.StreamID}, true, nil
+	case protocol.CmdStop:
+		return Stop{Room: m.StreamID}, true, nil
+	case protocol.CmdTakeConfiguration:
+		return TakeConfiguration{Room: m.StreamID, Type: m.Type, SDP: m.SDP}, true, nil
+	case protocol.CmdTakeCandidate:
+		return TakeCandidate{Room: m.StreamID, Label: m.Label.Value, ID: string(m.ID), Candidate: m.Candidate}, true, nil
+	case protocol.CmdPeerMessage:
+		return PeerMessage{Room: m.StreamID, Definition: m.Definition, Data: m.Data}, true, nil
+	case protocol.CmdIceServerConfig:
+		c, err := decodeICE(frame)
+		if err != nil {
+			return nil, false, err
+		}
+		return ICEConfig{Config: c}, true, nil
+	case protocol.CmdError:
+		return &ServerError{Room: m.StreamID, Definition: protocol.Error(m.Definition)}, true, nil
+	}
+	return nil, false, nil
+}

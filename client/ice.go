@@ -1,0 +1,74 @@
+package client
+
+import (
+	"net"
+	"strings"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/duet-rtc/duet/protocol"
+)
+
+// ICEServers converts the server's iceServerConfig answer into pion ICE
+// servers, as duet's browser SDK does: the iceServers list when there is
+// one, else stunServerUri when it is a stun:, turn: or turns: URI (TURN
+// with the credentials), else none.
+func ICEServers(c protocol.ICEServerConfig) []webrtc.ICEServer {
+	if len(c.ICEServers) > 0 {
+		out := make([]webrtc.ICEServer, 0, len(c.ICEServers))
+		for _, s := range c.ICEServers {
+			is := webrtc.ICEServer{URLs: s.URLs}
+			if s.Username != "" || s.Credential != "" {
+				is.Username, is.Credential = s.Username, s.Credential
+			}
+			out = append(out, is)
+		}
+		return out
+	}
+	uri := c.StunServerURI
+	switch {
+	case strings.HasPrefix(uri, "stun:"):
+		return []webrtc.ICEServer{{URLs: []string{uri}}}
+	case strings.HasPrefix(uri, "turn:"), strings.HasPrefix(uri, "turns:"):
+		return []webrtc.ICEServer{{URLs: []string{uri}, Username: c.TurnServerUsername, Credential: c.TurnServerCredential}}
+	}
+	return nil
+}
+
+// UseLoopback makes se gather only IPv4 loopback UDP candidates and turns
+// off mDNS: two peers on one machine then connect with no network at all,
+// which is what tests and offline demos need. Peers on different machines
+// cannot reach such a peer.
+func UseLoopback(se *webrtc.SettingEngine) {
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+}
+
+// newAPI builds a pion API with its default codecs and interceptors (as
+// webrtc.NewPeerConnection would) and the given setting engine.
+func newAPI(se webrtc.SettingEngine) (*webrtc.API, error) {
+	m := &webrtc.MediaEngine{}
+	if err := m.RegisterDefaultCodecs(); err != nil {
+		return nil, err
+	}
+	ir := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
+		return nil, err
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
+}
+
+// iceUfrag returns the first a=ice-ufrag of an SDP: a new value in an offer
+// means a new peer connection on the other side, not a renegotiation.
+func iceUfrag(sdp string) string {
+	for line := range strings.Lines(sdp) {
+		if v, ok := strings.CutPrefix(line, "a=ice-ufrag:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}

@@ -1,0 +1,9 @@
+package client_test
+
+import (
+	"testing"
+
+	"github.com/duet-rtc/duet/internal/testserver"
+)
+
+func TestMain(m *testing.M) { testserver.VerifyTestMain(m) }
