@@ -46,6 +46,7 @@ type Options struct {
 	Hold       time.Duration // idle: time held after every socket is joined
 	Window     int           // relay: messages in flight per direction
 	Rate       float64       // relay: messages/s over the run (0: as fast as possible)
+	Tick       time.Duration // relay with a rate: shortest sleep of a paced sender
 	SDPBytes   int           // setup: size of offer and answer
 	Workers    int           // worker processes (1: in this process)
 	Sources    []net.IP      // source addresses, one per worker in turn
@@ -111,6 +112,7 @@ Flags:`)
 	fs.DurationVar(&o.Hold, "hold", 5*time.Second, "idle: time to hold every socket before reading the server's memory")
 	fs.IntVar(&o.Window, "window", 16, "relay: messages in flight per direction of a pair")
 	fs.Float64Var(&o.Rate, "rate", 0, "relay: total messages/s to offer (0: as fast as the server accepts)")
+	fs.DurationVar(&o.Tick, "tick", time.Millisecond, "relay with --rate: a paced sender sleeps at least this long and then sends what is due in one write")
 	fs.IntVar(&o.SDPBytes, "sdp-bytes", 5120, "setup: size of the offer and answer SDP")
 	fs.IntVar(&o.Workers, "workers", 0, "worker processes (0: one per 9,000 sockets; 1: in this process)")
 	fs.StringVar(&sources, "source-ips", "", "source addresses for the workers, comma-separated or a range like 127.0.0.10-127.0.0.40 (default: 127.0.0.10 upward when several workers dial a loopback server)")
@@ -190,8 +192,8 @@ func (o *Options) check() error {
 		return fmt.Errorf("%d sockets exceed --max-conns %d", o.sockets(), o.MaxConns)
 	case o.Window < 1:
 		return fmt.Errorf("--window must be at least 1, got %d", o.Window)
-	case o.Duration <= 0 || o.Warmup < 0 || o.Hold < 0:
-		return errors.New("--duration must be positive, --warmup and --hold not negative")
+	case o.Duration <= 0 || o.Warmup < 0 || o.Hold < 0 || o.Tick <= 0:
+		return errors.New("--duration and --tick must be positive, --warmup and --hold not negative")
 	case o.Parallel < 1:
 		return fmt.Errorf("--parallel must be at least 1, got %d", o.Parallel)
 	case o.Timeout <= 0:

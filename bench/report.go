@@ -164,7 +164,7 @@ func report(dir, machineFile, notesFile, command string) (string, error) {
 	}
 	if len(half) > 0 {
 		f := firstOf(half)
-		sc := fmt.Sprintf("relay at %.0f msg/s offered (half duet's peak)", f.RateOffered)
+		sc := fmt.Sprintf("relay at %.0f msg/s offered (half duet's peak), %d pairs, paced", f.RateOffered, f.Sockets/2)
 		row(sc, "messages/s delivered", half, all(func(s *Summary) float64 { return s.PerSec }), "%.0f")
 		row(sc, "p50 latency (ms)", half, all(func(s *Summary) float64 { return s.P50 }), "%.3f")
 		row(sc, "p99 latency (ms)", half, all(func(s *Summary) float64 { return s.P99 }), "%.3f")

@@ -171,12 +171,15 @@ func relay(o *Options, d dialect, pairs []*pair, start time.Time, cn *counters, 
 						n = due
 					}
 					if n <= 0 && dir.inflight.Load() < int64(o.Window) {
-						// Ahead of the rate: sleep until the next message is due.
-						wait := time.Duration(float64(time.Second) / perSender)
+						// Ahead of the rate: sleep until the next message is
+						// due, but at least a tick, and send all that is due
+						// then in one write. Waking per message would make the
+						// generator, not the server, the bottleneck.
+						wait := max(time.Duration(float64(time.Second)/perSender), o.Tick)
 						select {
 						case <-done:
 							return
-						case <-time.After(min(wait, 5*time.Millisecond)):
+						case <-time.After(wait):
 						}
 						continue
 					}

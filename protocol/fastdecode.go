@@ -199,6 +199,9 @@ func (p *parser) str() (string, bool) {
 	}
 	start := p.i
 	for p.i < len(p.b) {
+		if p.i = plainPrefix(p.b, p.i); p.i >= len(p.b) {
+			break
+		}
 		c := p.b[p.i]
 		switch {
 		case c == '"':
