@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"errors"
+	"github.com/duet-rtc/duet/internal/tcpproxy"
 	"reflect"
 	"testing"
 	"time"
@@ -156,13 +157,13 @@ func TestNewPartnerRenegotiates(t *testing.T) {
 // negotiated again on the new server.
 func TestServerWillStop(t *testing.T) {
 	old, next := startServer(t), startServer(t)
-	px := startProxy(t, old.Addr)
+	px := tcpproxy.Start(t, old.Addr)
 	var reconnects [2]chan struct{}
 	peers := make([]*client.Peer, 2)
 	for i := range peers {
 		reconnects[i] = make(chan struct{}, 8)
 		ch := reconnects[i]
-		peers[i] = newPeer(t, dial(t, px.url("WebRTCAppEE")), "moving", &client.PeerOptions{
+		peers[i] = newPeer(t, dial(t, px.URL("WebRTCAppEE")), "moving", &client.PeerOptions{
 			OnEvent: func(e client.PeerEvent) {
 				if e.Kind == client.EventJoined && e.Rejoin {
 					ch <- struct{}{}
@@ -172,7 +173,7 @@ func TestServerWillStop(t *testing.T) {
 	}
 	accept(t, peers[0])
 	accept(t, peers[1])
-	px.setBackend(next.Addr)
+	px.SetBackend(next.Addr)
 	dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	old.Drain(dctx) // returns once both clients have left

@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"errors"
+	"github.com/duet-rtc/duet/internal/tcpproxy"
 	"testing"
 	"time"
 
@@ -13,21 +14,21 @@ import (
 // bob is told to stop and then to start again, and the two talk on a new
 // session.
 func TestReconnectAfterSocketCut(t *testing.T) {
-	testReconnect(t, (*proxy).cut)
+	testReconnect(t, (*tcpproxy.Proxy).Cut)
 }
 
 // TestReconnectHalfOpen: the same, but the server keeps alice's old socket
 // (half-open, it never answers). Her rejoin finds the room full; the server
 // probes, evicts the dead member within its probe timeout, and seats her.
 func TestReconnectHalfOpen(t *testing.T) {
-	testReconnect(t, (*proxy).halfOpen)
+	testReconnect(t, (*tcpproxy.Proxy).HalfOpen)
 }
 
-func testReconnect(t *testing.T, drop func(*proxy)) {
+func testReconnect(t *testing.T, drop func(*tcpproxy.Proxy)) {
 	srv := startServer(t)
-	px := startProxy(t, srv.Addr)
+	px := tcpproxy.Start(t, srv.Addr)
 	events := make(chan client.PeerEvent, 64)
-	alice := newPeer(t, dial(t, px.url("WebRTCAppEE")), "redial", &client.PeerOptions{
+	alice := newPeer(t, dial(t, px.URL("WebRTCAppEE")), "redial", &client.PeerOptions{
 		OnEvent: func(e client.PeerEvent) { events <- e },
 	})
 	bob := newPeer(t, dial(t, srv.URL("WebRTCAppEE")), "redial", nil)

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"github.com/duet-rtc/duet/internal/tcpproxy"
 	"testing"
 	"time"
 
@@ -13,10 +14,10 @@ import (
 func TestSDKReconnect(t *testing.T) {
 	srv1 := startServer(t)
 	srv2 := startServer(t)
-	px := startProxy(t, srv1.Addr)
+	px := tcpproxy.Start(t, srv1.Addr)
 	browser := browsertest.Browser(t)
 	// The page comes from srv1; the SDK's socket goes through the proxy.
-	url := roomURL(srv1, "reconnect") + "&ws=ws://" + px.addr() + "/WebRTCAppEE/websocket"
+	url := roomURL(srv1, "reconnect") + "&ws=ws://" + px.Addr() + "/WebRTCAppEE/websocket"
 
 	alice := openDemo(t, browser, url)
 	waitJS(t, alice, "duetDemo.state === 'waiting'")
@@ -25,7 +26,7 @@ func TestSDKReconnect(t *testing.T) {
 	waitJS(t, bob, "duetDemo.state === 'connected'")
 
 	// 1. The network drops every socket.
-	px.dropAll()
+	px.Cut()
 	waitJS(t, alice, "duetDemo.counts.reconnecting >= 1 && duetDemo.counts.joined >= 2 && duetDemo.state === 'connected'")
 	waitJS(t, bob, "duetDemo.counts.reconnecting >= 1 && duetDemo.counts.joined >= 2 && duetDemo.state === 'connected'")
 	waitVideoPlaying(t, bob)
@@ -33,7 +34,7 @@ func TestSDKReconnect(t *testing.T) {
 
 	// 2. srv1 drains: the SDKs get server_will_stop, leave, and rejoin
 	// through the proxy, which now leads to srv2.
-	px.setBackend(srv2.Addr)
+	px.SetBackend(srv2.Addr)
 	start := time.Now()
 	srv1.Stop(t)
 	t.Logf("srv1 drained in %v", time.Since(start))
@@ -44,5 +45,5 @@ func TestSDKReconnect(t *testing.T) {
 	}
 	waitVideoPlaying(t, alice)
 	chat(t, bob, alice, "on the new server")
-	t.Logf("proxy accepted %d connections", px.connections())
+	t.Logf("proxy accepted %d connections", px.Connections())
 }

@@ -1,4 +1,9 @@
-package client_test
+// Package tcpproxy is a TCP relay on loopback in front of a duet server, for
+// tests: it can cut every relayed connection (a network drop), leave them
+// half-open (a phone that changed networks: the server keeps a socket that
+// never answers again), and send new connections to another server (a
+// deploy).
+package tcpproxy
 
 import (
 	"errors"
@@ -8,35 +13,36 @@ import (
 	"testing"
 )
 
-// proxy is a TCP relay on loopback between clients and a duet server, so
-// that a test can take a client's signaling socket away.
-type proxy struct {
+// Proxy relays connections to a backend address.
+type Proxy struct {
 	ln net.Listener
 	wg sync.WaitGroup
 
 	mu      sync.Mutex
 	backend string
 	pairs   []*pair
+	dials   int
 }
 
 // pair is one relayed connection.
 type pair struct {
 	client, server net.Conn
-	frozen         bool // half-open: the server side stays open; guarded by proxy.mu
+	frozen         bool // half-open: the server side stays open; guarded by Proxy.mu
 }
 
-func startProxy(t *testing.T, backend string) *proxy {
+// Start runs a proxy to backend on 127.0.0.1:0 until the test ends.
+func Start(t testing.TB, backend string) *Proxy {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &proxy{ln: ln, backend: backend}
+	p := &Proxy{ln: ln, backend: backend}
 	p.wg.Add(1)
 	go p.accept()
 	t.Cleanup(func() {
 		ln.Close()
-		p.cut()
+		p.Cut()
 		p.mu.Lock()
 		for _, pr := range p.pairs {
 			pr.server.Close() // also the ones left half-open
@@ -47,21 +53,29 @@ func startProxy(t *testing.T, backend string) *proxy {
 	return p
 }
 
-// url is the WebSocket URL of app through the proxy.
-func (p *proxy) url(app string) string {
-	return "ws://" + p.ln.Addr().String() + "/" + app + "/websocket"
-}
+// Addr is the proxy's address.
+func (p *Proxy) Addr() string { return p.ln.Addr().String() }
 
-// setBackend sends new connections to another server.
-func (p *proxy) setBackend(addr string) {
+// URL is the WebSocket URL of app through the proxy.
+func (p *Proxy) URL(app string) string { return "ws://" + p.Addr() + "/" + app + "/websocket" }
+
+// SetBackend sends new connections to another server.
+func (p *Proxy) SetBackend(addr string) {
 	p.mu.Lock()
 	p.backend = addr
 	p.mu.Unlock()
 }
 
-// cut closes every relayed connection on both sides, as a network drop the
+// Connections is how many client connections the proxy has accepted.
+func (p *Proxy) Connections() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.dials
+}
+
+// Cut closes every relayed connection on both sides, as a network drop the
 // server notices at once.
-func (p *proxy) cut() {
+func (p *Proxy) Cut() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, pr := range p.pairs {
@@ -71,10 +85,10 @@ func (p *proxy) cut() {
 	p.pairs = nil
 }
 
-// halfOpen closes the client sides only and stops relaying: the server
-// keeps a socket that never answers again, like a phone that changed
-// networks. It learns of it only by probing.
-func (p *proxy) halfOpen() {
+// HalfOpen closes the client sides only and stops relaying: the server
+// keeps a socket that never answers again and learns of it only by
+// probing.
+func (p *Proxy) HalfOpen() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, pr := range p.pairs {
@@ -83,7 +97,7 @@ func (p *proxy) halfOpen() {
 	}
 }
 
-func (p *proxy) accept() {
+func (p *Proxy) accept() {
 	defer p.wg.Done()
 	for {
 		c, err := p.ln.Accept()
@@ -95,6 +109,7 @@ func (p *proxy) accept() {
 		}
 		p.mu.Lock()
 		backend := p.backend
+		p.dials++
 		p.mu.Unlock()
 		s, err := net.Dial("tcp", backend)
 		if err != nil {
