@@ -102,6 +102,22 @@ func peerServer(t *testing.T) *testserver.Server {
 	return testserver.Start(t, testserver.Config(), server.Options{})
 }
 
+// sdkPeer is a Go SDK peer in room on srv, closed when the test ends.
+func sdkPeer(ctx context.Context, t *testing.T, srv *testserver.Server, room string) *client.Peer {
+	t.Helper()
+	c, err := client.Dial(ctx, srv.URL("WebRTCAppEE"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := client.NewPeer(ctx, c, room, &client.PeerOptions{Loopback: true})
+	if err != nil {
+		c.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close(); c.Close() })
+	return p
+}
+
 func TestPeerUsage(t *testing.T) {
 	env := func(string) string { return "" }
 	for _, args := range [][]string{
@@ -169,16 +185,7 @@ func TestPeerWithSDKPartner(t *testing.T) {
 	srv := peerServer(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
-	c, err := client.Dial(ctx, srv.URL("WebRTCAppEE"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	p, err := client.NewPeer(ctx, c, "sdk", &client.PeerOptions{Loopback: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := sdkPeer(ctx, t, srv, "sdk")
 	stdin, feed := io.Pipe()
 	r := startPeer(t, stdin, "--url", srv.URL("WebRTCAppEE"), "--room", "sdk")
 	s, err := p.Accept(ctx)
@@ -258,16 +265,7 @@ func TestPeerChecksumMismatch(t *testing.T) {
 	srv := peerServer(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
-	c, err := client.Dial(ctx, srv.URL("WebRTCAppEE"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	p, err := client.NewPeer(ctx, c, "bad", &client.PeerOptions{Loopback: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := sdkPeer(ctx, t, srv, "bad")
 	dir := t.TempDir()
 	out := filepath.Join(dir, "got.bin")
 	r := startPeer(t, strings.NewReader(""), "--url", srv.URL("WebRTCAppEE"), "--room", "bad", "--recv-file", out)
