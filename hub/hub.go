@@ -40,7 +40,8 @@ type Rooms interface {
 	// gets leaved) or its socket went away.
 	Leave(c Conn, k Key, explicit bool)
 	// Relay sends frame to c's partner in room k, or returns
-	// protocol.ErrNoPeerAssociated.
+	// protocol.ErrNoPeerAssociated. It must not keep k or frame after it
+	// returns: both may point into the sender's read buffer.
 	Relay(c Conn, k Key, frame []byte) error
 	// Stats returns counters for metrics.
 	Stats() Stats

@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // decodeFast parses the usual shape of a client message, a flat object of
@@ -11,7 +12,11 @@ import (
 // anything unusual, and the caller then decodes with encoding/json, so the
 // two always agree; FuzzDecodeFast checks that.
 func decodeFast(b []byte, m *Message) bool {
-	p := parser{b: b}
+	return decodeFastWith(parser{b: b}, m)
+}
+
+func decodeFastWith(p parser, m *Message) bool {
+	b := p.b
 	p.ws()
 	if !p.eat('{') {
 		return false
@@ -124,8 +129,9 @@ func equalFoldASCII(a string, b []byte) bool {
 }
 
 type parser struct {
-	b []byte
-	i int
+	b      []byte
+	i      int
+	borrow bool // strings without escapes point into b instead of copying it
 }
 
 func (p *parser) ws() {
@@ -205,7 +211,14 @@ func (p *parser) str() (string, bool) {
 		c := p.b[p.i]
 		switch {
 		case c == '"':
-			s := string(p.b[start:p.i])
+			var s string
+			switch {
+			case p.i == start:
+			case p.borrow:
+				s = unsafe.String(&p.b[start], p.i-start)
+			default:
+				s = string(p.b[start:p.i])
+			}
 			p.i++
 			return s, true
 		case c == '\\':

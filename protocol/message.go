@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
+	"strings"
 )
 
 // Commands, as spelled on the wire.
@@ -120,11 +121,28 @@ func Decode(frame []byte) (*Message, error) {
 	return m, nil
 }
 
+// DecodeBorrowed is DecodeInto without copying: the strings of m may point
+// into frame, so they are valid only while frame is unchanged. Use it where
+// the message is consumed before frame is reused (relaying), and call
+// m.Own before keeping any of it.
+func DecodeBorrowed(frame []byte, m *Message) error { return decodeInto(frame, m, true) }
+
+// Own copies m's strings, so that m no longer refers to the frame it was
+// decoded from with DecodeBorrowed.
+func (m *Message) Own() {
+	for _, s := range []*string{&m.Command, &m.StreamID, &m.Type, &m.SDP, &m.Candidate, &m.Definition, &m.Token, &m.Mode} {
+		*s = strings.Clone(*s)
+	}
+	m.ID = FlexString(strings.Clone(string(m.ID)))
+}
+
 // DecodeInto is Decode into a Message the caller owns (and may reuse: it
 // is reset first), so that decoding a message allocates only its strings.
-func DecodeInto(frame []byte, m *Message) error {
+func DecodeInto(frame []byte, m *Message) error { return decodeInto(frame, m, false) }
+
+func decodeInto(frame []byte, m *Message, borrow bool) error {
 	*m = Message{}
-	if !decodeFast(frame, m) {
+	if !decodeFastWith(parser{b: frame, borrow: borrow}, m) {
 		s, err := decodeSlow(frame)
 		if err != nil {
 			return err

@@ -27,3 +27,34 @@ func TestPlainPrefix(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeBorrowed checks that a borrowed decode reads the same message
+// as a copying one, that its strings point into the frame, and that Own
+// detaches them.
+func TestDecodeBorrowed(t *testing.T) {
+	frame := []byte(`{"command":"takeCandidate","streamId":"room1","label":0,"id":"0","candidate":"candidate:1 1 udp 2122260223 10.0.0.1 5000 typ host"}`)
+	var copied, borrowed Message
+	if err := DecodeInto(frame, &copied); err != nil {
+		t.Fatal(err)
+	}
+	if err := DecodeBorrowed(frame, &borrowed); err != nil {
+		t.Fatal(err)
+	}
+	same := func(a, b Message) bool {
+		return a.Command == b.Command && a.StreamID == b.StreamID && a.Label == b.Label && a.ID == b.ID && a.Candidate == b.Candidate
+	}
+	if !same(borrowed, copied) {
+		t.Fatalf("borrowed %+v, copied %+v", borrowed, copied)
+	}
+	keep := borrowed
+	keep.Own()
+	for i := range frame { // the read buffer is reused
+		frame[i] = 'x'
+	}
+	if borrowed.StreamID == copied.StreamID {
+		t.Error("borrowed streamId does not point into the frame")
+	}
+	if !same(keep, copied) {
+		t.Errorf("after Own and a reused frame: %+v, want %+v", keep, copied)
+	}
+}

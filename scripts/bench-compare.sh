@@ -10,7 +10,8 @@
 # the server under test has one core and the generator's cost does not hide
 # the server's. Settings: IDLE_CONNS, RELAY_PAIRS, WINDOW, HALF_PAIRS,
 # HALF_WINDOW, SETUP_PAIRS,
-# DURATION, HOLD, OUT; SKIP_CLUSTER=1 leaves out the cluster part.
+# DURATION, HOLD, OUT; SKIP_CLUSTER=1 leaves out the cluster part;
+# RESULTS=DIR keeps the JSON summaries there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -123,4 +124,8 @@ fi
 notes=()
 [ -f docs/benchmarks-notes.md ] && notes=(--notes docs/benchmarks-notes.md)
 "$work/duet" bench report --dir "$work" --out "$OUT" --machine "$work/machine.txt" "${notes[@]}" "${cluster[@]}"
+if [ -n "${RESULTS:-}" ]; then # keep the summaries, e.g. to redo the report with new notes
+  mkdir -p "$RESULTS" && cp -r "$work"/*.json "$work/machine.txt" "$RESULTS"/
+  [ -d "$work/cluster" ] && cp -r "$work/cluster" "$RESULTS"/
+fi
 echo "wrote $OUT"

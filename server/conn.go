@@ -2,10 +2,12 @@ package server
 
 import (
 	"context"
+	"errors"
 	"io"
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,6 +23,33 @@ const closeGrace = 2 * time.Second
 
 // clockEvery bounds how many messages of one burst share a clock reading.
 const clockEvery = 64
+
+// lingerIdle is how long a socket's reader keeps its goroutine after work
+// before it moves to a fresh one with a small stack (see read).
+const lingerIdle = time.Second
+
+// wake runs when a lingering reader gets bytes: its deadline was only for
+// waiting.
+func (c *conn) wake() {
+	if c.lingering.Load() {
+		c.lingering.Store(false)
+		c.endLinger()
+	}
+}
+
+// endLinger clears the linger deadline and reports true, unless the socket
+// is closing: then the close handshake's deadline is set instead (the
+// writer may not have set it yet) and it reports false.
+func (c *conn) endLinger() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		c.nc.SetReadDeadline(time.Now().Add(closeGrace))
+		return false
+	}
+	c.nc.SetReadDeadline(time.Time{})
+	return true
+}
 
 // conn is one WebSocket client. Its reader goroutine lives as long as the
 // socket and, while the client is quiet, sits in a read holding no buffer;
@@ -51,6 +80,7 @@ type conn struct {
 	lastHeard atomic.Int64 // unix nanoseconds of the last frame from the peer
 	probing   atomic.Bool  // a probe waits on probeCh
 	busy      atomic.Bool  // the reader is inside a blocking room call
+	lingering atomic.Bool  // the reader waits with the linger deadline set
 
 	// Owned by the reader goroutine.
 	rooms   []string
@@ -82,6 +112,7 @@ var _ hub.Conn = (*conn)(nil)
 func newConn(s *Server, nc net.Conn, early []byte, app, remote string) *conn {
 	c := &conn{srv: s, nc: nc, app: app, remote: remote, id: s.nextID.Add(1)}
 	c.rd = ws.NewReader(nc, early, s.cfg.MaxMessageBytes)
+	c.rd.Woken = c.wake
 	c.lastHeard.Store(time.Now().UnixNano())
 	c.mu.Lock() // the timer may fire before this function returns
 	c.pingTimer = time.AfterFunc(jitter(s.cfg.PingInterval), c.ping)
@@ -113,10 +144,25 @@ func (c *conn) read() (moveOn bool) {
 	sinceClock := 0
 	for {
 		if worked && c.rd.Idle() {
-			return true
+			// Stay on this goroutine, its stack already grown, while the
+			// socket is busy; move on only after it has been quiet for
+			// lingerIdle (the read deadline below). Moving after every
+			// burst made each one regrow a stack and added to the tail
+			// latency of busy sockets.
+			c.lingering.Store(true)
+			c.nc.SetReadDeadline(now.Add(lingerIdle))
+			worked = false
 		}
 		waited := c.rd.Idle()
 		op, p, err := c.rd.Next()
+		if err != nil && c.lingering.Load() && errors.Is(err, os.ErrDeadlineExceeded) {
+			// Quiet for lingerIdle: continue on a fresh, small stack.
+			c.lingering.Store(false)
+			if c.endLinger() {
+				return true
+			}
+			continue // closing: the close handshake's deadline now applies
+		}
 		if err != nil {
 			if code := ws.CloseCode(err); code != 0 {
 				if code == ws.CloseTooBig {

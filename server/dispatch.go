@@ -33,7 +33,13 @@ func (c *conn) handle(data []byte, now time.Time) {
 	st := decodePool.Get().(*decodeState)
 	defer st.release()
 	m := &st.msg
-	err := protocol.DecodeInto(data, m)
+	// Relayed messages are encoded again before the next read, so their
+	// strings may point into the read buffer; anything else may be kept
+	// (a room name, a token) and gets its own copy.
+	err := protocol.DecodeBorrowed(data, m)
+	if err == nil && !isRelay(m.Command) {
+		m.Own()
+	}
 	if err != nil {
 		c.sendError(definition(err), "")
 		if errors.Is(err, protocol.ErrInvalidJSON) {
@@ -56,7 +62,7 @@ func (c *conn) handle(data []byte, now time.Time) {
 		c.join(m)
 	case protocol.CmdLeave, protocol.CmdStop:
 		c.leave(m)
-	case protocol.CmdTakeConfiguration, protocol.CmdTakeCandidate, protocol.CmdPeerMessage:
+	case protocol.CmdTakeConfiguration, protocol.CmdTakeCandidate, protocol.CmdPeerMessage: // isRelay
 		c.relay(m, st)
 	default:
 		c.sendError(protocol.ErrUnsupportedCommand, "")
@@ -141,6 +147,14 @@ func (c *conn) leave(m *protocol.Message) {
 	if i := slices.Index(c.rooms, id); i >= 0 {
 		c.rooms = slices.Delete(c.rooms, i, i+1)
 	}
+}
+
+func isRelay(cmd string) bool {
+	switch cmd {
+	case protocol.CmdTakeConfiguration, protocol.CmdTakeCandidate, protocol.CmdPeerMessage:
+		return true
+	}
+	return false
 }
 
 // decodeState is what handling one message borrows: the decoded message

@@ -27,6 +27,11 @@ type Reader struct {
 	msg   []byte  // fragments of a message being assembled
 	msgOp Opcode  // opcode of that message, 0 when none
 	skip  int64   // payload bytes of a refused frame, for SkipFrame
+
+	// Woken, when set, is called each time a read that found nothing
+	// buffered returns bytes, before they are parsed: the caller can
+	// cancel a read deadline meant only for waiting.
+	Woken func()
 }
 
 // NewReader reads from src, starting with early (bytes already read from
@@ -180,6 +185,9 @@ func (r *Reader) borrow() error {
 			return err
 		}
 		first = r.small[:k]
+		if r.Woken != nil {
+			r.Woken()
+		}
 	}
 	r.buf = bufPool.Get().(*[]byte)
 	b := *r.buf
