@@ -3,7 +3,7 @@
 # against duet, the PeerJS server (npm package "peer") and two bare relays,
 # and writes docs/benchmarks.md.
 #
-#   scripts/bench-compare.sh            # the full run, with scripts/bench-cluster.sh (about 12 minutes)
+#   scripts/bench-compare.sh            # the full run, with scripts/bench-cluster.sh (about 17 minutes)
 #   QUICK=1 scripts/bench-compare.sh    # small and short, to try it out
 #
 # Each server runs pinned to CPU 0 and the generator to CPU 1 (taskset), so
@@ -11,7 +11,8 @@
 # the server's. Settings: IDLE_CONNS, RELAY_PAIRS, WINDOW, HALF_PAIRS,
 # HALF_WINDOW, SETUP_PAIRS,
 # DURATION, HOLD, OUT; SKIP_CLUSTER=1 leaves out the cluster part;
-# RESULTS=DIR keeps the JSON summaries there.
+# RESULTS=DIR keeps the JSON summaries there. Relay and setup run ROUNDS
+# (3) rounds of every target in turn; the report shows each one's median.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,9 +24,10 @@ HALF_PAIRS=${HALF_PAIRS:-10}
 HALF_WINDOW=${HALF_WINDOW:-64}
 DURATION=${DURATION:-10s}
 HOLD=${HOLD:-10s}
+ROUNDS=${ROUNDS:-3}
 OUT=${OUT:-docs/benchmarks.md}
 if [ -n "${QUICK:-}" ]; then
-  IDLE_CONNS=2000 RELAY_PAIRS=10 HALF_PAIRS=4 SETUP_PAIRS=10 DURATION=2s HOLD=2s
+  IDLE_CONNS=2000 RELAY_PAIRS=10 HALF_PAIRS=4 SETUP_PAIRS=10 DURATION=2s HOLD=2s ROUNDS=1
   OUT=${OUT_QUICK:-/dev/stdout}
 fi
 
@@ -90,15 +92,40 @@ bench() {
   stop_server
 }
 
+# rounds NAME ARGS...: ROUNDS rounds, each running every target in turn (so a
+# noisy moment hits all of them alike); each target's median round (by rate)
+# becomes NAME-TARGET.json.
+rounds() {
+  local name="$1"; shift
+  for r in $(seq "$ROUNDS"); do
+    for t in "${targets[@]}"; do bench "$name-r$r" "$t" "$@"; done
+  done
+  for t in "${targets[@]}"; do
+    python3 - "$work" "$name" "$t" "$ROUNDS" <<'PY'
+import json, shutil, sys
+work, name, t, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+runs = []
+for r in range(1, n + 1):
+    try:
+        runs.append((json.load(open(f"{work}/{name}-r{r}-{t}.json"))["per_s"], r))
+    except (OSError, KeyError, ValueError):
+        pass
+if runs:
+    runs.sort()
+    shutil.copy(f"{work}/{name}-r{runs[len(runs) // 2][1]}-{t}.json", f"{work}/{name}-{t}.json")
+PY
+  done
+}
+
 targets=(duet peerjs bare gorilla)
 for t in "${targets[@]}"; do bench idle "$t" idle --conns "$IDLE_CONNS" --hold "$HOLD"; done
-for t in "${targets[@]}"; do bench relay "$t" relay --pairs "$RELAY_PAIRS" --window "$WINDOW" --duration "$DURATION"; done
+rounds relay relay --pairs "$RELAY_PAIRS" --window "$WINDOW" --duration "$DURATION"
 half="$(python3 -c "import json;print(int(json.load(open('$work/relay-duet.json'))['per_s']/2))")"
 # The latency run offers half of duet's peak, paced, from fewer pairs: one
 # generator core cannot wake a hundred paced senders thousands of times a
 # second and still time messages to the millisecond.
-for t in "${targets[@]}"; do bench relay-half "$t" relay --pairs "$HALF_PAIRS" --window "$HALF_WINDOW" --duration "$DURATION" --rate "$half"; done
-for t in "${targets[@]}"; do bench setup "$t" setup --pairs "$SETUP_PAIRS" --duration "$DURATION"; done
+rounds relay-half relay --pairs "$HALF_PAIRS" --window "$HALF_WINDOW" --duration "$DURATION" --rate "$half"
+rounds setup setup --pairs "$SETUP_PAIRS" --duration "$DURATION"
 
 cluster=()
 if [ -z "${SKIP_CLUSTER:-}" ]; then
@@ -118,7 +145,7 @@ fi
   echo "Node.js:  $(node --version)"
   echo "duet:     $(git describe --always --dirty 2>/dev/null || echo unknown)"
   echo "PeerJS:   peer $(node -p "require('./bench/peerjs/node_modules/peer/package.json').version")"
-  echo "Settings: IDLE_CONNS=$IDLE_CONNS RELAY_PAIRS=$RELAY_PAIRS WINDOW=$WINDOW HALF_PAIRS=$HALF_PAIRS HALF_WINDOW=$HALF_WINDOW SETUP_PAIRS=$SETUP_PAIRS DURATION=$DURATION HOLD=$HOLD"
+  echo "Settings: ROUNDS=$ROUNDS IDLE_CONNS=$IDLE_CONNS RELAY_PAIRS=$RELAY_PAIRS WINDOW=$WINDOW HALF_PAIRS=$HALF_PAIRS HALF_WINDOW=$HALF_WINDOW SETUP_PAIRS=$SETUP_PAIRS DURATION=$DURATION HOLD=$HOLD"
   echo "Pinning:  server ${srv_pin[*]:-none}, generator ${gen_pin[*]:-none}"
 } >"$work/machine.txt"
 notes=()

@@ -150,7 +150,7 @@ func (c *conn) read() (moveOn bool) {
 			// burst made each one regrow a stack and added to the tail
 			// latency of busy sockets.
 			c.lingering.Store(true)
-			c.nc.SetReadDeadline(now.Add(lingerIdle))
+			c.nc.SetReadDeadline(now.Add(c.srv.linger))
 			worked = false
 		}
 		waited := c.rd.Idle()

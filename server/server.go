@@ -74,6 +74,8 @@ type Server struct {
 	trusted  []netip.Prefix // trusted_proxies
 	mux      *http.ServeMux
 
+	linger time.Duration // see lingerIdle; shorter in tests
+
 	draining atomic.Bool
 	nextID   atomic.Uint64
 	nconns   atomic.Int64
@@ -123,6 +125,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		perIP:    make(map[netip.Addr]int),
 		trusted:  config.ParsePrefixes(cfg.TrustedProxies),
 		closed:   make(chan struct{}),
+		linger:   lingerIdle,
 	}
 	if s.ice == nil {
 		s.ice = ice.FromConfig(cfg)
