@@ -136,7 +136,8 @@ func (c *conn) readLoop() {
 // read runs the loop; it returns true to be continued on a new goroutine
 // and false when the socket is finished.
 func (c *conn) read() (moveOn bool) {
-	worked := false
+	worked := false  // handled a message since the last wait
+	relayed := false // of which a relay: the socket is in a negotiation or a data stream
 	// The clock is read once per wake-up and every clockEvery messages of
 	// a long burst, not per message: on some virtual machines a clock read
 	// costs as much as decoding a candidate.
@@ -144,14 +145,19 @@ func (c *conn) read() (moveOn bool) {
 	sinceClock := 0
 	for {
 		if worked && c.rd.Idle() {
-			// Stay on this goroutine, its stack already grown, while the
-			// socket is busy; move on only after it has been quiet for
+			if !relayed {
+				// A join, leave or ping: the socket is likely to go quiet
+				// now, so its reader moves to a small stack at once.
+				return true
+			}
+			// A relaying socket keeps this goroutine, its stack already
+			// grown, and moves on only after it has been quiet for
 			// lingerIdle (the read deadline below). Moving after every
 			// burst made each one regrow a stack and added to the tail
 			// latency of busy sockets.
 			c.lingering.Store(true)
 			c.nc.SetReadDeadline(now.Add(c.srv.linger))
-			worked = false
+			worked, relayed = false, false
 		}
 		waited := c.rd.Idle()
 		op, p, err := c.rd.Next()
@@ -202,7 +208,7 @@ func (c *conn) read() (moveOn bool) {
 			return false
 		case ws.OpText:
 			if !c.isClosing() {
-				c.handle(p, now)
+				relayed = c.handle(p, now) || relayed
 				worked = true
 			}
 		}

@@ -17,7 +17,7 @@ import (
 const maxInvalidStreak = 10
 
 // handle runs one text frame. It is called only by the reader goroutine.
-func (c *conn) handle(data []byte, now time.Time) {
+func (c *conn) handle(data []byte, now time.Time) (relayed bool) {
 	if !c.allow(now) {
 		c.limited++
 		if c.limited == 1 {
@@ -64,9 +64,11 @@ func (c *conn) handle(data []byte, now time.Time) {
 		c.leave(m)
 	case protocol.CmdTakeConfiguration, protocol.CmdTakeCandidate, protocol.CmdPeerMessage: // isRelay
 		c.relay(m, st)
+		return true
 	default:
 		c.sendError(protocol.ErrUnsupportedCommand, "")
 	}
+	return false
 }
 
 // allow is a token bucket: RateBurst messages at once, RateLimit a second
