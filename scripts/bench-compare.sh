@@ -92,22 +92,23 @@ bench() {
   stop_server
 }
 
-# rounds NAME ARGS...: ROUNDS rounds, each running every target in turn (so a
-# noisy moment hits all of them alike); each target's median round (by rate)
-# becomes NAME-TARGET.json.
+# rounds NAME KEY ARGS...: ROUNDS rounds, each running every target in turn
+# (so a noisy moment hits all of them alike); each target's median round by
+# KEY (per_s, or p99_ms for a paced run whose rate is fixed) becomes
+# NAME-TARGET.json.
 rounds() {
-  local name="$1"; shift
+  local name="$1" key="$2"; shift 2
   for r in $(seq "$ROUNDS"); do
     for t in "${targets[@]}"; do bench "$name-r$r" "$t" "$@"; done
   done
   for t in "${targets[@]}"; do
-    python3 - "$work" "$name" "$t" "$ROUNDS" <<'PY'
+    python3 - "$work" "$name" "$t" "$ROUNDS" "$key" <<'PY'
 import json, shutil, sys
-work, name, t, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+work, name, t, n, key = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
 runs = []
 for r in range(1, n + 1):
     try:
-        runs.append((json.load(open(f"{work}/{name}-r{r}-{t}.json"))["per_s"], r))
+        runs.append((json.load(open(f"{work}/{name}-r{r}-{t}.json"))[key], r))
     except (OSError, KeyError, ValueError):
         pass
 if runs:
@@ -119,13 +120,13 @@ PY
 
 targets=(duet peerjs bare gorilla)
 for t in "${targets[@]}"; do bench idle "$t" idle --conns "$IDLE_CONNS" --hold "$HOLD"; done
-rounds relay relay --pairs "$RELAY_PAIRS" --window "$WINDOW" --duration "$DURATION"
+rounds relay per_s relay --pairs "$RELAY_PAIRS" --window "$WINDOW" --duration "$DURATION"
 half="$(python3 -c "import json;print(int(json.load(open('$work/relay-duet.json'))['per_s']/2))")"
 # The latency run offers half of duet's peak, paced, from fewer pairs: one
 # generator core cannot wake a hundred paced senders thousands of times a
 # second and still time messages to the millisecond.
-rounds relay-half relay --pairs "$HALF_PAIRS" --window "$HALF_WINDOW" --duration "$DURATION" --rate "$half"
-rounds setup setup --pairs "$SETUP_PAIRS" --duration "$DURATION"
+rounds relay-half p99_ms relay --pairs "$HALF_PAIRS" --window "$HALF_WINDOW" --duration "$DURATION" --rate "$half"
+rounds setup per_s setup --pairs "$SETUP_PAIRS" --duration "$DURATION"
 
 cluster=()
 if [ -z "${SKIP_CLUSTER:-}" ]; then
