@@ -16,20 +16,9 @@ import (
 // Two Go peers meet in room "r1" of a duet server running in this process
 // and talk over their data channel.
 func Example() {
-	// A duet server on a free loopback port.
-	srv, err := server.New(config.Default(), server.Options{})
-	if err != nil {
-		panic(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	serveCtx, stopServer := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(serveCtx, ln) }()
-	defer func() { stopServer(); <-served }()
-	url := "ws://" + ln.Addr().String() + "/WebRTCAppEE/websocket"
+	// A duet server on a free loopback port (server.New, then Serve).
+	url, stopServer := exampleServer()
+	defer stopServer()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

@@ -62,11 +62,10 @@ const amsDescribe = `JSON.stringify({events: ams.events.slice(-20), errors: ams.
 	ws: adaptor.webSocketAdaptor ? {connected: adaptor.webSocketAdaptor.connected, url: adaptor.webSocketAdaptor.websocketURL} : null,
 	stream: !!(adaptor.mediaManager && adaptor.mediaManager.localStream), pageErrors: window.pageErrors || []})`
 
-// TestAntMediaSDKCall runs Ant Media's own browser SDK, unchanged, against
-// duet: two pages join a room, connect, see video and exchange data over
-// the SDK's data channel; a third is refused; one leaves and the other's
-// peer connection is closed by the server's stop.
-func TestAntMediaSDKCall(t *testing.T) {
+// amsMount serves page at /ams-test/page.html with Ant Media's SDK (and
+// the script it expects beside it) from web/test/node_modules.
+func amsMount(t *testing.T, page string) func(*http.ServeMux) {
+	t.Helper()
 	sdk, err := os.ReadFile(amsSDK)
 	if err != nil {
 		t.Fatalf("Ant Media SDK not installed (run make deps): %v", err)
@@ -75,13 +74,10 @@ func TestAntMediaSDKCall(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Ant Media SDK dependency not installed (run make deps): %v", err)
 	}
-	const stun = "stun:127.0.0.1:9" // nothing listens; loopback host candidates connect anyway
-	cfg := config.Default()
-	cfg.StunURI = stun
-	srv := testserver.Start(t, cfg, server.Options{Mount: func(mux *http.ServeMux) {
+	return func(mux *http.ServeMux) {
 		mux.HandleFunc("GET /ams-test/page.html", func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")
-			w.Write([]byte(amsPage))
+			w.Write([]byte(page))
 		})
 		for name, body := range map[string][]byte{"webrtc_adaptor.js": sdk, "selfie_segmentation.js": mediapipe} {
 			mux.HandleFunc("GET /ams-test/"+name, func(w http.ResponseWriter, _ *http.Request) {
@@ -89,7 +85,18 @@ func TestAntMediaSDKCall(t *testing.T) {
 				w.Write(body)
 			})
 		}
-	}})
+	}
+}
+
+// TestAntMediaSDKCall runs Ant Media's own browser SDK, unchanged, against
+// duet: two pages join a room, connect, see video and exchange data over
+// the SDK's data channel; a third is refused; one leaves and the other's
+// peer connection is closed by the server's stop.
+func TestAntMediaSDKCall(t *testing.T) {
+	const stun = "stun:127.0.0.1:9" // nothing listens; loopback host candidates connect anyway
+	cfg := config.Default()
+	cfg.StunURI = stun
+	srv := testserver.Start(t, cfg, server.Options{Mount: amsMount(t, amsPage)})
 	browser := browsertest.Browser(t)
 	const room = "ams-p2p"
 	open := func() context.Context {

@@ -3,9 +3,7 @@ package web
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -42,14 +40,6 @@ func TestAntMediaSDKJoinsWithToken(t *testing.T) {
 	if !strings.Contains(amsTokenPage, "params.get('via')") {
 		t.Fatal("amsPage changed: the token page could not be derived from it")
 	}
-	sdk, err := os.ReadFile(amsSDK)
-	if err != nil {
-		t.Fatalf("Ant Media SDK not installed (run make deps): %v", err)
-	}
-	mediapipe, err := os.ReadFile(amsMediapipe)
-	if err != nil {
-		t.Fatalf("Ant Media SDK dependency not installed (run make deps): %v", err)
-	}
 	const secret = "browser-test-secret-of-32-bytes-or-more"
 	authz, err := auth.New(auth.Options{Keys: auth.HMACKey([]byte(secret))})
 	if err != nil {
@@ -57,18 +47,7 @@ func TestAntMediaSDKJoinsWithToken(t *testing.T) {
 	}
 	cfg := config.Default()
 	cfg.StunURI = "stun:127.0.0.1:9" // nothing listens; loopback host candidates connect anyway
-	srv := testserver.Start(t, cfg, server.Options{Authorizer: authz, Mount: func(mux *http.ServeMux) {
-		mux.HandleFunc("GET /ams-test/page.html", func(w http.ResponseWriter, _ *http.Request) {
-			w.Header().Set("Content-Type", "text/html; charset=utf-8")
-			w.Write([]byte(amsTokenPage))
-		})
-		for name, body := range map[string][]byte{"webrtc_adaptor.js": sdk, "selfie_segmentation.js": mediapipe} {
-			mux.HandleFunc("GET /ams-test/"+name, func(w http.ResponseWriter, _ *http.Request) {
-				w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
-				w.Write(body)
-			})
-		}
-	}})
+	srv := testserver.Start(t, cfg, server.Options{Authorizer: authz, Mount: amsMount(t, amsTokenPage)})
 	const room = "ams-secured"
 	token, err := auth.Mint("HS256", "", []byte(secret), "WebRTCAppEE", room, "", time.Now(), time.Hour, 0)
 	if err != nil {
