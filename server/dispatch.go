@@ -37,7 +37,8 @@ func (c *conn) handle(data []byte, now time.Time) (relayed bool) {
 	// strings may point into the read buffer; anything else may be kept
 	// (a room name, a token) and gets its own copy.
 	err := protocol.DecodeBorrowed(data, m)
-	if err == nil && !isRelay(m.Command) {
+	relay := err == nil && isRelay(m.Command)
+	if err == nil && !relay {
 		m.Own()
 	}
 	if err != nil {
@@ -52,6 +53,10 @@ func (c *conn) handle(data []byte, now time.Time) (relayed bool) {
 		return
 	}
 	c.invalid = 0
+	if relay {
+		c.relay(m, st)
+		return true
+	}
 	switch m.Command {
 	case protocol.CmdPing:
 		c.Send(protocol.Pong(nil))
@@ -62,9 +67,6 @@ func (c *conn) handle(data []byte, now time.Time) (relayed bool) {
 		c.join(m)
 	case protocol.CmdLeave, protocol.CmdStop:
 		c.leave(m)
-	case protocol.CmdTakeConfiguration, protocol.CmdTakeCandidate, protocol.CmdPeerMessage: // isRelay
-		c.relay(m, st)
-		return true
 	default:
 		c.sendError(protocol.ErrUnsupportedCommand, "")
 	}

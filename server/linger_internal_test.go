@@ -21,7 +21,7 @@ func TestReaderMovesOnAfterQuiet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.linger = 50e6 // 50 ms
+	s.linger = 300e6 // 300 ms: long enough to be seen lingering
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -43,20 +43,25 @@ func TestReaderMovesOnAfterQuiet(t *testing.T) {
 		}
 		return cs
 	}
-	quiet := func() bool {
+	lingering := func() int {
+		n := 0
 		for _, c := range conns() {
 			if c.lingering.Load() {
-				return false
+				n++
 			}
 		}
-		return true
+		return n
 	}
 	for round := range 3 {
 		a.Send(wstest.Msg{"command": "takeCandidate", "streamId": "linger", "label": 0, "id": "0", "candidate": "candidate:1 1 udp 1 10.0.0.1 9 typ host"})
 		if m := b.Expect("takeCandidate", ""); m.Str("candidate") == "" {
 			t.Fatalf("round %d: relayed candidate lost: %v", round, m)
 		}
-		wstest.Eventually(t, "readers moved on after quiet", quiet)
+		// The receiving side relayed nothing and moved on at once; the
+		// sender relayed, so its reader waits on its goroutine, then moves
+		// on after the quiet time.
+		wstest.Eventually(t, "the relaying reader lingering", func() bool { return lingering() == 1 })
+		wstest.Eventually(t, "readers moved on after quiet", func() bool { return lingering() == 0 })
 	}
 	a.Send(wstest.Msg{"command": "leave", "streamId": "linger"})
 	a.Expect("notification", "leaved")
