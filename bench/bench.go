@@ -348,9 +348,9 @@ func worker(ctx context.Context, o *Options, idx int, run string, ready func(), 
 	}
 	switch o.Scenario {
 	case "idle":
-		hold(o, d, pairs, mergeDone(ctx, stop), cn)
+		hold(d, pairs, mergeDone(ctx, stop), cn)
 	case "relay":
-		r.Lat, r.Count, r.Bytes = relay(o, d, pairs, start, cn, total)
+		r.Lat, r.Count, r.Bytes = relay(o, d, pairs, start, cn)
 	case "setup":
 		r.Lat, r.Count = setup(ctx, o, d, pairs, start, cn, run, idx)
 		closeAll(pairs)

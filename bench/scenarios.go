@@ -21,7 +21,7 @@ type counters struct {
 // hold keeps idle pairs' sockets read (answering pings, noticing closes)
 // until stop is closed. PeerJS sockets get the HEARTBEAT its server
 // expects.
-func hold(o *Options, d dialect, pairs []*pair, stop <-chan struct{}, cn *counters) {
+func hold(d dialect, pairs []*pair, stop <-chan struct{}, cn *counters) {
 	var wg sync.WaitGroup
 	var stopping atomic.Bool
 	for _, pr := range pairs {
@@ -97,14 +97,14 @@ type direction struct {
 // window (messages sent and not yet received) and the optional rate allow,
 // and records each message's one-way latency from the send time it
 // carries.
-func relay(o *Options, d dialect, pairs []*pair, start time.Time, cn *counters, totalPairs int) (*hist, int64, int64) {
+func relay(o *Options, d dialect, pairs []*pair, start time.Time, cn *counters) (*hist, int64, int64) {
 	win := window{start.Add(o.Warmup), start.Add(o.Warmup + o.Duration)}
 	done := make(chan struct{})
 	timer := time.AfterFunc(time.Until(win.end), func() { close(done) })
 	defer timer.Stop()
 	perSender := 0.0
 	if o.Rate > 0 {
-		perSender = o.Rate / float64(2*totalPairs)
+		perSender = o.Rate / float64(2*o.pairs()) // the rate is for the whole run, all workers
 	}
 	var dirs []*direction
 	for _, pr := range pairs {
