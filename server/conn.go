@@ -52,7 +52,8 @@ func (c *conn) endLinger() bool {
 }
 
 // conn is one WebSocket client. Its reader goroutine lives as long as the
-// socket and, while the client is quiet, sits in a read holding no buffer;
+// socket (moving to a fresh stack when the client goes quiet) and, while
+// the client is quiet, sits in a read holding no buffer;
 // a writer goroutine runs only while frames are queued. So an idle socket
 // costs one small goroutine stack and this struct.
 type conn struct {
@@ -122,9 +123,11 @@ func newConn(s *Server, nc net.Conn, early []byte, app, remote string) *conn {
 
 // readLoop reads frames until the socket ends, then cleans up. Handling a
 // message grows the goroutine's stack (JSON decoding, room calls), and an
-// idle socket would keep that stack for as long as it stays quiet; so after
-// work, when the next read would block with nothing buffered, the loop
-// moves to a fresh goroutine, whose stack starts small, and this one ends.
+// idle socket would keep that stack for as long as it stays quiet; so once
+// the next read would block with nothing buffered, the loop moves to a
+// fresh goroutine, whose stack starts small, and this one ends: at once
+// after a join, leave or ping, and after lingerIdle of quiet for a socket
+// that relays (see read).
 func (c *conn) readLoop() {
 	if c.read() {
 		go c.readLoop()
