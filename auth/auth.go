@@ -13,9 +13,9 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/duet-rtc/duet/access"
 	"github.com/duet-rtc/duet/config"
 	"github.com/duet-rtc/duet/protocol"
-	"github.com/duet-rtc/duet/server"
 )
 
 // Roles a token may grant. An empty role grants both.
@@ -53,14 +53,14 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Authorizer implements server.Authorizer with JWTs.
+// Authorizer implements access.Authorizer with JWTs.
 type Authorizer struct {
 	keys   *KeySet
 	parser *jwt.Parser
 	log    *slog.Logger
 }
 
-var _ server.Authorizer = (*Authorizer)(nil)
+var _ access.Authorizer = (*Authorizer)(nil)
 
 // New returns an Authorizer. Only the algorithms of o.Keys are accepted:
 // "none" and a token signed with another family (HS256 against an RSA key)
@@ -106,8 +106,8 @@ func FromConfig(cfg config.Config, log *slog.Logger) (*Authorizer, error) {
 // Algorithms lists the signature algorithms tokens may use.
 func (a *Authorizer) Algorithms() []string { return a.keys.Algorithms() }
 
-// AuthorizeJoin implements server.Authorizer.
-func (a *Authorizer) AuthorizeJoin(_ context.Context, req server.JoinRequest) error {
+// AuthorizeJoin implements access.Authorizer.
+func (a *Authorizer) AuthorizeJoin(_ context.Context, req access.JoinRequest) error {
 	err := a.check(req)
 	if err != nil {
 		// Never the token itself: it is a bearer credential.
@@ -116,7 +116,7 @@ func (a *Authorizer) AuthorizeJoin(_ context.Context, req server.JoinRequest) er
 	return err
 }
 
-func (a *Authorizer) check(req server.JoinRequest) error {
+func (a *Authorizer) check(req access.JoinRequest) error {
 	if req.Token == "" {
 		return ErrNoToken
 	}

@@ -12,7 +12,7 @@ import (
 // the right (each proxy appends the address it saw) and the first hop that
 // is not itself a trusted proxy is the client. Entries further left were
 // written by the client or by proxies we do not know, so they are never
-// believed. remote is what logs and JoinRequest.RemoteAddr show.
+// believed. remote is what logs and access.JoinRequest.RemoteAddr show.
 func clientAddr(r *http.Request, trusted []netip.Prefix) (addr netip.Addr, remote string) {
 	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {

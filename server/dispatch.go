@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/duet-rtc/duet/access"
 	"github.com/duet-rtc/duet/internal/ws"
 
 	"github.com/duet-rtc/duet/hub"
@@ -123,7 +124,7 @@ func (c *conn) join(m *protocol.Message) {
 		if token == "" {
 			token = c.urlToken
 		}
-		err := c.srv.auth.AuthorizeJoin(ctx, JoinRequest{App: c.app, StreamID: id, Token: token, Mode: m.Mode, RemoteAddr: c.remote})
+		err := c.srv.auth.AuthorizeJoin(ctx, access.JoinRequest{App: c.app, StreamID: id, Token: token, Mode: m.Mode, RemoteAddr: c.remote})
 		if err != nil {
 			c.sendError(definition(err), id)
 			return

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/duet-rtc/duet/access"
 	"github.com/duet-rtc/duet/config"
 	"github.com/duet-rtc/duet/internal/testserver"
 	"github.com/duet-rtc/duet/internal/wstest"
@@ -64,7 +65,7 @@ type recorder struct {
 	addrs []string
 }
 
-func (r *recorder) AuthorizeJoin(_ context.Context, req server.JoinRequest) error {
+func (r *recorder) AuthorizeJoin(_ context.Context, req access.JoinRequest) error {
 	r.mu.Lock()
 	r.addrs = append(r.addrs, req.RemoteAddr)
 	r.mu.Unlock()
@@ -81,7 +82,7 @@ func (r *recorder) last() string {
 }
 
 // TestTrustedProxyForwardedFor: behind a trusted proxy, the client address
-// (for the cap and JoinRequest.RemoteAddr) is the rightmost untrusted
+// (for the cap and access.JoinRequest.RemoteAddr) is the rightmost untrusted
 // X-Forwarded-For hop; the same header from an untrusted peer is ignored.
 func TestTrustedProxyForwardedFor(t *testing.T) {
 	rec := &recorder{}

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/duet-rtc/duet/access"
 	"github.com/duet-rtc/duet/config"
 	"github.com/duet-rtc/duet/hub"
 	"github.com/duet-rtc/duet/ice"
@@ -27,22 +28,6 @@ import (
 	"github.com/duet-rtc/duet/metrics"
 	"github.com/duet-rtc/duet/protocol"
 )
-
-// Authorizer decides whether a join may enter a room. It is called before
-// the room is touched and returns nil or an error wrapping the protocol
-// error to send (protocol.ErrUnauthorized, protocol.ErrTokenNotValid); any
-// other error is sent as serviceUnavailable.
-type Authorizer interface {
-	AuthorizeJoin(ctx context.Context, req JoinRequest) error
-}
-
-// JoinRequest is what an Authorizer sees of a join. Token is the join's
-// token field, or the token query parameter of the socket's URL when the
-// join has none; RemoteAddr is the client address (see trusted_proxies).
-type JoinRequest struct {
-	App, StreamID, Token, Mode string
-	RemoteAddr                 string
-}
 
 // ICEProvider answers getIceServerConfig. It is asked on every request so
 // that time-limited credentials stay fresh.
@@ -55,7 +40,7 @@ type Options struct {
 	Logger     *slog.Logger
 	Registry   *prometheus.Registry // nil: a new private registry
 	Rooms      hub.Rooms            // nil: an in-process hub.Local
-	Authorizer Authorizer           // nil: every join is allowed
+	Authorizer access.Authorizer    // nil: every join is allowed
 	ICE        ICEProvider          // nil: ice.FromConfig (stun_uri, turn_uris and their credentials)
 	// Extra handlers mounted on the mux (the web UI, admin endpoints).
 	Mount func(mux *http.ServeMux)
@@ -66,7 +51,7 @@ type Server struct {
 	cfg      config.Config
 	log      *slog.Logger
 	rooms    hub.Rooms
-	auth     Authorizer
+	auth     access.Authorizer
 	ice      ICEProvider
 	metrics  *metrics.Metrics
 	registry *prometheus.Registry

@@ -13,9 +13,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/duet-rtc/duet/access"
 	"github.com/duet-rtc/duet/auth"
 	"github.com/duet-rtc/duet/protocol"
-	"github.com/duet-rtc/duet/server"
 )
 
 const testSecret = "a-test-secret-of-at-least-32-bytes!!"
@@ -67,11 +67,11 @@ func TestTokenCommandMintsWhatTheAuthorizerAccepts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ok := server.JoinRequest{App: "live", StreamID: "r1", Token: tok, Mode: "play"}
+		ok := access.JoinRequest{App: "live", StreamID: "r1", Token: tok, Mode: "play"}
 		if err := a.AuthorizeJoin(context.Background(), ok); err != nil {
 			t.Errorf("%s: minted token refused: %v", tc.name, err)
 		}
-		for what, req := range map[string]server.JoinRequest{
+		for what, req := range map[string]access.JoinRequest{
 			"other room": {App: "live", StreamID: "r2", Token: tok, Mode: "play"},
 			"other app":  {App: "WebRTCAppEE", StreamID: "r1", Token: tok, Mode: "play"},
 			"publishing": {App: "live", StreamID: "r1", Token: tok, Mode: "both"},
