@@ -12,7 +12,7 @@ import (
 )
 
 // Join implements hub.Rooms.
-func (c *Cluster) Join(ctx context.Context, conn hub.Conn, k hub.Key) error {
+func (c *Cluster) Join(ctx context.Context, conn hub.Conn, k hub.Key, _ hub.JoinInfo) error {
 	m := c.member(conn, true)
 	m.mu.Lock()
 	if s := m.seats[k]; s != nil && !s.joining {
@@ -137,7 +137,8 @@ func (c *Cluster) probeAndEvict(ctx context.Context, k hub.Key, members []string
 }
 
 // Leave implements hub.Rooms.
-func (c *Cluster) Leave(conn hub.Conn, k hub.Key, explicit bool) {
+func (c *Cluster) Leave(conn hub.Conn, k hub.Key, reason hub.Reason) {
+	explicit := reason == hub.ReasonLeft
 	m := c.member(conn, false)
 	var s *seat
 	if m != nil {

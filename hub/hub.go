@@ -23,7 +23,7 @@ type Conn interface {
 	// Probe reports whether the peer answers a liveness check before ctx ends.
 	Probe(ctx context.Context) bool
 	// Kill drops the connection without a handshake; the transport then
-	// calls Disconnect for its rooms.
+	// calls Leave for each of its rooms.
 	Kill(reason string)
 }
 
@@ -35,16 +35,54 @@ type Rooms interface {
 	// full room has its members probed; dead ones are evicted and the join
 	// retried once. Errors are protocol errors (errors.Is with
 	// protocol.ErrNoSpaceForNewPeer and friends) or ctx's error.
-	Join(ctx context.Context, c Conn, k Key) error
-	// Leave takes c out of room k; explicit says whether c asked (and so
-	// gets leaved) or its socket went away.
-	Leave(c Conn, k Key, explicit bool)
+	Join(ctx context.Context, c Conn, k Key, info JoinInfo) error
+	// Leave takes c out of room k for reason: ReasonLeft when c asked (it
+	// gets leaved), another reason when its socket went away.
+	Leave(c Conn, k Key, reason Reason)
 	// Relay sends frame to c's partner in room k, or returns
 	// protocol.ErrNoPeerAssociated. It must not keep k or frame after it
 	// returns: both may point into the sender's read buffer.
 	Relay(c Conn, k Key, frame []byte) error
 	// Stats returns counters for metrics.
 	Stats() Stats
+}
+
+// JoinInfo is what a backend learns of a joining member beyond its
+// socket. The zero value is a plain join, as the Ant Media SDKs send it.
+type JoinInfo struct {
+	Remote string // client address (after trusted_proxies), for listings and logs
+}
+
+// Reason says why a member left a room.
+type Reason uint8
+
+// Reasons a member leaves a room.
+const (
+	ReasonLeft        Reason = iota + 1 // it sent leave or stop (and gets leaved)
+	ReasonClosed                        // its socket closed
+	ReasonTimeout                       // it went silent (idle timeout, or a held seat's grace ran out)
+	ReasonEvicted                       // it did not answer a liveness probe when the room was full
+	ReasonKicked                        // an operator removed it
+	ReasonNodeFailure                   // its node died (cluster)
+)
+
+// String is the reason's name on the wire and in logs.
+func (r Reason) String() string {
+	switch r {
+	case ReasonLeft:
+		return "left"
+	case ReasonClosed:
+		return "closed"
+	case ReasonTimeout:
+		return "timeout"
+	case ReasonEvicted:
+		return "evicted"
+	case ReasonKicked:
+		return "kicked"
+	case ReasonNodeFailure:
+		return "nodeFailure"
+	}
+	return "unknown"
 }
 
 // Stats are a backend's counters.

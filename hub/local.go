@@ -58,7 +58,7 @@ func (l *Local) shard(k Key) *shard {
 }
 
 // Join implements Rooms.
-func (l *Local) Join(ctx context.Context, c Conn, k Key) error {
+func (l *Local) Join(ctx context.Context, c Conn, k Key, _ JoinInfo) error {
 	sh := l.shard(k)
 	for attempt := 0; ; attempt++ {
 		sh.mu.Lock()
@@ -143,7 +143,8 @@ func (l *Local) forgetIfEmpty(sh *shard, k Key, e *entry) {
 }
 
 // Leave implements Rooms.
-func (l *Local) Leave(c Conn, k Key, explicit bool) {
+func (l *Local) Leave(c Conn, k Key, reason Reason) {
+	explicit := reason == ReasonLeft
 	sh := l.shard(k)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()

@@ -67,7 +67,7 @@ func FuzzLocal(f *testing.F) {
 		keys := []Key{{"a", "r0"}, {"a", "r1"}}
 		disconnect := func(c *fakeConn) {
 			for k := range rooms[c] {
-				l.Leave(c, k, false)
+				l.Leave(c, k, ReasonClosed)
 			}
 			rooms[c] = map[Key]bool{}
 		}
@@ -75,14 +75,14 @@ func FuzzLocal(f *testing.F) {
 			c, k := conns[op&3], keys[(op>>2)&1]
 			switch (op >> 3) % 5 {
 			case 0, 1:
-				err := l.Join(context.Background(), c, k)
+				err := l.Join(context.Background(), c, k, JoinInfo{})
 				if err == nil {
 					rooms[c][k] = true
 				} else if !errors.Is(err, protocol.ErrNoSpaceForNewPeer) {
 					t.Fatalf("join: %v", err)
 				}
 			case 2:
-				l.Leave(c, k, true)
+				l.Leave(c, k, ReasonLeft)
 				delete(rooms[c], k)
 			case 3:
 				c.alive = !c.alive

@@ -480,7 +480,7 @@ func (c *conn) cleanup() {
 	c.nc.Close()
 	c.rd.Close()
 	for _, s := range c.rooms {
-		c.srv.rooms.Leave(c, hub.Key{App: c.app, Stream: s}, false)
+		c.srv.rooms.Leave(c, hub.Key{App: c.app, Stream: s}, hub.ReasonClosed)
 	}
 	c.rooms = nil
 	c.srv.removeConn(c)

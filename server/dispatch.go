@@ -131,7 +131,7 @@ func (c *conn) join(m *protocol.Message) {
 		}
 	}
 	c.busy.Store(true)
-	err := c.srv.rooms.Join(ctx, c, hub.Key{App: c.app, Stream: id})
+	err := c.srv.rooms.Join(ctx, c, hub.Key{App: c.app, Stream: id}, hub.JoinInfo{Remote: c.remote})
 	c.busy.Store(false)
 	if err != nil {
 		c.sendError(definition(err), id)
@@ -148,7 +148,7 @@ func (c *conn) leave(m *protocol.Message) {
 	if !ok {
 		return
 	}
-	c.srv.rooms.Leave(c, hub.Key{App: c.app, Stream: id}, true)
+	c.srv.rooms.Leave(c, hub.Key{App: c.app, Stream: id}, hub.ReasonLeft)
 	if i := slices.Index(c.rooms, id); i >= 0 {
 		c.rooms = slices.Delete(c.rooms, i, i+1)
 	}
