@@ -33,8 +33,8 @@ func FuzzResumeEncoders(f *testing.F) {
 	f.Fuzz(func(t *testing.T, stream, token, session, reason string, grace int64, resumed bool) {
 		var j struct {
 			Command, Definition, StreamID, ResumeToken, PeerSession string
-			ReconnectGrace                                         *int64
-			Resumed                                                bool
+			ReconnectGrace                                          *int64
+			Resumed                                                 bool
 		}
 		b := Joined(nil, stream, JoinedInfo{ResumeToken: token, ReconnectGrace: grace, Resumed: resumed, PeerSession: session})
 		if err := json.Unmarshal(b, &j); err != nil {
