@@ -50,7 +50,17 @@ type Rooms interface {
 // JoinInfo is what a backend learns of a joining member beyond its
 // socket. The zero value is a plain join, as the Ant Media SDKs send it.
 type JoinInfo struct {
-	Remote string // client address (after trusted_proxies), for listings and logs
+	Remote    string // client address (after trusted_proxies), for listings and logs
+	Resumable bool   // the member asked to keep its seat over a lost socket
+	// Again is set when the transport believes the socket is already a
+	// member and so skipped authorization: a backend that finds it is not
+	// (an operator removed it meanwhile) returns ErrRemoved instead of
+	// admitting it.
+	Again bool
+	// Prelude, when set, is queued to the joiner just before its joined,
+	// only if the join admits it as a new member (the transport's held
+	// answer to getIceServerConfig, which must precede any offer).
+	Prelude []byte
 }
 
 // Reason says why a member left a room.

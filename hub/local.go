@@ -24,6 +24,8 @@ type Local struct {
 	rooms     atomic.Int64
 	evictions atomic.Int64
 	probes    atomic.Int64
+
+	ops localOps // listings, kicks and room events (localops.go)
 }
 
 var _ Rooms = (*Local)(nil)
@@ -36,6 +38,7 @@ type shard struct {
 type entry struct {
 	room    room.Room[Conn]
 	probing chan struct{} // non-nil while the members are being probed
+	ops     roomOps       // who the members are, for listings and events
 }
 
 // NewLocal returns an empty in-process backend. probeTimeout bounds how long
@@ -58,7 +61,7 @@ func (l *Local) shard(k Key) *shard {
 }
 
 // Join implements Rooms.
-func (l *Local) Join(ctx context.Context, c Conn, k Key, _ JoinInfo) error {
+func (l *Local) Join(ctx context.Context, c Conn, k Key, info JoinInfo) error {
 	sh := l.shard(k)
 	for attempt := 0; ; attempt++ {
 		sh.mu.Lock()
@@ -68,8 +71,14 @@ func (l *Local) Join(ctx context.Context, c Conn, k Key, _ JoinInfo) error {
 			sh.rooms[k] = e
 			l.rooms.Add(1)
 		}
+		if info.Again && !e.room.Has(c) {
+			l.forgetIfEmpty(sh, k, e)
+			sh.mu.Unlock()
+			return ErrRemoved
+		}
 		res, acts := e.room.Join(c)
 		if res == room.Admitted {
+			l.admittedLocked(k, e, c, info)
 			deliver(k, acts)
 			sh.mu.Unlock()
 			return nil
@@ -118,7 +127,7 @@ func (l *Local) probe(sh *shard, k Key, e *entry, members []Conn, done chan stru
 	sh.mu.Lock()
 	for i, m := range members {
 		if !alive[i] && e.room.Has(m) {
-			deliver(k, e.room.Leave(m, false))
+			deliver(k, l.leaveLocked(k, e, m, ReasonEvicted))
 			dead = append(dead, m)
 		}
 	}
@@ -155,7 +164,7 @@ func (l *Local) Leave(c Conn, k Key, reason Reason) {
 		}
 		return
 	}
-	deliver(k, e.room.Leave(c, explicit))
+	deliver(k, l.leaveLocked(k, e, c, reason))
 	l.forgetIfEmpty(sh, k, e)
 }
 
