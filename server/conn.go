@@ -83,6 +83,8 @@ type conn struct {
 	busy      atomic.Bool  // the reader is inside a blocking room call
 	lingering atomic.Bool  // the reader waits with the linger deadline set
 
+	ops opsState // kicks and the ICE answer (ops.go)
+
 	// Owned by the reader goroutine.
 	rooms   []string
 	tokens  float64
