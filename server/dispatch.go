@@ -127,7 +127,7 @@ func (c *conn) join(m *protocol.Message) {
 		err := c.srv.auth.AuthorizeJoin(ctx, access.JoinRequest{App: c.app, StreamID: id, Token: token, Mode: m.Mode, RemoteAddr: c.remote})
 		if err != nil {
 			c.sendError(definition(err), id)
-			c.joinOutcome(false)
+			c.joinOutcome(id, false)
 			return
 		}
 	}
@@ -143,10 +143,10 @@ func (c *conn) join(m *protocol.Message) {
 	}
 	if err != nil {
 		c.sendError(definition(err), id)
-		c.joinOutcome(false)
+		c.joinOutcome(id, false)
 		return
 	}
-	c.joinOutcome(true)
+	c.joinOutcome(id, true)
 	if !in {
 		c.rooms = append(c.rooms, id)
 		c.srv.metrics.Joins.Inc()

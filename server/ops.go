@@ -27,6 +27,7 @@ type opsState struct {
 	// Owned by the reader goroutine.
 	iceHeld   int       // getIceServerConfig requests waiting for a join's outcome
 	authed    bool      // a join with a valid token has succeeded (tokens required)
+	label     string    // app.room of the first successful join: the credential's user
 	ice       []byte    // this socket's iceServerConfig answer, once minted
 	iceRenew  time.Time // when to mint a fresh one (half its lifetime)
 	iceMinted bool      // ice holds credentials minted for this socket
@@ -77,7 +78,11 @@ func (c *conn) getICE() {
 		c.srv.metrics.ICEAnswers.WithLabelValues("held").Inc()
 		return
 	}
-	c.Send(c.iceAnswer(c.app))
+	label := c.ops.label
+	if label == "" {
+		label = c.app
+	}
+	c.Send(c.iceAnswer(label))
 	c.srv.metrics.ICEAnswers.WithLabelValues("servers").Inc()
 }
 
@@ -125,7 +130,10 @@ func (c *conn) icePrelude(stream string) []byte {
 // joinOutcome settles held getIceServerConfig requests after a join:
 // authorized tells whether the socket is now in a room with a valid token
 // (the prelude already answered one request).
-func (c *conn) joinOutcome(authorized bool) {
+func (c *conn) joinOutcome(stream string, authorized bool) {
+	if authorized && c.ops.label == "" {
+		c.ops.label = c.app + "." + stream
+	}
 	if c.srv.auth == nil {
 		return
 	}
