@@ -19,6 +19,9 @@ const (
 	subjectOpsList = "duet.ops.list"
 	// opsGather bounds how long a listing waits for the other nodes.
 	opsGather = 1500 * time.Millisecond
+	// opsChunk is the most rooms one answer carries, well within NATS's
+	// 1 MB default payload limit; a node sends as many as it needs.
+	opsChunk = 500
 )
 
 func opsSubject(node string) string { return "duet.ops.node." + node }
@@ -36,6 +39,7 @@ type opsList struct {
 type opsListReply struct {
 	Node  hub.NodeInfo
 	Rooms []hub.RoomInfo
+	More  bool // another chunk follows
 }
 
 type opsReq struct {
@@ -107,9 +111,16 @@ func (c *Cluster) onOpsList(msg *nats.Msg) {
 	if json.Unmarshal(msg.Data, &f) != nil || msg.Reply == "" {
 		return
 	}
-	b, err := json.Marshal(c.localList(hub.Filter{App: f.App, Stream: f.Stream, Limit: f.Limit}))
-	if err == nil {
-		msg.Respond(b)
+	rep := c.localList(hub.Filter{App: f.App, Stream: f.Stream, Limit: f.Limit})
+	rooms := rep.Rooms
+	for {
+		n := min(len(rooms), opsChunk)
+		rep.Rooms, rep.More = rooms[:n], len(rooms) > n
+		rooms = rooms[n:]
+		b, err := json.Marshal(rep)
+		if err != nil || c.nc.Publish(msg.Reply, b) != nil || !rep.More {
+			return
+		}
 	}
 }
 
@@ -117,13 +128,17 @@ func (c *Cluster) onOpsList(msg *nats.Msg) {
 // asked for its members, and the answers that come within opsGather are
 // merged. A node that does not answer makes the snapshot Partial.
 func (c *Cluster) Snapshot(ctx context.Context, f hub.Filter) (hub.Snapshot, error) {
-	snap := hub.Snapshot{Expected: c.live.count(time.Now())}
+	now := time.Now()
+	snap := hub.Snapshot{Expected: c.live.count(now)}
+	// Until this node has been up for a heartbeat silence, nodes it has not
+	// heard yet may be alive: wait for whoever answers.
+	settled := c.live.settled(now)
 	replies := []opsListReply{c.localList(f)}
-	if snap.Expected > 1 {
+	if snap.Expected > 1 || !settled {
 		ctx, cancel := context.WithTimeout(ctx, opsGather)
 		defer cancel()
 		inbox := c.nc.NewRespInbox()
-		ch := make(chan *nats.Msg, snap.Expected)
+		ch := make(chan *nats.Msg, 256)
 		sub, err := c.nc.ChanSubscribe(inbox, ch)
 		if err != nil {
 			return snap, err
@@ -133,21 +148,32 @@ func (c *Cluster) Snapshot(ctx context.Context, f hub.Filter) (hub.Snapshot, err
 		if err := c.nc.PublishRequest(subjectOpsList, inbox, req); err != nil {
 			return snap, err
 		}
-		seen := map[string]bool{c.id: true}
+		done := map[string]bool{c.id: true}
+		partial := map[string]*opsListReply{}
 	gather:
-		for len(seen) < snap.Expected {
+		for !settled || len(done) < snap.Expected {
 			select {
 			case m := <-ch:
 				var rep opsListReply
-				if json.Unmarshal(m.Data, &rep) == nil && !seen[rep.Node.ID] {
-					seen[rep.Node.ID] = true
-					replies = append(replies, rep)
+				if json.Unmarshal(m.Data, &rep) != nil || done[rep.Node.ID] {
+					continue
+				}
+				if p := partial[rep.Node.ID]; p != nil {
+					p.Rooms = append(p.Rooms, rep.Rooms...)
+				} else {
+					cp := rep
+					partial[rep.Node.ID] = &cp
+				}
+				if !rep.More {
+					done[rep.Node.ID] = true
+					replies = append(replies, *partial[rep.Node.ID])
 				}
 			case <-ctx.Done():
 				break gather
 			}
 		}
 	}
+	snap.Expected = max(snap.Expected, len(replies))
 	snap.Partial = len(replies) < snap.Expected
 	byKey := map[hub.Key]*hub.RoomInfo{}
 	for _, rep := range replies {
@@ -378,4 +404,12 @@ func (c *Cluster) onOps(msg *nats.Msg) {
 			msg.Respond(b)
 		}
 	})
+}
+
+// settled reports whether the grace for nodes not heard yet is over: then
+// the nodes counted alive are all there are.
+func (l *liveness) settled(now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return now.Sub(l.since) >= l.deadAfter
 }
