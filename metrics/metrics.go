@@ -60,6 +60,9 @@ func New(reg prometheus.Registerer, rooms RoomStats) *Metrics {
 		}, []string{"definition"}),
 		errorsByDef: map[protocol.Error]prometheus.Counter{},
 	}
+	for _, r := range []string{"servers", "held", "refused"} {
+		m.ICEAnswers.WithLabelValues(r)
+	}
 	for _, cmd := range []string{protocol.CmdTakeConfiguration, protocol.CmdTakeCandidate, protocol.CmdPeerMessage} {
 		m.relayed[cmd] = relayed.WithLabelValues(cmd)
 		m.relayedBytes[cmd] = relayedBytes.WithLabelValues(cmd)
