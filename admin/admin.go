@@ -109,11 +109,11 @@ func (a *API) authorized(r *http.Request) bool {
 		}
 	}
 	if a.o.Tokens != nil && strings.Count(cred, ".") == 2 {
-		if err := a.o.Tokens.CheckAdmin(cred); err == nil {
+		err := a.o.Tokens.CheckAdmin(cred)
+		if err == nil {
 			return true
-		} else {
-			a.log.Info("admin token refused", "remote", r.RemoteAddr, "reason", err)
 		}
+		a.log.Info("admin token refused", "remote", r.RemoteAddr, "reason", err)
 	}
 	return false
 }
