@@ -38,7 +38,8 @@ type Options struct {
 	// MaxAttempts per delivery (12). BackoffMin (1 s) doubles per failed
 	// attempt up to BackoffMax (60 s), with jitter: the wait is between
 	// half and all of it. With the defaults a delivery is given up after
-	// about 7 minutes of failures.
+	// 3 to 6 minutes of waiting (1+2+4+…+32+5×60 s = 363 s, jittered)
+	// plus the attempts themselves.
 	MaxAttempts            int
 	BackoffMin, BackoffMax time.Duration
 	Workers                int // concurrent attempts (4)
