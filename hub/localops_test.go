@@ -256,3 +256,26 @@ func FuzzLocalEvents(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkSnapshot lists 10,000 full rooms (what GET /v1/admin/stats
+// reads on one node): go test -run X -bench Snapshot ./hub
+func BenchmarkSnapshot(b *testing.B) {
+	l := NewLocal(time.Millisecond, slog.New(slog.DiscardHandler))
+	l.SetNodeInfo(func() NodeInfo { return NodeInfo{ID: "n"} })
+	ctx := context.Background()
+	for i := range 10000 {
+		k := Key{"app", fmt.Sprintf("room-%05d", i)}
+		for range 2 {
+			if err := l.Join(ctx, &fakeConn{alive: true}, k, JoinInfo{Remote: "203.0.113.1:5000"}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		snap, _ := l.Snapshot(ctx, Filter{})
+		if len(snap.Rooms) != 10000 {
+			b.Fatal(len(snap.Rooms))
+		}
+	}
+}

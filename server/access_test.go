@@ -200,3 +200,34 @@ func TestICEWithoutTokens(t *testing.T) {
 		t.Fatal("two sockets share a credential")
 	}
 }
+
+// A socket that lives longer than half its credential's lifetime gets a
+// fresh one when it asks again (a long call's client that reconnects or
+// restarts ICE), never an expired one.
+func TestICECredentialRenewedAtHalfLife(t *testing.T) {
+	opts := accessOptions(t)
+	opts.ICE = ice.New(ice.Options{TURN: []string{turnURI}, Secret: []byte(turnSecret), TTL: 2 * time.Second})
+	e := startAccess(t, opts)
+	c := wstest.Dial(t, e.URL("WebRTCAppEE"))
+	c.Send(msg{"command": "join", "streamId": "long", "token": roomToken(t, "long")})
+	c.Expect("notification", "joined")
+	askICE(c)
+	first := c.Expect("iceServerConfig", "").Str("turnServerUsername")
+	firstExpiry, err := ice.CheckUsername(first, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	askICE(c)
+	if u := c.Expect("iceServerConfig", "").Str("turnServerUsername"); u != first {
+		t.Fatalf("renewed at once: %q then %q", first, u)
+	}
+	wstest.Eventually(t, "a fresh credential", func() bool {
+		askICE(c)
+		u := c.Expect("iceServerConfig", "").Str("turnServerUsername")
+		expiry, err := ice.CheckUsername(u, time.Now())
+		if err != nil {
+			t.Fatalf("an expired credential %q: %v", u, err)
+		}
+		return u != first && expiry.After(firstExpiry) && strings.Contains(u, ":WebRTCAppEE.long.")
+	})
+}
