@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -51,13 +52,25 @@ type Options struct {
 	// Now is the clock (default time.Now).
 	Now    func() time.Time
 	Logger *slog.Logger
+	// KeyFile, when set, is where Keys came from: Reload reads it again,
+	// and so does a token whose key is not in the set (a kid miss), at
+	// most once per ReloadEvery (default 10 s).
+	KeyFile     string
+	ReloadEvery time.Duration
 }
 
 // Authorizer implements access.Authorizer with JWTs.
 type Authorizer struct {
+	o     Options
+	state atomic.Pointer[keyState] // swapped whole by Reload
+	log   *slog.Logger
+	rl    reloadLimit
+}
+
+// keyState is a key set with the parser that accepts its algorithms.
+type keyState struct {
 	keys   *KeySet
 	parser *jwt.Parser
-	log    *slog.Logger
 }
 
 var _ access.Authorizer = (*Authorizer)(nil)
@@ -73,15 +86,25 @@ func New(o Options) (*Authorizer, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.ReloadEvery <= 0 {
+		o.ReloadEvery = 10 * time.Second
+	}
+	a := &Authorizer{o: o, log: log}
+	a.state.Store(a.newState(o.Keys))
+	return a, nil
+}
+
+func (a *Authorizer) newState(keys *KeySet) *keyState {
 	opts := []jwt.ParserOption{
-		jwt.WithValidMethods(o.Keys.Algorithms()),
+		jwt.WithValidMethods(keys.Algorithms()),
 		jwt.WithExpirationRequired(),
-		jwt.WithLeeway(o.Leeway),
+		jwt.WithLeeway(a.o.Leeway),
+		jwt.WithTimeFunc(a.o.Now),
 	}
-	if o.Now != nil {
-		opts = append(opts, jwt.WithTimeFunc(o.Now))
-	}
-	return &Authorizer{keys: o.Keys, parser: jwt.NewParser(opts...), log: log}, nil
+	return &keyState{keys: keys, parser: jwt.NewParser(opts...)}
 }
 
 // FromConfig returns the Authorizer for token_secret or token_key_file, or
@@ -100,11 +123,11 @@ func FromConfig(cfg config.Config, log *slog.Logger) (*Authorizer, error) {
 	default:
 		return nil, nil
 	}
-	return New(Options{Keys: keys, Leeway: 30 * time.Second, Logger: log})
+	return New(Options{Keys: keys, Leeway: 30 * time.Second, Logger: log, KeyFile: cfg.TokenKeyFile})
 }
 
 // Algorithms lists the signature algorithms tokens may use.
-func (a *Authorizer) Algorithms() []string { return a.keys.Algorithms() }
+func (a *Authorizer) Algorithms() []string { return a.state.Load().keys.Algorithms() }
 
 // AuthorizeJoin implements access.Authorizer.
 func (a *Authorizer) AuthorizeJoin(_ context.Context, req access.JoinRequest) error {
@@ -121,7 +144,7 @@ func (a *Authorizer) check(req access.JoinRequest) error {
 		return ErrNoToken
 	}
 	var c Claims
-	if _, err := a.parser.ParseWithClaims(req.Token, &c, a.keys.keyFunc); err != nil {
+	if err := a.parse(req.Token, &c); err != nil {
 		return fmt.Errorf("%w: %v", protocol.ErrTokenNotValid, err)
 	}
 	switch {

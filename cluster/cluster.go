@@ -104,6 +104,8 @@ type Cluster struct {
 
 	evictions, probes atomic.Int64
 
+	ops clusterOps // listings, kicks and room events (ops*.go)
+
 	stop      chan struct{}
 	lifeMu    sync.Mutex // guards closed and wg.Add against Close's wg.Wait
 	closed    bool
@@ -215,6 +217,9 @@ func (c *Cluster) init(ctx context.Context) error {
 		if _, err := c.nc.Subscribe(subj, h); err != nil {
 			return err
 		}
+	}
+	if err := c.startOps(); err != nil {
+		return err
 	}
 	// Announce ourselves before the first join, so that no node sees our
 	// members before it has heard of us.

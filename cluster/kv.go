@@ -24,6 +24,7 @@ type outcome struct {
 	acts      []room.Action[string]
 	prev, rev uint64 // revision read, and written (prev when unchanged)
 	changed   bool
+	reason    hub.Reason // why a member went, told to its partner with stop (0: not said)
 }
 
 // transact reads room k, lets f change it and writes it back on the
@@ -121,6 +122,6 @@ func (c *Cluster) deliver(k hub.Key, o outcome, self string) {
 	}
 	for _, to := range order {
 		p, _ := o.r.Partner(to)
-		c.sendEvent(to, k, event{prev: o.prev, rev: o.rev, partner: p, kinds: kinds[to]})
+		c.sendEvent(to, k, event{prev: o.prev, rev: o.rev, partner: p, reason: o.reason, kinds: kinds[to]})
 	}
 }

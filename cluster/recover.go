@@ -86,6 +86,7 @@ func (c *Cluster) recoverOnce() error {
 				c.pendMu.Unlock()
 				return err
 			}
+			c.pendingLeft(p.k, p.id, o)
 			c.deliver(p.k, o, p.id)
 		}
 	}
@@ -182,6 +183,7 @@ func (c *Cluster) sweep() {
 		if o.changed {
 			c.evictions.Add(1)
 			c.log.Info("removed member of a dead node", "app", t.k.App, "stream", t.k.Stream, "member", t.partner)
+			c.removedBy(t.k, t.partner, o, hub.ReasonNodeFailure)
 			c.deliver(t.k, o, "")
 		}
 	}

@@ -12,7 +12,7 @@ import (
 )
 
 // Join implements hub.Rooms.
-func (c *Cluster) Join(ctx context.Context, conn hub.Conn, k hub.Key, _ hub.JoinInfo) error {
+func (c *Cluster) Join(ctx context.Context, conn hub.Conn, k hub.Key, info hub.JoinInfo) error {
 	m := c.member(conn, true)
 	m.mu.Lock()
 	if s := m.seats[k]; s != nil && !s.joining {
@@ -21,6 +21,11 @@ func (c *Cluster) Join(ctx context.Context, conn hub.Conn, k hub.Key, _ hub.Join
 		conn.Send(hub.Frame(room.Joined, k.Stream))
 		m.mu.Unlock()
 		return nil
+	}
+	if info.Again { // an operator removed it meanwhile
+		m.mu.Unlock()
+		c.forgetIfIdle(m)
+		return hub.ErrRemoved
 	}
 	if !c.ready.Load() {
 		m.mu.Unlock()
@@ -50,6 +55,7 @@ func (c *Cluster) Join(ctx context.Context, conn hub.Conn, k hub.Key, _ hub.Join
 	s.rev = o.rev
 	s.partner, _ = o.r.Partner(m.id)
 	c.seated(k, 1)
+	c.admitted(k, m, o, info)
 	conn.Send(hub.Frame(room.Joined, k.Stream))
 	c.drainLocked(m, k, s, false)
 	m.mu.Unlock()
@@ -86,6 +92,7 @@ func (c *Cluster) join(ctx context.Context, m *member, k hub.Key) (outcome, erro
 				c.evictions.Add(1)
 				c.log.Info("removed member of a dead node", "app", k.App, "stream", k.Stream, "member", id)
 			}
+			c.joinEvicted(k, m.id, evicted, o)
 			return o, nil
 		case !errors.Is(err, errFull):
 			return o, c.unavailable(ctx, "join", k, err)
@@ -131,6 +138,7 @@ func (c *Cluster) probeAndEvict(ctx context.Context, k hub.Key, members []string
 		}
 		c.evictions.Add(1)
 		c.log.Info("evicted unresponsive member", "app", k.App, "stream", k.Stream, "member", id)
+		c.removedBy(k, id, o, hub.ReasonEvicted)
 		c.deliver(k, o, "")
 		c.kill(id, "no answer to liveness probe")
 	}
@@ -154,14 +162,17 @@ func (c *Cluster) Leave(conn hub.Conn, k hub.Key, reason hub.Reason) {
 	}
 	var o outcome
 	var err error
-	if !c.queueLeaveIfCutOff(m.id, k) {
+	queued := c.queueLeaveIfCutOff(m.id, k)
+	if !queued {
 		o, err = c.transact(context.Background(), k, removeMemberAs(m.id, explicit))
 		if err != nil {
 			// The partner learns when NATS is back, or from the sweep.
 			c.log.Warn("leave not written; retrying after the next reconnect", "app", k.App, "stream", k.Stream, "err", err)
 			c.queueLeave(m.id, k)
+			queued = true
 		}
 	}
+	c.left(k, m.id, o, reason, queued)
 	m.mu.Lock()
 	c.dropSeatLocked(m, k)
 	if explicit {

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/duet-rtc/duet/hub"
+	"github.com/duet-rtc/duet/room"
 )
 
 // gapWait is how long a room transition that arrived ahead of an earlier
@@ -135,7 +136,12 @@ func (c *Cluster) applyEvent(m *member, k hub.Key, ev event) {
 
 func (c *Cluster) applyLocked(m *member, k hub.Key, s *seat, ev event) {
 	s.rev, s.partner = ev.rev, ev.partner
+	c.partnerChanged(m.id, k, ev.partner)
 	for _, kind := range ev.kinds {
+		if kind == room.Stop && ev.reason != 0 {
+			m.conn.Send(hub.StopFrame(k.Stream, ev.reason))
+			continue
+		}
 		m.conn.Send(hub.Frame(kind, k.Stream))
 	}
 }

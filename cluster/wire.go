@@ -43,10 +43,11 @@ func frameMsg(to uint64, from string, k hub.Key, frame []byte) []byte {
 type event struct {
 	prev, rev uint64
 	partner   string
+	reason    hub.Reason // why the partner went, for a stop (0: not said)
 	kinds     []room.Kind
 }
 
-// eventMsg: type, to, app, stream, prev, rev, partner, kinds.
+// eventMsg: type, to, app, stream, prev, rev, partner, reason, kinds.
 func eventMsg(to uint64, k hub.Key, ev event) []byte {
 	b := make([]byte, 0, 40+len(k.App)+len(k.Stream)+len(ev.partner)+len(ev.kinds))
 	b = append(b, msgEvent)
@@ -56,6 +57,7 @@ func eventMsg(to uint64, k hub.Key, ev event) []byte {
 	b = binary.AppendUvarint(b, ev.prev)
 	b = binary.AppendUvarint(b, ev.rev)
 	b = appendString(b, ev.partner)
+	b = append(b, byte(ev.reason))
 	for _, kd := range ev.kinds {
 		b = append(b, byte(kd))
 	}
@@ -117,6 +119,15 @@ func decodeEvent(b []byte) (to uint64, k hub.Key, ev event, err error) {
 	r := reader{b: b[1:]}
 	to, k = r.uvarint(), r.key()
 	ev.prev, ev.rev, ev.partner = r.uvarint(), r.uvarint(), r.str()
+	if r.err == nil && len(r.b) == 0 {
+		return 0, k, ev, errMalformed
+	}
+	if r.err == nil {
+		ev.reason, r.b = hub.Reason(r.b[0]), r.b[1:]
+		if ev.reason > hub.ReasonNodeFailure {
+			return 0, k, ev, errMalformed
+		}
+	}
 	for _, kd := range r.b {
 		if kd < byte(room.Joined) || kd > byte(room.Stop) {
 			return 0, k, ev, errMalformed

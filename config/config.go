@@ -59,6 +59,15 @@ type Config struct {
 
 	DebugListen string `yaml:"debug_listen" help:"address for Go's pprof profiles at /debug/pprof/ (empty: off; keep it private)"`
 
+	AdminKey    string `yaml:"admin_key" help:"bearer key for the admin API (/v1/admin/) and page (/admin), at least 32 characters (empty and admin_tokens false: both off)"`
+	AdminTokens bool   `yaml:"admin_tokens" help:"also accept as admin credentials JWTs signed with the room-token keys that carry \"admin\": true"`
+
+	WebhookURLs        []string      `yaml:"webhook_urls" help:"URLs that receive room events (peer_joined, call_started, call_ended, peer_left) as signed JSON POSTs, comma-separated (empty: none)"`
+	WebhookSecret      string        `yaml:"webhook_secret" help:"HMAC-SHA256 key that signs webhook requests, at least 16 characters; required with webhook_urls"`
+	WebhookQueue       int           `yaml:"webhook_queue" help:"webhook deliveries waiting at most; when full the oldest is dropped"`
+	WebhookTimeout     time.Duration `yaml:"webhook_timeout" help:"time a webhook receiver has to answer one request"`
+	WebhookMaxAttempts int           `yaml:"webhook_max_attempts" help:"attempts per webhook delivery before it is given up (backoff 1s doubling to 60s)"`
+
 	LogFormat string `yaml:"log_format" help:"log format: auto (text on a terminal, else json), json or text"`
 	LogLevel  string `yaml:"log_level" help:"log level: debug, info, warn or error"`
 
@@ -105,6 +114,9 @@ func Default() Config {
 		TurnUserQuota:      10,
 		TurnMaxAllocations: 10000,
 		TurnBandwidth:      1 << 20,
+		WebhookQueue:       10000,
+		WebhookTimeout:     5 * time.Second,
+		WebhookMaxAttempts: 12,
 	}
 }
 
@@ -157,6 +169,7 @@ func (c *Config) Validate() error {
 		bad("stun_uri", "must start with stun:, stuns:, turn: or turns:, got %q", c.StunURI)
 	}
 	c.validateSecurity(bad)
+	c.validateOps(bad)
 	switch c.LogFormat {
 	case "auto", "json", "text":
 	default:

@@ -147,6 +147,9 @@ func (l *Local) resumeLocked(sh *shard, k Key, e *entry, s *seat, c Conn, info J
 	}
 	e.room.Replace(old, c)
 	s.conn = c
+	if i := e.ops.find(old); i >= 0 {
+		e.ops.seats[i].c, e.ops.seats[i].remote = c, info.Remote
+	}
 	s.session, s.resumable = info.Session, info.Resumable
 	j := l.joinedInfo(e, s)
 	j.Resumed = true

@@ -60,6 +60,16 @@ type JoinInfo struct {
 	Session     string // the client's call-session id, valid or ""; the partner gets it as peerSession
 	Resumable   bool   // hold the seat for the reconnect grace if the socket is lost without leave
 	ResumeToken string // take back the seat a previous socket held (the token of its last joined)
+
+	// Again is set when the transport believes the socket is already a
+	// member and so skipped authorization: a backend that finds it is not
+	// (an operator removed it meanwhile) returns ErrRemoved instead of
+	// admitting it.
+	Again bool
+	// Prelude, when set, is queued to the joiner just before its joined,
+	// only if the join admits it as a new member (the transport's held
+	// answer to getIceServerConfig, which must precede any offer).
+	Prelude []byte
 }
 
 // Holder is implemented by a backend that can hold the seat of a resumable

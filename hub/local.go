@@ -32,6 +32,8 @@ type Local struct {
 	resumes   atomic.Int64
 	expiries  atomic.Int64
 	closed    atomic.Bool
+
+	ops localOps // listings, kicks and room events (localops.go)
 }
 
 var (
@@ -47,6 +49,7 @@ type shard struct {
 type entry struct {
 	room    room.Room[Conn]
 	probing chan struct{} // non-nil while the members are being probed
+	ops     roomOps       // who the members are, for listings and events
 	// seats has the resume state of members that sent session or
 	// resumable; plain members (the Ant Media SDKs) have none.
 	seats [2]*seat
@@ -111,6 +114,11 @@ func (l *Local) Join(ctx context.Context, c Conn, k Key, info JoinInfo) error {
 			sh.rooms[k] = e
 			l.rooms.Add(1)
 		}
+		if info.Again && !e.room.Has(c) {
+			l.forgetIfEmpty(sh, k, e)
+			sh.mu.Unlock()
+			return ErrRemoved
+		}
 		if info.ResumeToken != "" && l.grace > 0 && !e.room.Has(c) {
 			if s := e.seatByToken(info.ResumeToken); s != nil {
 				old, live := l.resumeLocked(sh, k, e, s, c, info)
@@ -125,6 +133,7 @@ func (l *Local) Join(ctx context.Context, c Conn, k Key, info JoinInfo) error {
 		}
 		res, acts := e.room.Join(c)
 		if res == room.Admitted {
+			l.admittedLocked(k, e, c, info)
 			l.admitLocked(sh, k, e, c, info, acts)
 			sh.mu.Unlock()
 			return nil
@@ -251,7 +260,7 @@ func (l *Local) removeLocked(k Key, e *entry, c Conn, reason Reason) {
 		l.unholdLocked(s)
 		e.dropSeat(c)
 	}
-	l.deliverLocked(k, e, e.room.Leave(c, reason == ReasonLeft), delivery{reason: reason})
+	l.deliverLocked(k, e, l.leaveLocked(k, e, c, reason), delivery{reason: reason})
 }
 
 // Relay implements Rooms. A frame for a held seat is kept for it.

@@ -68,8 +68,9 @@ func IsTURN(uri string) bool {
 
 // ICEServerConfig implements server.ICEProvider. The full list goes in
 // iceServers; the fields the Ant Media SDKs read get one URI, chosen as
-// they can use it (see legacyURI).
-func (p *Provider) ICEServerConfig(_ context.Context, app string) protocol.ICEServerConfig {
+// they can use it (see legacyURI). label names a minted credential's user
+// before its random part: the app, or app.room for a room's member.
+func (p *Provider) ICEServerConfig(_ context.Context, label string) protocol.ICEServerConfig {
 	var c protocol.ICEServerConfig
 	if len(p.o.STUN) > 0 {
 		c.ICEServers = append(c.ICEServers, protocol.ICEServer{URLs: p.o.STUN})
@@ -78,7 +79,7 @@ func (p *Provider) ICEServerConfig(_ context.Context, app string) protocol.ICESe
 	if len(p.o.TURN) > 0 {
 		user, pass = p.o.Username, p.o.Credential
 		if len(p.o.Secret) > 0 {
-			user, pass = Mint(p.o.Secret, app+"."+randomID(), p.o.Now().Add(p.o.TTL))
+			user, pass = Mint(p.o.Secret, label+"."+randomID(), p.o.Now().Add(p.o.TTL))
 		}
 		c.ICEServers = append(c.ICEServers, protocol.ICEServer{URLs: p.o.TURN, Username: user, Credential: pass})
 	}

@@ -15,6 +15,7 @@ type Metrics struct {
 	Joins            prometheus.Counter
 	SlowDropped      prometheus.Counter
 	Rejected         *prometheus.CounterVec // connections refused, by reason
+	ICEAnswers       *prometheus.CounterVec // getIceServerConfig answers, by result
 
 	relayed      map[string]prometheus.Counter
 	relayedBytes map[string]prometheus.Counter
@@ -49,12 +50,18 @@ func New(reg prometheus.Registerer, rooms RoomStats) *Metrics {
 		Rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "duet_connections_rejected_total", Help: "Connections refused or closed by policy, by reason.",
 		}, []string{"reason"}),
+		ICEAnswers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "duet_ice_answers_total", Help: "getIceServerConfig requests: answered with servers, held until a join, or refused (empty answer: no join with a valid token).",
+		}, []string{"result"}),
 		relayed:      map[string]prometheus.Counter{},
 		relayedBytes: map[string]prometheus.Counter{},
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "duet_errors_total", Help: "Error messages sent to clients, by definition.",
 		}, []string{"definition"}),
 		errorsByDef: map[protocol.Error]prometheus.Counter{},
+	}
+	for _, r := range []string{"servers", "held", "refused"} {
+		m.ICEAnswers.WithLabelValues(r)
 	}
 	for _, cmd := range []string{protocol.CmdTakeConfiguration, protocol.CmdTakeCandidate, protocol.CmdPeerMessage} {
 		m.relayed[cmd] = relayed.WithLabelValues(cmd)
@@ -63,7 +70,7 @@ func New(reg prometheus.Registerer, rooms RoomStats) *Metrics {
 	for _, d := range protocol.Definitions {
 		m.errorsByDef[d] = m.errors.WithLabelValues(string(d))
 	}
-	reg.MustRegister(m.Connections, m.ConnectionsTotal, m.Joins, m.SlowDropped, m.Rejected,
+	reg.MustRegister(m.Connections, m.ConnectionsTotal, m.Joins, m.SlowDropped, m.Rejected, m.ICEAnswers,
 		relayed, relayedBytes, m.errors,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "duet_rooms", Help: "Rooms with at least one member."},
 			func() float64 { r, _, _ := rooms(); return float64(r) }),

@@ -84,6 +84,7 @@ type conn struct {
 	lingering atomic.Bool  // the reader waits with the linger deadline set
 
 	ended atomic.Uint32 // why the socket ended, as a hub.Reason; 0 is ReasonClosed (see leaveReason)
+	ops   opsState      // kicks and the ICE answer (ops.go)
 
 	// Owned by the reader goroutine.
 	rooms   []string

@@ -62,8 +62,7 @@ func (c *conn) handle(data []byte, now time.Time) (relayed bool) {
 	case protocol.CmdPing:
 		c.Send(protocol.Pong(nil))
 	case protocol.CmdGetIceServer:
-		ice := c.srv.ice.ICEServerConfig(context.Background(), c.app)
-		c.Send(protocol.IceServerConfigMsg(nil, ice))
+		c.getICE()
 	case protocol.CmdJoin:
 		c.join(m)
 	case protocol.CmdLeave, protocol.CmdStop:
@@ -109,6 +108,7 @@ func (c *conn) join(m *protocol.Message) {
 	if !ok {
 		return
 	}
+	c.forgetRemoved()
 	in := slices.Contains(c.rooms, id)
 	if !in && len(c.rooms) >= c.srv.cfg.MaxRoomsPerConn {
 		c.sendError(protocol.ErrTooManyRooms, id)
@@ -127,16 +127,27 @@ func (c *conn) join(m *protocol.Message) {
 		err := c.srv.auth.AuthorizeJoin(ctx, access.JoinRequest{App: c.app, StreamID: id, Token: token, Mode: m.Mode, RemoteAddr: c.remote})
 		if err != nil {
 			c.sendError(definition(err), id)
+			c.joinOutcome(id, false)
 			return
 		}
 	}
 	c.busy.Store(true)
-	err := c.srv.rooms.Join(ctx, c, hub.Key{App: c.app, Stream: id}, c.joinInfo(m))
+	info := c.joinInfo(m)
+	info.Again, info.Prelude = in, c.icePrelude(id)
+	err := c.srv.rooms.Join(ctx, c, hub.Key{App: c.app, Stream: id}, info)
 	c.busy.Store(false)
-	if err != nil {
-		c.sendError(definition(err), id)
+	if errors.Is(err, hub.ErrRemoved) {
+		// An operator removed the socket meanwhile: join afresh.
+		c.forgetRoom(id)
+		c.join(m)
 		return
 	}
+	if err != nil {
+		c.sendError(definition(err), id)
+		c.joinOutcome(id, false)
+		return
+	}
+	c.joinOutcome(id, true)
 	if !in {
 		c.rooms = append(c.rooms, id)
 		c.srv.metrics.Joins.Inc()

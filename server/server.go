@@ -29,10 +29,11 @@ import (
 	"github.com/duet-rtc/duet/protocol"
 )
 
-// ICEProvider answers getIceServerConfig. It is asked on every request so
-// that time-limited credentials stay fresh.
+// ICEProvider answers getIceServerConfig. It is asked once per socket, and
+// again when half of a minted credential's lifetime has passed; label
+// names the credential's user: the app, or app.room for a room's member.
 type ICEProvider interface {
-	ICEServerConfig(ctx context.Context, app string) protocol.ICEServerConfig
+	ICEServerConfig(ctx context.Context, label string) protocol.ICEServerConfig
 }
 
 // Options are the server's collaborators. Zero values get defaults.

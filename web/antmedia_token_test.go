@@ -35,7 +35,9 @@ var amsTokenPage = strings.Replace(amsPage, `if (info === 'initialized') adaptor
 // TestAntMediaSDKJoinsWithToken: with a signing key configured, Ant Media's
 // published SDK joins and connects when its join carries a token minted
 // for the room (in the join, or in the socket URL), and gets
-// unauthorized_access without one.
+// unauthorized_access without one. Its getIceServerConfig, sent as the
+// socket opens, is answered with a TURN credential for the member once it
+// has joined with a valid token, and with nothing without one.
 func TestAntMediaSDKJoinsWithToken(t *testing.T) {
 	if !strings.Contains(amsTokenPage, "params.get('via')") {
 		t.Fatal("amsPage changed: the token page could not be derived from it")
@@ -47,6 +49,8 @@ func TestAntMediaSDKJoinsWithToken(t *testing.T) {
 	}
 	cfg := config.Default()
 	cfg.StunURI = "stun:127.0.0.1:9" // nothing listens; loopback host candidates connect anyway
+	const turn = "turn:127.0.0.1:9?transport=udp"
+	cfg.TurnURIs, cfg.TurnSecret = []string{turn}, "browser-test-turn-secret"
 	srv := testserver.Start(t, cfg, server.Options{Authorizer: authz, Mount: amsMount(t, amsTokenPage)})
 	const room = "ams-secured"
 	token, err := auth.Mint("HS256", "", []byte(secret), "WebRTCAppEE", room, "", time.Now(), time.Hour, 0)
@@ -78,6 +82,9 @@ func TestAntMediaSDKJoinsWithToken(t *testing.T) {
 	for _, tab := range []context.Context{alice, bob} {
 		wait(tab, `ams.events.includes('ice:connected') || ams.events.includes('ice:completed')`)
 		wait(tab, `ams.events.includes('data_channel_opened')`)
+		// The SDK took duet's TURN server, with a credential minted for
+		// this member of the room.
+		wait(tab, fmt.Sprintf(`adaptor.peerconnection_config.iceServers.some(s => s.urls === %q && /^\d+:WebRTCAppEE\.%s\.[0-9a-f]+$/.test(s.username) && s.credential)`, turn, room))
 	}
 	if _, err := chromedp.Run(alice, chromedp.Evaluate[any](fmt.Sprintf(`adaptor.sendData(%q, 'token ok'), 1`, room))); err != nil {
 		t.Fatal(err)
@@ -88,5 +95,8 @@ func TestAntMediaSDKJoinsWithToken(t *testing.T) {
 	wait(carol, `ams.errors.includes('unauthorized_access')`)
 	if got := evalJS[bool](t, carol, `ams.events.includes('joined')`); got {
 		t.Fatal("carol joined without a token")
+	}
+	if got := evalJS[string](t, carol, `JSON.stringify(adaptor.peerconnection_config.iceServers)`); strings.Contains(got, "turn:") || strings.Contains(got, "127.0.0.1") {
+		t.Fatalf("carol, without a token, got ICE servers from duet: %s", got)
 	}
 }

@@ -2,6 +2,7 @@
 // Ant Media Server's peer-to-peer protocol.
 //
 //	duet [serve] [flags]   run the server (the default)
+//	duet rooms ...         operate a server through its admin API
 //	duet version           print the version
 package main
 
@@ -35,6 +36,7 @@ func commands() []command {
 		{"serve", "run the signaling server (default)", serve},
 		{"peer", "join a room as a WebRTC peer and bridge its data channel to stdin/stdout", peerMain},
 		{"token", "mint a room access token for testing", tokenMain},
+		{"rooms", "list rooms, end a room or remove a member (admin API)", roomsMain},
 		{"bench", "run a load scenario against a server", benchMain},
 		{"version", "print the version", func(_ context.Context, _ []string, stdout, _ io.Writer, _ func(string) string) int {
 			fmt.Fprintln(stdout, "duet", version)

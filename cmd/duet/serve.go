@@ -64,11 +64,18 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		opts.Authorizer = authz
 		log.Info("room tokens required", "algorithms", authz.Algorithms())
 	}
+	operators, flushOps, err := withOps(ctx, cfg, log, authz, &opts)
+	if err != nil {
+		fmt.Fprintf(stderr, "duet: %v\n", err)
+		return 2
+	}
+	defer flushOps()
 	srv, err := server.New(cfg, opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "duet: %v\n", err)
 		return 2
 	}
+	operators.Attach(srv)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		log.Error("listen failed", "addr", cfg.Listen, "err", err)

@@ -1,0 +1,131 @@
+// Package ops wires what operators use into a server: the admin API and
+// page (package admin, web's admin page) and webhooks (package webhook)
+// fed by the room backend's events.
+package ops
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/duet-rtc/duet/admin"
+	"github.com/duet-rtc/duet/config"
+	"github.com/duet-rtc/duet/hub"
+	"github.com/duet-rtc/duet/server"
+	"github.com/duet-rtc/duet/web"
+	"github.com/duet-rtc/duet/webhook"
+)
+
+// Options are what Setup needs.
+type Options struct {
+	Config config.Config
+	// Tokens checks admin JWTs when admin_tokens is set
+	// (auth.Authorizer).
+	Tokens   admin.TokenChecker
+	Version  string
+	Logger   *slog.Logger
+	Registry prometheus.Registerer
+	// NodeID names this node in listings when the backend does not (one
+	// node): node_id, else the host name.
+	NodeID string
+}
+
+// Ops is the operators' side of one node.
+type Ops struct {
+	webhooks *webhook.Sender
+	api      *admin.API
+	srv      atomic.Pointer[server.Server]
+}
+
+// Setup prepares the admin API and webhooks for the server that opts will
+// build: it creates the in-process room backend when opts has none, so
+// that the backend can report its events, and adds the admin routes to
+// opts.Mount. Call Attach with the server once it exists, and Close after
+// it has drained.
+func Setup(o Options, opts *server.Options) (*Ops, error) {
+	cfg := o.Config
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Rooms == nil {
+		opts.Rooms = hub.NewLocal(cfg.ProbeTimeout, log)
+	}
+	x := &Ops{}
+	started := time.Now()
+	node := o.NodeID
+	if node == "" {
+		node = cfg.NodeID
+	}
+	if node == "" {
+		node, _ = os.Hostname()
+	}
+	if ad, ok := opts.Rooms.(hub.Admin); ok {
+		ad.SetNodeInfo(func() hub.NodeInfo {
+			n := hub.NodeInfo{ID: node, Version: o.Version, Started: started}
+			if s := x.srv.Load(); s != nil {
+				n.Connections = s.Connections()
+			}
+			return n
+		})
+	}
+	if len(cfg.WebhookURLs) > 0 {
+		ob, ok := opts.Rooms.(hub.Observable)
+		if !ok {
+			return nil, errNotObservable
+		}
+		s, err := webhook.New(webhook.Options{
+			URLs: cfg.WebhookURLs, Secret: []byte(cfg.WebhookSecret), QueueSize: cfg.WebhookQueue,
+			Timeout: cfg.WebhookTimeout, MaxAttempts: cfg.WebhookMaxAttempts,
+			Registerer: o.Registry, Logger: log.With("component", "webhook"),
+		})
+		if err != nil {
+			return nil, err
+		}
+		x.webhooks = s
+		ob.SetObserver(s)
+		log.Info("webhooks on", "urls", len(cfg.WebhookURLs))
+	}
+	if cfg.AdminKey != "" || (cfg.AdminTokens && o.Tokens != nil) {
+		ad, ok := opts.Rooms.(hub.Admin)
+		if !ok {
+			x.Close(context.Background())
+			return nil, errNoAdmin
+		}
+		var tokens admin.TokenChecker
+		if cfg.AdminTokens {
+			tokens = o.Tokens
+		}
+		api, err := admin.New(admin.Options{Key: cfg.AdminKey, Tokens: tokens, Rooms: ad, Logger: log.With("component", "admin")})
+		if err != nil {
+			x.Close(context.Background())
+			return nil, err
+		}
+		x.api = api
+		prev := opts.Mount
+		opts.Mount = func(mux *http.ServeMux) {
+			if prev != nil {
+				prev(mux)
+			}
+			api.Mount(mux)
+			web.MountAdmin(mux)
+		}
+		log.Info("admin API on", "path", admin.Prefix, "page", "/admin", "tokens", tokens != nil)
+	}
+	return x, nil
+}
+
+// Attach tells Ops which server reports the node's connections.
+func (x *Ops) Attach(s *server.Server) { x.srv.Store(s) }
+
+// Close delivers what webhooks have queued until ctx ends.
+func (x *Ops) Close(ctx context.Context) {
+	if x.webhooks != nil {
+		x.webhooks.Close(ctx)
+	}
+}

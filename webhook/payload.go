@@ -1,0 +1,100 @@
+package webhook
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"sync"
+	"time"
+
+	"github.com/duet-rtc/duet/hub"
+)
+
+// Payload is the JSON body of a webhook request.
+type Payload struct {
+	ID    string    `json:"id"`    // unique per event, the same on every attempt and URL
+	Event string    `json:"event"` // peer_joined, call_started, call_ended, peer_left
+	Time  time.Time `json:"time"`  // when the transition happened
+	Node  string    `json:"node"`  // the node that saw it
+	App   string    `json:"app"`
+	Room  string    `json:"room"`
+	// Member joined (peer_joined, call_started) or left (peer_left,
+	// call_ended).
+	Member Member `json:"member"`
+	// Members are the call's two members, oldest first (call_started,
+	// call_ended). On a cluster a member held by another node than the
+	// reporting one carries its id and node only; its details are in its
+	// own peer_joined.
+	Members []Member `json:"members,omitempty"`
+	// Reason says why Member left (peer_left, call_ended): left, closed,
+	// timeout, evicted, kicked, nodeFailure.
+	Reason string `json:"reason,omitempty"`
+	// CallStartedAt (call_started, call_ended) and DurationMs (call_ended)
+	// are absent when the node that ended the call could not learn when
+	// it began.
+	CallStartedAt *time.Time `json:"callStartedAt,omitempty"`
+	DurationMs    *int64     `json:"durationMs,omitempty"`
+}
+
+// Member is one member of a room in a payload.
+type Member struct {
+	ID        string     `json:"id"`
+	Node      string     `json:"node,omitempty"`
+	Remote    string     `json:"remote,omitempty"`
+	JoinedAt  *time.Time `json:"joinedAt,omitempty"`
+	Resumable bool       `json:"resumable"`
+	Held      bool       `json:"held,omitempty"`
+}
+
+// event is a queued event, encoded once, by the first attempt of any of
+// its deliveries: RoomEvent runs under the room's lock and only queues.
+type event struct {
+	id   string
+	ev   hub.Event
+	once sync.Once
+	body []byte
+}
+
+func (e *event) encode() []byte {
+	e.once.Do(func() {
+		e.body, _ = json.Marshal(PayloadOf(e.id, e.ev)) // plain types: cannot fail
+	})
+	return e.body
+}
+
+// MemberOf converts a hub member for JSON (admin API and webhooks).
+func MemberOf(m hub.Member) Member {
+	out := Member{ID: m.ID, Node: m.Node, Remote: m.Remote, Resumable: m.Resumable, Held: m.Held}
+	if !m.JoinedAt.IsZero() {
+		t := m.JoinedAt.UTC()
+		out.JoinedAt = &t
+	}
+	return out
+}
+
+// PayloadOf builds the body of ev with id.
+func PayloadOf(id string, ev hub.Event) Payload {
+	p := Payload{ID: id, Event: ev.Kind.String(), Time: ev.Time.UTC(), Node: ev.Node,
+		App: ev.Key.App, Room: ev.Key.Stream, Member: MemberOf(ev.Member)}
+	for _, m := range ev.Members {
+		p.Members = append(p.Members, MemberOf(m))
+	}
+	if ev.Reason != 0 {
+		p.Reason = ev.Reason.String()
+	}
+	if !ev.CallStart.IsZero() && (ev.Kind == hub.CallStarted || ev.Kind == hub.CallEnded) {
+		t := ev.CallStart.UTC()
+		p.CallStartedAt = &t
+		if ev.Kind == hub.CallEnded {
+			d := ev.Time.Sub(ev.CallStart).Milliseconds()
+			p.DurationMs = &d
+		}
+	}
+	return p
+}
+
+func newEvent(ev hub.Event) *event {
+	var b [16]byte
+	rand.Read(b[:])
+	return &event{id: hex.EncodeToString(b[:]), ev: ev}
+}
