@@ -104,6 +104,8 @@ func announceSelfSigned(w io.Writer, log *slog.Logger, s *certs.SelfSigned, addr
 	}
 	if len(lan) == 0 {
 		fmt.Fprintf(w, "  (listening on loopback only: use --listen :%d to reach it from another device)\n", port)
+	} else {
+		printQR(w, lan[0])
 	}
 	fmt.Fprintf(w, "\n  Browsers warn once about a certificate they do not know: check the fingerprint, then accept it.\n\n")
 }

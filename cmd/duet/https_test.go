@@ -22,6 +22,7 @@ import (
 	"testing"
 
 	"github.com/gorilla/websocket"
+	"github.com/skip2/go-qrcode"
 
 	"github.com/duet-rtc/duet/certs"
 	"github.com/duet-rtc/duet/config"
@@ -249,4 +250,37 @@ func newFlagSet() *flag.FlagSet {
 	fs := flag.NewFlagSet("test", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	return fs
+}
+
+// TestRenderQR reads the drawn code back, two modules a character, and
+// compares it with the code's modules: a phone's camera sees what the
+// encoder made.
+func TestRenderQR(t *testing.T) {
+	const url = "https://192.168.1.23:5080/?room=a3im3eq8"
+	q, err := qrcode.New(url, qrcode.Low)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := q.Bitmap()
+	lines := strings.Split(strings.TrimSuffix(renderQR(url), "\n"), "\n")
+	if len(lines) != (len(want)+1)/2 {
+		t.Fatalf("%d lines for %d rows", len(lines), len(want))
+	}
+	for i, line := range lines {
+		cells := []rune(strings.TrimPrefix(line, "  "))
+		if len(cells) != len(want[0]) {
+			t.Fatalf("line %d has %d cells, want %d", i, len(cells), len(want[0]))
+		}
+		for x, c := range cells {
+			top, bottom := c == '█' || c == '▀', c == '█' || c == '▄' // light modules
+			if top == want[2*i][x] || 2*i+1 < len(want) && bottom == want[2*i+1][x] {
+				t.Fatalf("module (%d,%d) drawn wrong", x, 2*i)
+			}
+		}
+	}
+	var out bytes.Buffer
+	printQR(&out, url)
+	if out.Len() != 0 {
+		t.Fatal("a QR code drawn into something that is not a terminal")
+	}
 }
