@@ -104,8 +104,11 @@ func New(cfg config.Config, opts Options) (*Source, error) {
 }
 
 // FromFiles is the TLS configuration for a certificate and key in PEM
-// files, read again when either file changes.
+// files, read again when either file changes. A nil log discards.
 func FromFiles(certFile, keyFile string, log *slog.Logger) (*tls.Config, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	fc, err := loadFileCert(certFile, keyFile, log)
 	if err != nil {
 		return nil, err
