@@ -3,9 +3,9 @@
 GO ?= go
 STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
 
-.PHONY: test deps vet lint unit cluster-suite run build fmt
+.PHONY: test deps vet lint unit cluster-suite deploy-check run build fmt release
 
-test: deps vet lint unit cluster-suite
+test: deps vet lint unit cluster-suite deploy-check
 
 run:
 	$(GO) run ./cmd/duet
@@ -33,3 +33,13 @@ unit:
 # embedded NATS, with the two peers of every room on different nodes.
 cluster-suite:
 	DUET_TEST_NODES=3 $(GO) test -race -count=1 -timeout 10m ./server
+
+# The deployment files (deploy/, Dockerfile, scripts/release.sh), checked by
+# their own module's tests: the image built with podman and serving a call,
+# compose.yaml, the Kubernetes manifests, the systemd unit, release archives.
+deploy-check:
+	cd deploy && $(GO) vet ./... && $(STATICCHECK) ./... && $(GO) test -count=1 -timeout 20m ./...
+
+# Release archives, checksums and SBOMs in dist/ (VERSION=v1.2.3 make release).
+release:
+	./scripts/release.sh

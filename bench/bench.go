@@ -27,7 +27,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"golang.org/x/term"
@@ -414,15 +413,6 @@ func workerMain(ctx context.Context, o *Options, stdin io.Reader, stdout, stderr
 	close(done)
 	emit(event{Type: "result", Worker: o.worker, Result: r})
 	return 0
-}
-
-// raiseFileLimit lifts the soft open-files limit to the hard one.
-func raiseFileLimit() {
-	var l syscall.Rlimit
-	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l) == nil && l.Cur < l.Max {
-		l.Cur = l.Max
-		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
-	}
 }
 
 // handle is the coordinator's view of one worker.

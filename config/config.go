@@ -17,6 +17,15 @@ type Config struct {
 	TLSCert string `yaml:"tls_cert" help:"TLS certificate file (PEM); with tls_key serves HTTPS/WSS"`
 	TLSKey  string `yaml:"tls_key" help:"TLS private key file (PEM)"`
 
+	TLSSelfSigned  bool     `yaml:"tls_self_signed" help:"serve HTTPS/WSS with a certificate made for this machine's names and addresses, kept in data_dir (to try duet on a phone on the LAN)"`
+	TLSACMEDomains []string `yaml:"tls_acme_domains" help:"public host names to get certificates for from an ACME CA, comma-separated; the CA must reach this server on port 443 (TLS-ALPN-01) or http_listen on port 80 (HTTP-01)"`
+	TLSACMEEmail   string   `yaml:"tls_acme_email" help:"contact address given to the ACME CA (it warns there of certificates about to expire)"`
+	TLSACMECA      string   `yaml:"tls_acme_ca" help:"ACME directory URL of the CA (by using it you accept its terms of service)"`
+	TLSACMECARoot  string   `yaml:"tls_acme_ca_root" help:"PEM file of CA certificates to trust for the ACME directory's HTTPS, for a private or test CA (empty: the system's)"`
+	TLSHSTS        string   `yaml:"tls_hsts" help:"Strict-Transport-Security on HTTPS responses: auto (one year with ACME certificates, none otherwise), off, or a max-age such as 8760h"`
+	HTTPListen     string   `yaml:"http_listen" help:"address of a plain-HTTP listener that redirects to HTTPS and answers ACME HTTP-01 challenges, e.g. :80 (empty: none)"`
+	DataDir        string   `yaml:"data_dir" help:"directory for state kept across restarts: the self-signed certificate, the ACME account and certificates (empty: $STATE_DIRECTORY under systemd, else the user's config directory + /duet)"`
+
 	MaxMessageBytes int           `yaml:"max_message_bytes" help:"largest accepted WebSocket message in bytes"`
 	SendQueueBytes  int           `yaml:"send_queue_bytes" help:"bytes queued for a slow reader before it is disconnected"`
 	MaxRoomsPerConn int           `yaml:"max_rooms_per_conn" help:"rooms one socket may be in at once"`
@@ -88,6 +97,8 @@ const MaxReconnectGrace = time.Hour
 func Default() Config {
 	return Config{
 		Listen:             ":5080",
+		TLSACMECA:          "https://acme-v02.api.letsencrypt.org/directory",
+		TLSHSTS:            "auto",
 		MaxMessageBytes:    256 << 10,
 		SendQueueBytes:     1 << 20,
 		MaxRoomsPerConn:    16,
@@ -129,9 +140,7 @@ func (c *Config) Validate() error {
 	if c.Listen == "" {
 		bad("listen", "must not be empty")
 	}
-	if (c.TLSCert == "") != (c.TLSKey == "") {
-		bad("tls_cert", "tls_cert and tls_key must be set together")
-	}
+	c.validateTLS(bad)
 	if c.MaxMessageBytes < 1024 {
 		bad("max_message_bytes", "must be at least 1024, got %d", c.MaxMessageBytes)
 	}

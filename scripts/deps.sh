@@ -16,6 +16,22 @@ if ! command -v chromium >/dev/null 2>&1; then
   $sudo apt-get install -y -qq chromium >/dev/null
 fi
 
+# The deployment tests: podman builds the image, busybox-static is the
+# shell of its offline builder base, qemu-user runs the arm64 release
+# binary, systemd-analyze checks the unit.
+missing=""
+command -v podman >/dev/null 2>&1 || missing="$missing podman"
+{ command -v busybox >/dev/null 2>&1 && ! file -L "$(command -v busybox)" | grep -q dynamically; } || missing="$missing busybox-static"
+command -v qemu-aarch64 >/dev/null 2>&1 || missing="$missing qemu-user"
+command -v systemd-analyze >/dev/null 2>&1 || missing="$missing systemd"
+command -v file >/dev/null 2>&1 || missing="$missing file"
+if [ -n "$missing" ]; then
+  echo "deps: installing$missing from Debian packages"
+  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq $missing >/dev/null
+fi
+
 if [ -f web/test/package.json ] && [ ! -d web/test/node_modules ]; then
   echo "deps: installing npm packages for the browser tests"
   (cd web/test && npm ci --no-audit --no-fund --loglevel=error)
@@ -25,3 +41,4 @@ if [ -f bench/peerjs/package.json ] && [ ! -d bench/peerjs/node_modules ]; then
   (cd bench/peerjs && npm ci --no-audit --no-fund --loglevel=error)
 fi
 go mod download
+(cd deploy && go mod download)

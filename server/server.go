@@ -7,6 +7,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -45,6 +46,11 @@ type Options struct {
 	ICE        ICEProvider          // nil: ice.FromConfig (stun_uri, turn_uris and their credentials)
 	// Extra handlers mounted on the mux (the web UI, admin endpoints).
 	Mount func(mux *http.ServeMux)
+	// TLS serves https:// and wss:// (nil: from tls_cert and tls_key when
+	// set, else plain HTTP); see package certs.
+	TLS *tls.Config
+	// HSTS is the Strict-Transport-Security value of HTTPS responses ("": none).
+	HSTS string
 }
 
 // Server is one duet node's transport.
@@ -59,6 +65,8 @@ type Server struct {
 	origin   func(*http.Request) bool
 	trusted  []netip.Prefix // trusted_proxies
 	mux      *http.ServeMux
+	tls      *tls.Config // nil: plain HTTP
+	hsts     string
 
 	linger time.Duration // see lingerIdle; shorter in tests
 	own    *hub.Local    // the backend New made (nil when Options.Rooms was given); closed after a drain
@@ -97,6 +105,10 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 			return nil, err
 		}
 	}
+	tlsCfg, err := tlsConfig(cfg, opts, log)
+	if err != nil {
+		return nil, err
+	}
 	rooms, own := opts.Rooms, (*hub.Local)(nil)
 	if rooms == nil {
 		own = newLocal(cfg, log)
@@ -115,6 +127,8 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		closed:   make(chan struct{}),
 		linger:   lingerIdle,
 		own:      own,
+		tls:      tlsCfg,
+		hsts:     opts.HSTS,
 	}
 	if s.ice == nil {
 		s.ice = ice.FromConfig(cfg)
@@ -162,22 +176,14 @@ func (s *Server) Connections() int { return int(s.nconns.Load()) }
 // the drain timeout are closed with 1001. It returns nil after a clean drain.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hs := &http.Server{
-		Handler:           s.mux,
+		Handler:           s.httpHandler(),
 		ReadHeaderTimeout: 10 * time.Second, // a socket that never finishes its request
 		IdleTimeout:       60 * time.Second, // keep-alive HTTP connections between requests
 		MaxHeaderBytes:    32 << 10,         // a WebSocket handshake needs a few hundred bytes
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	errc := make(chan error, 1)
-	go func() {
-		var err error
-		if s.cfg.TLSCert != "" {
-			err = hs.ServeTLS(ln, s.cfg.TLSCert, s.cfg.TLSKey)
-		} else {
-			err = hs.Serve(ln)
-		}
-		errc <- err
-	}()
+	go func() { errc <- hs.Serve(s.listener(ln)) }()
 	select {
 	case err := <-errc:
 		return err

@@ -3,7 +3,8 @@
 //
 //	duet [serve] [flags]   run the server (the default)
 //	duet rooms ...         operate a server through its admin API
-//	duet version           print the version
+//	duet version           print the version, commit, build date and Go version
+//	duet healthcheck       exit 0 when the configured server is alive
 package main
 
 import (
@@ -38,10 +39,8 @@ func commands() []command {
 		{"token", "mint a room access token for testing", tokenMain},
 		{"rooms", "list rooms, end a room or remove a member (admin API)", roomsMain},
 		{"bench", "run a load scenario against a server", benchMain},
-		{"version", "print the version", func(_ context.Context, _ []string, stdout, _ io.Writer, _ func(string) string) int {
-			fmt.Fprintln(stdout, "duet", version)
-			return 0
-		}},
+		{"healthcheck", "exit 0 when the configured server answers /healthz (for container health checks)", healthcheck},
+		{"version", "print the version, commit, build date and Go version", versionMain},
 	}
 }
 
@@ -49,6 +48,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	if len(args) > 0 && (args[0] == "help" || args[0] == "-h" || args[0] == "--help") {
 		usage(stdout)
 		return 0
+	}
+	if len(args) > 0 && (args[0] == "--version" || args[0] == "-version") {
+		return versionMain(ctx, args[1:], stdout, stderr, getenv)
 	}
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
 		for _, c := range commands() {

@@ -70,6 +70,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		return 2
 	}
 	defer flushOps()
+	certSrc, err := withTLS(cfg, log, getenv, &opts)
+	if err != nil {
+		fmt.Fprintf(stderr, "duet: %v\n", err)
+		return 1
+	}
 	srv, err := server.New(cfg, opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "duet: %v\n", err)
@@ -81,6 +86,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		log.Error("listen failed", "addr", cfg.Listen, "err", err)
 		return 1
 	}
+	if cfg.HTTPListen != "" {
+		stopHTTP, err := serveRedirect(cfg, srv, certSrc, ln.Addr().String(), log)
+		if err != nil {
+			ln.Close()
+			log.Error("listen failed", "addr", cfg.HTTPListen, "err", err)
+			return 1
+		}
+		defer stopHTTP()
+	}
 	if cfg.DebugListen != "" {
 		stopDebug, err := serveDebug(cfg.DebugListen, log)
 		if err != nil {
@@ -90,11 +104,18 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		defer stopDebug()
 	}
 	scheme := "ws"
-	if cfg.TLSCert != "" {
+	if opts.TLS != nil {
 		scheme = "wss"
 	}
-	log.Info("duet listening", "version", version, "addr", ln.Addr().String(),
+	log.Info("duet listening", "version", readBuildInfo().Version, "addr", ln.Addr().String(), "tls", certSrc.Mode,
 		"websocket", fmt.Sprintf("%s://%s/{app}/websocket", scheme, ln.Addr()))
+	if certSrc.SelfSigned != nil {
+		announceSelfSigned(stdout, log, certSrc.SelfSigned, ln.Addr())
+	}
+	// Certificates come at the first handshake anyway; asking now shows a
+	// CA that cannot reach us in the log at start. autocert bounds each
+	// request to five minutes; the process may end before.
+	go certSrc.Prefetch()
 	if err := srv.Serve(ctx, ln); err != nil {
 		log.Error("server stopped", "err", err)
 		return 1

@@ -1,0 +1,129 @@
+package config
+
+import (
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+// TLSMode is where the server's certificate comes from.
+type TLSMode string
+
+// The TLS modes; at most one is configured.
+const (
+	TLSOff        TLSMode = "off"         // plain HTTP and ws://
+	TLSFiles      TLSMode = "files"       // tls_cert and tls_key
+	TLSSelfSigned TLSMode = "self-signed" // tls_self_signed
+	TLSACME       TLSMode = "acme"        // tls_acme_domains
+)
+
+// TLSMode reports which certificate source the configuration asks for.
+func (c *Config) TLSMode() TLSMode {
+	switch {
+	case len(c.TLSACMEDomains) > 0:
+		return TLSACME
+	case c.TLSSelfSigned:
+		return TLSSelfSigned
+	case c.TLSCert != "":
+		return TLSFiles
+	}
+	return TLSOff
+}
+
+// HSTSMaxAge is the max-age of the Strict-Transport-Security header, or 0
+// when none is sent. "auto" sends one year with ACME certificates only: a
+// self-signed certificate is one a browser was told to accept once, and a
+// certificate file may come from a private CA the operator tries on a port
+// shared with other plain-HTTP services of the same host.
+func (c *Config) HSTSMaxAge() time.Duration {
+	switch c.TLSHSTS {
+	case "auto":
+		if c.TLSMode() == TLSACME {
+			return 365 * 24 * time.Hour
+		}
+		return 0
+	case "off", "":
+		return 0
+	}
+	d, _ := time.ParseDuration(c.TLSHSTS)
+	return max(d, 0)
+}
+
+// validateTLS checks the certificate sources, the HTTP redirect listener and
+// HSTS.
+func (c *Config) validateTLS(bad func(field, format string, args ...any)) {
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		bad("tls_cert", "tls_cert and tls_key must be set together")
+	}
+	modes := 0
+	for _, on := range []bool{c.TLSCert != "", c.TLSSelfSigned, len(c.TLSACMEDomains) > 0} {
+		if on {
+			modes++
+		}
+	}
+	if modes > 1 {
+		bad("tls_self_signed", "choose one certificate source: tls_cert/tls_key, tls_self_signed or tls_acme_domains")
+	}
+	for _, d := range c.TLSACMEDomains {
+		if !validHostname(d) {
+			bad("tls_acme_domains", "%q is not a DNS name (ACME here needs public names such as call.example.com: no IP addresses, no wildcards)", d)
+		}
+	}
+	if u, err := url.Parse(c.TLSACMECA); err != nil || u.Scheme != "https" || u.Host == "" {
+		bad("tls_acme_ca", "must be an https:// URL, got %q", c.TLSACMECA)
+	}
+	if c.TLSACMEEmail != "" && (!strings.Contains(c.TLSACMEEmail, "@") || strings.ContainsAny(c.TLSACMEEmail, " \t,<>")) {
+		bad("tls_acme_email", "must be one e-mail address, got %q", c.TLSACMEEmail)
+	}
+	if c.TLSACMECARoot != "" {
+		if _, err := os.Stat(c.TLSACMECARoot); err != nil {
+			bad("tls_acme_ca_root", "%v", err)
+		}
+	}
+	switch c.TLSHSTS {
+	case "auto", "off":
+	default:
+		if d, err := time.ParseDuration(c.TLSHSTS); err != nil || d <= 0 {
+			bad("tls_hsts", "must be auto, off or a positive duration such as 8760h, got %q", c.TLSHSTS)
+		}
+	}
+	if c.HTTPListen != "" {
+		_, port, err := net.SplitHostPort(c.HTTPListen)
+		switch {
+		case err != nil || port == "":
+			bad("http_listen", "must be host:port, got %q", c.HTTPListen)
+		case c.TLSMode() == TLSOff:
+			bad("http_listen", "redirects to HTTPS: set tls_self_signed, tls_acme_domains or tls_cert/tls_key too")
+		default:
+			if _, lport, err := net.SplitHostPort(c.Listen); err == nil && lport == port && port != "0" {
+				bad("http_listen", "must use another port than listen (%s)", c.Listen)
+			}
+		}
+	}
+}
+
+// validHostname reports whether s is a DNS name with at least two labels of
+// letters, digits and inner hyphens.
+func validHostname(s string) bool {
+	s = strings.TrimSuffix(s, ".")
+	if len(s) == 0 || len(s) > 253 || net.ParseIP(s) != nil {
+		return false
+	}
+	labels := strings.Split(s, ".")
+	if len(labels) < 2 {
+		return false
+	}
+	for _, l := range labels {
+		if len(l) == 0 || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return false
+		}
+		for _, r := range l {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
