@@ -93,7 +93,9 @@ func TestDuet(t *testing.T) {
 }
 
 func TestBareRelays(t *testing.T) {
-	for name, h := range map[string]http.Handler{"engine": barerelay.NewEngine(), "gorilla": barerelay.NewGorilla()} {
+	eng := barerelay.NewEngine()
+	defer eng.Close()
+	for name, h := range map[string]http.Handler{"engine": eng, "gorilla": barerelay.NewGorilla()} {
 		t.Run(name, func(t *testing.T) {
 			ts := httptest.NewServer(h)
 			defer ts.Close()
