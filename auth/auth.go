@@ -124,6 +124,9 @@ func (a *Authorizer) check(req access.JoinRequest) error {
 	if _, err := a.parser.ParseWithClaims(req.Token, &c, a.keys.keyFunc); err != nil {
 		return fmt.Errorf("%w: %v", protocol.ErrTokenNotValid, err)
 	}
+	if err := checkNumericDates(req.Token); err != nil {
+		return err
+	}
 	switch {
 	case c.App != req.App:
 		return ErrWrongApp

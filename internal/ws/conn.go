@@ -76,9 +76,10 @@ type Conn struct {
 	closeUntil int64         // closing: unix nanoseconds when the reader gives up on the peer's close
 
 	// Owned by the reader.
-	p    parser
-	rest []byte  // bytes of a partial frame kept while parked
-	one  [1]byte // the read of a reader waiting without a poller
+	lastPark int64 // unix nanoseconds when a reader last parked the socket
+	p        parser
+	rest     []byte  // bytes of a partial frame kept while parked
+	one      [1]byte // the read of a reader waiting without a poller
 }
 
 // Start begins serving nc, a socket just upgraded, with early the bytes the

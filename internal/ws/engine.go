@@ -46,12 +46,18 @@ type Engine struct {
 
 	wg sync.WaitGroup // readers and writers
 
-	bufs sync.Pool // read buffers of bufSize
-	outs sync.Pool // send buffers
+	small sync.Pool // read buffers of smallBufSize
+	bufs  sync.Pool // read buffers of bufSize
+	outs  sync.Pool // send buffers
 }
 
-// bufSize is the read buffer a socket borrows while data flows.
-const bufSize = 16 << 10
+// A socket's reader borrows a small buffer while it reads little (a join,
+// a ping) and a big one once a read fills the small one or a frame needs
+// the room; frames up to bufSize are parsed in place.
+const (
+	smallBufSize = 2 << 10
+	bufSize      = 16 << 10
+)
 
 // maxPooledOut is the largest send buffer put back in the pool; bigger
 // ones (a burst of large SDPs) are left to the collector.
@@ -69,6 +75,7 @@ func NewEngine(o Options) *Engine {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	e := &Engine{opts: o, log: o.Logger, stop: make(chan struct{}), done: make(chan struct{})}
+	e.small.New = func() any { b := make([]byte, smallBufSize); return &b }
 	e.bufs.New = func() any { b := make([]byte, bufSize); return &b }
 	e.outs.New = func() any { b := make([]byte, 0, 4096); return &b }
 	if !o.NoPoller {
@@ -85,10 +92,21 @@ func NewEngine(o Options) *Engine {
 // Polling reports whether idle sockets are parked in a poller.
 func (e *Engine) Polling() bool { return e.poll != nil }
 
-func (e *Engine) getBuf() *[]byte { return e.bufs.Get().(*[]byte) }
+// getBuf borrows a read buffer of at least n bytes (a small one when n
+// fits it).
+func (e *Engine) getBuf(n int) *[]byte {
+	if n <= smallBufSize {
+		return e.small.Get().(*[]byte)
+	}
+	return e.bufs.Get().(*[]byte)
+}
 
 func (e *Engine) putBuf(b *[]byte) {
-	if b != nil {
+	switch {
+	case b == nil:
+	case len(*b) == smallBufSize:
+		e.small.Put(b)
+	default:
 		e.bufs.Put(b)
 	}
 }

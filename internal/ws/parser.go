@@ -154,7 +154,7 @@ func (p *parser) streamed(b []byte) (Opcode, []byte, int, bool, error) {
 	if !p.skip {
 		if need := len(p.msg) + k; need > cap(p.msg) {
 			// Grow with what arrived, at most to the frame's end.
-			c := min(max(2*cap(p.msg), need, 512), len(p.msg)+k+int(p.remain))
+			c := min(max(2*cap(p.msg), need, 64), len(p.msg)+k+int(p.remain))
 			m := make([]byte, len(p.msg), c)
 			copy(m, p.msg)
 			p.msg = m

@@ -10,16 +10,28 @@ import (
 // then either parks the socket in the poller and ends (the poller starts a
 // new reader when bytes arrive) or, without a poller, waits in a one-byte
 // read holding no buffer. It is the only goroutine that closes the socket.
+//
+// A busy socket's reader — one woken again within busyWindow of its last
+// park — lingers after handling a message: it waits on in a read with a
+// deadline for the Linger time before it parks, so that a socket in a
+// negotiation or a data stream is not parked and woken per message. Any
+// other reader parks as soon as it has handled what arrived: a socket that
+// joined and went quiet, or one that got only part of a frame (a large
+// message still arriving, or an attacker who sends a header and no more),
+// holds no goroutine and no buffer a moment longer.
 func (c *Conn) run() {
 	defer c.eng.wg.Done()
 	e := c.eng
-	b := e.getBuf()
+	b := e.getBuf(len(c.rest))
 	buf := *b
 	r, w := 0, copy(buf, c.rest)
 	c.rest = nil
-	broken := false // the stream cannot be parsed on: discard until the peer closes
+	broken := false  // the stream cannot be parsed on: discard until the peer closes
+	handled := false // a message was handled since this reader started
+	lastN := 0       // bytes of the last read
 	now := time.Now()
 	lastRead := now
+	busy := c.lastPark != 0 && now.UnixNano()-c.lastPark < int64(busyWindow)
 	var armed time.Time // the read deadline set, as far as this reader knows
 	for {
 		// Handle every whole frame buffered.
@@ -40,6 +52,7 @@ func (c *Conn) run() {
 					c.finish(b)
 					return
 				}
+				handled = true
 				c.p.shrink(true)
 				continue
 			}
@@ -54,6 +67,18 @@ func (c *Conn) run() {
 			r, w = 0, 0
 		} else if r > 0 {
 			w, r = copy(buf, buf[r:w]), 0
+		}
+		switch {
+		case len(buf) < bufSize && (w == len(buf) || lastN == len(buf)):
+			// A frame needs the room, or the socket sends a lot.
+			nb := e.getBuf(bufSize)
+			w = copy(*nb, buf[:w])
+			e.putBuf(b)
+			b, buf = nb, *nb
+		case len(buf) > smallBufSize && w == 0 && lastN < smallBufSize:
+			e.putBuf(b) // quiet again: wait with a small buffer
+			b = e.getBuf(0)
+			buf = *b
 		}
 
 		// Decide how to wait.
@@ -77,8 +102,8 @@ func (c *Conn) run() {
 				break
 			}
 			dl = lastRead.Add(e.opts.Linger)
-			if now.Before(dl) {
-				break
+			if now.Before(dl) && (busy && handled || lastN == 0) {
+				break // lingering, or not read yet
 			}
 			// Quiet for the linger time: park with no goroutine and no
 			// buffer, keeping only the bytes of a partial frame.
@@ -88,6 +113,7 @@ func (c *Conn) run() {
 			c.p.shrink(false)
 			c.parkLocked()
 			if c.parked {
+				c.lastPark = now.UnixNano()
 				c.mu.Unlock()
 				e.putBuf(b)
 				return
@@ -108,14 +134,14 @@ func (c *Conn) run() {
 			// Wait holding no buffer.
 			e.putBuf(b)
 			n, err = c.nc.Read(c.one[:])
-			b = e.getBuf()
+			b = e.getBuf(0)
 			buf = *b
 			w = copy(buf, c.one[:n])
 		} else {
 			n, err = c.nc.Read(buf[w:])
 			w += n
 		}
-		now = time.Now()
+		now, lastN = time.Now(), n
 		if n > 0 {
 			lastRead = now
 			c.lastHeard.Store(now.UnixNano())
@@ -136,6 +162,10 @@ func (c *Conn) run() {
 		}
 	}
 }
+
+// busyWindow is how soon after its last park a socket must wake again to
+// count as busy (and linger).
+const busyWindow = time.Second
 
 // handle acts on one message or control frame. It reports false when the
 // socket is done (the closing handshake is complete).
