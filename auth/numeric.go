@@ -43,4 +43,3 @@ func checkNumericDates(token string) error {
 	}
 	return nil
 }
-
