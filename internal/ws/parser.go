@@ -55,6 +55,15 @@ func (p *parser) next(b []byte, room int) (op Opcode, payload []byte, n int, ok 
 	default:
 		return 0, nil, 0, false, ErrProtocol
 	}
+	// Everything the first two bytes can tell is checked before the rest
+	// of the header arrives.
+	if op.IsControl() {
+		if !fin || b1&0x7F > 125 {
+			return 0, nil, 0, false, ErrProtocol
+		}
+	} else if op == OpContinuation && p.msgOp == 0 || op != OpContinuation && p.msgOp != 0 {
+		return 0, nil, 0, false, ErrProtocol
+	}
 	hl := 6
 	switch b1 & 0x7F {
 	case 126:
@@ -62,10 +71,7 @@ func (p *parser) next(b []byte, room int) (op Opcode, payload []byte, n int, ok 
 	case 127:
 		hl = 14
 	}
-	if op.IsControl() && hl != 6 {
-		return 0, nil, 0, false, ErrProtocol // a control frame's length fits 7 bits
-	}
-	if len(b) < hl {
+	if len(b) < hl-4 { // a bad length is refused before the masking key arrives
 		return 0, nil, 0, false, nil
 	}
 	var length int64
@@ -76,29 +82,23 @@ func (p *parser) next(b []byte, room int) (op Opcode, payload []byte, n int, ok 
 		length = int64(binary.BigEndian.Uint16(b[2:]))
 	default:
 		u := binary.BigEndian.Uint64(b[2:])
-		if u > 1<<62 {
+		if u >= 1<<63 { // RFC 6455 5.2: the most significant bit must be 0
 			return 0, nil, 0, false, ErrProtocol
 		}
 		length = int64(u)
 	}
+	if len(b) < hl {
+		return 0, nil, 0, false, nil
+	}
+	if !op.IsControl() && int64(len(p.msg))+length > int64(p.max) {
+		// Skip the frame's payload, so that the frames after it (the
+		// peer's answer to our close) can still be read.
+		p.msg, p.msgOp = nil, 0
+		p.stream, p.skip, p.remain = true, true, length
+		return 0, nil, hl, false, ErrTooBig
+	}
 	var mask [4]byte
 	copy(mask[:], b[hl-4:hl])
-	if op.IsControl() {
-		if !fin || length > 125 {
-			return 0, nil, 0, false, ErrProtocol
-		}
-	} else {
-		switch {
-		case op == OpContinuation && p.msgOp == 0, op != OpContinuation && p.msgOp != 0:
-			return 0, nil, 0, false, ErrProtocol
-		case int64(len(p.msg))+length > int64(p.max):
-			// Skip the frame's payload, so that the frames after it
-			// (the peer's answer to our close) can still be read.
-			p.msg, p.msgOp = nil, 0
-			p.stream, p.skip, p.remain = true, true, length
-			return 0, nil, hl, false, ErrTooBig
-		}
-	}
 	if total := int64(hl) + length; int64(len(b)) >= total {
 		pl := b[hl:total]
 		unmask(pl, mask, 0)
