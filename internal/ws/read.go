@@ -62,6 +62,13 @@ func (c *Conn) run() {
 		}
 		if broken {
 			r = w
+			if lastN > 0 && c.closeWritten() {
+				// Our close frame is out and the peer, whose frames can no
+				// longer be parsed, sent something after it (its own close,
+				// most likely): nothing unread is left to cause a reset.
+				c.finish(b)
+				return
+			}
 		}
 		if r == w {
 			r, w = 0, 0
@@ -206,6 +213,21 @@ func (c *Conn) violation(ce *CloseError) {
 	}
 	c.h.Violation(ce)
 	c.Close(ce.Code, ce.Reason, CauseProtocol)
+}
+
+// closeWritten reports whether our close frame has been written.
+func (c *Conn) closeWritten() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closeSent == nil {
+		return false
+	}
+	select {
+	case <-c.closeSent:
+		return true
+	default:
+		return false
+	}
 }
 
 // waitCloseSent waits until the writer has sent our close frame or given up.
