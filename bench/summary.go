@@ -39,10 +39,16 @@ type Summary struct {
 	P99         float64 `json:"p99_ms,omitempty"`
 	P999        float64 `json:"p999_ms,omitempty"`
 	Max         float64 `json:"max_ms,omitempty"`
+	// Percentiles are the latency (ms) at each of plotPercentiles, for the
+	// report's distribution plot.
+	Percentiles []float64 `json:"percentiles_ms,omitempty"`
 
 	Errors     int64  `json:"errors"`
 	FirstError string `json:"first_error,omitempty"`
 }
+
+// plotPercentiles are the percentiles a summary keeps for the plots.
+var plotPercentiles = []float64{1, 10, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 99.99}
 
 // serverState is what can be read of the servers under test.
 type serverState struct {
@@ -155,6 +161,9 @@ func (s *Summary) merge(o *Options, rs []*result) {
 	s.BytesPerSec = float64(bytes) / o.Duration.Seconds()
 	ms := func(d time.Duration) float64 { return float64(d) / 1e6 }
 	s.P50, s.P99, s.P999, s.Max = ms(h.quantile(0.50)), ms(h.quantile(0.99)), ms(h.quantile(0.999)), ms(time.Duration(h.Max))
+	for _, p := range plotPercentiles {
+		s.Percentiles = append(s.Percentiles, ms(h.quantile(p/100)))
+	}
 }
 
 func (s *Summary) print(w io.Writer) {
