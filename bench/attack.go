@@ -39,6 +39,9 @@ func attack(pairs []*pair, p []byte, cn *counters) {
 			defer wg.Done()
 			for _, pr := range ps {
 				for _, pe := range []*peer{pr.a, pr.b} {
+					// Nothing follows the attack's bytes, not even a pong:
+					// one would complete the frame they start.
+					pe.c.noPong = true
 					if _, err := pe.c.nc.Write(p); err != nil {
 						cn.errs.add(fmt.Errorf("attack write: %w", err))
 					}

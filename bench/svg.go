@@ -38,7 +38,7 @@ func (p *plot) svg() string {
 	if len(p.xCats) > 0 {
 		minX, maxX = 0, float64(len(p.xCats)-1)
 	} else {
-		minX = 0
+		minX, maxX = 0, 4*niceCeil(maxX/4) // ticks on round numbers
 	}
 	if math.IsInf(minX, 0) || maxX <= minX {
 		maxX = minX + 1

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -45,6 +46,8 @@ type Engine struct {
 	done   chan struct{}
 
 	wg sync.WaitGroup // readers and writers
+
+	borrowed, maxBorrowed atomic.Int64 // read buffers out of the pools, now and at most
 
 	small sync.Pool // read buffers of smallBufSize
 	bufs  sync.Pool // read buffers of bufSize
@@ -95,6 +98,9 @@ func (e *Engine) Polling() bool { return e.poll != nil }
 // getBuf borrows a read buffer of at least n bytes (a small one when n
 // fits it).
 func (e *Engine) getBuf(n int) *[]byte {
+	if b := e.borrowed.Add(1); b > e.maxBorrowed.Load() {
+		e.maxBorrowed.Store(b) // a statistic: a lost race only loses a peak
+	}
 	if n <= smallBufSize {
 		return e.small.Get().(*[]byte)
 	}
@@ -102,6 +108,9 @@ func (e *Engine) getBuf(n int) *[]byte {
 }
 
 func (e *Engine) putBuf(b *[]byte) {
+	if b != nil {
+		e.borrowed.Add(-1)
+	}
 	switch {
 	case b == nil:
 	case len(*b) == smallBufSize:

@@ -150,6 +150,9 @@ func (p *parser) complete() (Opcode, []byte, bool, error) {
 // streamed takes the next bytes of a streamed frame.
 func (p *parser) streamed(b []byte) (Opcode, []byte, int, bool, error) {
 	k := int(min(int64(len(b)), p.remain))
+	if k == 0 {
+		return 0, nil, 0, false, nil
+	}
 	p.remain -= int64(k)
 	if !p.skip {
 		if need := len(p.msg) + k; need > cap(p.msg) {

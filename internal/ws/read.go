@@ -104,13 +104,14 @@ func (c *Conn) run() {
 				return
 			}
 		case c.fd >= 0:
-			if armed.After(now) {
+			wait := busy && handled || lastN == 0 // lingering, or not read yet
+			if wait && armed.After(now) {
 				dl = armed // still waiting out the linger
 				break
 			}
 			dl = lastRead.Add(e.opts.Linger)
-			if now.Before(dl) && (busy && handled || lastN == 0) {
-				break // lingering, or not read yet
+			if wait && now.Before(dl) {
+				break
 			}
 			// Quiet for the linger time: park with no goroutine and no
 			// buffer, keeping only the bytes of a partial frame.
