@@ -75,17 +75,13 @@ func (c *Conn) run() {
 		} else if r > 0 {
 			w, r = copy(buf, buf[r:w]), 0
 		}
-		switch {
-		case len(buf) < bufSize && (w == len(buf) || lastN == len(buf)):
-			// A frame needs the room, or the socket sends a lot.
+		if len(buf) < bufSize && (w == len(buf) || lastN == len(buf)) {
+			// A frame needs the room, or the socket sends a lot: a big
+			// buffer until it parks.
 			nb := e.getBuf(bufSize)
 			w = copy(*nb, buf[:w])
 			e.putBuf(b)
 			b, buf = nb, *nb
-		case len(buf) > smallBufSize && w == 0 && lastN < smallBufSize:
-			e.putBuf(b) // quiet again: wait with a small buffer
-			b = e.getBuf(0)
-			buf = *b
 		}
 
 		// Decide how to wait.
