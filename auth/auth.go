@@ -147,6 +147,9 @@ func (a *Authorizer) check(req access.JoinRequest) error {
 	if err := a.parse(req.Token, &c); err != nil {
 		return fmt.Errorf("%w: %v", protocol.ErrTokenNotValid, err)
 	}
+	if err := checkNumericDates(req.Token); err != nil {
+		return err
+	}
 	switch {
 	case c.App != req.App:
 		return ErrWrongApp

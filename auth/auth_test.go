@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/duet-rtc/duet/auth"
-	"github.com/duet-rtc/duet/internal/testserver"
-	"github.com/duet-rtc/duet/internal/wstest"
+	"github.com/duet-rtc/duet/internal/testkit/testserver"
+	"github.com/duet-rtc/duet/internal/testkit/wstest"
 	"github.com/duet-rtc/duet/server"
 )
 

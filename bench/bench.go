@@ -43,6 +43,7 @@ type Options struct {
 	Duration   time.Duration // relay, setup: measured time
 	Warmup     time.Duration // relay, setup: unmeasured time first
 	Hold       time.Duration // idle: time held after every socket is joined
+	Waves      int           // attacks: times the attack is run against the same server
 	Window     int           // relay: messages in flight per direction
 	Rate       float64       // relay: messages/s over the run (0: as fast as possible)
 	Tick       time.Duration // relay with a rate: shortest sleep of a paced sender
@@ -65,18 +66,22 @@ type Options struct {
 const perWorkerLimit = 19000
 
 func (o *Options) sockets() int {
-	if o.Scenario == "idle" {
+	if o.holds() {
 		return o.Conns
 	}
 	return 2 * o.Pairs
 }
 
 func (o *Options) pairs() int {
-	if o.Scenario == "idle" {
+	if o.holds() {
 		return o.Conns / 2
 	}
 	return o.Pairs
 }
+
+// holds reports whether the scenario holds --conns sockets and reads the
+// server's memory: idle and the attacks.
+func (o *Options) holds() bool { return o.Scenario == "idle" || attackBytes(o.Scenario) != nil }
 
 func parse(args []string, stderr io.Writer) (*Options, error) {
 	o := &Options{worker: -1}
@@ -92,6 +97,12 @@ Scenarios:
           in flight; report messages/s, bytes/s and one-way latency
   setup   --pairs pairs run join, offer, answer, 8 candidates, leave back to
           back; report call setups/s and setup latency
+  attack-header
+          hold --conns sockets that each send only the 15 bytes a frame header
+          announcing a 262,000-byte message and one byte of it take; report
+          server RSS per socket (what the attacker's bytes cost the server)
+  attack-byte
+          hold --conns sockets that each send one byte of a frame header
   report  write docs/benchmarks.md from a comparison's JSON summaries
           (see scripts/bench-compare.sh)
 
@@ -109,6 +120,7 @@ Flags:`)
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "relay, setup: measured time")
 	fs.DurationVar(&o.Warmup, "warmup", 2*time.Second, "relay, setup: time before measuring")
 	fs.DurationVar(&o.Hold, "hold", 5*time.Second, "idle: time to hold every socket before reading the server's memory")
+	fs.IntVar(&o.Waves, "waves", 1, "attack-*: run the attack this many times in a row against the same server (a later wave reuses memory an earlier one left)")
 	fs.IntVar(&o.Window, "window", 16, "relay: messages in flight per direction of a pair")
 	fs.Float64Var(&o.Rate, "rate", 0, "relay: total messages/s to offer (0: as fast as the server accepts)")
 	fs.DurationVar(&o.Tick, "tick", time.Millisecond, "relay with --rate: a paced sender sleeps at least this long and then sends what is due in one write")
@@ -130,7 +142,7 @@ Flags:`)
 			return nil, flag.ErrHelp
 		}
 		fs.Usage()
-		return nil, errors.New("a scenario is required: idle, relay or setup")
+		return nil, errors.New("a scenario is required: idle, relay, setup, attack-header or attack-byte")
 	}
 	o.Scenario = args[0]
 	if err := fs.Parse(args[1:]); err != nil {
@@ -169,9 +181,9 @@ Flags:`)
 
 func (o *Options) check() error {
 	switch o.Scenario {
-	case "idle", "relay", "setup":
+	case "idle", "relay", "setup", "attack-header", "attack-byte":
 	default:
-		return fmt.Errorf("unknown scenario %q: idle, relay or setup", o.Scenario)
+		return fmt.Errorf("unknown scenario %q: idle, relay, setup, attack-header or attack-byte", o.Scenario)
 	}
 	if _, err := dialectFor(o.Protocol); err != nil {
 		return err
@@ -183,9 +195,9 @@ func (o *Options) check() error {
 		return errors.New("--cross needs at least two URLs")
 	}
 	switch {
-	case o.Scenario == "idle" && (o.Conns < 2 || o.Conns%2 != 0):
+	case o.holds() && (o.Conns < 2 || o.Conns%2 != 0):
 		return fmt.Errorf("--conns must be an even number of at least 2, got %d", o.Conns)
-	case o.Scenario != "idle" && o.Pairs < 1:
+	case !o.holds() && o.Pairs < 1:
 		return fmt.Errorf("--pairs must be at least 1, got %d", o.Pairs)
 	case o.sockets() > o.MaxConns:
 		return fmt.Errorf("%d sockets exceed --max-conns %d", o.sockets(), o.MaxConns)
@@ -333,7 +345,11 @@ func worker(ctx context.Context, o *Options, idx int, run string, ready func(), 
 	}
 	dl := &dialer{d: d, urls: o.URLs, cross: o.Cross, src: src, run: run, worker: idx}
 	t0 := time.Now()
-	pairs := dl.connectAll(ctx, first, end-first, o.Parallel, o.Scenario != "setup", &cn.connected, &cn.errs)
+	join := o.Scenario == "idle" || o.Scenario == "relay"
+	pairs := dl.connectAll(ctx, first, end-first, o.Parallel, join, &cn.connected, &cn.errs)
+	if p := attackBytes(o.Scenario); p != nil {
+		attack(pairs, p, cn)
+	}
 	r := &result{Connected: cn.connected.Load(), ConnectSecs: time.Since(t0).Seconds()}
 	ready()
 	var start time.Time
@@ -346,7 +362,7 @@ func worker(ctx context.Context, o *Options, idx int, run string, ready func(), 
 		return r
 	}
 	switch o.Scenario {
-	case "idle":
+	case "idle", "attack-header", "attack-byte":
 		hold(d, pairs, mergeDone(ctx, stop), cn)
 	case "relay":
 		r.Lat, r.Count, r.Bytes = relay(o, d, pairs, start, cn)
@@ -427,18 +443,40 @@ type handle struct {
 
 // Run coordinates a run: it starts the workers, waits until every socket
 // is up, measures, and returns the summary. args are the command-line
-// arguments, passed on to worker processes.
+// arguments, passed on to worker processes. An attack with --waves > 1
+// runs that many times over, each wave closing its sockets before the
+// next; the server's memory is read after the last wave's hold against
+// its memory before the first, so memory the first wave left behind and
+// the next reused counts too.
 func Run(ctx context.Context, o *Options, args []string, stderr io.Writer) (*Summary, error) {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	raiseFileLimit()
-	var idb [4]byte
-	_, _ = rand.Read(idb[:])
-	run := "b" + hex.EncodeToString(idb[:])
 	s := &Summary{Scenario: o.Scenario, Protocol: o.Protocol, URLs: o.URLs, Sockets: o.sockets(), Workers: o.Workers,
 		Duration: o.Duration.Seconds(), Window: o.Window, RateOffered: o.Rate}
 	base := readServers(o)
+	waves := 1
+	if attackBytes(o.Scenario) != nil {
+		waves = max(o.Waves, 1)
+		s.Waves = waves
+	}
+	for w := 1; w <= waves; w++ {
+		if err := runWave(ctx, o, args, stderr, s, base, w == waves); err != nil {
+			return nil, err
+		}
+	}
+	if s.Connected == 0 {
+		return nil, fmt.Errorf("no socket connected: %s", s.FirstError)
+	}
+	return s, nil
+}
 
+// runWave runs the workers once; last says to read the server's memory
+// and keep the figures.
+func runWave(ctx context.Context, o *Options, args []string, stderr io.Writer, s *Summary, base serverState, last bool) error {
+	var idb [4]byte
+	_, _ = rand.Read(idb[:])
+	run := "b" + hex.EncodeToString(idb[:])
 	var mu sync.Mutex
 	hs := make([]*handle, o.Workers)
 	for i := range hs {
@@ -458,7 +496,7 @@ func Run(ctx context.Context, o *Options, args []string, stderr io.Writer) (*Sum
 			for _, x := range hs[:i] {
 				x.stop()
 			}
-			return nil, err
+			return err
 		}
 	}
 	progress := func() string {
@@ -487,21 +525,22 @@ func Run(ctx context.Context, o *Options, args []string, stderr io.Writer) (*Sum
 		case <-h.ready:
 		case r := <-h.result:
 			h.result <- r
-			return nil, fmt.Errorf("a worker ended before connecting: %s", r.FirstError)
+			return fmt.Errorf("a worker ended before connecting: %s", r.FirstError)
 		case <-ctx.Done():
-			return nil, fmt.Errorf("connecting: %w", ctx.Err())
+			return fmt.Errorf("connecting: %w", ctx.Err())
 		}
 	}
 	for _, h := range hs {
 		h.start()
 	}
-	if o.Scenario == "idle" {
+	if o.holds() {
 		select {
 		case <-time.After(o.Hold):
 		case <-ctx.Done():
 		}
-		after := readServers(o)
-		s.idleFigures(base, after)
+		if last {
+			s.idleFigures(base, readServers(o))
+		}
 		for _, h := range hs {
 			h.stop()
 		}
@@ -512,17 +551,16 @@ func Run(ctx context.Context, o *Options, args []string, stderr io.Writer) (*Sum
 		case r := <-h.result:
 			results = append(results, r)
 		case <-ctx.Done():
-			return nil, fmt.Errorf("waiting for workers: %w", ctx.Err())
+			return fmt.Errorf("waiting for workers: %w", ctx.Err())
 		}
-		if o.Scenario != "idle" {
+		if !o.holds() {
 			h.stop()
 		}
 	}
-	s.merge(o, results)
-	if s.Connected == 0 {
-		return nil, fmt.Errorf("no socket connected: %s", s.FirstError)
+	if last {
+		s.merge(o, results)
 	}
-	return s, nil
+	return nil
 }
 
 func startProcess(ctx context.Context, h *handle, i int, run string, args []string, stderr io.Writer, mu *sync.Mutex) error {

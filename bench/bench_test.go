@@ -9,13 +9,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/duet-rtc/duet/bench/barerelay"
-	"github.com/duet-rtc/duet/internal/testserver"
-	"github.com/duet-rtc/duet/internal/wstest"
+	"github.com/duet-rtc/duet/internal/testkit/testserver"
+	"github.com/duet-rtc/duet/internal/testkit/wstest"
 	"github.com/duet-rtc/duet/server"
 )
 
@@ -93,7 +94,9 @@ func TestDuet(t *testing.T) {
 }
 
 func TestBareRelays(t *testing.T) {
-	for name, h := range map[string]http.Handler{"engine": barerelay.NewEngine(), "gorilla": barerelay.NewGorilla()} {
+	eng := barerelay.NewEngine()
+	defer eng.Close()
+	for name, h := range map[string]http.Handler{"engine": eng, "gorilla": barerelay.NewGorilla()} {
 		t.Run(name, func(t *testing.T) {
 			ts := httptest.NewServer(h)
 			defer ts.Close()
@@ -137,23 +140,45 @@ func TestReport(t *testing.T) {
 	cfg := testserver.Config()
 	cfg.RateLimit = 0
 	srv := testserver.Start(t, cfg, server.Options{})
-	dir := t.TempDir()
-	for _, sc := range []string{"relay", "setup"} {
-		o := quick(t, sc, "duet", srv.URL("App"))
-		o.JSON = filepath.Join(dir, sc+"-duet.json")
+	dir, svgs := t.TempDir(), t.TempDir()
+	runs := []struct {
+		file string
+		args []string
+	}{
+		{"relay-duet", []string{"relay", "--pairs", "2"}},
+		{"relay-half-duet", []string{"relay", "--pairs", "2", "--rate", "2000"}},
+		{"setup-duet", []string{"setup", "--pairs", "2"}},
+		{"idle-4-duet", []string{"idle", "--conns", "4"}},
+		{"idle-8-duet", []string{"idle", "--conns", "8"}},
+		{"attack-header-duet", []string{"attack-header", "--conns", "4", "--waves", "2"}},
+		{"attack-byte-duet", []string{"attack-byte", "--conns", "4"}},
+	}
+	for _, r := range runs {
 		var out strings.Builder
-		if code := Main(context.Background(), append([]string{sc, "--quiet", "--json", o.JSON, "--workers", "1"},
-			"--url", srv.URL("App"), "--pairs", "2", "--duration", "300ms", "--warmup", "50ms"), &out, testWriter{t}); code != 0 {
-			t.Fatalf("%s exited %d: %s", sc, code, out.String())
+		args := append(r.args, "--quiet", "--json", filepath.Join(dir, r.file+".json"), "--workers", "1",
+			"--url", srv.URL("App"), "--duration", "300ms", "--warmup", "50ms", "--hold", "50ms", "--server-pid", strconv.Itoa(os.Getpid()))
+		if code := Main(context.Background(), args, &out, testWriter{t}); code != 0 {
+			t.Fatalf("%v exited %d: %s", r.args, code, out.String())
 		}
 	}
-	md, err := report(dir, "", "", "test")
+	md, err := report(dir, "", "", "test", svgs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"| relay, 2 pairs, window 16 | messages/s |", "| setup, 2 pairs | call setups/s |"} {
+	for _, want := range []string{"| relay, 2 pairs, window 16 | messages/s |", "| setup, 2 pairs | call setups/s |",
+		"| attack-header, 4 sockets, 2 waves | server RSS per attacking socket (KiB) |", "| attack-byte, 4 sockets | server RSS per attacking socket (KiB) |",
+		"](bench-memory.svg)", "](bench-latency.svg)"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)
+		}
+	}
+	for _, f := range []string{"bench-memory.svg", "bench-latency.svg"} {
+		b, err := os.ReadFile(filepath.Join(svgs, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(string(b), "<svg") || !strings.Contains(string(b), "<polyline") || !strings.Contains(string(b), ">duet</text>") {
+			t.Errorf("%s is not a plot of duet's figures:\n%.400s", f, b)
 		}
 	}
 }

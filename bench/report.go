@@ -31,6 +31,7 @@ func reportMain(args []string, stdout, stderr io.Writer) int {
 	notes := fs.String("notes", "", "markdown appended at the end (e.g. what the profile showed)")
 	clusterDir := fs.String("cluster-dir", "", "directory of scripts/bench-cluster.sh summaries (optional)")
 	command := fs.String("command", "scripts/bench-compare.sh", "the command that reproduces the report")
+	svgDir := fs.String("svg-dir", "", "directory to write the plots to, as bench-memory.svg and bench-latency.svg (default: --out's directory; none with --out -)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -41,7 +42,10 @@ func reportMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "duet bench report: --dir is required")
 		return 2
 	}
-	md, err := report(*dir, *machine, *notes, *command)
+	if *svgDir == "" && *out != "-" {
+		*svgDir = filepath.Dir(*out)
+	}
+	md, err := report(*dir, *machine, *notes, *command, *svgDir)
 	if err == nil && *clusterDir != "" {
 		md, err = clusterReport(md, *clusterDir)
 	}
@@ -72,7 +76,7 @@ func loadSummary(dir, name string) *Summary {
 	return &s
 }
 
-func report(dir, machineFile, notesFile, command string) (string, error) {
+func report(dir, machineFile, notesFile, command, svgDir string) (string, error) {
 	var b strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
 	w("# Benchmarks\n\n")
@@ -96,8 +100,18 @@ func report(dir, machineFile, notesFile, command string) (string, error) {
 		return m
 	}
 	idle, peak, half, setup := get("idle"), get("relay"), get("relay-half"), get("setup")
+	attackH, attackB := get("attack-header"), get("attack-byte")
 	if len(idle)+len(peak)+len(half)+len(setup) == 0 {
 		return "", fmt.Errorf("no summaries in %s", dir)
+	}
+	if svgDir != "" {
+		figs, err := writePlots(dir, svgDir, half)
+		if err != nil {
+			return "", err
+		}
+		for _, f := range figs {
+			w("![%s](%s)\n\n", f.alt, f.file)
+		}
 	}
 
 	w("## Results\n\n")
@@ -154,6 +168,25 @@ func report(dir, machineFile, notesFile, command string) (string, error) {
 			return s.GoroutinesPerS, s.Goroutines > 0
 		}, "%.2f")
 		row(sc, "connect + join (sockets/s)", idle, all(func(s *Summary) float64 { return s.ConnectPerSec }), "%.0f")
+	}
+	for _, a := range []struct {
+		name string
+		set  map[string]*Summary
+	}{{"attack-header", attackH}, {"attack-byte", attackB}} {
+		if len(a.set) == 0 {
+			continue
+		}
+		f := firstOf(a.set)
+		sc := fmt.Sprintf("%s, %d sockets", a.name, f.Sockets)
+		if f.Waves > 1 {
+			sc += fmt.Sprintf(", %d waves", f.Waves)
+		}
+		row(sc, "server RSS per attacking socket (KiB)", a.set, func(s *Summary) (float64, bool) {
+			return s.RSSPerSocket / 1024, s.RSSBytes > 0
+		}, "%.2f")
+		row(sc, "server heap per attacking socket (KiB)", a.set, func(s *Summary) (float64, bool) {
+			return s.HeapPerSocket / 1024, s.HeapBytes > 0
+		}, "%.2f")
 	}
 	if len(peak) > 0 {
 		f := firstOf(peak)
@@ -247,6 +280,13 @@ func firstOf(m map[string]*Summary) *Summary {
 
 const scenarioText = `## What each scenario does
 
+- **attack-header**, **attack-byte** — each socket completes its handshake and
+  sends only the 15 bytes of a frame header announcing a 262,000-byte message
+  and one byte of it (attack-header), or the first byte of a header
+  (attack-byte), and is held; the figure is the server's RSS (and, for duet,
+  heap in use) per attacking socket, read as for idle. With several waves, each
+  wave's sockets close before the next connects, so memory the first wave left
+  behind, reused by the next, counts too.
 - **idle** — the sockets connect in pairs (duet: both join a room; PeerJS: each
   registers its id; bare relay: paired by room at connect) and are held; the
   server's resident memory is read from /proc/PID/status before the run and

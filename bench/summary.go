@@ -22,6 +22,7 @@ type Summary struct {
 	Duration    float64  `json:"duration_s"`
 	Window      int      `json:"window,omitempty"`
 	RateOffered float64  `json:"rate_offered,omitempty"`
+	Waves       int      `json:"waves,omitempty"`
 
 	Connected      int64   `json:"connected"`
 	ConnectPerSec  float64 `json:"connect_per_s"`
@@ -29,6 +30,8 @@ type Summary struct {
 	RSSPerSocket   float64 `json:"server_rss_per_socket_bytes,omitempty"`
 	Goroutines     int64   `json:"server_goroutines,omitempty"`
 	GoroutinesPerS float64 `json:"server_goroutines_per_socket,omitempty"`
+	HeapBytes      int64   `json:"server_heap_bytes,omitempty"`
+	HeapPerSocket  float64 `json:"server_heap_per_socket_bytes,omitempty"`
 
 	PerSec      float64 `json:"per_s,omitempty"` // relay: messages/s; setup: setups/s
 	BytesPerSec float64 `json:"bytes_per_s,omitempty"`
@@ -36,19 +39,26 @@ type Summary struct {
 	P99         float64 `json:"p99_ms,omitempty"`
 	P999        float64 `json:"p999_ms,omitempty"`
 	Max         float64 `json:"max_ms,omitempty"`
+	// Percentiles are the latency (ms) at each of plotPercentiles, for the
+	// report's distribution plot.
+	Percentiles []float64 `json:"percentiles_ms,omitempty"`
 
 	Errors     int64  `json:"errors"`
 	FirstError string `json:"first_error,omitempty"`
 }
 
+// plotPercentiles are the percentiles a summary keeps for the plots.
+var plotPercentiles = []float64{1, 10, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 99.99}
+
 // serverState is what can be read of the servers under test.
 type serverState struct {
 	rss        int64 // summed over --server-pid, -1 when unknown
 	goroutines int64 // summed over --metrics, -1 when unknown
+	heap       int64 // in-use heap summed over --metrics, -1 when unknown
 }
 
 func readServers(o *Options) serverState {
-	st := serverState{rss: -1, goroutines: -1}
+	st := serverState{rss: -1, goroutines: -1, heap: -1}
 	if len(o.ServerPIDs) > 0 {
 		st.rss = 0
 		for _, pid := range o.ServerPIDs {
@@ -61,14 +71,16 @@ func readServers(o *Options) serverState {
 		}
 	}
 	if len(o.Metrics) > 0 {
-		st.goroutines = 0
+		st.goroutines, st.heap = 0, 0
 		for _, u := range o.Metrics {
 			v, err := metricOf(u, "go_goroutines")
-			if err != nil {
-				st.goroutines = -1
+			h, herr := metricOf(u, "go_memstats_heap_inuse_bytes")
+			if err != nil || herr != nil {
+				st.goroutines, st.heap = -1, -1
 				break
 			}
 			st.goroutines += int64(v)
+			st.heap += int64(h)
 		}
 	}
 	return st
@@ -118,6 +130,10 @@ func (s *Summary) idleFigures(before, after serverState) {
 		s.Goroutines = after.goroutines
 		s.GoroutinesPerS = float64(after.goroutines-before.goroutines) / float64(s.Sockets)
 	}
+	if before.heap >= 0 && after.heap >= 0 {
+		s.HeapBytes = after.heap
+		s.HeapPerSocket = float64(after.heap-before.heap) / float64(s.Sockets)
+	}
 }
 
 func (s *Summary) merge(o *Options, rs []*result) {
@@ -138,13 +154,16 @@ func (s *Summary) merge(o *Options, rs []*result) {
 	if slowest > 0 {
 		s.ConnectPerSec = float64(s.Connected) / slowest
 	}
-	if o.Scenario == "idle" {
+	if o.holds() {
 		return
 	}
 	s.PerSec = float64(count) / o.Duration.Seconds()
 	s.BytesPerSec = float64(bytes) / o.Duration.Seconds()
 	ms := func(d time.Duration) float64 { return float64(d) / 1e6 }
 	s.P50, s.P99, s.P999, s.Max = ms(h.quantile(0.50)), ms(h.quantile(0.99)), ms(h.quantile(0.999)), ms(time.Duration(h.Max))
+	for _, p := range plotPercentiles {
+		s.Percentiles = append(s.Percentiles, ms(h.quantile(p/100)))
+	}
 }
 
 func (s *Summary) print(w io.Writer) {
@@ -153,12 +172,15 @@ func (s *Summary) print(w io.Writer) {
 	row := func(k, format string, a ...any) { fmt.Fprintf(tw, "  %s\t"+format+"\n", append([]any{k}, a...)...) }
 	row("sockets connected", "%d of %d (%.0f/s)", s.Connected, s.Sockets, s.ConnectPerSec)
 	switch s.Scenario {
-	case "idle":
+	case "idle", "attack-header", "attack-byte":
 		if s.RSSBytes > 0 {
 			row("server RSS", "%.1f MiB", float64(s.RSSBytes)/(1<<20))
 			row("server RSS per socket", "%.2f KiB", s.RSSPerSocket/1024)
 		} else {
 			row("server RSS", "unknown (give --server-pid)")
+		}
+		if s.HeapBytes > 0 {
+			row("server heap in use", "%.1f MiB (%.2f KiB per socket)", float64(s.HeapBytes)/(1<<20), s.HeapPerSocket/1024)
 		}
 		if s.Goroutines > 0 {
 			row("server goroutines", "%d (%.2f per socket)", s.Goroutines, s.GoroutinesPerS)

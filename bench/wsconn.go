@@ -21,8 +21,9 @@ import (
 // server frames in place, with a read buffer that grows only when a large
 // message arrives. It answers pings by itself.
 type conn struct {
-	nc   net.Conn
-	mask [4]byte
+	nc     net.Conn
+	mask   [4]byte
+	noPong bool // an attacker's socket: its byte stream stays as it left it
 
 	wmu  sync.Mutex
 	wbuf []byte
@@ -247,6 +248,9 @@ func (c *conn) read() ([]byte, error) {
 		case 8:
 			return nil, errClosed
 		case 9:
+			if c.noPong {
+				break
+			}
 			if err := c.pong(p); err != nil {
 				return nil, err
 			}
@@ -276,6 +280,9 @@ func (c *conn) shrink() {
 }
 
 func (c *conn) close() error {
+	if c.noPong {
+		return c.nc.Close() // a close frame would only extend the attack's frame
+	}
 	c.wmu.Lock()
 	// A close frame with code 1000, then the TCP close.
 	frame := []byte{0x88, 0x82}

@@ -20,7 +20,7 @@ import (
 
 	"github.com/duet-rtc/duet/certs"
 	"github.com/duet-rtc/duet/config"
-	"github.com/duet-rtc/duet/internal/wstest"
+	"github.com/duet-rtc/duet/internal/testkit/wstest"
 	"github.com/duet-rtc/duet/server"
 )
 

@@ -491,6 +491,12 @@ func (c *Client) handle(ev Event) {
 			ev = e
 		}
 	case *ServerError:
+		if e.Definition == protocol.ErrNotInRoom { // a leave the server had nothing to do for
+			for _, ch := range c.leaving[e.Room] {
+				close(ch)
+			}
+			delete(c.leaving, e.Room)
+		}
 		if rs := c.rooms[e.Room]; rs != nil && e.Room != "" && !rs.joined && joinFailure(e.Definition) {
 			e.Join = true
 			waiters, result = rs.waiters, e

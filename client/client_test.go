@@ -3,7 +3,7 @@ package client_test
 import (
 	"context"
 	"errors"
-	"github.com/duet-rtc/duet/internal/tcpproxy"
+	"github.com/duet-rtc/duet/internal/testkit/tcpproxy"
 	"reflect"
 	"testing"
 	"time"
@@ -11,7 +11,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/duet-rtc/duet/client"
-	"github.com/duet-rtc/duet/internal/testserver"
+	"github.com/duet-rtc/duet/internal/testkit/testserver"
 	"github.com/duet-rtc/duet/protocol"
 	"github.com/duet-rtc/duet/server"
 )

@@ -55,7 +55,7 @@ func joinFailure(def protocol.Error) bool {
 	switch def {
 	case protocol.ErrNoPeerAssociated, protocol.ErrMissingParameter, protocol.ErrInvalidParameter,
 		protocol.ErrNotSetRemoteDesc, protocol.ErrUnsupportedCommand, protocol.ErrRateLimited,
-		protocol.ErrInvalidJSON, protocol.ErrMessageTooLarge:
+		protocol.ErrInvalidJSON, protocol.ErrMessageTooLarge, protocol.ErrNotInRoom:
 		return false
 	}
 	return true

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/duet-rtc/duet/client"
-	"github.com/duet-rtc/duet/internal/testserver"
+	"github.com/duet-rtc/duet/internal/testkit/testserver"
 	"github.com/duet-rtc/duet/server"
 )
 

@@ -3,7 +3,7 @@ package client_test
 import (
 	"testing"
 
-	"github.com/duet-rtc/duet/internal/testserver"
+	"github.com/duet-rtc/duet/internal/testkit/testserver"
 )
 
 func TestMain(m *testing.M) { testserver.VerifyTestMain(m) }

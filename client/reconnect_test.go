@@ -2,7 +2,7 @@ package client_test
 
 import (
 	"errors"
-	"github.com/duet-rtc/duet/internal/tcpproxy"
+	"github.com/duet-rtc/duet/internal/testkit/tcpproxy"
 	"testing"
 	"time"
 

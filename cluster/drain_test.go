@@ -3,7 +3,7 @@ package cluster_test
 import (
 	"testing"
 
-	"github.com/duet-rtc/duet/internal/wstest"
+	"github.com/duet-rtc/duet/internal/testkit/wstest"
 )
 
 // TestDrainedNodeClientsRejoinElsewhere: a node is drained (a rolling

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/duet-rtc/duet/internal/wstest"
+	"github.com/duet-rtc/duet/internal/testkit/wstest"
 )
 
 func TestClusterMetrics(t *testing.T) {

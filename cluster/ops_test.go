@@ -17,8 +17,8 @@ import (
 
 	"github.com/duet-rtc/duet/admin"
 	"github.com/duet-rtc/duet/cluster"
-	"github.com/duet-rtc/duet/internal/testserver"
-	"github.com/duet-rtc/duet/internal/wstest"
+	"github.com/duet-rtc/duet/internal/testkit/testserver"
+	"github.com/duet-rtc/duet/internal/testkit/wstest"
 	"github.com/duet-rtc/duet/ops"
 	"github.com/duet-rtc/duet/server"
 	"github.com/duet-rtc/duet/webhook"

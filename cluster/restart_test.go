@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/duet-rtc/duet/internal/wstest"
+	"github.com/duet-rtc/duet/internal/testkit/wstest"
 
 	"github.com/duet-rtc/duet/cluster"
 )

@@ -21,6 +21,11 @@ import (
 const gapWait = time.Second
 
 // member is a local connection as the cluster knows it.
+//
+// Lock order: Cluster.mu (the member tables) and a member's mu are not held
+// together. A member's mu may be held while its conn's Send is called, so
+// that the room's messages keep their order; Send takes only the conn's
+// own lock, after this one, and never blocks or does I/O (see hub.Conn).
 type member struct {
 	conn hub.Conn
 	num  uint64

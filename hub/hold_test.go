@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/duet-rtc/duet/internal/fakeclock"
+	"github.com/duet-rtc/duet/internal/testkit/fakeclock"
 	"github.com/duet-rtc/duet/protocol"
 )
 

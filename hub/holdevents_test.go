@@ -4,7 +4,7 @@ import (
 	"context"
 	"testing"
 
-	"github.com/duet-rtc/duet/internal/fakeclock"
+	"github.com/duet-rtc/duet/internal/testkit/fakeclock"
 )
 
 // TestHoldEvents: a held seat is still in the call, so holding and

@@ -16,15 +16,23 @@ type Key struct {
 
 // Conn is what a backend needs of a connected peer. Implementations must be
 // comparable (pointers) and safe for concurrent use.
+//
+// Lock order: a backend may call Send and Kill while holding its own locks
+// (Local's room shard lock, a cluster member's lock); a Conn takes only its
+// own lock inside them, after the backend's, and does no I/O, closes
+// nothing and never blocks there. A backend never calls Probe under a lock
+// (it waits for the peer), and the transport never calls a Rooms method
+// while holding a Conn's lock.
 type Conn interface {
 	// Send queues a copy of one frame for the peer and never blocks: the
 	// caller may reuse frame once Send returns. It reports false when the
-	// frame was dropped because the connection is closing or gone.
+	// frame was dropped because the connection is closing or gone (or
+	// was, by this frame, found too slow: its own goroutine drops it).
 	Send(frame []byte) bool
 	// Probe reports whether the peer answers a liveness check before ctx ends.
 	Probe(ctx context.Context) bool
-	// Kill drops the connection without a handshake; the transport then
-	// calls Leave for each of its rooms.
+	// Kill drops the connection without a handshake and returns at once;
+	// the transport then calls Leave for each of its rooms.
 	Kill(reason string)
 }
 

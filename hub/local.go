@@ -41,6 +41,10 @@ var (
 	_ Holder = (*Local)(nil)
 )
 
+// shard is a 64th of the rooms. Its lock is held while a room changes and
+// its messages are queued (Conn.Send, which takes the Conn's own lock
+// after this one); it is released before members are probed and before an
+// evicted one is killed, and never held across I/O.
 type shard struct {
 	mu    sync.Mutex
 	rooms map[Key]*entry

@@ -29,6 +29,7 @@ const (
 	ErrMessageTooLarge    Error = "messageTooLarge"    // frame over the configured limit; the socket closes
 	ErrTooManyRooms       Error = "tooManyRooms"       // the socket is already in the maximum number of rooms
 	ErrServiceUnavailable Error = "serviceUnavailable" // the room backend cannot take joins right now
+	ErrNotInRoom          Error = "notInRoom"          // leave or stop for a room the socket is not in
 )
 
 // Definitions lists every error definition the server can send, for docs and tests.
@@ -37,4 +38,5 @@ var Definitions = []Error{
 	ErrUnauthorized, ErrTokenNotValid, ErrHighResourceUsage, ErrMissingParameter,
 	ErrNotSetRemoteDesc, ErrUnsupportedCommand, ErrInvalidJSON, ErrInvalidParameter,
 	ErrRateLimited, ErrMessageTooLarge, ErrTooManyRooms, ErrServiceUnavailable,
+	ErrNotInRoom,
 }

@@ -3,12 +3,13 @@
 # against duet, the PeerJS server (npm package "peer") and two bare relays,
 # and writes docs/benchmarks.md.
 #
-#   scripts/bench-compare.sh            # the full run, with scripts/bench-cluster.sh (about 17 minutes)
+#   scripts/bench-compare.sh            # the full run, with scripts/bench-cluster.sh (about 25 minutes)
 #   QUICK=1 scripts/bench-compare.sh    # small and short, to try it out
 #
 # Each server runs pinned to CPU 0 and the generator to CPU 1 (taskset), so
 # the server under test has one core and the generator's cost does not hide
-# the server's. Settings: IDLE_CONNS, RELAY_PAIRS, WINDOW, HALF_PAIRS,
+# the server's. Settings: IDLE_CONNS, IDLE_STEPS (the smaller idle runs of the
+# memory plot), ATTACK_CONNS, ATTACK_WAVES, RELAY_PAIRS, WINDOW, HALF_PAIRS,
 # HALF_WINDOW, SETUP_PAIRS,
 # DURATION, HOLD, OUT; SKIP_CLUSTER=1 leaves out the cluster part;
 # RESULTS=DIR keeps the JSON summaries there. Relay and setup run ROUNDS
@@ -17,6 +18,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 IDLE_CONNS=${IDLE_CONNS:-19000}
+IDLE_STEPS=${IDLE_STEPS:-2000 5000 10000}
+ATTACK_CONNS=${ATTACK_CONNS:-10000}
+ATTACK_WAVES=${ATTACK_WAVES:-1}
 RELAY_PAIRS=${RELAY_PAIRS:-50}
 WINDOW=${WINDOW:-16}
 SETUP_PAIRS=${SETUP_PAIRS:-100}
@@ -27,9 +31,10 @@ HOLD=${HOLD:-10s}
 ROUNDS=${ROUNDS:-3}
 OUT=${OUT:-docs/benchmarks.md}
 if [ -n "${QUICK:-}" ]; then
-  IDLE_CONNS=2000 RELAY_PAIRS=10 HALF_PAIRS=4 SETUP_PAIRS=10 DURATION=2s HOLD=2s ROUNDS=1
+  IDLE_CONNS=2000 IDLE_STEPS="500 1000" ATTACK_CONNS=1000 RELAY_PAIRS=10 HALF_PAIRS=4 SETUP_PAIRS=10 DURATION=2s HOLD=2s ROUNDS=1
   OUT=${OUT_QUICK:-/dev/stdout}
 fi
+SVG_DIR=${SVG_DIR:-$(dirname "$OUT")} # the plots; with QUICK, the work directory
 
 work="$(mktemp -d)"
 pids=()
@@ -119,7 +124,14 @@ PY
 }
 
 targets=(duet peerjs bare gorilla)
-for t in "${targets[@]}"; do bench idle "$t" idle --conns "$IDLE_CONNS" --hold "$HOLD"; done
+for t in "${targets[@]}"; do
+  for n in $IDLE_STEPS; do bench "idle-$n" "$t" idle --conns "$n" --hold "$HOLD"; done
+  bench "idle-$IDLE_CONNS" "$t" idle --conns "$IDLE_CONNS" --hold "$HOLD"
+  cp "$work/idle-$IDLE_CONNS-$t.json" "$work/idle-$t.json" 2>/dev/null || true
+  for a in attack-header attack-byte; do
+    bench "$a" "$t" "$a" --conns "$ATTACK_CONNS" --waves "$ATTACK_WAVES" --hold "$HOLD"
+  done
+done
 rounds relay per_s relay --pairs "$RELAY_PAIRS" --window "$WINDOW" --duration "$DURATION"
 half="$(python3 -c "import json;print(int(json.load(open('$work/relay-duet.json'))['per_s']/2))")"
 # The latency run offers half of duet's peak, paced, from fewer pairs: one
@@ -146,12 +158,13 @@ fi
   echo "Node.js:  $(node --version)"
   echo "duet:     $(git describe --always --dirty 2>/dev/null || echo unknown)"
   echo "PeerJS:   peer $(node -p "require('./bench/peerjs/node_modules/peer/package.json').version")"
-  echo "Settings: ROUNDS=$ROUNDS IDLE_CONNS=$IDLE_CONNS RELAY_PAIRS=$RELAY_PAIRS WINDOW=$WINDOW HALF_PAIRS=$HALF_PAIRS HALF_WINDOW=$HALF_WINDOW SETUP_PAIRS=$SETUP_PAIRS DURATION=$DURATION HOLD=$HOLD"
+  echo "Settings: ROUNDS=$ROUNDS IDLE_CONNS=$IDLE_CONNS IDLE_STEPS=\"$IDLE_STEPS\" ATTACK_CONNS=$ATTACK_CONNS ATTACK_WAVES=$ATTACK_WAVES RELAY_PAIRS=$RELAY_PAIRS WINDOW=$WINDOW HALF_PAIRS=$HALF_PAIRS HALF_WINDOW=$HALF_WINDOW SETUP_PAIRS=$SETUP_PAIRS DURATION=$DURATION HOLD=$HOLD"
   echo "Pinning:  server ${srv_pin[*]:-none}, generator ${gen_pin[*]:-none}"
 } >"$work/machine.txt"
 notes=()
 [ -f docs/benchmarks-notes.md ] && notes=(--notes docs/benchmarks-notes.md)
-"$work/duet" bench report --dir "$work" --out "$OUT" --machine "$work/machine.txt" "${notes[@]}" "${cluster[@]}"
+[ "$SVG_DIR" = /dev ] && SVG_DIR="$work"
+"$work/duet" bench report --dir "$work" --out "$OUT" --svg-dir "$SVG_DIR" --machine "$work/machine.txt" "${notes[@]}" "${cluster[@]}"
 if [ -n "${RESULTS:-}" ]; then # keep the summaries, e.g. to redo the report with new notes
   mkdir -p "$RESULTS" && cp -r "$work"/*.json "$work/machine.txt" "$RESULTS"/
   [ -d "$work/cluster" ] && cp -r "$work/cluster" "$RESULTS"/

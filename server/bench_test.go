@@ -9,7 +9,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/duet-rtc/duet/config"
-	"github.com/duet-rtc/duet/internal/testserver"
+	"github.com/duet-rtc/duet/internal/testkit/testserver"
 	"github.com/duet-rtc/duet/server"
 )
 

@@ -7,10 +7,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/duet-rtc/duet/access"
-	"github.com/duet-rtc/duet/internal/ws"
+	"golang.org/x/time/rate"
 
+	"github.com/duet-rtc/duet/access"
 	"github.com/duet-rtc/duet/hub"
+	"github.com/duet-rtc/duet/internal/ws"
 	"github.com/duet-rtc/duet/protocol"
 )
 
@@ -26,7 +27,7 @@ func (c *conn) handle(data []byte, now time.Time) (relayed bool) {
 		}
 		if c.limited > max(c.srv.cfg.RateBurst, 10) {
 			c.srv.metrics.Rejected.WithLabelValues("rate_limit").Inc()
-			c.closeWith(ws.ClosePolicy, "rate limit exceeded")
+			c.Close(ws.ClosePolicy, "rate limit exceeded", ws.CausePolicy)
 		}
 		return
 	}
@@ -48,7 +49,7 @@ func (c *conn) handle(data []byte, now time.Time) (relayed bool) {
 			c.invalid++
 			if c.invalid >= maxInvalidStreak {
 				c.srv.metrics.Rejected.WithLabelValues("invalid_json").Inc()
-				c.closeWith(ws.CloseInvalidPayload, "too many invalid messages")
+				c.Close(ws.CloseInvalidPayload, "too many invalid messages", ws.CausePolicy)
 			}
 		}
 		return
@@ -73,25 +74,17 @@ func (c *conn) handle(data []byte, now time.Time) (relayed bool) {
 	return false
 }
 
-// allow is a token bucket: RateBurst messages at once, RateLimit a second
-// sustained.
+// allow is the rate limit: RateBurst messages at once, RateLimit a second
+// sustained. The limiter is made on the first message, so a socket that
+// never speaks does not pay for one.
 func (c *conn) allow(now time.Time) bool {
-	rate := c.srv.cfg.RateLimit
-	if rate <= 0 {
+	if c.srv.cfg.RateLimit <= 0 {
 		return true
 	}
-	burst := float64(c.srv.cfg.RateBurst)
-	if c.last.IsZero() {
-		c.tokens = burst
-	} else {
-		c.tokens = min(burst, c.tokens+now.Sub(c.last).Seconds()*rate)
+	if c.limiter == nil {
+		c.limiter = rate.NewLimiter(rate.Limit(c.srv.cfg.RateLimit), c.srv.cfg.RateBurst)
 	}
-	c.last = now
-	if c.tokens >= 1 {
-		c.tokens--
-		return true
-	}
-	return false
+	return c.limiter.AllowN(now, 1)
 }
 
 // streamID validates m's streamId; on failure it answers the error.
@@ -154,15 +147,21 @@ func (c *conn) join(m *protocol.Message) {
 	}
 }
 
+// leave takes the socket out of a room it is in. A leave or stop for any
+// other room is answered with notInRoom: leaved would tell the client it
+// left something, and a partner in that room (if any) is not its own.
 func (c *conn) leave(m *protocol.Message) {
 	id, ok := c.streamID(m)
 	if !ok {
 		return
 	}
-	c.srv.rooms.Leave(c, hub.Key{App: c.app, Stream: id}, hub.ReasonLeft)
-	if i := slices.Index(c.rooms, id); i >= 0 {
-		c.rooms = slices.Delete(c.rooms, i, i+1)
+	i := slices.Index(c.rooms, id)
+	if i < 0 {
+		c.sendError(protocol.ErrNotInRoom, id)
+		return
 	}
+	c.srv.rooms.Leave(c, hub.Key{App: c.app, Stream: id}, hub.ReasonLeft)
+	c.rooms = slices.Delete(c.rooms, i, i+1)
 }
 
 func isRelay(cmd string) bool {

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/duet-rtc/duet/internal/wstest"
+	"github.com/duet-rtc/duet/internal/testkit/wstest"
 
 	"github.com/gorilla/websocket"
 
@@ -33,6 +33,8 @@ func TestBadInput(t *testing.T) {
 		{"offer without sdp", `{"command":"takeConfiguration","streamId":"r","type":"offer"}`, "missingParameter", "r"},
 		{"configuration of unknown type", `{"command":"takeConfiguration","streamId":"r","type":"rollback","sdp":"x"}`, "missingParameter", "r"},
 		{"leave without streamId", `{"command":"leave"}`, "noStreamNameSpecified", ""},
+		{"leave of a room the socket is not in", `{"command":"leave","streamId":"elsewhere"}`, "notInRoom", "elsewhere"},
+		{"stop of a room the socket is not in", `{"command":"stop","streamId":"elsewhere"}`, "notInRoom", "elsewhere"},
 		{"relay without streamId", `{"command":"peerMessageCommand","data":"x"}`, "noStreamNameSpecified", ""},
 	}
 	for _, tc := range cases {

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/duet-rtc/duet/config"
-	"github.com/duet-rtc/duet/internal/wstest"
+	"github.com/duet-rtc/duet/internal/testkit/wstest"
 )
 
 // TestCall walks a whole call: join, start, offer, answer, candidates both

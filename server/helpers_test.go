@@ -13,8 +13,8 @@ import (
 	"github.com/duet-rtc/duet/cluster"
 	"github.com/duet-rtc/duet/config"
 	"github.com/duet-rtc/duet/hub"
-	"github.com/duet-rtc/duet/internal/testserver"
-	"github.com/duet-rtc/duet/internal/wstest"
+	"github.com/duet-rtc/duet/internal/testkit/testserver"
+	"github.com/duet-rtc/duet/internal/testkit/wstest"
 	"github.com/duet-rtc/duet/server"
 )
 

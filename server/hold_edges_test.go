@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/duet-rtc/duet/config"
-	"github.com/duet-rtc/duet/internal/tcpproxy"
-	"github.com/duet-rtc/duet/internal/wstest"
+	"github.com/duet-rtc/duet/internal/testkit/tcpproxy"
+	"github.com/duet-rtc/duet/internal/testkit/wstest"
 )
 
 // TestHeldBufferBound: relays for a held seat are kept up to about

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/duet-rtc/duet/certs"
-	"github.com/duet-rtc/duet/internal/testserver"
+	"github.com/duet-rtc/duet/internal/testkit/testserver"
 	"github.com/duet-rtc/duet/server"
 )
 

@@ -6,7 +6,7 @@ import (
 
 	"github.com/duet-rtc/duet/config"
 	"github.com/duet-rtc/duet/hub"
-	"github.com/duet-rtc/duet/internal/wstest"
+	"github.com/duet-rtc/duet/internal/testkit/wstest"
 )
 
 // stopFrame is the stop a partner gets for reason. The cluster backend

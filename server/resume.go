@@ -43,13 +43,3 @@ func (c *conn) joinInfo(m *protocol.Message) hub.JoinInfo {
 	}
 	return info
 }
-
-// leaveReason is why the socket's rooms are left when it ends: an idle
-// timeout, or otherwise closed (by the peer, a failed write, a slow
-// reader's overflow, or a drain).
-func (c *conn) leaveReason() hub.Reason {
-	if r := hub.Reason(c.ended.Load()); r != 0 {
-		return r
-	}
-	return hub.ReasonClosed
-}

@@ -9,9 +9,9 @@ import (
 
 	"github.com/duet-rtc/duet/config"
 	"github.com/duet-rtc/duet/hub"
-	"github.com/duet-rtc/duet/internal/fakeclock"
-	"github.com/duet-rtc/duet/internal/testserver"
-	"github.com/duet-rtc/duet/internal/wstest"
+	"github.com/duet-rtc/duet/internal/testkit/fakeclock"
+	"github.com/duet-rtc/duet/internal/testkit/testserver"
+	"github.com/duet-rtc/duet/internal/testkit/wstest"
 	"github.com/duet-rtc/duet/server"
 )
 

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/duet-rtc/duet/internal/wstest"
+	"github.com/duet-rtc/duet/internal/testkit/wstest"
 )
 
 // TestResumeHeldSeat is the contract's main path: b's socket is lost, its

@@ -1,8 +1,8 @@
 // Package server is duet's HTTP and WebSocket transport: it upgrades
-// /{app}/websocket, runs one reader per socket and a writer only while there
-// is something to write, enforces the limits, and hands decoded commands to
-// a hub.Rooms backend. It also serves health, readiness and metrics, and
-// drains on shutdown.
+// /{app}/websocket, hands each socket to a ws.Conn (which owns the socket's
+// life: reading, writing, pings, the close handshake), enforces the
+// limits, and hands decoded commands to a hub.Rooms backend. It also
+// serves health, readiness and metrics, and drains on shutdown.
 package server
 
 import (
@@ -67,9 +67,9 @@ type Server struct {
 	mux      *http.ServeMux
 	tls      *tls.Config // nil: plain HTTP
 	hsts     string
+	eng      *ws.Engine // runs every socket; closed by Drain
 
-	linger time.Duration // see lingerIdle; shorter in tests
-	own    *hub.Local    // the backend New made (nil when Options.Rooms was given); closed after a drain
+	own *hub.Local // the backend New made (nil when Options.Rooms was given); closed after a drain
 
 	draining atomic.Bool
 	nextID   atomic.Uint64
@@ -79,7 +79,7 @@ type Server struct {
 	conns  map[*conn]struct{}
 	perIP  map[netip.Addr]int // sockets per client address (capKey), when max_connections_per_ip is set
 	active int                // sockets being upgraded or open; guarded by mu
-	wg     sync.WaitGroup     // one per active socket, plus running writers
+	wg     sync.WaitGroup     // one per active socket
 	closed chan struct{}      // closed when the last socket ends during a drain
 }
 
@@ -125,7 +125,6 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		perIP:    make(map[netip.Addr]int),
 		trusted:  config.ParsePrefixes(cfg.TrustedProxies),
 		closed:   make(chan struct{}),
-		linger:   lingerIdle,
 		own:      own,
 		tls:      tlsCfg,
 		hsts:     opts.HSTS,
@@ -142,6 +141,14 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		return st.Held, st.Resumes, st.Expiries
 	})
 	s.origin = originChecker(cfg.AllowedOrigins)
+	s.eng = ws.NewEngine(ws.Options{
+		MaxMessageBytes: cfg.MaxMessageBytes,
+		SendQueueBytes:  cfg.SendQueueBytes,
+		PingInterval:    cfg.PingInterval,
+		IdleTimeout:     cfg.IdleTimeout,
+		WriteTimeout:    cfg.WriteTimeout,
+		Logger:          log,
+	})
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{app}/websocket", s.serveWS)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -174,6 +181,7 @@ func (s *Server) Connections() int { return int(s.nconns.Load()) }
 // Serve serves on ln until ctx is cancelled, then drains: new sockets are
 // refused, every client gets server_will_stop, and sockets still open after
 // the drain timeout are closed with 1001. It returns nil after a clean drain.
+// A Server serves once: when Serve returns, its socket engine is closed.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hs := &http.Server{
 		Handler:           s.httpHandler(),
@@ -186,6 +194,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	go func() { errc <- hs.Serve(s.listener(ln)) }()
 	select {
 	case err := <-errc:
+		dctx, cancel := context.WithTimeout(context.Background(), s.cfg.DrainTimeout)
+		s.Drain(dctx) // the listener failed
+		cancel()
 		return err
 	case <-ctx.Done():
 	}
@@ -203,7 +214,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 
 // Drain refuses new sockets, tells every client the server will stop, waits
 // until they have gone or ctx ends, then closes the rest with 1001 and
-// waits for their goroutines.
+// waits for their goroutines. The Server takes no sockets after it.
 func (s *Server) Drain(ctx context.Context) {
 	s.mu.Lock()
 	if s.draining.Load() {
@@ -235,10 +246,11 @@ func (s *Server) Drain(ctx context.Context) {
 		s.mu.Unlock()
 		s.log.Info("drain timeout: closing remaining sockets", "connections", len(conns))
 		for _, c := range conns {
-			c.closeWith(ws.CloseGoingAway, "server shutting down")
+			c.Close(ws.CloseGoingAway, "server shutting down", ws.CauseGoingAway)
 		}
 	}
 	s.wg.Wait()
+	s.eng.Close()
 	s.closeOwnRooms()
 	s.log.Info("drained")
 }
@@ -283,11 +295,12 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.release()
 		return
 	}
-	c := newConn(s, nc, early, app, remote)
-	c.addr = addr
+	c := &conn{srv: s, app: app, remote: remote, addr: addr, id: s.nextID.Add(1)}
 	// Ant Media's JS SDK cannot put a token in join; a page may put it in
 	// the socket URL instead. It is used only for joins that carry none.
-	c.urlToken = r.URL.Query().Get("token")
+	if r.URL.RawQuery != "" {
+		c.urlToken = r.URL.Query().Get("token")
+	}
 	s.mu.Lock()
 	s.conns[c] = struct{}{}
 	draining := s.draining.Load()
@@ -296,18 +309,18 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	s.metrics.Connections.Inc()
 	s.metrics.ConnectionsTotal.Inc()
 	s.log.Debug("connection opened", "conn", c.id, "remote", c.remote, "app", app)
+	c.Start(s.eng, nc, early, c)
 	switch {
 	case draining: // the drain began during the handshake
 		c.Send(protocol.Notification(nil, protocol.NotifyServerWillStop, ""))
 	case s.cfg.MaxConnections > 0 && s.nconns.Load() > int64(s.cfg.MaxConnections):
 		s.metrics.Rejected.WithLabelValues("max_connections").Inc()
 		c.sendError(protocol.ErrHighResourceUsage, "")
-		c.closeWith(ws.CloseTryAgainLater, "server at capacity")
+		c.Close(ws.CloseTryAgainLater, "server at capacity", ws.CausePolicy)
 	}
-	go c.readLoop()
 }
 
-// removeConn forgets c after its reader has finished.
+// removeConn forgets c once its socket is closed.
 func (s *Server) removeConn(c *conn) {
 	s.nconns.Add(-1)
 	s.metrics.Connections.Dec()

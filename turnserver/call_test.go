@@ -10,8 +10,8 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/duet-rtc/duet/ice"
-	"github.com/duet-rtc/duet/internal/testserver"
-	"github.com/duet-rtc/duet/internal/wstest"
+	"github.com/duet-rtc/duet/internal/testkit/testserver"
+	"github.com/duet-rtc/duet/internal/testkit/wstest"
 	"github.com/duet-rtc/duet/server"
 )
 

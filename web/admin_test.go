@@ -12,9 +12,9 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/duet-rtc/duet/internal/browsertest"
-	"github.com/duet-rtc/duet/internal/testserver"
-	"github.com/duet-rtc/duet/internal/wstest"
+	"github.com/duet-rtc/duet/internal/testkit/browsertest"
+	"github.com/duet-rtc/duet/internal/testkit/testserver"
+	"github.com/duet-rtc/duet/internal/testkit/wstest"
 	"github.com/duet-rtc/duet/ops"
 	"github.com/duet-rtc/duet/server"
 	"github.com/duet-rtc/duet/web"

@@ -5,7 +5,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/duet-rtc/duet/internal/browsertest"
+	"github.com/duet-rtc/duet/internal/testkit/browsertest"
 )
 
 // TestDemoCameraDenied: without camera access the page says so, joins

@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/duet-rtc/duet/config"
-	"github.com/duet-rtc/duet/internal/browsertest"
+	"github.com/duet-rtc/duet/internal/testkit/browsertest"
 )
 
 // TestDemoCall: two people open the same room, see each other's video and

@@ -12,8 +12,8 @@ import (
 
 	"github.com/duet-rtc/duet/certs"
 	"github.com/duet-rtc/duet/config"
-	"github.com/duet-rtc/duet/internal/browsertest"
-	"github.com/duet-rtc/duet/internal/testserver"
+	"github.com/duet-rtc/duet/internal/testkit/browsertest"
+	"github.com/duet-rtc/duet/internal/testkit/testserver"
 	"github.com/duet-rtc/duet/server"
 )
 

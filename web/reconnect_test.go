@@ -1,11 +1,11 @@
 package web
 
 import (
-	"github.com/duet-rtc/duet/internal/tcpproxy"
+	"github.com/duet-rtc/duet/internal/testkit/tcpproxy"
 	"testing"
 	"time"
 
-	"github.com/duet-rtc/duet/internal/browsertest"
+	"github.com/duet-rtc/duet/internal/testkit/browsertest"
 )
 
 // TestSDKReconnect: the SDK rejoins its room after the socket is cut, and

@@ -8,7 +8,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/duet-rtc/duet/internal/browsertest"
+	"github.com/duet-rtc/duet/internal/testkit/browsertest"
 )
 
 // TestScreenshots regenerates docs/demo-desktop.png and docs/demo-phone.png

@@ -3,7 +3,7 @@ package web
 import (
 	"testing"
 
-	"github.com/duet-rtc/duet/internal/browsertest"
+	"github.com/duet-rtc/duet/internal/testkit/browsertest"
 )
 
 // TestIceServersFrom checks in the browser how the SDK reads an

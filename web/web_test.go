@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/duet-rtc/duet/internal/testserver"
+	"github.com/duet-rtc/duet/internal/testkit/testserver"
 )
 
 func TestMain(m *testing.M) { testserver.VerifyTestMain(m) }

@@ -21,7 +21,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/duet-rtc/duet/hub"
-	"github.com/duet-rtc/duet/internal/tcpproxy"
+	"github.com/duet-rtc/duet/internal/testkit/tcpproxy"
 	"github.com/duet-rtc/duet/webhook"
 )
 

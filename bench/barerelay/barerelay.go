@@ -5,14 +5,14 @@
 // parsing, validation, limits or liveness.
 //
 // Engine is the practical ceiling for duet: the same socket engine duet
-// uses (internal/ws: pooled read buffers, one batched write per burst) with
-// no signaling logic above it, so duet/Engine is the cost of the protocol.
+// uses (internal/ws's Conn: sockets parked in a poller while idle, pooled
+// read buffers, one batched write per burst) with no signaling logic above
+// it, so duet/Engine is the cost of the protocol.
 // Gorilla is the plainest relay a Go developer would write with
 // github.com/gorilla/websocket.
 package barerelay
 
 import (
-	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -54,50 +54,59 @@ func (p *pairer[S]) forget(room string, s S) {
 var pairedMsg = []byte(`{"paired":true}`)
 
 // Engine is the bare relay on duet's own socket engine.
-type Engine struct{ pairs pairer[*esock] }
+type Engine struct {
+	eng   *ws.Engine
+	pairs pairer[*esock]
+}
 
-// NewEngine returns the relay on duet's socket engine.
-func NewEngine() *Engine { return &Engine{} }
+// NewEngine returns the relay on duet's socket engine: ws.Conn with its
+// poller, pooled buffers and batched writes, and no limits worth the name
+// (a 1 MiB message, a 64 MiB send queue, pings once an hour). Close it to
+// stop the engine's goroutines.
+func NewEngine() *Engine {
+	return &Engine{eng: ws.NewEngine(ws.Options{
+		MaxMessageBytes: 1 << 20,
+		SendQueueBytes:  64 << 20,
+		PingInterval:    time.Hour,
+		IdleTimeout:     2 * time.Hour,
+		WriteTimeout:    10 * time.Second,
+	})}
+}
 
+// Close drops every socket and stops the engine.
+func (e *Engine) Close() { e.eng.Close() }
+
+// esock is one relayed socket.
 type esock struct {
-	nc      net.Conn
+	ws.Conn
+	e       *Engine
+	room    string
 	mu      sync.Mutex
-	pending []byte // frames waiting for the writer
-	writing bool   // a writer goroutine is running
 	partner *esock
-	paired  chan struct{}
 }
 
-// enqueue queues one frame; a writer runs only while frames wait, and
-// writes everything queued in one call.
-func (s *esock) enqueue(op ws.Opcode, p []byte) {
+func (s *esock) other() *esock {
 	s.mu.Lock()
-	s.pending = ws.AppendHeader(s.pending, op, len(p))
-	s.pending = append(s.pending, p...)
-	if s.writing {
-		s.mu.Unlock()
-		return
-	}
-	s.writing = true
-	s.mu.Unlock()
-	go s.flush()
+	defer s.mu.Unlock()
+	return s.partner
 }
 
-func (s *esock) flush() {
-	var buf []byte
-	for {
-		s.mu.Lock()
-		if len(s.pending) == 0 {
-			s.writing = false
-			s.mu.Unlock()
-			return
-		}
-		buf, s.pending = s.pending, buf[:0]
-		s.mu.Unlock()
-		if _, err := s.nc.Write(buf); err != nil {
-			s.nc.Close()
-			return // writing stays true: nothing more is written
-		}
+// Message relays p to the partner as it is (as a text frame; the
+// benchmarks send only text).
+func (s *esock) Message(_ ws.Opcode, p []byte, _ time.Time) {
+	if o := s.other(); o != nil {
+		o.Send(p)
+	}
+}
+
+// Violation implements ws.Handler.
+func (s *esock) Violation(*ws.CloseError) {}
+
+// Closed drops the partner too.
+func (s *esock) Closed(ws.Cause) {
+	s.e.pairs.forget(s.room, s)
+	if o := s.other(); o != nil {
+		o.Drop(ws.CausePeerClosed)
 	}
 }
 
@@ -112,42 +121,18 @@ func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
-	me := &esock{nc: nc, paired: make(chan struct{})}
-	if other, ok := e.pairs.match(room, me); ok {
-		// The first socket reads partner only after paired is closed.
-		me.partner, other.partner = other, me
-		close(other.paired)
-		close(me.paired)
-		other.enqueue(ws.OpText, pairedMsg)
-		me.enqueue(ws.OpText, pairedMsg)
+	me := &esock{e: e, room: room}
+	other, paired := e.pairs.match(room, me)
+	if paired {
+		// Both know their partner before either can read.
+		other.mu.Lock()
+		other.partner = me
+		other.mu.Unlock()
+		me.partner = other
 	}
-	defer func() {
-		e.pairs.forget(room, me)
-		nc.Close()
-		select {
-		case <-me.paired:
-			me.partner.nc.Close()
-		default:
-		}
-	}()
-	rd := ws.NewReader(nc, early, 1<<20)
-	defer rd.Close()
-	for {
-		op, p, err := rd.Next()
-		if err != nil {
-			return
-		}
-		switch op {
-		case ws.OpText, ws.OpBinary:
-			select {
-			case <-me.paired:
-				me.partner.enqueue(op, p)
-			default: // nobody to relay to yet
-			}
-		case ws.OpPing:
-			me.enqueue(ws.OpPong, p)
-		case ws.OpClose:
-			return
-		}
+	me.Start(e.eng, nc, early, me)
+	if paired {
+		other.Send(pairedMsg)
+		me.Send(pairedMsg)
 	}
 }

@@ -13,7 +13,7 @@ import (
 
 	"github.com/duet-rtc/duet/client"
 	"github.com/duet-rtc/duet/client/transfer"
-	"github.com/duet-rtc/duet/internal/testserver"
+	"github.com/duet-rtc/duet/internal/testkit/testserver"
 	"github.com/duet-rtc/duet/server"
 )
 

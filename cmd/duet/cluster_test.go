@@ -3,7 +3,7 @@ package main
 import (
 	"testing"
 
-	"github.com/duet-rtc/duet/internal/wstest"
+	"github.com/duet-rtc/duet/internal/testkit/wstest"
 )
 
 // TestBinaryTwoNodeCluster runs the real binary twice as "Running a

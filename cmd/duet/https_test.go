@@ -26,7 +26,7 @@ import (
 
 	"github.com/duet-rtc/duet/certs"
 	"github.com/duet-rtc/duet/config"
-	"github.com/duet-rtc/duet/internal/wstest"
+	"github.com/duet-rtc/duet/internal/testkit/wstest"
 )
 
 // tlsNode is a running duet binary whose stdout and JSON log are kept.

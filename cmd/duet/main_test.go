@@ -6,7 +6,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/duet-rtc/duet/internal/wstest"
+	"github.com/duet-rtc/duet/internal/testkit/wstest"
 )
 
 // TestBinaryServesAndDrainsOnSIGTERM builds the real binary, runs it on a

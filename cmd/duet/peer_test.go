@@ -19,7 +19,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/duet-rtc/duet/client"
-	"github.com/duet-rtc/duet/internal/testserver"
+	"github.com/duet-rtc/duet/internal/testkit/testserver"
 	"github.com/duet-rtc/duet/server"
 )
 

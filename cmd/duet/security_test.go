@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/duet-rtc/duet/internal/wstest"
+	"github.com/duet-rtc/duet/internal/testkit/wstest"
 )
 
 // TestBinaryWithTURNAndTokens runs the real binary with the embedded TURN

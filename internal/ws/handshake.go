@@ -20,6 +20,15 @@ const acceptGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 // net/http and writes the 101 response. It returns the connection and any
 // bytes the client sent after its request that net/http had already read.
 func Upgrade(w http.ResponseWriter, r *http.Request, timeout time.Duration) (net.Conn, []byte, error) {
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", http.MethodGet)
+		http.Error(w, "a WebSocket handshake is a GET request", http.StatusMethodNotAllowed)
+		return nil, nil, ErrHandshake
+	}
+	if !r.ProtoAtLeast(1, 1) { // RFC 6455 4.1: HTTP/1.1 or later
+		http.Error(w, "a WebSocket handshake needs HTTP/1.1", http.StatusBadRequest)
+		return nil, nil, ErrHandshake
+	}
 	if !headerHasToken(r.Header, "Connection", "upgrade") || !headerHasToken(r.Header, "Upgrade", "websocket") {
 		http.Error(w, "expected a WebSocket upgrade", http.StatusBadRequest)
 		return nil, nil, ErrHandshake

@@ -1,11 +1,21 @@
 // Package ws is the server side of the WebSocket protocol (RFC 6455) as
-// duet needs it: the opening handshake on a net/http request, a frame
-// reader that holds no buffer while a connection is idle, and frame
-// encoding. No extensions are negotiated.
+// duet needs it: the opening handshake on a net/http request, and Conn,
+// which owns one socket's life — reading, a bounded send queue and its
+// writer, ping/pong and idle detection, the close handshake — while its
+// owner (a Handler) sees only messages and, once, why the socket ended.
+// No extensions are negotiated.
+//
+// An idle Conn costs no goroutine and no buffer: on Linux, a plain TCP
+// socket with nothing to read is parked in an epoll set of the Engine's
+// own and a reader goroutine starts only when bytes arrive (poll_linux.go).
+// Elsewhere, and for TLS (whose decrypted bytes no readiness event
+// announces), each socket keeps a reader goroutine that waits in a
+// one-byte read, holding no buffer.
 package ws
 
 import (
 	"errors"
+	"unicode/utf8"
 )
 
 // Opcode is a frame's opcode.
@@ -53,6 +63,8 @@ var (
 	ErrProtocol    = &CloseError{CloseProtocolError, "protocol error"}
 	ErrTooBig      = &CloseError{CloseTooBig, "message too large"}
 	ErrInvalidUTF8 = &CloseError{CloseInvalidPayload, "invalid UTF-8 in text message"}
+	ErrCloseReason = &CloseError{CloseInvalidPayload, "invalid UTF-8 in close reason"}
+	ErrBadClose    = &CloseError{CloseProtocolError, "invalid close frame"}
 )
 
 // CloseCode returns the close code that answers err, or 0 when err is not
@@ -94,17 +106,22 @@ func ClosePayload(code int, reason string) []byte {
 	return append([]byte{byte(code >> 8), byte(code)}, reason...)
 }
 
-// ParseClose reads a close frame's payload; an empty payload is 1005.
+// ParseClose reads a close frame's payload; an empty payload is 1005. A
+// one-byte payload or a code that may not be sent is ErrBadClose (1002), a
+// reason that is not UTF-8 ErrCloseReason (1007).
 func ParseClose(p []byte) (code int, reason string, err error) {
 	switch {
 	case len(p) == 0:
 		return CloseNoStatus, "", nil
 	case len(p) == 1:
-		return 0, "", ErrProtocol
+		return 0, "", ErrBadClose
 	}
 	code = int(p[0])<<8 | int(p[1])
 	if !validCloseCode(code) {
-		return 0, "", ErrProtocol
+		return 0, "", ErrBadClose
+	}
+	if !utf8.Valid(p[2:]) {
+		return 0, "", ErrCloseReason
 	}
 	return code, string(p[2:]), nil
 }

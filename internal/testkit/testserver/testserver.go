@@ -4,13 +4,14 @@ package testserver
 
 import (
 	"context"
-	"go.uber.org/goleak"
 	"log/slog"
 	"net"
 	"os"
 	"sync"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 
 	"github.com/duet-rtc/duet/config"
 	"github.com/duet-rtc/duet/server"
@@ -82,8 +83,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 
 // VerifyTestMain runs the package's tests and then fails if any goroutine
 // started by them is still running. Goroutines that exist before the tests
-// start (such as the worker pool nbio creates for its package-level default
-// engine at init) are not counted.
+// start (a package's init may start some) are not counted.
 func VerifyTestMain(m *testing.M) {
 	goleak.VerifyTestMain(m, goleak.IgnoreCurrent())
 }
