@@ -29,6 +29,7 @@ const (
 	ErrMessageTooLarge    Error = "messageTooLarge"    // frame over the configured limit; the socket closes
 	ErrTooManyRooms       Error = "tooManyRooms"       // the socket is already in the maximum number of rooms
 	ErrServiceUnavailable Error = "serviceUnavailable" // the room backend cannot take joins right now
+	ErrRelayFailed        Error = "relayFailed"        // relayed messages were dropped on the way to the partner (cluster outage)
 )
 
 // Definitions lists every error definition the server can send, for docs and tests.
@@ -37,4 +38,5 @@ var Definitions = []Error{
 	ErrUnauthorized, ErrTokenNotValid, ErrHighResourceUsage, ErrMissingParameter,
 	ErrNotSetRemoteDesc, ErrUnsupportedCommand, ErrInvalidJSON, ErrInvalidParameter,
 	ErrRateLimited, ErrMessageTooLarge, ErrTooManyRooms, ErrServiceUnavailable,
+	ErrRelayFailed,
 }
