@@ -58,6 +58,17 @@ type Options struct {
 	Heartbeat, DeadAfter time.Duration
 	// OpTimeout bounds one bucket operation (default 2 s).
 	OpTimeout time.Duration
+	// StartTimeout bounds how long New waits for NATS and JetStream to
+	// answer (default 60 s): a NATS cluster that has just started needs
+	// seconds to elect its leaders.
+	StartTimeout time.Duration
+	// RelayBuffer bounds the bytes of relayed frames and room transitions
+	// held per destination node until that node acknowledges them (default
+	// 8 MiB); RelayHold how long they are held (default 10 s). Past either
+	// bound the held frames are dropped and their senders get
+	// relayFailed.
+	RelayBuffer int
+	RelayHold   time.Duration
 	// Logger; nil discards.
 	Logger *slog.Logger
 	// Registerer receives the cluster's metrics; nil registers nothing.
@@ -69,24 +80,31 @@ type Options struct {
 var validNodeID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 const (
-	subjectHeartbeat = "duet.hb"   // payload: the node id
-	subjectDead      = "duet.dead" // payload: a node id a survivor has declared dead
+	subjectHeartbeat = "duet.hb"   // payload: the incarnation
+	subjectDead      = "duet.dead" // payload: an incarnation a survivor has declared dead
+	subjectBye       = "duet.bye"  // payload: the incarnation of a node that stops cleanly
 )
 
-func dataSubject(node string) string { return "duet.node." + node }
-func ctlSubject(node string) string  { return "duet.ctl." + node }
+// Per-incarnation subjects: frames and transitions for its sockets,
+// probes and kills, and acknowledgements of what it sent.
+func dataSubject(inc string) string { return "duet.node." + inc }
+func ctlSubject(inc string) string  { return "duet.ctl." + inc }
+func ackSubject(inc string) string  { return "duet.ack." + inc }
 
 // Cluster is one node's view of a clustered room backend. It implements
 // hub.Rooms.
 type Cluster struct {
 	opt  Options
-	id   string
+	id   string // node id
+	inc  string // this incarnation: node id and epoch
 	log  *slog.Logger
-	nc   *nats.Conn // control: the bucket, heartbeats, probes, kills
-	dc   *nats.Conn // data: relayed frames and room transitions, in order
-	kv   jetstream.KeyValue
+	nc   *nats.Conn               // control: the bucket, heartbeats, probes, kills
+	dc   *nats.Conn               // data: relayed frames and room transitions, in order
+	kv   atomic.Pointer[kvHandle] // the membership bucket, opened afresh by recovery
 	met  *metrics
 	live *liveness
+	out  *outLinks // frames to other nodes, held until acknowledged
+	in   *inLinks  // sequence state of frames from other nodes
 
 	mu      sync.RWMutex
 	byConn  map[hub.Conn]*member
@@ -96,11 +114,13 @@ type Cluster struct {
 
 	// ready is true while connected to NATS and done recovering from the
 	// last outage; joins are refused otherwise.
-	ready     atomic.Bool
-	sweeping  atomic.Bool // a sweep runs
-	recoverMu sync.Mutex  // one recovery at a time
-	pendMu    sync.Mutex
-	pending   []pendingLeave // leaves that happened while cut off
+	ready      atomic.Bool
+	superseded atomic.Bool // a newer process runs with this node id
+	sweeping   atomic.Bool // a sweep runs
+	recoverMu  sync.Mutex  // one recovery at a time
+	checking   atomic.Bool // a bucket check runs
+	pendMu     sync.Mutex
+	pending    []pendingLeave // leaves that happened while cut off
 
 	evictions, probes atomic.Int64
 
@@ -133,6 +153,9 @@ func New(ctx context.Context, opt Options) (*Cluster, error) {
 	setDefault(&opt.Heartbeat, 250*time.Millisecond)
 	setDefault(&opt.DeadAfter, 1500*time.Millisecond)
 	setDefault(&opt.OpTimeout, 2*time.Second)
+	setDefault(&opt.StartTimeout, 60*time.Second)
+	setDefault(&opt.RelayBuffer, 8<<20)
+	setDefault(&opt.RelayHold, 10*time.Second)
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -140,9 +163,11 @@ func New(ctx context.Context, opt Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
+	now := time.Now()
+	inc := incarnation(opt.NodeID, newEpoch(now))
 	c := &Cluster{
-		opt: opt, id: opt.NodeID, log: opt.Logger.With("node", opt.NodeID), met: met,
-		live:   newLiveness(opt.NodeID, opt.DeadAfter, time.Now()),
+		opt: opt, id: opt.NodeID, inc: inc, log: opt.Logger.With("node", opt.NodeID, "incarnation", inc), met: met,
+		live:   newLiveness(inc, opt.DeadAfter, now),
 		byConn: map[hub.Conn]*member{}, byNum: map[uint64]*member{}, rooms: map[hub.Key]int{},
 		stop: make(chan struct{}),
 	}
@@ -154,6 +179,13 @@ func New(ctx context.Context, opt Options) (*Cluster, error) {
 		nopts := append([]nats.Option{
 			nats.Name("duet " + opt.NodeID + " " + role),
 			nats.MaxReconnects(-1),
+			// A node started before NATS waits for it (waitBucket
+			// bounds the wait), as one that lost NATS does.
+			nats.RetryOnFailedConnect(true),
+			// A link that stops carrying packets is noticed in seconds,
+			// not in the default two minutes.
+			nats.PingInterval(2 * time.Second),
+			nats.MaxPingsOutstanding(3),
 			nats.ReconnectWait(100 * time.Millisecond),
 			nats.ReconnectJitter(100*time.Millisecond, time.Second),
 			nats.DisconnectErrHandler(c.disconnected),
@@ -169,7 +201,10 @@ func New(ctx context.Context, opt Options) (*Cluster, error) {
 		conns[i] = nc
 	}
 	c.nc, c.dc = conns[0], conns[1]
+	c.out = newOutLinks(c)
+	c.in = newInLinks(c)
 	if err := c.init(ctx); err != nil {
+		close(c.stop) // quiet: the disconnect handler sees a node that is closing
 		c.nc.Close()
 		c.dc.Close()
 		return nil, err
@@ -177,32 +212,16 @@ func New(ctx context.Context, opt Options) (*Cluster, error) {
 	c.ready.Store(true)
 	c.met.connected.Set(1)
 	c.spawn(c.heartbeatLoop)
+	c.spawn(c.linkLoop)
 	c.log.Info("cluster node started", "nats", c.nc.ConnectedUrlRedacted(), "bucket", opt.Bucket)
 	return c, nil
 }
 
 func (c *Cluster) init(ctx context.Context) error {
-	js, err := jetstream.New(c.nc)
-	if err != nil {
+	if err := c.waitBucket(ctx); err != nil {
 		return err
 	}
-	storage := jetstream.FileStorage
-	if c.opt.MemoryStorage {
-		storage = jetstream.MemoryStorage
-	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	c.kv, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      c.opt.Bucket,
-		Description: "duet room membership: member ids per room",
-		History:     1,
-		Storage:     storage,
-		Replicas:    c.opt.Replicas,
-	})
-	if err != nil {
-		return fmt.Errorf("cluster: membership bucket %q (is JetStream enabled?): %w", c.opt.Bucket, err)
-	}
-	data, err := c.dc.Subscribe(dataSubject(c.id), c.onData)
+	data, err := c.dc.Subscribe(dataSubject(c.inc), c.onData)
 	if err != nil {
 		return err
 	}
@@ -210,20 +229,27 @@ func (c *Cluster) init(ctx context.Context) error {
 	// buffer costs memory only when a burst outruns it for a moment.
 	data.SetPendingLimits(1<<20, 256<<20)
 	for subj, h := range map[string]nats.MsgHandler{
-		ctlSubject(c.id): c.onCtl, subjectHeartbeat: c.onHeartbeat, subjectDead: c.onDead,
+		ctlSubject(c.inc): c.onCtl, ackSubject(c.inc): c.onAck,
+		subjectHeartbeat: c.onHeartbeat, subjectDead: c.onDead, subjectBye: c.onBye,
 	} {
 		if _, err := c.nc.Subscribe(subj, h); err != nil {
 			return err
 		}
 	}
 	// Announce ourselves before the first join, so that no node sees our
-	// members before it has heard of us.
+	// members before it has heard of us, and every node that knew an
+	// earlier life of this node id buries it now.
+	ctx, cancel := c.opCtx(ctx)
+	defer cancel()
 	if err := c.dc.FlushWithContext(ctx); err != nil {
 		return err
 	}
-	c.nc.Publish(subjectHeartbeat, []byte(c.id))
+	c.nc.Publish(subjectHeartbeat, []byte(c.inc))
 	return c.nc.FlushWithContext(ctx)
 }
+
+// kvHandle holds the bucket for an atomic swap.
+type kvHandle struct{ jetstream.KeyValue }
 
 func setDefault[T comparable](p *T, v T) {
 	var zero T
@@ -235,10 +261,15 @@ func setDefault[T comparable](p *T, v T) {
 // ID is this node's id.
 func (c *Cluster) ID() string { return c.id }
 
-// Close stops this node cleanly: it stops announcing itself and closes the
-// NATS connection. Sockets should have left their rooms first (the server
-// drains before Close), or the survivors sweep them once this node's
-// heartbeats stop.
+// Incarnation is this process's life of the node: the node id and an
+// epoch made at start.
+func (c *Cluster) Incarnation() string { return c.inc }
+
+// Close stops this node cleanly: it says goodbye, so that the other nodes
+// forget it at once without declaring it dead, and closes the NATS
+// connections. Sockets should have left their rooms first (the server
+// drains before Close); the others remove any member left behind when
+// they hear the goodbye.
 func (c *Cluster) Close() { c.shutdown(false) }
 
 // Abort simulates a crash for tests and emergencies: the NATS connection
@@ -246,34 +277,41 @@ func (c *Cluster) Close() { c.shutdown(false) }
 // it only from the missing heartbeats.
 func (c *Cluster) Abort() { c.shutdown(true) }
 
-// heartbeatLoop announces this node, declares silent nodes dead and
-// measures the NATS round trip.
+// heartbeatLoop announces this node, probes and declares dead the nodes
+// that fell silent, and measures the NATS round trip.
 func (c *Cluster) heartbeatLoop() {
 	t := time.NewTicker(c.opt.Heartbeat)
 	defer t.Stop()
-	hb := []byte(c.id)
+	hb := []byte(c.inc)
+	last := time.Now()
 	for i := 0; ; i++ {
 		select {
 		case <-c.stop:
 			return
 		case <-t.C:
 		}
+		now := time.Now()
+		// A tick that comes late means this process did not run: the
+		// heartbeats it has not read yet are queued, not missing.
+		starved := now.Sub(last) > 2*c.opt.Heartbeat
+		last = now
 		if !c.connected() {
 			continue
 		}
 		c.nc.Publish(subjectHeartbeat, hb)
-		now := time.Now()
 		if c.ready.Load() {
-			died, sweep := c.live.check(now)
-			for _, id := range died {
-				c.met.deaths.Inc()
-				c.log.Warn("node declared dead: no heartbeat", "dead", id, "after", c.opt.DeadAfter)
-				c.nc.Publish(subjectDead, []byte(id))
-			}
-			// Sweep on every death, and now and then anyway, in case a
-			// removal failed and must be retried.
-			if sweep || i%16 == 0 {
-				c.startSweep()
+			if starved {
+				c.met.nearMisses.WithLabelValues("late_tick").Inc()
+			} else {
+				suspects, sweep := c.live.check(now)
+				for _, inc := range suspects {
+					c.spawn(func() { c.probeNode(inc) })
+				}
+				// Sweep now and then anyway, in case a removal failed
+				// and must be retried.
+				if sweep || i%16 == 0 {
+					c.startSweep()
+				}
 			}
 		}
 		c.met.nodes.Set(float64(c.live.count(now)))
@@ -286,21 +324,80 @@ func (c *Cluster) heartbeatLoop() {
 	}
 }
 
-func (c *Cluster) onHeartbeat(m *nats.Msg) {
-	id := string(m.Data)
-	if id == c.id {
+// probeNode asks a silent incarnation directly whether it is alive before
+// declaring it dead: a starved process answers late but answers, while a
+// dead one has no subscription left (NATS says so at once) or never
+// answers.
+func (c *Cluster) probeNode(inc string) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.opt.DeadAfter)
+	defer cancel()
+	_, err := c.nc.RequestWithContext(ctx, ctlSubject(inc), []byte{msgPing})
+	switch {
+	case err == nil:
+		c.live.cleared(inc, time.Now())
+		c.met.nearMisses.WithLabelValues("probe_answered").Inc()
+		c.log.Info("node missed heartbeats but answered a probe", "other", inc, "silence", c.opt.DeadAfter)
+		return
+	case !c.connected() || !c.ready.Load():
+		c.live.cleared(inc, time.Now()) // we cannot tell; recovery resets the clock anyway
 		return
 	}
-	if c.live.heard(id, time.Now()) {
-		c.log.Warn("node declared dead is back", "node", id)
+	if !c.live.declare(inc) {
+		return // a heartbeat came meanwhile
 	}
+	c.met.deaths.Inc()
+	c.out.forget(inc)
+	c.log.Warn("node declared dead: no heartbeat and no answer to a probe", "dead", inc, "after", c.opt.DeadAfter, "probe", err)
+	c.nc.Publish(subjectDead, []byte(inc))
+	c.startSweep()
+}
+
+func (c *Cluster) onHeartbeat(m *nats.Msg) {
+	inc := string(m.Data)
+	if inc == c.inc {
+		return
+	}
+	h := c.live.heard(inc, time.Now())
+	switch {
+	case h.usurped:
+		if !c.superseded.Swap(true) {
+			c.ready.Store(false)
+			c.met.connected.Set(0)
+			c.log.Error("another process has started with this node_id: this one stops taking joins", "other", inc)
+		}
+	case h.revived:
+		c.log.Warn("node declared dead is back", "other", inc)
+	case h.late:
+		c.met.nearMisses.WithLabelValues("late_heartbeat").Inc()
+	}
+	for _, old := range h.superseded {
+		c.out.forget(old)
+	}
+	if len(h.superseded) > 0 {
+		c.log.Warn("node restarted: its previous life is dead", "other", inc, "previous", h.superseded)
+		c.startSweep()
+	}
+}
+
+// onBye: a node stops cleanly. Its members should have left already;
+// any left behind are removed like a dead node's, but nothing died.
+func (c *Cluster) onBye(m *nats.Msg) {
+	inc := string(m.Data)
+	if inc == c.inc {
+		return
+	}
+	c.live.left(inc)
+	c.out.forget(inc)
+	c.met.nodes.Set(float64(c.live.count(time.Now())))
+	c.log.Info("node left the cluster", "other", inc)
+	c.startSweep()
 }
 
 // onDead: a survivor has given up on a node. When that node is this one
 // (our heartbeats were late, not lost), our sockets may have been removed
 // from their rooms, so check every one.
 func (c *Cluster) onDead(m *nats.Msg) {
-	if string(m.Data) != c.id {
+	if string(m.Data) != c.inc {
 		return
 	}
 	c.log.Warn("another node declared this node dead; reconciling")
@@ -358,6 +455,9 @@ func (c *Cluster) shutdown(abort bool) {
 		c.lifeMu.Unlock()
 		close(c.stop)
 		c.ready.Store(false)
+		if !abort && c.nc.IsConnected() {
+			c.nc.Publish(subjectBye, []byte(c.inc))
+		}
 		if abort {
 			c.nc.Close()
 			c.dc.Close()

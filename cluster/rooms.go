@@ -103,6 +103,7 @@ func (c *Cluster) unavailable(ctx context.Context, op string, k hub.Key, err err
 		return ctx.Err()
 	}
 	c.log.Warn("membership operation failed", "op", op, "app", k.App, "stream", k.Stream, "err", err)
+	c.checkBucket()
 	return protocol.ErrServiceUnavailable
 }
 
@@ -190,26 +191,27 @@ func removeMemberAs(id string, explicit bool) func(r *room.Room[string]) ([]room
 }
 
 // Relay implements hub.Rooms. It reads only this node's cached view of
-// the room: a frame for a partner on another node is published on that
-// node's subject, where one publisher's messages keep their order.
+// the room: a frame for a partner on another node goes on the link to
+// that node, which delivers it once and in order, after an outage if need
+// be (link.go).
 func (c *Cluster) Relay(conn hub.Conn, k hub.Key, frame []byte) error {
 	m := c.member(conn, false)
 	if m == nil {
 		return protocol.ErrNoPeerAssociated
 	}
 	p := m.partnerOf(k)
-	node, num, ok := splitMember(p)
+	inc, num, ok := splitMember(p)
 	if !ok {
 		return protocol.ErrNoPeerAssociated
 	}
-	if node == c.id {
+	if inc == c.inc {
 		c.deliverFrame(num, m.id, k, frame)
 		return nil
 	}
 	c.met.framesOut.Inc()
-	if err := c.dc.Publish(dataSubject(node), frameMsg(num, m.id, k, frame)); err != nil {
-		return protocol.ErrServiceUnavailable
-	}
+	c.out.send(inc, msgFrame, m, k, 16+len(m.id)+len(k.App)+len(k.Stream)+len(frame), func(b []byte) []byte {
+		return frameBody(b, num, m.id, k, frame)
+	})
 	return nil
 }
 

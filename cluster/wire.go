@@ -11,12 +11,61 @@ import (
 // Messages between nodes travel on core NATS subjects in a small binary
 // form: one type byte, then uvarint-prefixed fields. Relayed frames are
 // the hot path, so they carry the client's frame as is, after the header.
+//
+// Frames and events travel on a link from one incarnation to another (see
+// link.go): after the type byte comes the link header (the sender's
+// incarnation, the link's epoch and the message's sequence number), then
+// the body.
 const (
 	msgFrame byte = 1 // a relayed frame for a local member
 	msgEvent byte = 2 // room transition messages for a local member
 	msgProbe byte = 3 // request: is this local member alive? reply 1 or 0
 	msgKill  byte = 4 // drop this local member's socket
+	msgPing  byte = 5 // request: is this incarnation alive? reply 1
+	msgAck   byte = 6 // link acknowledgement: received up to a sequence number
 )
+
+// linkHeader starts a frame or event message.
+func linkHeader(b []byte, typ byte, from string, epoch, seq uint64) []byte {
+	b = append(b, typ)
+	b = appendString(b, from)
+	b = binary.AppendUvarint(b, epoch)
+	return binary.AppendUvarint(b, seq)
+}
+
+// decodeLink splits a frame or event message into its link header and
+// body.
+func decodeLink(b []byte) (typ byte, from string, epoch, seq uint64, body []byte, err error) {
+	r := reader{b: b[1:]}
+	from, epoch, seq = r.str(), r.uvarint(), r.uvarint()
+	return b[0], from, epoch, seq, r.b, r.err
+}
+
+// ackMsg: type, the acknowledging incarnation, epoch, the highest
+// sequence number received in order, and 1 when a gap was seen (resend
+// what follows at once).
+func ackMsg(from string, epoch, seq uint64, gap bool) []byte {
+	b := []byte{msgAck}
+	b = appendString(b, from)
+	b = binary.AppendUvarint(b, epoch)
+	b = binary.AppendUvarint(b, seq)
+	if gap {
+		return append(b, 1)
+	}
+	return append(b, 0)
+}
+
+func decodeAck(b []byte) (from string, epoch, seq uint64, gap bool, err error) {
+	if len(b) == 0 || b[0] != msgAck {
+		return "", 0, 0, false, errMalformed
+	}
+	r := reader{b: b[1:]}
+	from, epoch, seq = r.str(), r.uvarint(), r.uvarint()
+	if r.err == nil && len(r.b) != 1 {
+		r.err = errMalformed
+	}
+	return from, epoch, seq, r.err == nil && r.b[0] == 1, r.err
+}
 
 var errMalformed = errors.New("cluster: malformed message")
 
@@ -25,10 +74,9 @@ func appendString(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-// frameMsg: type, to, from, app, stream, frame.
-func frameMsg(to uint64, from string, k hub.Key, frame []byte) []byte {
-	b := make([]byte, 0, 16+len(from)+len(k.App)+len(k.Stream)+len(frame))
-	b = append(b, msgFrame)
+// frameBody appends a frame message's body to b: to, from, app, stream,
+// frame.
+func frameBody(b []byte, to uint64, from string, k hub.Key, frame []byte) []byte {
 	b = binary.AppendUvarint(b, to)
 	b = appendString(b, from)
 	b = appendString(b, k.App)
@@ -46,10 +94,9 @@ type event struct {
 	kinds     []room.Kind
 }
 
-// eventMsg: type, to, app, stream, prev, rev, partner, kinds.
-func eventMsg(to uint64, k hub.Key, ev event) []byte {
-	b := make([]byte, 0, 40+len(k.App)+len(k.Stream)+len(ev.partner)+len(ev.kinds))
-	b = append(b, msgEvent)
+// eventBody appends an event message's body to b: to, app, stream, prev,
+// rev, partner, kinds.
+func eventBody(b []byte, to uint64, k hub.Key, ev event) []byte {
 	b = binary.AppendUvarint(b, to)
 	b = appendString(b, k.App)
 	b = appendString(b, k.Stream)
@@ -108,13 +155,13 @@ func (r *reader) key() hub.Key {
 }
 
 func decodeFrame(b []byte) (to uint64, from string, k hub.Key, frame []byte, err error) {
-	r := reader{b: b[1:]}
+	r := reader{b: b}
 	to, from, k = r.uvarint(), r.str(), r.key()
 	return to, from, k, r.b, r.err
 }
 
 func decodeEvent(b []byte) (to uint64, k hub.Key, ev event, err error) {
-	r := reader{b: b[1:]}
+	r := reader{b: b}
 	to, k = r.uvarint(), r.key()
 	ev.prev, ev.rev, ev.partner = r.uvarint(), r.uvarint(), r.str()
 	for _, kd := range r.b {

@@ -1,0 +1,229 @@
+package cluster
+
+import (
+	"sync"
+	"time"
+
+	"github.com/duet-rtc/duet/hub"
+	"github.com/duet-rtc/duet/protocol"
+)
+
+// Frames and room transitions for another node travel on a link from this
+// incarnation to that one. Core NATS delivers at most once: a message
+// published while the other node is cut off from NATS (or before it has
+// subscribed again after an outage) is gone. So every message carries a
+// sequence number, the receiver acknowledges what it got in order, and the
+// sender holds what is not acknowledged yet and sends it again when the
+// acknowledgements stop advancing, or at once when the receiver reports a
+// gap. The receiver drops repeats and anything past a gap, so messages are
+// delivered once and in order.
+//
+// What is held is bounded, per destination, by RelayBuffer bytes and
+// RelayHold time. Past either bound the link starts afresh (a new epoch):
+// the held messages are dropped and the sender of every dropped frame gets
+// relayFailed for its room. A destination that dies or says goodbye is
+// forgotten with what was held for it: its members are gone, and their
+// partners get stop.
+
+const (
+	resendAfter = 300 * time.Millisecond // no acknowledgement progress for this long: send again
+	ackEvery    = 128                    // acknowledge at least every this many messages...
+	ackAfter    = 20 * time.Millisecond  // ...or this long after the first unacknowledged one
+	linkTick    = 50 * time.Millisecond  // acknowledgements left over, resends and bounds
+)
+
+// outLinks are this incarnation's links to others.
+type outLinks struct {
+	c      *Cluster
+	mu     sync.Mutex
+	links  map[string]*outLink
+	epochs uint64 // the last epoch given to a link: epochs only grow, even for a link made anew
+}
+
+type outLink struct {
+	to string
+	mu sync.Mutex
+
+	epoch    uint64
+	next     uint64    // sequence number of the next message
+	held     []heldMsg // sent and not acknowledged, in order
+	bytes    int
+	progress time.Time // last acknowledgement that advanced (or the first hold)
+	resent   time.Time
+}
+
+type heldMsg struct {
+	seq  uint64
+	data []byte
+	at   time.Time
+	from *member // the sender of a relayed frame, told if it is dropped; nil for a transition
+	k    hub.Key
+}
+
+func newOutLinks(c *Cluster) *outLinks { return &outLinks{c: c, links: map[string]*outLink{}} }
+
+func (o *outLinks) get(to string) *outLink {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	l := o.links[to]
+	if l == nil {
+		o.epochs++
+		l = &outLink{to: to, epoch: o.epochs, next: 1}
+		o.links[to] = l
+	}
+	return l
+}
+
+// send numbers one message for incarnation to, holds it, and publishes it
+// unless this node is cut off (then it goes when NATS is back). body
+// appends the message's body to its header.
+func (o *outLinks) send(to string, typ byte, from *member, k hub.Key, size int, body func([]byte) []byte) {
+	c := o.c
+	l := o.get(to)
+	now := time.Now()
+	l.mu.Lock()
+	var dropped []heldMsg
+	if len(l.held) > 0 && (l.bytes+size > c.opt.RelayBuffer || now.Sub(l.held[0].at) > c.opt.RelayHold) {
+		dropped = o.restartLocked(l)
+	}
+	seq := l.next
+	l.next++
+	b := linkHeader(make([]byte, 0, size+len(c.inc)+24), typ, c.inc, l.epoch, seq)
+	b = body(b)
+	if len(l.held) == 0 {
+		l.progress = now
+	}
+	l.held = append(l.held, heldMsg{seq: seq, data: b, at: now, from: from, k: k})
+	l.bytes += len(b)
+	if c.connected() {
+		c.dc.Publish(dataSubject(to), b)
+	}
+	l.mu.Unlock()
+	o.dropped(to, dropped)
+}
+
+// restartLocked gives up on what l holds and starts a new epoch.
+func (o *outLinks) restartLocked(l *outLink) []heldMsg {
+	dropped := l.held
+	l.held, l.bytes, l.next = nil, 0, 1
+	o.mu.Lock()
+	o.epochs++
+	l.epoch = o.epochs
+	o.mu.Unlock()
+	return dropped
+}
+
+// dropped tells the senders of dropped frames, once per socket and room.
+func (o *outLinks) dropped(to string, msgs []heldMsg) {
+	if len(msgs) == 0 {
+		return
+	}
+	type seat struct {
+		m *member
+		k hub.Key
+	}
+	told := map[seat]bool{}
+	frames := 0
+	for _, h := range msgs {
+		if h.from == nil {
+			continue
+		}
+		frames++
+		if s := (seat{h.from, h.k}); !told[s] {
+			told[s] = true
+			h.from.conn.Send(protocol.ErrorMsg(nil, protocol.ErrRelayFailed, h.k.Stream))
+		}
+	}
+	o.c.met.relayDropped.Add(float64(frames))
+	o.c.log.Warn("frames to a node held past the bounds were dropped; senders told relayFailed",
+		"to", to, "frames", frames, "messages", len(msgs), "senders", len(told))
+}
+
+// ack applies an acknowledgement from incarnation from.
+func (o *outLinks) ack(from string, epoch, seq uint64, gap bool) {
+	o.mu.Lock()
+	l := o.links[from]
+	o.mu.Unlock()
+	if l == nil {
+		return
+	}
+	now := time.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if epoch != l.epoch {
+		return
+	}
+	i := 0
+	for ; i < len(l.held) && l.held[i].seq <= seq; i++ {
+		l.bytes -= len(l.held[i].data)
+	}
+	if i > 0 {
+		clear(l.held[:i]) // let the frames go
+		l.held = l.held[i:]
+		l.progress = now
+	}
+	if gap && len(l.held) > 0 && now.Sub(l.resent) >= ackAfter {
+		o.resendLocked(l, now)
+	}
+}
+
+func (o *outLinks) resendLocked(l *outLink, now time.Time) {
+	if !o.c.connected() {
+		return
+	}
+	l.resent = now
+	o.c.met.resent.Add(float64(len(l.held)))
+	for _, h := range l.held {
+		o.c.dc.Publish(dataSubject(l.to), h.data)
+	}
+}
+
+// tick resends what stalled, applies the bounds, and forgets links to
+// incarnations that died, restarted or left (not to ones merely silent:
+// this node may be the one cut off, and then the link must keep what it
+// holds).
+func (o *outLinks) tick(now time.Time) {
+	o.mu.Lock()
+	links := make([]*outLink, 0, len(o.links))
+	for _, l := range o.links {
+		links = append(links, l)
+	}
+	o.mu.Unlock()
+	for _, l := range links {
+		if o.c.live.gone(l.to) {
+			o.forget(l.to)
+			continue
+		}
+		l.mu.Lock()
+		var dropped []heldMsg
+		switch {
+		case len(l.held) == 0:
+		case now.Sub(l.held[0].at) > o.c.opt.RelayHold:
+			dropped = o.restartLocked(l)
+		case now.Sub(l.progress) >= resendAfter && now.Sub(l.resent) >= resendAfter:
+			o.resendLocked(l, now)
+		}
+		l.mu.Unlock()
+		o.dropped(l.to, dropped)
+	}
+}
+
+// forget drops the link to an incarnation that died or left.
+func (o *outLinks) forget(to string) {
+	o.mu.Lock()
+	delete(o.links, to)
+	o.mu.Unlock()
+}
+
+// held is the number of messages waiting for an acknowledgement.
+func (o *outLinks) held() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	n := 0
+	for _, l := range o.links {
+		l.mu.Lock()
+		n += len(l.held)
+		l.mu.Unlock()
+	}
+	return n
+}
