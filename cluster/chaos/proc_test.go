@@ -59,6 +59,7 @@ type proc struct {
 	mu      sync.Mutex
 	cmd     *exec.Cmd
 	addr    string // "" while not running
+	inc     string // the running process's cluster incarnation
 	exited  chan struct{}
 	starts  int
 	stopped bool // SIGSTOPped
@@ -94,6 +95,7 @@ func (p *proc) start() error {
 	}
 	exited := make(chan struct{})
 	addrc := make(chan string, 1)
+	incc := make(chan string, 1)
 	go func() {
 		defer close(exited)
 		defer logf.Close()
@@ -103,7 +105,14 @@ func (p *proc) start() error {
 			line := sc.Bytes()
 			logf.Write(append(line, '\n'))
 			var rec map[string]any
-			if json.Unmarshal(line, &rec) == nil && rec["msg"] == "duet listening" {
+			if json.Unmarshal(line, &rec) != nil {
+				continue
+			}
+			switch rec["msg"] {
+			case "cluster node started":
+				inc, _ := rec["incarnation"].(string)
+				incc <- inc
+			case "duet listening":
 				a, _ := rec["addr"].(string)
 				addrc <- a
 			}
@@ -112,8 +121,13 @@ func (p *proc) start() error {
 	}()
 	select {
 	case a := <-addrc:
+		inc := ""
+		select {
+		case inc = <-incc:
+		default:
+		}
 		p.mu.Lock()
-		p.cmd, p.addr, p.exited, p.stopped = cmd, a, exited, false
+		p.cmd, p.addr, p.inc, p.exited, p.stopped = cmd, a, inc, exited, false
 		p.mu.Unlock()
 		return nil
 	case <-exited:
@@ -132,6 +146,13 @@ func (p *proc) Addr() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.addr
+}
+
+// Incarnation is the running process's cluster incarnation.
+func (p *proc) Incarnation() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.inc
 }
 
 // kill sends SIGKILL (after SIGCONT, for a frozen process) and waits.

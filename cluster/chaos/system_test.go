@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/duet-rtc/duet/cluster"
@@ -20,6 +21,8 @@ type system struct {
 	t     *testing.T
 	addr  string // NATS client address, kept over restarts
 	store string // JetStream directory
+
+	calm atomic.Bool // the faults have ended: clients stop moving and leaving
 
 	mu    sync.Mutex
 	nats  *cluster.Embedded
@@ -107,3 +110,5 @@ func (s *system) wsURL() string {
 	}
 	return "ws://" + up[rand.IntN(len(up))] + "/live/websocket"
 }
+
+func (s *system) quiet() bool { return s.calm.Load() }
