@@ -162,8 +162,20 @@ func (o *outLinks) ack(from string, epoch, seq uint64, gap bool) {
 		l.held = l.held[i:]
 		l.progress = now
 	}
-	if gap && len(l.held) > 0 && now.Sub(l.resent) >= ackAfter {
-		o.resendLocked(l, now)
+	if gap && now.Sub(l.resent) >= ackAfter {
+		// A receiver that lost its state (it had declared this node dead)
+		// asks for what this side no longer holds, since an earlier state
+		// of it acknowledged that: tell it where to start.
+		first := l.next
+		if len(l.held) > 0 {
+			first = l.held[0].seq
+		}
+		if seq+1 < first && o.c.connected() {
+			o.c.dc.Publish(dataSubject(l.to), linkHeader(nil, msgSync, o.c.inc, l.epoch, first))
+		}
+		if len(l.held) > 0 {
+			o.resendLocked(l, now)
+		}
 	}
 }
 

@@ -56,6 +56,20 @@ func (in *inLinks) accept(from string, epoch, seq uint64) bool {
 	return true
 }
 
+// sync moves the link from incarnation from past what the sender says
+// was acknowledged already (see outLinks.ack).
+func (in *inLinks) sync(from string, epoch, next uint64) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	l := in.links[from]
+	switch {
+	case l == nil || epoch > l.epoch:
+		in.links[from] = &inLink{epoch: epoch, next: next}
+	case epoch == l.epoch && next > l.next:
+		l.next = next
+	}
+}
+
 func (in *inLinks) pendingLocked(l *inLink, now time.Time) {
 	if l.unacked == 0 {
 		l.first = now

@@ -24,7 +24,8 @@ type liveness struct {
 	mu      sync.Mutex
 	since   time.Time            // start or last reconnect: incarnations not heard yet get this much grace
 	seen    map[string]time.Time // last heartbeat per live incarnation
-	dead    map[string]bool      // declared dead, superseded or departed
+	dead    map[string]bool      // declared dead after silence: it may come back
+	buried  map[string]bool      // superseded by a newer life, or departed: it never comes back
 	latest  map[string]string    // newest epoch heard per node id
 	probing map[string]bool      // suspects being probed
 	grace   bool                 // the grace period after since has not been checked yet
@@ -33,7 +34,7 @@ type liveness struct {
 func newLiveness(self string, deadAfter time.Duration, now time.Time) *liveness {
 	node, epoch := splitIncarnation(self)
 	return &liveness{self: self, selfNode: node, deadAfter: deadAfter, since: now, grace: true,
-		seen: map[string]time.Time{}, dead: map[string]bool{}, latest: map[string]string{node: epoch},
+		seen: map[string]time.Time{}, dead: map[string]bool{}, buried: map[string]bool{}, latest: map[string]string{node: epoch},
 		probing: map[string]bool{}}
 }
 
@@ -75,6 +76,10 @@ func (l *liveness) heard(inc string, now time.Time) heartbeat {
 		h.late = true
 	}
 	l.seen[inc] = now
+	if l.buried[inc] {
+		h.stale = true // it said goodbye; a late heartbeat changes nothing
+		return h
+	}
 	h.revived = l.dead[inc]
 	delete(l.dead, inc)
 	delete(l.probing, inc)
@@ -84,7 +89,8 @@ func (l *liveness) heard(inc string, now time.Time) heartbeat {
 func (l *liveness) bury(inc string) {
 	delete(l.seen, inc)
 	delete(l.probing, inc)
-	l.dead[inc] = true
+	delete(l.dead, inc)
+	l.buried[inc] = true
 }
 
 // alive reports whether members of incarnation inc should be treated as
@@ -102,7 +108,7 @@ func (l *liveness) alive(inc string, now time.Time) bool {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.dead[inc] {
+	if l.dead[inc] || l.buried[inc] {
 		return false
 	}
 	if cur, ok := l.latest[node]; ok && newerEpoch(cur, epoch) {
@@ -124,11 +130,28 @@ func (l *liveness) gone(inc string) bool {
 	node, epoch := splitIncarnation(inc)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.dead[inc] {
+	if l.dead[inc] || l.buried[inc] {
 		return true
 	}
 	cur, ok := l.latest[node]
 	return ok && newerEpoch(cur, epoch)
+}
+
+// final reports whether incarnation inc can never come back: an earlier
+// life of a node (this one included) or one that said goodbye. A node
+// declared dead after silence may still come back (a partition heals).
+func (l *liveness) final(inc string) bool {
+	if inc == l.self {
+		return false
+	}
+	node, epoch := splitIncarnation(inc)
+	if node == l.selfNode {
+		return true
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	cur, ok := l.latest[node]
+	return l.buried[inc] || ok && newerEpoch(cur, epoch)
 }
 
 // check returns the incarnations silent for longer than deadAfter that are

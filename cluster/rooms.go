@@ -69,7 +69,7 @@ func (c *Cluster) join(ctx context.Context, m *member, k hub.Key) (outcome, erro
 			var acts []room.Action[string]
 			now := time.Now()
 			for _, id := range r.Members() {
-				if id != m.id && !c.live.alive(nodeOf(id), now) {
+				if id != m.id && !c.live.alive(nodeOf(id), now) && c.confirmDead(ctx, nodeOf(id)) {
 					acts = append(acts, r.Leave(id, false)...)
 					evicted = append(evicted, id)
 				}

@@ -256,6 +256,10 @@ func (c *Cluster) onData(msg *nats.Msg) {
 		c.log.Warn("malformed cluster message", "err", err)
 		return
 	}
+	if typ == msgSync {
+		c.in.sync(from, epoch, seq)
+		return
+	}
 	if !c.in.accept(from, epoch, seq) {
 		return
 	}

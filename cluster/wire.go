@@ -23,6 +23,7 @@ const (
 	msgKill  byte = 4 // drop this local member's socket
 	msgPing  byte = 5 // request: is this incarnation alive? reply 1
 	msgAck   byte = 6 // link acknowledgement: received up to a sequence number
+	msgSync  byte = 7 // link: everything before this sequence number was acknowledged already
 )
 
 // linkHeader starts a frame or event message.
