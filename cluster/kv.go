@@ -104,8 +104,9 @@ func (c *Cluster) store(ctx context.Context, key string, rev uint64, r *room.Roo
 
 // deliver sends the messages of a committed transition to its members,
 // except self, which the caller serves itself. Each member gets one event
-// with all its messages, so they stay together and in order.
-func (c *Cluster) deliver(k hub.Key, o outcome, self string) {
+// with all its messages, so they stay together and in order. reason says
+// why a member left, for a stop among them (0 for a join).
+func (c *Cluster) deliver(k hub.Key, o outcome, self string, reason hub.Reason) {
 	if !o.changed {
 		return
 	}
@@ -122,6 +123,6 @@ func (c *Cluster) deliver(k hub.Key, o outcome, self string) {
 	}
 	for _, to := range order {
 		p, _ := o.r.Partner(to)
-		c.sendEvent(to, k, event{prev: o.prev, rev: o.rev, partner: p, kinds: kinds[to]})
+		c.sendEvent(to, k, event{prev: o.prev, rev: o.rev, partner: p, reason: reason, kinds: kinds[to]})
 	}
 }

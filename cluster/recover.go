@@ -13,26 +13,27 @@ import (
 // pendingLeave is a leave that happened while this node was cut off from
 // NATS: the socket has gone locally, the room does not know yet.
 type pendingLeave struct {
-	id string
-	k  hub.Key
+	id     string
+	k      hub.Key
+	reason hub.Reason
 }
 
 // queueLeaveIfCutOff queues the leave when joins are refused (not
 // connected, or still recovering), atomically with recovery's check that
 // the queue is empty.
-func (c *Cluster) queueLeaveIfCutOff(id string, k hub.Key) bool {
+func (c *Cluster) queueLeaveIfCutOff(p pendingLeave) bool {
 	c.pendMu.Lock()
 	defer c.pendMu.Unlock()
 	if c.ready.Load() {
 		return false
 	}
-	c.pending = append(c.pending, pendingLeave{id, k})
+	c.pending = append(c.pending, p)
 	return true
 }
 
-func (c *Cluster) queueLeave(id string, k hub.Key) {
+func (c *Cluster) queueLeave(p pendingLeave) {
 	c.pendMu.Lock()
-	c.pending = append(c.pending, pendingLeave{id, k})
+	c.pending = append(c.pending, p)
 	c.pendMu.Unlock()
 }
 
@@ -147,7 +148,7 @@ func (c *Cluster) recoverOnce() error {
 				c.pendMu.Unlock()
 				return err
 			}
-			c.deliver(p.k, o, p.id)
+			c.deliver(p.k, o, p.id, p.reason)
 		}
 	}
 	if err := c.reconcile(ctx); err != nil {
@@ -286,7 +287,7 @@ func (c *Cluster) sweep() {
 		if o.changed {
 			c.evictions.Add(1)
 			c.log.Info("removed member of a dead node", "app", t.k.App, "stream", t.k.Stream, "member", t.partner)
-			c.deliver(t.k, o, "")
+			c.deliver(t.k, o, "", hub.ReasonNodeFailure)
 		}
 	}
 }

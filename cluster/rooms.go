@@ -54,7 +54,7 @@ func (c *Cluster) Join(ctx context.Context, conn hub.Conn, k hub.Key, _ hub.Join
 	c.drainLocked(m, k, s, false)
 	m.mu.Unlock()
 	// The joiner's joined is queued before its partner's start leaves.
-	c.deliver(k, o, m.id)
+	c.deliver(k, o, m.id, 0)
 	return nil
 }
 
@@ -132,7 +132,7 @@ func (c *Cluster) probeAndEvict(ctx context.Context, k hub.Key, members []string
 		}
 		c.evictions.Add(1)
 		c.log.Info("evicted unresponsive member", "app", k.App, "stream", k.Stream, "member", id)
-		c.deliver(k, o, "")
+		c.deliver(k, o, "", hub.ReasonEvicted)
 		c.kill(id, "no answer to liveness probe")
 	}
 }
@@ -155,12 +155,12 @@ func (c *Cluster) Leave(conn hub.Conn, k hub.Key, reason hub.Reason) {
 	}
 	var o outcome
 	var err error
-	if !c.queueLeaveIfCutOff(m.id, k) {
+	if !c.queueLeaveIfCutOff(pendingLeave{m.id, k, reason}) {
 		o, err = c.transact(context.Background(), k, removeMemberAs(m.id, explicit))
 		if err != nil {
 			// The partner learns when NATS is back, or from the sweep.
 			c.log.Warn("leave not written; retrying after the next reconnect", "app", k.App, "stream", k.Stream, "err", err)
-			c.queueLeave(m.id, k)
+			c.queueLeave(pendingLeave{m.id, k, reason})
 		}
 	}
 	m.mu.Lock()
@@ -170,7 +170,7 @@ func (c *Cluster) Leave(conn hub.Conn, k hub.Key, reason hub.Reason) {
 	}
 	m.mu.Unlock()
 	if err == nil {
-		c.deliver(k, o, m.id)
+		c.deliver(k, o, m.id, reason)
 	}
 	c.forgetIfIdle(m)
 }

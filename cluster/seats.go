@@ -133,6 +133,9 @@ func (c *Cluster) applyEvent(m *member, k hub.Key, ev event) {
 	c.drainLocked(m, k, s, false)
 }
 
+// applyLocked sends a transition's messages. ev.reason (why the partner
+// left, nodeFailure for a dead node) travels with it for the stop's
+// reason, which the frame does not carry yet.
 func (c *Cluster) applyLocked(m *member, k hub.Key, s *seat, ev event) {
 	s.rev, s.partner = ev.rev, ev.partner
 	for _, kind := range ev.kinds {

@@ -92,11 +92,12 @@ func frameBody(b []byte, to uint64, from string, k hub.Key, frame []byte) []byte
 type event struct {
 	prev, rev uint64
 	partner   string
+	reason    hub.Reason // why the partner left, for a stop
 	kinds     []room.Kind
 }
 
 // eventBody appends an event message's body to b: to, app, stream, prev,
-// rev, partner, kinds.
+// rev, partner, reason, kinds.
 func eventBody(b []byte, to uint64, k hub.Key, ev event) []byte {
 	b = binary.AppendUvarint(b, to)
 	b = appendString(b, k.App)
@@ -104,6 +105,7 @@ func eventBody(b []byte, to uint64, k hub.Key, ev event) []byte {
 	b = binary.AppendUvarint(b, ev.prev)
 	b = binary.AppendUvarint(b, ev.rev)
 	b = appendString(b, ev.partner)
+	b = append(b, byte(ev.reason))
 	for _, kd := range ev.kinds {
 		b = append(b, byte(kd))
 	}
@@ -165,6 +167,13 @@ func decodeEvent(b []byte) (to uint64, k hub.Key, ev event, err error) {
 	r := reader{b: b}
 	to, k = r.uvarint(), r.key()
 	ev.prev, ev.rev, ev.partner = r.uvarint(), r.uvarint(), r.str()
+	if r.err == nil && len(r.b) == 0 {
+		r.err = errMalformed
+	}
+	if r.err != nil {
+		return 0, k, ev, r.err
+	}
+	ev.reason, r.b = hub.Reason(r.b[0]), r.b[1:]
 	for _, kd := range r.b {
 		if kd < byte(room.Joined) || kd > byte(room.Stop) {
 			return 0, k, ev, errMalformed

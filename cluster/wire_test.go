@@ -22,9 +22,9 @@ func TestWireRoundTrip(t *testing.T) {
 	if err != nil || to != 7 || from != "n1~0a/3" || gk != k || !bytes.Equal(gf, frame) {
 		t.Fatalf("frame: %v %d %q %v %q", err, to, from, gk, gf)
 	}
-	ev := event{prev: 10, rev: 12, partner: "n2/9", kinds: []room.Kind{room.Stop, room.Start}}
+	ev := event{prev: 10, rev: 12, partner: "n2/9", reason: hub.ReasonNodeFailure, kinds: []room.Kind{room.Stop, room.Start}}
 	to, gk, gev, err := decodeEvent(eventBody(nil, 300, k, ev))
-	if err != nil || to != 300 || gk != k || gev.prev != 10 || gev.rev != 12 || gev.partner != "n2/9" || !slices.Equal(gev.kinds, ev.kinds) {
+	if err != nil || to != 300 || gk != k || gev.prev != 10 || gev.rev != 12 || gev.partner != "n2/9" || gev.reason != hub.ReasonNodeFailure || !slices.Equal(gev.kinds, ev.kinds) {
 		t.Fatalf("event: %v %d %v %+v", err, to, gk, gev)
 	}
 	to, reason, err := decodeCtl(ctlMsg(msgKill, 5, "why"))
@@ -40,7 +40,7 @@ func TestWireRoundTrip(t *testing.T) {
 			t.Errorf("decodeFrame(%v) accepted", bad)
 		}
 	}
-	if _, _, _, err := decodeEvent([]byte{1, 0, 0, 1, 1, 0, 9}); err == nil {
+	if _, _, _, err := decodeEvent([]byte{1, 0, 0, 1, 1, 0, 0, 9}); err == nil {
 		t.Error("decodeEvent accepted an unknown kind")
 	}
 	if _, _, _, _, _, err := decodeLink([]byte{msgFrame, 200}); err == nil {
