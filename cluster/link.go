@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/duet-rtc/duet/hub"
@@ -27,9 +28,9 @@ import (
 
 const (
 	resendAfter = 300 * time.Millisecond // no acknowledgement progress for this long: send again
-	ackEvery    = 128                    // acknowledge at least every this many messages...
-	ackAfter    = 20 * time.Millisecond  // ...or this long after the first unacknowledged one
-	linkTick    = 50 * time.Millisecond  // acknowledgements left over, resends and bounds
+	ackEvery    = 128                    // acknowledge every this many messages, and what is left every linkTick
+	ackAfter    = 20 * time.Millisecond  // at most one gap report (and resend) per link this often
+	linkTick    = 20 * time.Millisecond  // acknowledgements left over, resends and bounds
 )
 
 // outLinks are this incarnation's links to others.
@@ -38,11 +39,20 @@ type outLinks struct {
 	mu     sync.Mutex
 	links  map[string]*outLink
 	epochs uint64 // the last epoch given to a link: epochs only grow, even for a link made anew
+	// clock is the time in nanoseconds, set every linkTick: precise
+	// enough for the bounds, and cheaper than reading the clock per frame.
+	clock atomic.Int64
+	bufs  sync.Pool // *[]byte of smallBuf capacity: held frames, reused once acknowledged
 }
 
+// smallBuf is the capacity of pooled message buffers: candidates and
+// most notifications fit; larger messages (SDP) are allocated.
+const smallBuf = 1024
+
 type outLink struct {
-	to string
-	mu sync.Mutex
+	to      string
+	subject string
+	mu      sync.Mutex
 
 	epoch    uint64
 	next     uint64    // sequence number of the next message
@@ -60,7 +70,27 @@ type heldMsg struct {
 	k    hub.Key
 }
 
-func newOutLinks(c *Cluster) *outLinks { return &outLinks{c: c, links: map[string]*outLink{}} }
+func newOutLinks(c *Cluster) *outLinks {
+	o := &outLinks{c: c, links: map[string]*outLink{}}
+	o.clock.Store(time.Now().UnixNano())
+	return o
+}
+
+func (o *outLinks) buf(size int) []byte {
+	if size > smallBuf {
+		return make([]byte, 0, size)
+	}
+	if p, ok := o.bufs.Get().(*[]byte); ok {
+		return (*p)[:0]
+	}
+	return make([]byte, 0, smallBuf)
+}
+
+func (o *outLinks) release(b []byte) {
+	if cap(b) == smallBuf {
+		o.bufs.Put(&b)
+	}
+}
 
 func (o *outLinks) get(to string) *outLink {
 	o.mu.Lock()
@@ -68,7 +98,7 @@ func (o *outLinks) get(to string) *outLink {
 	l := o.links[to]
 	if l == nil {
 		o.epochs++
-		l = &outLink{to: to, epoch: o.epochs, next: 1}
+		l = &outLink{to: to, subject: dataSubject(to), epoch: o.epochs, next: 1}
 		o.links[to] = l
 	}
 	return l
@@ -80,7 +110,7 @@ func (o *outLinks) get(to string) *outLink {
 func (o *outLinks) send(to string, typ byte, from *member, k hub.Key, size int, body func([]byte) []byte) {
 	c := o.c
 	l := o.get(to)
-	now := time.Now()
+	now := time.Unix(0, o.clock.Load())
 	l.mu.Lock()
 	var dropped []heldMsg
 	if len(l.held) > 0 && (l.bytes+size > c.opt.RelayBuffer || now.Sub(l.held[0].at) > c.opt.RelayHold) {
@@ -88,15 +118,15 @@ func (o *outLinks) send(to string, typ byte, from *member, k hub.Key, size int, 
 	}
 	seq := l.next
 	l.next++
-	b := linkHeader(make([]byte, 0, size+len(c.inc)+24), typ, c.inc, l.epoch, seq)
+	b := linkHeader(o.buf(size+len(c.inc)+24), typ, c.inc, l.epoch, seq)
 	b = body(b)
 	if len(l.held) == 0 {
 		l.progress = now
 	}
 	l.held = append(l.held, heldMsg{seq: seq, data: b, at: now, from: from, k: k})
 	l.bytes += len(b)
-	if c.connected() {
-		c.dc.Publish(dataSubject(to), b)
+	if c.dc.IsConnected() {
+		c.dc.Publish(l.subject, b)
 	}
 	l.mu.Unlock()
 	o.dropped(to, dropped)
@@ -156,6 +186,7 @@ func (o *outLinks) ack(from string, epoch, seq uint64, gap bool) {
 	i := 0
 	for ; i < len(l.held) && l.held[i].seq <= seq; i++ {
 		l.bytes -= len(l.held[i].data)
+		o.release(l.held[i].data) // NATS copied it when it was published
 	}
 	if i > 0 {
 		clear(l.held[:i]) // let the frames go
@@ -171,7 +202,7 @@ func (o *outLinks) ack(from string, epoch, seq uint64, gap bool) {
 			first = l.held[0].seq
 		}
 		if seq+1 < first && o.c.connected() {
-			o.c.dc.Publish(dataSubject(l.to), linkHeader(nil, msgSync, o.c.inc, l.epoch, first))
+			o.c.dc.Publish(l.subject, linkHeader(nil, msgSync, o.c.inc, l.epoch, first))
 		}
 		if len(l.held) > 0 {
 			o.resendLocked(l, now)
@@ -186,7 +217,7 @@ func (o *outLinks) resendLocked(l *outLink, now time.Time) {
 	l.resent = now
 	o.c.met.resent.Add(float64(len(l.held)))
 	for _, h := range l.held {
-		o.c.dc.Publish(dataSubject(l.to), h.data)
+		o.c.dc.Publish(l.subject, h.data)
 	}
 }
 
@@ -195,6 +226,7 @@ func (o *outLinks) resendLocked(l *outLink, now time.Time) {
 // this node may be the one cut off, and then the link must keep what it
 // holds).
 func (o *outLinks) tick(now time.Time) {
+	o.clock.Store(now.UnixNano())
 	o.mu.Lock()
 	links := make([]*outLink, 0, len(o.links))
 	for _, l := range o.links {

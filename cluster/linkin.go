@@ -18,7 +18,6 @@ type inLinks struct {
 type inLink struct {
 	epoch, next uint64 // the epoch, and the next sequence number expected in it
 	unacked     int
-	first       time.Time // when the oldest unacknowledged message came
 	gapAt       time.Time // last gap reported
 }
 
@@ -26,55 +25,47 @@ func newInLinks(c *Cluster) *inLinks { return &inLinks{c: c, links: map[string]*
 
 // accept reports whether a message from incarnation from is the next in
 // order and must be delivered; a repeat or a message past a gap is not.
-func (in *inLinks) accept(from string, epoch, seq uint64) bool {
-	now := time.Now()
+// from points into the message: it is copied only for a new link.
+func (in *inLinks) accept(from []byte, epoch, seq uint64) bool {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	l := in.links[from]
+	l := in.links[string(from)]
 	if l == nil || epoch > l.epoch {
 		l = &inLink{epoch: epoch, next: 1}
-		in.links[from] = l
+		in.links[string(from)] = l
 	}
 	switch {
 	case epoch < l.epoch: // from before the sender gave up: stale
 		return false
 	case seq < l.next: // a repeat: acknowledge again, or the sender keeps resending
-		in.pendingLocked(l, now)
+		l.unacked++
 		return false
 	case seq > l.next: // a message was lost: ask for it at once
-		if now.Sub(l.gapAt) >= ackAfter {
+		if now := time.Now(); now.Sub(l.gapAt) >= ackAfter {
 			l.gapAt = now
-			in.sendAck(from, l, true)
+			in.sendAck(string(from), l, true)
 		}
 		return false
 	}
 	l.next++
-	in.pendingLocked(l, now)
-	if l.unacked >= ackEvery || now.Sub(l.first) >= ackAfter {
-		in.sendAck(from, l, false)
+	if l.unacked++; l.unacked >= ackEvery {
+		in.sendAck(string(from), l, false)
 	}
 	return true
 }
 
 // sync moves the link from incarnation from past what the sender says
 // was acknowledged already (see outLinks.ack).
-func (in *inLinks) sync(from string, epoch, next uint64) {
+func (in *inLinks) sync(from []byte, epoch, next uint64) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	l := in.links[from]
+	l := in.links[string(from)]
 	switch {
 	case l == nil || epoch > l.epoch:
-		in.links[from] = &inLink{epoch: epoch, next: next}
+		in.links[string(from)] = &inLink{epoch: epoch, next: next}
 	case epoch == l.epoch && next > l.next:
 		l.next = next
 	}
-}
-
-func (in *inLinks) pendingLocked(l *inLink, now time.Time) {
-	if l.unacked == 0 {
-		l.first = now
-	}
-	l.unacked++
 }
 
 func (in *inLinks) sendAck(from string, l *inLink, gap bool) {

@@ -36,9 +36,9 @@ func linkHeader(b []byte, typ byte, from string, epoch, seq uint64) []byte {
 
 // decodeLink splits a frame or event message into its link header and
 // body.
-func decodeLink(b []byte) (typ byte, from string, epoch, seq uint64, body []byte, err error) {
+func decodeLink(b []byte) (typ byte, from []byte, epoch, seq uint64, body []byte, err error) {
 	r := reader{b: b[1:]}
-	from, epoch, seq = r.str(), r.uvarint(), r.uvarint()
+	from, epoch, seq = r.bytes(), r.uvarint(), r.uvarint()
 	return b[0], from, epoch, seq, r.b, r.err
 }
 

@@ -15,7 +15,7 @@ func TestWireRoundTrip(t *testing.T) {
 	frame := []byte(`{"command":"takeCandidate"}`)
 	msg := frameBody(linkHeader(nil, msgFrame, "n1~0a", 3, 99), 7, "n1~0a/3", k, frame)
 	typ, inc, epoch, seq, body, err := decodeLink(msg)
-	if err != nil || typ != msgFrame || inc != "n1~0a" || epoch != 3 || seq != 99 {
+	if err != nil || typ != msgFrame || string(inc) != "n1~0a" || epoch != 3 || seq != 99 {
 		t.Fatalf("link header: %v %d %q %d %d", err, typ, inc, epoch, seq)
 	}
 	to, from, gk, gf, err := decodeFrame(body)
