@@ -52,7 +52,9 @@ func (c *Cluster) waitBucket(ctx context.Context) error {
 	wait := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		var err error
-		if err = c.nc.FlushWithContext(ctx); err == nil {
+		if !c.nc.IsConnected() {
+			err = ErrNotConnected
+		} else if err = c.nc.FlushWithContext(ctx); err == nil {
 			actx, acancel := c.opCtx(ctx)
 			var created bool
 			var kv jetstream.KeyValue
@@ -72,7 +74,7 @@ func (c *Cluster) waitBucket(ctx context.Context) error {
 		hint := startHint(err)
 		if ctx.Err() != nil {
 			return fmt.Errorf("cluster: membership bucket %q not ready after %v: %w (%s)",
-				c.opt.Bucket, time.Since(began).Round(time.Second), err, hint)
+				c.opt.Bucket, time.Since(began).Round(100*time.Millisecond), err, hint)
 		}
 		c.log.Warn("waiting for NATS JetStream", "attempt", attempt, "err", err, "hint", hint)
 		select {
@@ -88,7 +90,7 @@ func startHint(err error) string {
 	switch {
 	case errors.Is(err, jetstream.ErrJetStreamNotEnabled), errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount):
 		return "JetStream is not enabled on the NATS server or for this account"
-	case errors.Is(err, nats.ErrNoServers), errors.Is(err, nats.ErrConnectionClosed),
+	case errors.Is(err, ErrNotConnected), errors.Is(err, nats.ErrNoServers), errors.Is(err, nats.ErrConnectionClosed),
 		errors.Is(err, nats.ErrConnectionReconnecting), errors.Is(err, nats.ErrDisconnected):
 		return "no NATS server reachable at nats_url"
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout), errors.Is(err, nats.ErrNoResponders):
