@@ -87,3 +87,22 @@ func TestRestartSameNodeID(t *testing.T) {
 	}
 	_ = fresh
 }
+
+// TestSameNodeIDTwice: a second process starts with a node_id that a live
+// one has (a misconfiguration). The older stops taking joins and drops
+// its sockets, so that their clients rejoin where they can be served.
+func TestSameNodeIDTwice(t *testing.T) {
+	ns := startNATS(t)
+	old, other := startNode(t, ns.URL(), "twin"), startNode(t, ns.URL(), "n2")
+	a, b := wstest.Dial(t, old.URL("live")), wstest.Dial(t, other.URL("live"))
+	wstest.Pair(a, b, "r")
+	startNode(t, ns.URL(), "twin")
+	if code, _ := a.Closed(); code != 1006 {
+		t.Fatalf("socket on the superseded node closed with %d, want dropped", code)
+	}
+	b.Expect("stop", "")
+	wstest.Eventually(t, "the superseded node to say not ready", func() bool { return readyz(t, old) == 503 })
+	c := wstest.Dial(t, old.URL("live"))
+	wstest.Join(c, "s")
+	c.Expect("error", "serviceUnavailable")
+}
