@@ -182,9 +182,10 @@ func New(ctx context.Context, opt Options) (*Cluster, error) {
 			// A node started before NATS waits for it (waitBucket
 			// bounds the wait), as one that lost NATS does.
 			nats.RetryOnFailedConnect(true),
-			// A link that stops carrying packets is noticed in seconds,
-			// not in the default two minutes.
-			nats.PingInterval(2 * time.Second),
+			// A link that stops carrying packets is noticed in 15 s, not
+			// in the default two minutes (a failing bucket operation
+			// makes the node unready sooner, see checkBucket).
+			nats.PingInterval(5 * time.Second),
 			nats.MaxPingsOutstanding(3),
 			nats.ReconnectWait(100 * time.Millisecond),
 			nats.ReconnectJitter(100*time.Millisecond, time.Second),
@@ -207,6 +208,7 @@ func New(ctx context.Context, opt Options) (*Cluster, error) {
 		close(c.stop) // quiet: the disconnect handler sees a node that is closing
 		c.nc.Close()
 		c.dc.Close()
+		c.wg.Wait() // a recovery a reconnect started meanwhile
 		return nil, err
 	}
 	c.ready.Store(true)

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -76,7 +77,9 @@ func (c *Cluster) confirmDead(ctx context.Context, inc string) bool {
 	if _, err := c.nc.RequestWithContext(ctx, ctlSubject(inc), []byte{msgPing}); err != nil {
 		return true
 	}
-	c.live.heard(inc, time.Now())
+	if c.live.heard(inc, time.Now()).revived {
+		c.out.revived(inc)
+	}
 	c.log.Info("node declared dead answers again", "other", inc)
 	return false
 }
@@ -98,12 +101,20 @@ func (c *Cluster) probeNode(inc string) {
 	case !c.connected() || !c.ready.Load():
 		c.live.cleared(inc, time.Now()) // we cannot tell; recovery resets the clock anyway
 		return
+	case !errors.Is(err, nats.ErrNoResponders) && c.nc.FlushTimeout(c.opt.DeadAfter/2) != nil:
+		// No answer says as much about this node as about the other: a
+		// node cut off from NATS without knowing it yet (a partition)
+		// would otherwise condemn every other node.
+		c.live.cleared(inc, time.Now())
+		c.met.nearMisses.WithLabelValues("self_cut_off").Inc()
+		c.log.Warn("a silent node did not answer, but neither does NATS: judging nobody", "other", inc)
+		return
 	}
 	if !c.live.declare(inc) {
 		return // a heartbeat came meanwhile
 	}
 	c.met.deaths.Inc()
-	c.out.forget(inc)
+	c.out.forget(inc, true)
 	c.log.Warn("node declared dead: no heartbeat and no answer to a probe", "dead", inc, "after", c.opt.DeadAfter, "probe", err)
 	c.nc.Publish(subjectDead, []byte(inc))
 	c.startSweep()
@@ -129,11 +140,12 @@ func (c *Cluster) onHeartbeat(m *nats.Msg) {
 		}
 	case h.revived:
 		c.log.Warn("node declared dead is back", "other", inc)
+		c.out.revived(inc)
 	case h.late:
 		c.met.nearMisses.WithLabelValues("late_heartbeat").Inc()
 	}
 	for _, old := range h.superseded {
-		c.out.forget(old)
+		c.out.forget(old, false)
 	}
 	if len(h.superseded) > 0 {
 		c.log.Warn("node restarted: its previous life is dead", "other", inc, "previous", h.superseded)
@@ -149,7 +161,7 @@ func (c *Cluster) onBye(m *nats.Msg) {
 		return
 	}
 	c.live.left(inc)
-	c.out.forget(inc)
+	c.out.forget(inc, false)
 	c.met.nodes.Set(float64(c.live.count(time.Now())))
 	c.log.Info("node left the cluster", "other", inc)
 	c.startSweep()

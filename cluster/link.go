@@ -23,8 +23,8 @@ import (
 // RelayHold time. Past either bound the link starts afresh (a new epoch):
 // the held messages are dropped and the sender of every dropped frame gets
 // relayFailed for its room. A destination that dies or says goodbye is
-// forgotten with what was held for it: its members are gone, and their
-// partners get stop.
+// forgotten with what was held for it: its members' partners get stop,
+// and the senders of the frames it held relayFailed.
 
 const (
 	resendAfter = 300 * time.Millisecond // no acknowledgement progress for this long: send again
@@ -38,7 +38,8 @@ type outLinks struct {
 	c      *Cluster
 	mu     sync.Mutex
 	links  map[string]*outLink
-	epochs uint64 // the last epoch given to a link: epochs only grow, even for a link made anew
+	limbo  map[string][]heldMsg // what links to incarnations declared dead held (see forget)
+	epochs uint64               // the last epoch given to a link: epochs only grow, even for a link made anew
 	// clock is the time in nanoseconds, set every linkTick: precise
 	// enough for the bounds, and cheaper than reading the clock per frame.
 	clock atomic.Int64
@@ -71,7 +72,7 @@ type heldMsg struct {
 }
 
 func newOutLinks(c *Cluster) *outLinks {
-	o := &outLinks{c: c, links: map[string]*outLink{}}
+	o := &outLinks{c: c, links: map[string]*outLink{}, limbo: map[string][]heldMsg{}}
 	o.clock.Store(time.Now().UnixNano())
 	return o
 }
@@ -165,7 +166,7 @@ func (o *outLinks) dropped(to string, msgs []heldMsg) {
 		}
 	}
 	o.c.met.relayDropped.Add(float64(frames))
-	o.c.log.Warn("frames to a node held past the bounds were dropped; senders told relayFailed",
+	o.c.log.Warn("frames held for a node were dropped (past the bounds, or the node is gone); senders told relayFailed",
 		"to", to, "frames", frames, "messages", len(msgs), "senders", len(told))
 }
 
@@ -228,6 +229,13 @@ func (o *outLinks) resendLocked(l *outLink, now time.Time) {
 func (o *outLinks) tick(now time.Time) {
 	o.clock.Store(now.UnixNano())
 	o.mu.Lock()
+	for inc, held := range o.limbo {
+		if len(held) == 0 || now.Sub(held[len(held)-1].at) > o.c.opt.RelayHold {
+			delete(o.limbo, inc) // it did not come back
+		}
+	}
+	o.mu.Unlock()
+	o.mu.Lock()
 	links := make([]*outLink, 0, len(o.links))
 	for _, l := range o.links {
 		links = append(links, l)
@@ -235,7 +243,7 @@ func (o *outLinks) tick(now time.Time) {
 	o.mu.Unlock()
 	for _, l := range links {
 		if o.c.live.gone(l.to) {
-			o.forget(l.to)
+			o.forget(l.to, !o.c.live.final(l.to))
 			continue
 		}
 		l.mu.Lock()
@@ -252,11 +260,46 @@ func (o *outLinks) tick(now time.Time) {
 	}
 }
 
-// forget drops the link to an incarnation that died or left.
-func (o *outLinks) forget(to string) {
+// forget drops the link to an incarnation that died or left, with what
+// it held: the partners of its members are removed from their rooms and
+// get stop. A death declared after silence may prove wrong (a partition
+// that healed just then) and a partner stay in its room: so what the link
+// held waits in limbo, and if the incarnation is heard again (revived)
+// the senders still paired with one of its members get relayFailed. No
+// frame goes without a word.
+func (o *outLinks) forget(to string, died bool) {
 	o.mu.Lock()
+	l := o.links[to]
 	delete(o.links, to)
 	o.mu.Unlock()
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	held := l.held
+	l.held, l.bytes = nil, 0
+	l.mu.Unlock()
+	if died && len(held) > 0 {
+		o.mu.Lock()
+		o.limbo[to] = append(o.limbo[to], held...)
+		o.mu.Unlock()
+	}
+}
+
+// revived tells the senders of frames that a link to inc dropped when
+// inc was declared dead, and that are still paired with its members.
+func (o *outLinks) revived(inc string) {
+	o.mu.Lock()
+	held := o.limbo[inc]
+	delete(o.limbo, inc)
+	o.mu.Unlock()
+	var lost []heldMsg
+	for _, h := range held {
+		if h.from != nil && nodeOf(h.from.partnerOf(h.k)) == inc {
+			lost = append(lost, h)
+		}
+	}
+	o.dropped(inc, lost)
 }
 
 // held is the number of messages waiting for an acknowledgement.

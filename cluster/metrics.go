@@ -61,7 +61,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "duet_cluster_liveness_near_misses_total",
 			Help: "Liveness near misses: late_heartbeat (a node's heartbeat came more than half of node_dead_after after its previous one), " +
 				"probe_answered (a node silent for node_dead_after answered the direct probe and was not declared dead), " +
-				"late_tick (this node's own heartbeat loop ran late: it was starved of CPU, and judged nobody that round).",
+				"late_tick (this node's own heartbeat loop ran late: it was starved of CPU, and judged nobody that round), " +
+				"self_cut_off (a silent node did not answer its probe, but this node could not reach NATS either, and judged nobody).",
 		}, []string{"kind"}),
 		resent: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "duet_cluster_relay_resent_total",
@@ -76,7 +77,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Times this node found the membership bucket gone (NATS lost its JetStream data) and created it again.",
 		}),
 	}
-	for _, kind := range []string{"late_heartbeat", "probe_answered", "late_tick"} {
+	for _, kind := range []string{"late_heartbeat", "probe_answered", "late_tick", "self_cut_off"} {
 		m.nearMisses.WithLabelValues(kind)
 	}
 	m.framesOut, m.framesIn = msgs.WithLabelValues("out", "frame"), msgs.WithLabelValues("in", "frame")

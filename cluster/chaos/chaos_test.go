@@ -36,12 +36,14 @@ func TestChaos(t *testing.T) {
 	var peers []*peer
 	for i := range pairs {
 		room := fmt.Sprintf("chaos%d", i)
-		for _, side := range []string{"a", "b"} {
-			p := &peer{name: fmt.Sprintf("p%d%s", i, side), room: room, sys: s, rec: rec}
-			peers = append(peers, p)
-			wg.Add(1)
-			go func() { defer wg.Done(); p.run(done) }()
-		}
+		a := &peer{name: fmt.Sprintf("p%da", i), room: room, sys: s, rec: rec}
+		b := &peer{name: fmt.Sprintf("p%db", i), room: room, sys: s, rec: rec, other: a}
+		a.other = b
+		peers = append(peers, a, b)
+	}
+	for _, p := range peers {
+		wg.Add(1)
+		go func() { defer wg.Done(); p.run(done) }()
 	}
 	stopPeers := sync.OnceFunc(func() { close(done); wg.Wait() })
 	defer stopPeers()
@@ -51,9 +53,11 @@ func TestChaos(t *testing.T) {
 	for n := 1; time.Now().Before(end); n++ {
 		<-time.After(time.Duration(1000+rand.IntN(2000)) * time.Millisecond)
 		f := faults.pick()
-		t.Logf("fault %d at %v: %s", n, time.Since(end.Add(-duration)).Round(time.Second), f.name)
+		began := time.Now()
 		rec.count("fault:" + f.name)
-		if err := f.do(); err != nil {
+		what, err := f.do()
+		t.Logf("%s fault %d at %v: %s: %s", began.Format("15:04:05.000"), n, began.Sub(end.Add(-duration)).Round(time.Second), f.name, what)
+		if err != nil {
 			t.Fatalf("fault %s: %v", f.name, err)
 		}
 	}

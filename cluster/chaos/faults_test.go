@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -16,7 +17,7 @@ import (
 type fault struct {
 	name   string
 	weight int
-	do     func() error
+	do     func() (string, error) // what it did, in detail
 }
 
 type faultSet []fault
@@ -43,37 +44,42 @@ func between(lo, hi time.Duration) time.Duration { return lo + rand.N(hi-lo) }
 func (s *system) faults(t *testing.T) faultSet {
 	node := func() *proc { return s.nodes[rand.IntN(len(s.nodes))] }
 	return faultSet{
-		{"kill -9 and restart under the same id", 25, func() error {
+		{"kill -9 and restart under the same id", 25, func() (string, error) {
 			p := node()
 			p.kill()
-			<-time.After(between(0, time.Second))
-			return p.start()
+			d := between(0, time.Second)
+			<-time.After(d)
+			return fmt.Sprintf("%s after %v", p.id, d.Round(time.Millisecond)), p.start()
 		}},
-		{"drain and restart", 15, func() error {
+		{"drain and restart", 15, func() (string, error) {
 			p := node()
 			p.drain()
-			return p.start()
+			return p.id, p.start()
 		}},
-		{"partition a node from NATS", 20, func() error {
+		{"partition a node from NATS", 20, func() (string, error) {
 			i := rand.IntN(len(s.links))
+			d := between(time.Second, 4*time.Second)
 			s.links[i].partition()
-			<-time.After(between(time.Second, 4*time.Second))
+			<-time.After(d)
 			s.links[i].heal()
-			return nil
+			return fmt.Sprintf("%s for %v", s.nodes[i].id, d.Round(time.Millisecond)), nil
 		}},
-		{"freeze a node (SIGSTOP) past node_dead_after", 15, func() error {
-			node().freeze(between(1700*time.Millisecond, 2200*time.Millisecond))
-			return nil
+		{"freeze a node (SIGSTOP) past node_dead_after", 15, func() (string, error) {
+			p, d := node(), between(1700*time.Millisecond, 2200*time.Millisecond)
+			p.freeze(d)
+			return fmt.Sprintf("%s for %v", p.id, d.Round(time.Millisecond)), nil
 		}},
-		{"restart NATS", 15, func() error {
+		{"restart NATS", 15, func() (string, error) {
 			s.stopNATS()
-			<-time.After(between(500*time.Millisecond, 3*time.Second))
-			return s.startNATS("")
+			d := between(500*time.Millisecond, 3*time.Second)
+			<-time.After(d)
+			return fmt.Sprintf("down %v", d.Round(time.Millisecond)), s.startNATS("")
 		}},
-		{"restart NATS without its data", 10, func() error {
+		{"restart NATS without its data", 10, func() (string, error) {
 			s.stopNATS()
-			<-time.After(between(500*time.Millisecond, 2*time.Second))
-			return s.startNATS(t.TempDir())
+			d := between(500*time.Millisecond, 2*time.Second)
+			<-time.After(d)
+			return fmt.Sprintf("down %v", d.Round(time.Millisecond)), s.startNATS(t.TempDir())
 		}},
 	}
 }

@@ -23,6 +23,9 @@ type peer struct {
 
 	gen int // stream generation: bumped on every notice, so the partner can tell an explained gap
 
+	other *peer    // the other peer of its room
+	hist  []string // the last things that happened to it, for a violation's report; guarded by mu
+
 	mu         sync.Mutex
 	paired     bool      // paired with a live partner whose stream it receives
 	pairedAt   time.Time // when
@@ -95,10 +98,32 @@ type inbound struct {
 	Candidate  string `json:"candidate"`
 }
 
+// note keeps what happened for a violation's report.
+func (p *peer) note(format string, args ...any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.hist = append(p.hist, time.Now().Format("15:04:05.000")+" "+fmt.Sprintf(format, args...))
+	if len(p.hist) > 12 {
+		p.hist = p.hist[1:]
+	}
+}
+
+func (p *peer) history() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return strings.Join(p.hist, "\n\t\t")
+}
+
+func (p *peer) violation(format string, args ...any) {
+	p.rec.violation("%s at %s: %s\n\tits history:\n\t\t%s\n\t%s's history:\n\t\t%s", p.name, time.Now().Format("15:04:05.000"),
+		fmt.Sprintf(format, args...), p.history(), p.other.name, p.other.history())
+}
+
 // session runs one socket until it closes, the peer decides to move, or
 // done.
 func (p *peer) session(ws *websocket.Conn, done <-chan struct{}) {
 	p.gen++
+	p.note("socket to %s, generation %d", ws.RemoteAddr(), p.gen)
 	msgs := make(chan inbound, 256)
 	go func() {
 		defer close(msgs)
@@ -151,7 +176,11 @@ func (p *peer) session(ws *websocket.Conn, done <-chan struct{}) {
 		case m, ok := <-msgs:
 			if !ok {
 				p.rec.notice(noticeClosed)
+				p.note("socket closed")
 				return
+			}
+			if m.Command != "takeCandidate" {
+				p.note("got %s %s %s", m.Command, m.Definition, m.Type)
 			}
 			switch {
 			case m.Command == "notification" && m.Definition == "joined":
@@ -200,13 +229,16 @@ func (p *peer) session(ws *websocket.Conn, done <-chan struct{}) {
 				p.rec.count("refused:" + m.Definition)
 				rejoinAt = time.Now().Add(300 * time.Millisecond)
 			case m.Command == "error" && m.Definition == "no_peer_associated_before":
-				// a frame that crossed our partner's departure
+				// A frame refused: it crossed our partner's departure, and
+				// the partner is told of the gap by this generation's end.
+				p.rec.notice("no_peer_associated_before")
+				p.gen++
 			default:
-				p.rec.violation("%s: unexpected %+v", p.name, m)
+				p.violation("unexpected %+v", m)
 			}
 		case now := <-tick.C:
 			if !awaitAnswer.IsZero() && now.After(awaitAnswer) {
-				p.rec.violation("%s: start unmatched: no answer to its offer within %v and no notice", p.name, answerWithin)
+				p.violation("start unmatched: no answer to its offer within %v and no notice", answerWithin)
 				awaitAnswer = time.Time{}
 			}
 			if !rejoinAt.IsZero() && now.After(rejoinAt) {
@@ -225,6 +257,7 @@ func (p *peer) session(ws *websocket.Conn, done <-chan struct{}) {
 			if !leaveAt.IsZero() && now.After(leaveAt) && rand.IntN(3) == 0 && !p.sys.quiet() {
 				// Leave traffic: hang up and call again, on this socket.
 				p.rec.count("leave")
+				p.note("leave")
 				streaming, awaitAnswer, leaveAt = false, time.Time{}, time.Time{}
 				p.gen++
 				p.setPaired(false)
@@ -236,6 +269,7 @@ func (p *peer) session(ws *websocket.Conn, done <-chan struct{}) {
 			}
 			if now.After(moveAt) && !p.sys.quiet() {
 				p.rec.count("move")
+				p.note("move")
 				return // a phone changing networks: a new socket, maybe on another node
 			}
 		}
@@ -254,7 +288,7 @@ const answerWithin = 15 * time.Second
 func (p *peer) checkCandidate(c string, gens, seqs map[string]int) {
 	parts := strings.Split(c, ":")
 	if len(parts) != 3 {
-		p.rec.violation("%s: malformed candidate %q", p.name, c)
+		p.violation("malformed candidate %q", c)
 		return
 	}
 	from := parts[0]
@@ -263,12 +297,12 @@ func (p *peer) checkCandidate(c string, gens, seqs map[string]int) {
 	lastGen, known := gens[from]
 	switch {
 	case known && gen < lastGen:
-		p.rec.violation("%s: candidate of %s's generation %d after generation %d (reordered)", p.name, from, gen, lastGen)
+		p.violation("candidate of %s's generation %d after generation %d (reordered)", from, gen, lastGen)
 		return
 	case !known || gen > lastGen:
 		gens[from], seqs[from] = gen, seq
 	case seq != seqs[from]+1:
-		p.rec.violation("%s: %s's candidate %d after %d in generation %d: lost or reordered without an error", p.name, from, seq, seqs[from], gen)
+		p.violation("%s's candidate %d after %d in generation %d: lost or reordered without an error", from, seq, seqs[from], gen)
 		seqs[from] = seq
 	default:
 		seqs[from] = seq
