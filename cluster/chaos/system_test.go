@@ -5,15 +5,25 @@ import (
 	"math/rand/v2"
 	"net/url"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 
+	"go.uber.org/goleak"
+
 	"github.com/duet-rtc/duet/cluster"
-	"github.com/duet-rtc/duet/internal/testserver"
 )
 
-func TestMain(m *testing.M) { testserver.VerifyTestMain(m) }
+// TestMain checks for leaked goroutines, like every package's, and
+// removes the duet binary the tests built.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.IgnoreCurrent(), goleak.Cleanup(func(int) {
+		if builtBin != "" {
+			os.RemoveAll(filepath.Dir(builtBin))
+		}
+	}))
+}
 
 // system is a NATS server in this process and duet node processes, each
 // reaching NATS through its own link.
