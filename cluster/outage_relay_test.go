@@ -28,7 +28,10 @@ func TestRelayAcrossNATSOutage(t *testing.T) {
 	// the outage can last half a second longer, as when its network comes back
 	// last: then the sender's node is back first and flushes what it held.
 	px := tcpproxy.Start(t, u.Host)
-	n := []*node{startNode(t, ns.URL(), "n1"), startNode(t, "nats://"+px.Addr(), "n2")}
+	// Slow node deaths, so that on a busy machine the receiving node's
+	// later return is never taken for a death: this test is about frames.
+	slow := func(o *cluster.Options) { o.DeadAfter = 5 * time.Second }
+	n := []*node{startNodeWith(t, ns.URL(), "n1", slow), startNodeWith(t, "nats://"+px.Addr(), "n2", slow)}
 	a, b := wstest.Dial(t, n[0].URL("live")), wstest.Dial(t, n[1].URL("live"))
 	wstest.Pair(a, b, "r")
 	fromA, toB := a.Collect(), b.Collect()
