@@ -58,6 +58,17 @@ type Options struct {
 	Heartbeat, DeadAfter time.Duration
 	// OpTimeout bounds one bucket operation (default 2 s).
 	OpTimeout time.Duration
+	// StartTimeout bounds how long New waits for NATS and JetStream to
+	// answer (default 60 s): a NATS cluster that has just started needs
+	// seconds to elect its leaders.
+	StartTimeout time.Duration
+	// RelayBuffer bounds the bytes of relayed frames and room transitions
+	// held per destination node until that node acknowledges them (default
+	// 8 MiB); RelayHold how long they are held (default 10 s). Past either
+	// bound the held frames are dropped and their senders get
+	// relayFailed.
+	RelayBuffer int
+	RelayHold   time.Duration
 	// Logger; nil discards.
 	Logger *slog.Logger
 	// Registerer receives the cluster's metrics; nil registers nothing.
@@ -69,24 +80,31 @@ type Options struct {
 var validNodeID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 const (
-	subjectHeartbeat = "duet.hb"   // payload: the node id
-	subjectDead      = "duet.dead" // payload: a node id a survivor has declared dead
+	subjectHeartbeat = "duet.hb"   // payload: the incarnation
+	subjectDead      = "duet.dead" // payload: an incarnation a survivor has declared dead
+	subjectBye       = "duet.bye"  // payload: the incarnation of a node that stops cleanly
 )
 
-func dataSubject(node string) string { return "duet.node." + node }
-func ctlSubject(node string) string  { return "duet.ctl." + node }
+// Per-incarnation subjects: frames and transitions for its sockets,
+// probes and kills, and acknowledgements of what it sent.
+func dataSubject(inc string) string { return "duet.node." + inc }
+func ctlSubject(inc string) string  { return "duet.ctl." + inc }
+func ackSubject(inc string) string  { return "duet.ack." + inc }
 
 // Cluster is one node's view of a clustered room backend. It implements
 // hub.Rooms.
 type Cluster struct {
 	opt  Options
-	id   string
+	id   string // node id
+	inc  string // this incarnation: node id and epoch
 	log  *slog.Logger
-	nc   *nats.Conn // control: the bucket, heartbeats, probes, kills
-	dc   *nats.Conn // data: relayed frames and room transitions, in order
-	kv   jetstream.KeyValue
+	nc   *nats.Conn               // control: the bucket, heartbeats, probes, kills
+	dc   *nats.Conn               // data: relayed frames and room transitions, in order
+	kv   atomic.Pointer[kvHandle] // the membership bucket, opened afresh by recovery
 	met  *metrics
 	live *liveness
+	out  *outLinks // frames to other nodes, held until acknowledged
+	in   *inLinks  // sequence state of frames from other nodes
 
 	mu      sync.RWMutex
 	byConn  map[hub.Conn]*member
@@ -96,11 +114,13 @@ type Cluster struct {
 
 	// ready is true while connected to NATS and done recovering from the
 	// last outage; joins are refused otherwise.
-	ready     atomic.Bool
-	sweeping  atomic.Bool // a sweep runs
-	recoverMu sync.Mutex  // one recovery at a time
-	pendMu    sync.Mutex
-	pending   []pendingLeave // leaves that happened while cut off
+	ready      atomic.Bool
+	superseded atomic.Bool // a newer process runs with this node id
+	sweeping   atomic.Bool // a sweep runs
+	recoverMu  sync.Mutex  // one recovery at a time
+	checking   atomic.Bool // a bucket check runs
+	pendMu     sync.Mutex
+	pending    []pendingLeave // leaves that happened while cut off
 
 	evictions, probes atomic.Int64
 
@@ -135,6 +155,9 @@ func New(ctx context.Context, opt Options) (*Cluster, error) {
 	setDefault(&opt.Heartbeat, 250*time.Millisecond)
 	setDefault(&opt.DeadAfter, 1500*time.Millisecond)
 	setDefault(&opt.OpTimeout, 2*time.Second)
+	setDefault(&opt.StartTimeout, 60*time.Second)
+	setDefault(&opt.RelayBuffer, 8<<20)
+	setDefault(&opt.RelayHold, 10*time.Second)
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -142,9 +165,11 @@ func New(ctx context.Context, opt Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
+	now := time.Now()
+	inc := incarnation(opt.NodeID, newEpoch(now))
 	c := &Cluster{
-		opt: opt, id: opt.NodeID, log: opt.Logger.With("node", opt.NodeID), met: met,
-		live:   newLiveness(opt.NodeID, opt.DeadAfter, time.Now()),
+		opt: opt, id: opt.NodeID, inc: inc, log: opt.Logger.With("node", opt.NodeID, "incarnation", inc), met: met,
+		live:   newLiveness(inc, opt.DeadAfter, now),
 		byConn: map[hub.Conn]*member{}, byNum: map[uint64]*member{}, rooms: map[hub.Key]int{},
 		stop: make(chan struct{}),
 	}
@@ -156,6 +181,14 @@ func New(ctx context.Context, opt Options) (*Cluster, error) {
 		nopts := append([]nats.Option{
 			nats.Name("duet " + opt.NodeID + " " + role),
 			nats.MaxReconnects(-1),
+			// A node started before NATS waits for it (waitBucket
+			// bounds the wait), as one that lost NATS does.
+			nats.RetryOnFailedConnect(true),
+			// A link that stops carrying packets is noticed in 15 s, not
+			// in the default two minutes (a failing bucket operation
+			// makes the node unready sooner, see checkBucket).
+			nats.PingInterval(5 * time.Second),
+			nats.MaxPingsOutstanding(3),
 			nats.ReconnectWait(100 * time.Millisecond),
 			nats.ReconnectJitter(100*time.Millisecond, time.Second),
 			nats.DisconnectErrHandler(c.disconnected),
@@ -171,40 +204,28 @@ func New(ctx context.Context, opt Options) (*Cluster, error) {
 		conns[i] = nc
 	}
 	c.nc, c.dc = conns[0], conns[1]
+	c.out = newOutLinks(c)
+	c.in = newInLinks(c)
 	if err := c.init(ctx); err != nil {
+		close(c.stop) // quiet: the disconnect handler sees a node that is closing
 		c.nc.Close()
 		c.dc.Close()
+		c.wg.Wait() // a recovery a reconnect started meanwhile
 		return nil, err
 	}
 	c.ready.Store(true)
 	c.met.connected.Set(1)
 	c.spawn(c.heartbeatLoop)
+	c.spawn(c.linkLoop)
 	c.log.Info("cluster node started", "nats", c.nc.ConnectedUrlRedacted(), "bucket", opt.Bucket)
 	return c, nil
 }
 
 func (c *Cluster) init(ctx context.Context) error {
-	js, err := jetstream.New(c.nc)
-	if err != nil {
+	if err := c.waitBucket(ctx); err != nil {
 		return err
 	}
-	storage := jetstream.FileStorage
-	if c.opt.MemoryStorage {
-		storage = jetstream.MemoryStorage
-	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	c.kv, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      c.opt.Bucket,
-		Description: "duet room membership: member ids per room",
-		History:     1,
-		Storage:     storage,
-		Replicas:    c.opt.Replicas,
-	})
-	if err != nil {
-		return fmt.Errorf("cluster: membership bucket %q (is JetStream enabled?): %w", c.opt.Bucket, err)
-	}
-	data, err := c.dc.Subscribe(dataSubject(c.id), c.onData)
+	data, err := c.dc.Subscribe(dataSubject(c.inc), c.onData)
 	if err != nil {
 		return err
 	}
@@ -212,7 +233,8 @@ func (c *Cluster) init(ctx context.Context) error {
 	// buffer costs memory only when a burst outruns it for a moment.
 	data.SetPendingLimits(1<<20, 256<<20)
 	for subj, h := range map[string]nats.MsgHandler{
-		ctlSubject(c.id): c.onCtl, subjectHeartbeat: c.onHeartbeat, subjectDead: c.onDead,
+		ctlSubject(c.inc): c.onCtl, ackSubject(c.inc): c.onAck,
+		subjectHeartbeat: c.onHeartbeat, subjectDead: c.onDead, subjectBye: c.onBye,
 	} {
 		if _, err := c.nc.Subscribe(subj, h); err != nil {
 			return err
@@ -222,13 +244,19 @@ func (c *Cluster) init(ctx context.Context) error {
 		return err
 	}
 	// Announce ourselves before the first join, so that no node sees our
-	// members before it has heard of us.
+	// members before it has heard of us, and every node that knew an
+	// earlier life of this node id buries it now.
+	ctx, cancel := c.opCtx(ctx)
+	defer cancel()
 	if err := c.dc.FlushWithContext(ctx); err != nil {
 		return err
 	}
-	c.nc.Publish(subjectHeartbeat, []byte(c.id))
+	c.nc.Publish(subjectHeartbeat, []byte(c.inc))
 	return c.nc.FlushWithContext(ctx)
 }
+
+// kvHandle holds the bucket for an atomic swap.
+type kvHandle struct{ jetstream.KeyValue }
 
 func setDefault[T comparable](p *T, v T) {
 	var zero T
@@ -240,77 +268,21 @@ func setDefault[T comparable](p *T, v T) {
 // ID is this node's id.
 func (c *Cluster) ID() string { return c.id }
 
-// Close stops this node cleanly: it stops announcing itself and closes the
-// NATS connection. Sockets should have left their rooms first (the server
-// drains before Close), or the survivors sweep them once this node's
-// heartbeats stop.
+// Incarnation is this process's life of the node: the node id and an
+// epoch made at start.
+func (c *Cluster) Incarnation() string { return c.inc }
+
+// Close stops this node cleanly: it says goodbye, so that the other nodes
+// forget it at once without declaring it dead, and closes the NATS
+// connections. Sockets should have left their rooms first (the server
+// drains before Close); the others remove any member left behind when
+// they hear the goodbye.
 func (c *Cluster) Close() { c.shutdown(false) }
 
 // Abort simulates a crash for tests and emergencies: the NATS connection
 // is closed at once, nothing is cleaned up, and the other nodes learn of
 // it only from the missing heartbeats.
 func (c *Cluster) Abort() { c.shutdown(true) }
-
-// heartbeatLoop announces this node, declares silent nodes dead and
-// measures the NATS round trip.
-func (c *Cluster) heartbeatLoop() {
-	t := time.NewTicker(c.opt.Heartbeat)
-	defer t.Stop()
-	hb := []byte(c.id)
-	for i := 0; ; i++ {
-		select {
-		case <-c.stop:
-			return
-		case <-t.C:
-		}
-		if !c.connected() {
-			continue
-		}
-		c.nc.Publish(subjectHeartbeat, hb)
-		now := time.Now()
-		if c.ready.Load() {
-			died, sweep := c.live.check(now)
-			for _, id := range died {
-				c.met.deaths.Inc()
-				c.log.Warn("node declared dead: no heartbeat", "dead", id, "after", c.opt.DeadAfter)
-				c.nc.Publish(subjectDead, []byte(id))
-			}
-			// Sweep on every death, and now and then anyway, in case a
-			// removal failed and must be retried.
-			if sweep || i%16 == 0 {
-				c.startSweep()
-			}
-		}
-		c.met.nodes.Set(float64(c.live.count(now)))
-		if i%20 == 0 {
-			start := time.Now()
-			if err := c.nc.FlushTimeout(c.opt.OpTimeout); err == nil {
-				c.met.rtt.Set(time.Since(start).Seconds())
-			}
-		}
-	}
-}
-
-func (c *Cluster) onHeartbeat(m *nats.Msg) {
-	id := string(m.Data)
-	if id == c.id {
-		return
-	}
-	if c.live.heard(id, time.Now()) {
-		c.log.Warn("node declared dead is back", "node", id)
-	}
-}
-
-// onDead: a survivor has given up on a node. When that node is this one
-// (our heartbeats were late, not lost), our sockets may have been removed
-// from their rooms, so check every one.
-func (c *Cluster) onDead(m *nats.Msg) {
-	if string(m.Data) != c.id {
-		return
-	}
-	c.log.Warn("another node declared this node dead; reconciling")
-	c.spawn(c.recover)
-}
 
 func (c *Cluster) disconnected(_ *nats.Conn, err error) {
 	c.ready.Store(false)
@@ -369,13 +341,28 @@ func (c *Cluster) shutdown(abort bool) {
 		}
 		c.wg.Wait()
 		if !abort {
-			c.dc.FlushTimeout(c.opt.OpTimeout)
-			c.nc.FlushTimeout(c.opt.OpTimeout)
+			c.farewell()
 			c.dc.Close()
 			c.nc.Close()
 		}
 		c.stopGapTimers()
 	})
+}
+
+// farewell lets the links deliver what they hold (the stops of the
+// drain's last leaves), then says goodbye: after the data, so that no
+// node forgets this one before it has what this one sent it.
+func (c *Cluster) farewell() {
+	deadline := time.Now().Add(c.opt.OpTimeout)
+	for c.connected() && c.out.held() > 0 && time.Now().Before(deadline) {
+		c.out.tick(time.Now())
+		time.Sleep(linkTick / 5) // acknowledgements arrive on their own subscription
+	}
+	c.dc.FlushTimeout(c.opt.OpTimeout)
+	if c.nc.IsConnected() {
+		c.nc.Publish(subjectBye, []byte(c.inc))
+	}
+	c.nc.FlushTimeout(c.opt.OpTimeout)
 }
 
 // connected reports whether both connections are up.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"strconv"
 	"time"
@@ -28,8 +29,16 @@ type EmbeddedOptions struct {
 	// StoreDir holds JetStream's data; empty: a temporary directory that is
 	// removed on Shutdown.
 	StoreDir string
-	// ServerName names the server in NATS logs and monitoring.
+	// ServerName names the server in NATS logs and monitoring; servers of
+	// one NATS cluster need distinct names.
 	ServerName string
+	// ClusterName, ClusterListen and Routes form a NATS cluster of several
+	// embedded servers (tests): ClusterListen is this server's route
+	// address ("127.0.0.1:0" picks a free port, see ClusterAddr), Routes
+	// the route URLs of the others (nats-route://host:port).
+	ClusterName   string
+	ClusterListen string
+	Routes        []string
 }
 
 var errNotReady = errors.New("cluster: embedded NATS did not become ready")
@@ -62,7 +71,7 @@ func StartEmbedded(o EmbeddedOptions) (*Embedded, error) {
 		}
 		e.tempDir = dir
 	}
-	srv, err := natsserver.NewServer(&natsserver.Options{
+	nopts := &natsserver.Options{
 		ServerName: o.ServerName,
 		Host:       host,
 		Port:       port,
@@ -70,7 +79,12 @@ func StartEmbedded(o EmbeddedOptions) (*Embedded, error) {
 		StoreDir:   dir,
 		NoLog:      true,
 		NoSigs:     true,
-	})
+	}
+	if err := clusterOptions(nopts, o); err != nil {
+		e.removeTemp()
+		return nil, err
+	}
+	srv, err := natsserver.NewServer(nopts)
 	if err != nil {
 		e.removeTemp()
 		return nil, fmt.Errorf("cluster: embedded NATS: %w", err)
@@ -86,6 +100,40 @@ func StartEmbedded(o EmbeddedOptions) (*Embedded, error) {
 
 // URL is the client URL of the embedded server.
 func (e *Embedded) URL() string { return e.srv.ClientURL() }
+
+// ClusterAddr is the server's route address, "" when it is not clustered.
+func (e *Embedded) ClusterAddr() string {
+	if a := e.srv.ClusterAddr(); a != nil {
+		return a.String()
+	}
+	return ""
+}
+
+func clusterOptions(n *natsserver.Options, o EmbeddedOptions) error {
+	if o.ClusterListen == "" {
+		return nil
+	}
+	h, p, err := net.SplitHostPort(o.ClusterListen)
+	if err != nil {
+		return fmt.Errorf("cluster: embedded NATS cluster address: %w", err)
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil {
+		return fmt.Errorf("cluster: embedded NATS cluster port: %w", err)
+	}
+	if port == 0 {
+		port = -1
+	}
+	n.Cluster = natsserver.ClusterOpts{Name: o.ClusterName, Host: h, Port: port}
+	for _, r := range o.Routes {
+		u, err := url.Parse(r)
+		if err != nil {
+			return fmt.Errorf("cluster: embedded NATS route %q: %w", r, err)
+		}
+		n.Routes = append(n.Routes, u)
+	}
+	return nil
+}
 
 // Shutdown stops the server and waits until it has stopped.
 func (e *Embedded) Shutdown() {

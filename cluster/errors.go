@@ -11,6 +11,12 @@ var (
 	// subject token.
 	ErrBadNodeID = errors.New("cluster: node id must match [A-Za-z0-9_-]{1,64}")
 
+	// Why a node is not ready (Ready).
+	ErrNotConnected = errors.New("cluster: not connected to NATS")
+	ErrRecovering   = errors.New("cluster: recovering after a NATS outage (or waiting for JetStream)")
+	ErrSuperseded   = errors.New("cluster: another process has started with this node_id")
+	ErrClosed       = errors.New("cluster: node closed")
+
 	errFull = errors.New("cluster: room full")
 )
 

@@ -56,15 +56,23 @@ func (w logWriter) Write(p []byte) (int, error) {
 
 func startNode(t *testing.T, url, name string, mutate ...func(*config.Config)) *node {
 	t.Helper()
+	return startNodeWith(t, url, name, nil, mutate...)
+}
+
+// startNodeWith is startNode with a change to the backend's options.
+func startNodeWith(t *testing.T, url, name string, opts func(*cluster.Options), mutate ...func(*config.Config)) *node {
+	t.Helper()
 	cfg := testserver.Config()
 	for _, f := range mutate {
 		f(&cfg)
 	}
 	reg := prometheus.NewRegistry()
 	log := testLogger(t, name)
-	cl, err := cluster.New(context.Background(), cluster.Options{
-		URL: url, NodeID: name, ProbeTimeout: cfg.ProbeTimeout, Logger: log, Registerer: reg,
-	})
+	o := cluster.Options{URL: url, NodeID: name, ProbeTimeout: cfg.ProbeTimeout, Logger: log, Registerer: reg}
+	if opts != nil {
+		opts(&o)
+	}
+	cl, err := cluster.New(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}

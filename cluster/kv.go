@@ -38,7 +38,8 @@ func (c *Cluster) transact(ctx context.Context, k hub.Key, f func(r *room.Room[s
 		if err != nil {
 			return outcome{}, err
 		}
-		r := decodeRoom(val)
+		st := decodeRoom(val)
+		r := st.room
 		before := r
 		acts, err := f(&r)
 		if err != nil {
@@ -47,7 +48,7 @@ func (c *Cluster) transact(ctx context.Context, k hub.Key, f func(r *room.Room[s
 		if sameMembers(&before, &r) {
 			return outcome{r: r, acts: acts, prev: rev, rev: rev}, nil
 		}
-		newRev, err := c.store(ctx, key, rev, &r)
+		newRev, err := c.store(ctx, key, rev, &r, st.extra)
 		if isConflict(err) {
 			c.met.conflicts.Inc()
 			continue
@@ -66,7 +67,7 @@ func (c *Cluster) load(ctx context.Context, key string) ([]byte, uint64, error) 
 	ctx, cancel := c.opCtx(ctx)
 	defer cancel()
 	start := time.Now()
-	e, err := c.kv.Get(ctx, key)
+	e, err := c.kv.Load().Get(ctx, key)
 	c.met.kvOps.WithLabelValues("get").Observe(time.Since(start).Seconds())
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, 0, nil
@@ -80,7 +81,7 @@ func (c *Cluster) load(ctx context.Context, key string) ([]byte, uint64, error) 
 // store writes r if the room's revision is still rev: it creates a new
 // room, updates one, or deletes an emptied one (its revision is then 0:
 // an empty room has nobody to tell).
-func (c *Cluster) store(ctx context.Context, key string, rev uint64, r *room.Room[string]) (uint64, error) {
+func (c *Cluster) store(ctx context.Context, key string, rev uint64, r *room.Room[string], extra map[string]memberValue) (uint64, error) {
 	ctx, cancel := c.opCtx(ctx)
 	defer cancel()
 	start := time.Now()
@@ -90,13 +91,13 @@ func (c *Cluster) store(ctx context.Context, key string, rev uint64, r *room.Roo
 	switch {
 	case r.Empty():
 		op = "delete"
-		err = c.kv.Delete(ctx, key, jetstream.LastRevision(rev))
+		err = c.kv.Load().Delete(ctx, key, jetstream.LastRevision(rev))
 	case rev == 0:
 		op = "create"
-		newRev, err = c.kv.Create(ctx, key, encodeMembers(r))
+		newRev, err = c.kv.Load().Create(ctx, key, encodeRoom(r, extra))
 	default:
 		op = "update"
-		newRev, err = c.kv.Update(ctx, key, encodeMembers(r), rev)
+		newRev, err = c.kv.Load().Update(ctx, key, encodeRoom(r, extra), rev)
 	}
 	c.met.kvOps.WithLabelValues(op).Observe(time.Since(start).Seconds())
 	return newRev, err
@@ -104,8 +105,9 @@ func (c *Cluster) store(ctx context.Context, key string, rev uint64, r *room.Roo
 
 // deliver sends the messages of a committed transition to its members,
 // except self, which the caller serves itself. Each member gets one event
-// with all its messages, so they stay together and in order.
-func (c *Cluster) deliver(k hub.Key, o outcome, self string) {
+// with all its messages, so they stay together and in order. reason says
+// why a member left, for a stop among them (0 for a join).
+func (c *Cluster) deliver(k hub.Key, o outcome, self string, reason hub.Reason) {
 	if !o.changed {
 		return
 	}
@@ -122,6 +124,6 @@ func (c *Cluster) deliver(k hub.Key, o outcome, self string) {
 	}
 	for _, to := range order {
 		p, _ := o.r.Partner(to)
-		c.sendEvent(to, k, event{prev: o.prev, rev: o.rev, partner: p, reason: o.reason, kinds: kinds[to]})
+		c.sendEvent(to, k, event{prev: o.prev, rev: o.rev, partner: p, reason: reason, kinds: kinds[to]})
 	}
 }

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"encoding/json"
 	"strconv"
 	"strings"
 
@@ -8,18 +9,19 @@ import (
 	"github.com/duet-rtc/duet/room"
 )
 
-// A member id names one local connection cluster-wide: the id of the node
-// that holds the socket, a slash, and the connection's number on that node.
-// The node part is what a survivor needs to tell whose members a dead node
-// leaves behind, and where to send a frame.
+// A member id names one local connection cluster-wide: the incarnation of
+// the node that holds the socket, a slash, and the connection's number in
+// that incarnation. The incarnation part is what a survivor needs to tell
+// whose members a dead node leaves behind, and where to send a frame.
 
-func memberID(node string, num uint64) string {
-	return node + "/" + strconv.FormatUint(num, 10)
+func memberID(inc string, num uint64) string {
+	return inc + "/" + strconv.FormatUint(num, 10)
 }
 
-// splitMember returns a member id's node and number; ok is false for a
-// malformed id (which only a foreign writer of the bucket could produce).
-func splitMember(id string) (node string, num uint64, ok bool) {
+// splitMember returns a member id's incarnation and number; ok is false
+// for a malformed id (which only a foreign writer of the bucket could
+// produce).
+func splitMember(id string) (inc string, num uint64, ok bool) {
 	i := strings.LastIndexByte(id, '/')
 	if i <= 0 {
 		return "", 0, false
@@ -31,9 +33,10 @@ func splitMember(id string) (node string, num uint64, ok bool) {
 	return id[:i], n, true
 }
 
+// nodeOf is the incarnation a member id belongs to.
 func nodeOf(id string) string {
-	node, _, _ := splitMember(id)
-	return node
+	inc, _, _ := splitMember(id)
+	return inc
 }
 
 // roomKey is k's key in the membership bucket. App and stream are separate
@@ -43,20 +46,69 @@ func roomKey(k hub.Key) string {
 	return k.App + "." + strings.ReplaceAll(k.Stream, ".", "=")
 }
 
-// encodeMembers is a room's value in the bucket: its member ids, oldest
-// first, separated by a space. The oldest member is the one that offers.
-func encodeMembers(r *room.Room[string]) []byte {
-	return []byte(strings.Join(r.Members(), " "))
+// roomValue is a room's value in the bucket: JSON with a format version,
+// and one object per member, oldest first (the oldest is the one that
+// offers). Per-member fields (a resumable seat's session, token hash,
+// hold deadline) go into memberValue; a transition keeps the values of
+// the members it does not touch.
+type roomValue struct {
+	V       int           `json:"v"`
+	Members []memberValue `json:"members"`
+}
+
+type memberValue struct {
+	ID string `json:"id"`
+}
+
+const valueVersion = 1
+
+// stored is a decoded room: the pure state machine, and what the bucket
+// holds per member beyond the id.
+type stored struct {
+	room  room.Room[string]
+	extra map[string]memberValue
+}
+
+// encodeRoom is the bucket value of r, with the per-member data of the
+// members still in it.
+func encodeRoom(r *room.Room[string], extra map[string]memberValue) []byte {
+	v := roomValue{V: valueVersion}
+	for _, id := range r.Members() {
+		mv, ok := extra[id]
+		if !ok {
+			mv = memberValue{ID: id}
+		}
+		v.Members = append(v.Members, mv)
+	}
+	b, _ := json.Marshal(v) // strings and ints only: cannot fail
+	return b
 }
 
 // decodeRoom rebuilds the pure state machine from a stored value by
-// replaying the joins in order, which yields exactly the stored state.
-func decodeRoom(v []byte) room.Room[string] {
-	var r room.Room[string]
-	for _, m := range strings.Fields(string(v)) {
-		r.Join(m)
+// replaying the joins in order, which yields exactly the stored state. It
+// reads the JSON value and the space-separated ids of earlier versions; a
+// value it cannot read is an empty room (it only comes from a foreign
+// writer, and an empty room lets the next joiner take it over).
+func decodeRoom(b []byte) stored {
+	var s stored
+	if len(b) > 0 && b[0] == '{' {
+		var v roomValue
+		if json.Unmarshal(b, &v) != nil {
+			return s
+		}
+		s.extra = make(map[string]memberValue, len(v.Members))
+		for _, m := range v.Members {
+			if _, _, ok := splitMember(m.ID); ok {
+				s.room.Join(m.ID)
+				s.extra[m.ID] = m
+			}
+		}
+		return s
 	}
-	return r
+	for _, m := range strings.Fields(string(b)) {
+		s.room.Join(m)
+	}
+	return s
 }
 
 func sameMembers(a, b *room.Room[string]) bool {

@@ -7,19 +7,23 @@ import (
 // metrics are the cluster's collectors; hot-path counters are resolved
 // once.
 type metrics struct {
-	connected  prometheus.Gauge
-	rtt        prometheus.Gauge
-	nodes      prometheus.Gauge
-	deaths     prometheus.Counter
-	conflicts  prometheus.Counter
-	kvOps      *prometheus.HistogramVec
-	framesOut  prometheus.Counter
-	framesIn   prometheus.Counter
-	eventsOut  prometheus.Counter
-	eventsIn   prometheus.Counter
-	probesOut  prometheus.Counter
-	killsOut   prometheus.Counter
-	reconciled prometheus.Counter
+	connected    prometheus.Gauge
+	rtt          prometheus.Gauge
+	nodes        prometheus.Gauge
+	deaths       prometheus.Counter
+	conflicts    prometheus.Counter
+	kvOps        *prometheus.HistogramVec
+	framesOut    prometheus.Counter
+	framesIn     prometheus.Counter
+	eventsOut    prometheus.Counter
+	eventsIn     prometheus.Counter
+	probesOut    prometheus.Counter
+	killsOut     prometheus.Counter
+	reconciled   prometheus.Counter
+	nearMisses   *prometheus.CounterVec
+	resent       prometheus.Counter
+	relayDropped prometheus.Counter
+	rebuilt      prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -53,6 +57,28 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "duet_cluster_reconcile_kills_total",
 			Help: "Local sockets dropped after a NATS outage because the cluster had moved on without them.",
 		}),
+		nearMisses: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "duet_cluster_liveness_near_misses_total",
+			Help: "Liveness near misses: late_heartbeat (a node's heartbeat came more than half of node_dead_after after its previous one), " +
+				"probe_answered (a node silent for node_dead_after answered the direct probe and was not declared dead), " +
+				"late_tick (this node's own heartbeat loop ran late: it was starved of CPU, and judged nobody that round), " +
+				"self_cut_off (a silent node did not answer its probe, but this node could not reach NATS either, and judged nobody).",
+		}, []string{"kind"}),
+		resent: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "duet_cluster_relay_resent_total",
+			Help: "Frames and room transitions sent again to another node because they were not acknowledged in time.",
+		}),
+		relayDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "duet_cluster_relay_dropped_total",
+			Help: "Relayed frames dropped after being held for an unreachable node past the bounds; their senders got relayFailed.",
+		}),
+		rebuilt: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "duet_cluster_bucket_recreated_total",
+			Help: "Times this node found the membership bucket gone (NATS lost its JetStream data) and created it again.",
+		}),
+	}
+	for _, kind := range []string{"late_heartbeat", "probe_answered", "late_tick", "self_cut_off"} {
+		m.nearMisses.WithLabelValues(kind)
 	}
 	m.framesOut, m.framesIn = msgs.WithLabelValues("out", "frame"), msgs.WithLabelValues("in", "frame")
 	m.eventsOut, m.eventsIn = msgs.WithLabelValues("out", "event"), msgs.WithLabelValues("in", "event")
@@ -60,7 +86,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{msgs, m.connected, m.rtt, m.nodes, m.deaths, m.conflicts, m.kvOps, m.reconciled} {
+	for _, c := range []prometheus.Collector{msgs, m.connected, m.rtt, m.nodes, m.deaths, m.conflicts, m.kvOps, m.reconciled,
+		m.nearMisses, m.resent, m.relayDropped, m.rebuilt} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

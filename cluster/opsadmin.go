@@ -24,7 +24,7 @@ const (
 	opsChunk = 500
 )
 
-func opsSubject(node string) string { return "duet.ops.node." + node }
+func opsSubject(inc string) string { return "duet.ops.node." + inc }
 
 // ErrNodeUnreachable: the node holding a member did not answer.
 var ErrNodeUnreachable = errors.New("cluster: the member's node did not answer")
@@ -64,7 +64,7 @@ func (c *Cluster) startOps() error {
 	if _, err := c.nc.Subscribe(subjectOpsList, c.onOpsList); err != nil {
 		return err
 	}
-	_, err := c.nc.Subscribe(opsSubject(c.id), c.onOps)
+	_, err := c.nc.Subscribe(opsSubject(c.inc), c.onOps)
 	return err
 }
 
@@ -247,19 +247,19 @@ func (c *Cluster) roomMembers(ctx context.Context, k hub.Key) ([]string, error) 
 	if err != nil {
 		return nil, c.unavailable(ctx, "admin", k, err)
 	}
-	r := decodeRoom(val)
-	if r.Empty() {
+	st := decodeRoom(val)
+	if st.room.Empty() {
 		return nil, hub.ErrNoSuchRoom
 	}
-	return r.Members(), nil
+	return st.room.Members(), nil
 }
 
 // kickAny removes member id from k wherever its socket is. A member of a
 // node no longer alive is removed from the bucket by this node.
 func (c *Cluster) kickAny(ctx context.Context, k hub.Key, id string, reason hub.Reason, tell bool) error {
-	node := nodeOf(id)
+	node := nodeOf(id) // the incarnation holding the socket
 	switch {
-	case node == c.id:
+	case node == c.inc:
 		return c.kickLocal(ctx, k, id, reason, tell)
 	case !c.live.alive(node, time.Now()):
 		o, err := c.transact(ctx, k, removeMember(id))
@@ -345,7 +345,7 @@ func (c *Cluster) kickLocal(ctx context.Context, k hub.Key, id string, reason hu
 // to be told, only the new membership (an event without messages).
 func (c *Cluster) deliverTold(k hub.Key, o outcome, self string, tell bool) {
 	if tell || !o.changed {
-		c.deliver(k, o, self)
+		c.deliver(k, o, self, o.reason)
 		return
 	}
 	for _, p := range o.r.Members() {
@@ -357,7 +357,7 @@ func (c *Cluster) deliverTold(k hub.Key, o outcome, self string, tell bool) {
 func (c *Cluster) askCallStart(ctx context.Context, k hub.Key, partner, gone string) (hub.Member, time.Time) {
 	pm := c.memberInfo(partner, nil)
 	node := nodeOf(partner)
-	if node == c.id || !c.live.alive(node, time.Now()) {
+	if node == c.inc || !c.live.alive(node, time.Now()) {
 		return pm, time.Time{}
 	}
 	req, _ := json.Marshal(opsReq{Op: "callStart", App: k.App, Stream: k.Stream, Member: partner, Partner: gone})

@@ -88,7 +88,8 @@ func (c *Cluster) emit(ev hub.Event) {
 // memberInfo describes member id: fully when it is local (meta), else by
 // its id and node.
 func (c *Cluster) memberInfo(id string, meta *seatMeta) hub.Member {
-	m := hub.Member{ID: id, Node: nodeOf(id)}
+	node, _ := splitIncarnation(nodeOf(id)) // operators know nodes by node_id
+	m := hub.Member{ID: id, Node: node}
 	if meta != nil {
 		m.Remote, m.JoinedAt, m.Resumable = meta.remote, meta.joined, meta.resumable
 	}

@@ -2,43 +2,49 @@ package cluster
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/duet-rtc/duet/hub"
+	"github.com/duet-rtc/duet/room"
 )
 
 // pendingLeave is a leave that happened while this node was cut off from
 // NATS: the socket has gone locally, the room does not know yet.
 type pendingLeave struct {
-	id string
-	k  hub.Key
+	id     string
+	k      hub.Key
+	reason hub.Reason
 }
 
 // queueLeaveIfCutOff queues the leave when joins are refused (not
 // connected, or still recovering), atomically with recovery's check that
 // the queue is empty.
-func (c *Cluster) queueLeaveIfCutOff(id string, k hub.Key) bool {
+func (c *Cluster) queueLeaveIfCutOff(p pendingLeave) bool {
 	c.pendMu.Lock()
 	defer c.pendMu.Unlock()
 	if c.ready.Load() {
 		return false
 	}
-	c.pending = append(c.pending, pendingLeave{id, k})
+	c.pending = append(c.pending, p)
 	return true
 }
 
-func (c *Cluster) queueLeave(id string, k hub.Key) {
+func (c *Cluster) queueLeave(p pendingLeave) {
 	c.pendMu.Lock()
-	c.pending = append(c.pending, pendingLeave{id, k})
+	c.pending = append(c.pending, p)
 	c.pendMu.Unlock()
 }
 
 // recover runs after a reconnect (or when another node declared this one
-// dead): it writes the leaves that happened meanwhile, drops the local
-// sockets the cluster has moved on from (their partner left unheard, or a
-// survivor removed them), and then accepts joins again. It retries until
-// it succeeds, the connection drops again (the next reconnect runs it
-// afresh) or the node closes.
+// dead, or the bucket stopped answering): it makes sure the bucket exists
+// (NATS may have come back without its JetStream data), writes the leaves
+// that happened meanwhile, drops the local sockets the cluster has moved
+// on from (their partner left unheard, or a survivor removed them), and
+// then accepts joins again. It retries, backing off, until it succeeds,
+// the connection drops again (the next reconnect runs it afresh) or the
+// node closes.
 func (c *Cluster) recover() {
 	c.recoverMu.Lock()
 	defer c.recoverMu.Unlock()
@@ -47,28 +53,84 @@ func (c *Cluster) recover() {
 		// Silence while we could hear nobody says nothing about the others.
 		c.live.reset(time.Now())
 	}
-	for {
+	wait := c.opt.Heartbeat
+	for attempt := 1; ; attempt++ {
 		if !c.connected() {
 			return
 		}
 		err := c.recoverOnce()
 		if err == nil {
-			if !wasReady {
-				c.log.Info("cluster state recovered; accepting joins")
+			if !wasReady || attempt > 1 {
+				c.log.Info("cluster state recovered; accepting joins", "attempts", attempt)
 			}
 			return
 		}
-		c.log.Warn("recovery after NATS outage failed; retrying", "err", err)
+		if errors.Is(err, errPendingLeaves) {
+			continue // sockets dropped while reconciling left: write those too
+		}
+		if errors.Is(err, errBucket) {
+			c.ready.Store(false) // joins cannot be served: say so on /readyz
+			c.met.connected.Set(0)
+		}
+		if attempt <= 3 || attempt%10 == 0 {
+			c.log.Warn("recovery after NATS outage failed; retrying", "attempt", attempt, "err", err, "hint", startHint(err), "next", wait)
+		}
 		select {
 		case <-c.stop:
 			return
-		case <-time.After(c.opt.Heartbeat):
+		case <-time.After(wait):
 		}
+		wait = min(2*wait, 5*time.Second)
 	}
+}
+
+// errBucket wraps failures to reach the membership bucket at all.
+var errBucket = errors.New("cluster: membership bucket unreachable")
+
+// ensureBucket opens the membership bucket afresh, creating it again when
+// NATS lost it.
+func (c *Cluster) ensureBucket(ctx context.Context) error {
+	ctx, cancel := c.opCtx(ctx)
+	defer cancel()
+	kv, created, err := c.openBucket(ctx)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errBucket, err)
+	}
+	c.kv.Store(&kvHandle{kv})
+	if created {
+		c.met.rebuilt.Inc()
+		c.log.Warn("the membership bucket was gone (NATS lost its JetStream data): created it again; "+
+			"waiting members are registered again, paired ones dropped so that their clients rejoin", "bucket", c.opt.Bucket)
+	}
+	return nil
+}
+
+// checkBucket runs after a bucket operation failed while this node
+// thought it was fine: if the bucket is gone or unreachable, joins are
+// refused and recovery begins. At most one check runs at a time.
+func (c *Cluster) checkBucket() {
+	if !c.ready.Load() || !c.checking.CompareAndSwap(false, true) {
+		return
+	}
+	c.spawn(func() {
+		defer c.checking.Store(false)
+		ctx, cancel := c.opCtx(context.Background())
+		defer cancel()
+		_, created, err := c.openBucket(ctx)
+		if err != nil || created {
+			c.log.Warn("membership bucket lost or unreachable; recovering", "err", err, "recreated", created)
+			c.ready.Store(false)
+			c.met.connected.Set(0)
+			c.recover()
+		}
+	})
 }
 
 func (c *Cluster) recoverOnce() error {
 	ctx := context.Background()
+	if err := c.ensureBucket(ctx); err != nil {
+		return err
+	}
 	for {
 		c.pendMu.Lock()
 		pend := c.pending
@@ -87,7 +149,7 @@ func (c *Cluster) recoverOnce() error {
 				return err
 			}
 			c.pendingLeft(p.k, p.id, o)
-			c.deliver(p.k, o, p.id)
+			c.deliver(p.k, o, p.id, p.reason)
 		}
 	}
 	if err := c.reconcile(ctx); err != nil {
@@ -99,19 +161,27 @@ func (c *Cluster) recoverOnce() error {
 	if len(c.pending) > 0 {
 		return errPendingLeaves
 	}
+	if c.superseded.Load() {
+		return nil // a newer process has this node id: stay out
+	}
 	c.ready.Store(true)
 	c.met.connected.Set(1)
 	return nil
 }
 
+var errRoomTaken = errors.New("cluster: room taken meanwhile")
+
 // reconcile compares every local seat with the bucket and drops the
 // sockets whose view is stale: they missed messages while this node was
 // cut off, and an SDK that reconnects and joins again converges, where a
-// half-informed socket would wait forever.
+// half-informed socket would wait forever. A waiting member whose room is
+// gone from the bucket (NATS lost it) is registered again instead: it
+// loses nothing, and the next joiner pairs with it.
 func (c *Cluster) reconcile(ctx context.Context) error {
 	type view struct {
 		m       *member
 		k       hub.Key
+		s       *seat
 		partner string
 	}
 	var views []view
@@ -119,7 +189,7 @@ func (c *Cluster) reconcile(ctx context.Context) error {
 		m.mu.Lock()
 		for k, s := range m.seats {
 			if !s.joining {
-				views = append(views, view{m, k, s.partner})
+				views = append(views, view{m, k, s, s.partner})
 			}
 		}
 		m.mu.Unlock()
@@ -129,7 +199,7 @@ func (c *Cluster) reconcile(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		r := decodeRoom(val)
+		r := decodeRoom(val).room
 		p, _ := r.Partner(v.m.id)
 		if r.Has(v.m.id) && p == v.partner {
 			continue
@@ -137,12 +207,47 @@ func (c *Cluster) reconcile(ctx context.Context) error {
 		if v.m.partnerOf(v.k) != v.partner {
 			continue // a transition arrived meanwhile; the next check decides
 		}
+		if r.Empty() && v.partner == "" {
+			ok, err := c.reregister(ctx, v.m, v.k, v.s)
+			if err != nil {
+				return err
+			}
+			if ok {
+				continue
+			}
+		}
 		c.met.reconciled.Inc()
 		c.log.Info("dropping socket whose room changed during the NATS outage",
 			"app", v.k.App, "stream", v.k.Stream, "member", v.m.id)
 		v.m.conn.Kill("room changed while the node was cut off from the cluster")
 	}
 	return nil
+}
+
+// reregister writes waiting member m back into its room k, which the
+// bucket no longer has. It reports false when someone took the room
+// meanwhile.
+func (c *Cluster) reregister(ctx context.Context, m *member, k hub.Key, s *seat) (bool, error) {
+	o, err := c.transact(ctx, k, func(r *room.Room[string]) ([]room.Action[string], error) {
+		if !r.Empty() {
+			return nil, errRoomTaken
+		}
+		r.Join(m.id)
+		return nil, nil
+	})
+	if errors.Is(err, errRoomTaken) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	m.mu.Lock()
+	if m.seats[k] == s && s.partner == "" {
+		s.rev = o.rev
+	}
+	m.mu.Unlock()
+	c.log.Info("waiting member registered again", "app", k.App, "stream", k.Stream, "member", m.id)
+	return true, nil
 }
 
 // sweep removes, from the rooms of local members, partners on nodes that
@@ -184,7 +289,7 @@ func (c *Cluster) sweep() {
 			c.evictions.Add(1)
 			c.log.Info("removed member of a dead node", "app", t.k.App, "stream", t.k.Stream, "member", t.partner)
 			c.removedBy(t.k, t.partner, o, hub.ReasonNodeFailure)
-			c.deliver(t.k, o, "")
+			c.deliver(t.k, o, "", hub.ReasonNodeFailure)
 		}
 	}
 }

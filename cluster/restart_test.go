@@ -108,8 +108,9 @@ func TestNATSRestartUnderLoad(t *testing.T) {
 	})
 	x.Expect("start", "")
 
-	// Frames relayed to a node still cut off are lost (core NATS delivers
-	// at most once); the markers below go once every node is back.
+	// Frames relayed meanwhile are held by the links and delivered once
+	// their node is back (TestRelayAcrossNATSOutage checks them one by
+	// one); the markers below go once every node is back.
 	for _, n := range nodes {
 		wstest.Eventually(t, "every node to recover", func() bool {
 			_, body := wstest.HTTPGet(t, n.HTTP()+"/metrics")

@@ -60,7 +60,7 @@ func (c *Cluster) Join(ctx context.Context, conn hub.Conn, k hub.Key, info hub.J
 	c.drainLocked(m, k, s, false)
 	m.mu.Unlock()
 	// The joiner's joined is queued before its partner's start leaves.
-	c.deliver(k, o, m.id)
+	c.deliver(k, o, m.id, 0)
 	return nil
 }
 
@@ -75,7 +75,7 @@ func (c *Cluster) join(ctx context.Context, m *member, k hub.Key) (outcome, erro
 			var acts []room.Action[string]
 			now := time.Now()
 			for _, id := range r.Members() {
-				if id != m.id && !c.live.alive(nodeOf(id), now) {
+				if id != m.id && !c.live.alive(nodeOf(id), now) && c.confirmDead(ctx, nodeOf(id)) {
 					acts = append(acts, r.Leave(id, false)...)
 					evicted = append(evicted, id)
 				}
@@ -110,6 +110,7 @@ func (c *Cluster) unavailable(ctx context.Context, op string, k hub.Key, err err
 		return ctx.Err()
 	}
 	c.log.Warn("membership operation failed", "op", op, "app", k.App, "stream", k.Stream, "err", err)
+	c.checkBucket()
 	return protocol.ErrServiceUnavailable
 }
 
@@ -139,7 +140,7 @@ func (c *Cluster) probeAndEvict(ctx context.Context, k hub.Key, members []string
 		c.evictions.Add(1)
 		c.log.Info("evicted unresponsive member", "app", k.App, "stream", k.Stream, "member", id)
 		c.removedBy(k, id, o, hub.ReasonEvicted)
-		c.deliver(k, o, "")
+		c.deliver(k, o, "", hub.ReasonEvicted)
 		c.kill(id, "no answer to liveness probe")
 	}
 }
@@ -162,13 +163,13 @@ func (c *Cluster) Leave(conn hub.Conn, k hub.Key, reason hub.Reason) {
 	}
 	var o outcome
 	var err error
-	queued := c.queueLeaveIfCutOff(m.id, k)
+	queued := c.queueLeaveIfCutOff(pendingLeave{m.id, k, reason})
 	if !queued {
 		o, err = c.transact(context.Background(), k, removeMemberAs(m.id, explicit))
 		if err != nil {
 			// The partner learns when NATS is back, or from the sweep.
 			c.log.Warn("leave not written; retrying after the next reconnect", "app", k.App, "stream", k.Stream, "err", err)
-			c.queueLeave(m.id, k)
+			c.queueLeave(pendingLeave{m.id, k, reason})
 			queued = true
 		}
 	}
@@ -180,7 +181,7 @@ func (c *Cluster) Leave(conn hub.Conn, k hub.Key, reason hub.Reason) {
 	}
 	m.mu.Unlock()
 	if err == nil {
-		c.deliver(k, o, m.id)
+		c.deliver(k, o, m.id, reason)
 	}
 	c.forgetIfIdle(m)
 }
@@ -201,26 +202,27 @@ func removeMemberAs(id string, explicit bool) func(r *room.Room[string]) ([]room
 }
 
 // Relay implements hub.Rooms. It reads only this node's cached view of
-// the room: a frame for a partner on another node is published on that
-// node's subject, where one publisher's messages keep their order.
+// the room: a frame for a partner on another node goes on the link to
+// that node, which delivers it once and in order, after an outage if need
+// be (link.go).
 func (c *Cluster) Relay(conn hub.Conn, k hub.Key, frame []byte) error {
 	m := c.member(conn, false)
 	if m == nil {
 		return protocol.ErrNoPeerAssociated
 	}
 	p := m.partnerOf(k)
-	node, num, ok := splitMember(p)
+	inc, num, ok := splitMember(p)
 	if !ok {
 		return protocol.ErrNoPeerAssociated
 	}
-	if node == c.id {
+	if inc == c.inc {
 		c.deliverFrame(num, m.id, k, frame)
 		return nil
 	}
 	c.met.framesOut.Inc()
-	if err := c.dc.Publish(dataSubject(node), frameMsg(num, m.id, k, frame)); err != nil {
-		return protocol.ErrServiceUnavailable
-	}
+	c.out.send(inc, msgFrame, m, k, 16+len(m.id)+len(k.App)+len(k.Stream)+len(frame), func(b []byte) []byte {
+		return frameBody(b, num, m.id, k, frame)
+	})
 	return nil
 }
 

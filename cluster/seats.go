@@ -57,7 +57,7 @@ func (c *Cluster) member(conn hub.Conn, create bool) *member {
 	defer c.mu.Unlock()
 	if m = c.byConn[conn]; m == nil {
 		num := c.nextNum.Add(1)
-		m = &member{conn: conn, num: num, id: memberID(c.id, num), seats: map[hub.Key]*seat{}}
+		m = &member{conn: conn, num: num, id: memberID(c.inc, num), seats: map[hub.Key]*seat{}}
 		c.byConn[conn], c.byNum[num] = m, m
 	}
 	return m
@@ -139,6 +139,8 @@ func (c *Cluster) applyEvent(m *member, k hub.Key, ev event) {
 	c.drainLocked(m, k, s, false)
 }
 
+// applyLocked sends a transition's messages. ev.reason (why the partner
+// left, nodeFailure for a dead node) becomes the stop's reason field.
 func (c *Cluster) applyLocked(m *member, k hub.Key, s *seat, ev event) {
 	s.rev, s.partner = ev.rev, ev.partner
 	c.partnerChanged(m.id, k, ev.partner)
@@ -256,14 +258,27 @@ func (c *Cluster) deliverFrame(num uint64, from string, k hub.Key, frame []byte)
 
 // onData handles this node's data subject. NATS calls it on one goroutine,
 // in the order messages arrived, so frames and transitions from one node
-// keep their order.
+// keep their order; the link drops repeats and what follows a gap until
+// the sender fills it.
 func (c *Cluster) onData(msg *nats.Msg) {
 	if len(msg.Data) == 0 {
 		return
 	}
-	switch msg.Data[0] {
+	typ, from, epoch, seq, body, err := decodeLink(msg.Data)
+	if err != nil {
+		c.log.Warn("malformed cluster message", "err", err)
+		return
+	}
+	if typ == msgSync {
+		c.in.sync(from, epoch, seq)
+		return
+	}
+	if !c.in.accept(from, epoch, seq) {
+		return
+	}
+	switch typ {
 	case msgFrame:
-		to, from, k, frame, err := decodeFrame(msg.Data)
+		to, from, k, frame, err := decodeFrame(body)
 		if err != nil {
 			c.log.Warn("malformed cluster frame", "err", err)
 			return
@@ -271,7 +286,7 @@ func (c *Cluster) onData(msg *nats.Msg) {
 		c.met.framesIn.Inc()
 		c.deliverFrame(to, from, k, frame)
 	case msgEvent:
-		to, k, ev, err := decodeEvent(msg.Data)
+		to, k, ev, err := decodeEvent(body)
 		if err != nil {
 			c.log.Warn("malformed cluster event", "err", err)
 			return
@@ -286,6 +301,10 @@ func (c *Cluster) onData(msg *nats.Msg) {
 // onCtl answers probes and kills for local members.
 func (c *Cluster) onCtl(msg *nats.Msg) {
 	if len(msg.Data) == 0 {
+		return
+	}
+	if msg.Data[0] == msgPing { // is this incarnation alive?
+		msg.Respond([]byte{1})
 		return
 	}
 	to, reason, err := decodeCtl(msg.Data)
@@ -318,34 +337,39 @@ func (c *Cluster) onCtl(msg *nats.Msg) {
 
 // sendEvent delivers transition ev of room k to member to, wherever it is.
 func (c *Cluster) sendEvent(to string, k hub.Key, ev event) {
-	node, num, ok := splitMember(to)
+	inc, num, ok := splitMember(to)
 	if !ok {
 		return
 	}
-	if node == c.id {
+	if inc == c.inc {
 		if m := c.memberByNum(num); m != nil {
 			c.applyEvent(m, k, ev)
 		}
 		return
 	}
+	if !c.live.alive(inc, time.Now()) {
+		return // a dead node's member: nobody to tell
+	}
 	c.met.eventsOut.Inc()
-	c.dc.Publish(dataSubject(node), eventMsg(num, k, ev))
+	c.out.send(inc, msgEvent, nil, k, 40+len(k.App)+len(k.Stream)+len(ev.partner), func(b []byte) []byte {
+		return eventBody(b, num, k, ev)
+	})
 }
 
 // kill drops member id's socket, wherever it is.
 func (c *Cluster) kill(id, reason string) {
-	node, num, ok := splitMember(id)
+	inc, num, ok := splitMember(id)
 	if !ok {
 		return
 	}
-	if node == c.id {
+	if inc == c.inc {
 		if m := c.memberByNum(num); m != nil {
 			m.conn.Kill(reason)
 		}
 		return
 	}
 	c.met.killsOut.Inc()
-	c.nc.Publish(ctlSubject(node), ctlMsg(msgKill, num, reason))
+	c.nc.Publish(ctlSubject(inc), ctlMsg(msgKill, num, reason))
 }
 
 // probe reports whether member id answers a liveness probe before ctx
@@ -353,17 +377,17 @@ func (c *Cluster) kill(id, reason string) {
 // is dead; when this node itself cannot reach NATS it cannot tell, and
 // says alive (the join fails anyway).
 func (c *Cluster) probe(ctx context.Context, id string) bool {
-	node, num, ok := splitMember(id)
+	inc, num, ok := splitMember(id)
 	if !ok {
 		return false
 	}
-	if node == c.id {
+	if inc == c.inc {
 		m := c.memberByNum(num)
 		ctx, cancel := context.WithTimeout(ctx, c.opt.ProbeTimeout)
 		defer cancel()
 		return m != nil && m.conn.Probe(ctx)
 	}
-	if !c.live.alive(node, time.Now()) {
+	if !c.live.alive(inc, time.Now()) {
 		return false
 	}
 	// The member's node waits ProbeTimeout for the pong; leave its answer
@@ -371,7 +395,7 @@ func (c *Cluster) probe(ctx context.Context, id string) bool {
 	ctx, cancel := context.WithTimeout(ctx, c.opt.ProbeTimeout+c.opt.ProbeTimeout/4+100*time.Millisecond)
 	defer cancel()
 	c.met.probesOut.Inc()
-	reply, err := c.nc.RequestWithContext(ctx, ctlSubject(node), ctlMsg(msgProbe, num, ""))
+	reply, err := c.nc.RequestWithContext(ctx, ctlSubject(inc), ctlMsg(msgProbe, num, ""))
 	switch {
 	case err == nil:
 		return len(reply.Data) == 1 && reply.Data[0] == 1

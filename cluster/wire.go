@@ -11,12 +11,62 @@ import (
 // Messages between nodes travel on core NATS subjects in a small binary
 // form: one type byte, then uvarint-prefixed fields. Relayed frames are
 // the hot path, so they carry the client's frame as is, after the header.
+//
+// Frames and events travel on a link from one incarnation to another (see
+// link.go): after the type byte comes the link header (the sender's
+// incarnation, the link's epoch and the message's sequence number), then
+// the body.
 const (
 	msgFrame byte = 1 // a relayed frame for a local member
 	msgEvent byte = 2 // room transition messages for a local member
 	msgProbe byte = 3 // request: is this local member alive? reply 1 or 0
 	msgKill  byte = 4 // drop this local member's socket
+	msgPing  byte = 5 // request: is this incarnation alive? reply 1
+	msgAck   byte = 6 // link acknowledgement: received up to a sequence number
+	msgSync  byte = 7 // link: everything before this sequence number was acknowledged already
 )
+
+// linkHeader starts a frame or event message.
+func linkHeader(b []byte, typ byte, from string, epoch, seq uint64) []byte {
+	b = append(b, typ)
+	b = appendString(b, from)
+	b = binary.AppendUvarint(b, epoch)
+	return binary.AppendUvarint(b, seq)
+}
+
+// decodeLink splits a frame or event message into its link header and
+// body.
+func decodeLink(b []byte) (typ byte, from []byte, epoch, seq uint64, body []byte, err error) {
+	r := reader{b: b[1:]}
+	from, epoch, seq = r.bytes(), r.uvarint(), r.uvarint()
+	return b[0], from, epoch, seq, r.b, r.err
+}
+
+// ackMsg: type, the acknowledging incarnation, epoch, the highest
+// sequence number received in order, and 1 when a gap was seen (resend
+// what follows at once).
+func ackMsg(from string, epoch, seq uint64, gap bool) []byte {
+	b := []byte{msgAck}
+	b = appendString(b, from)
+	b = binary.AppendUvarint(b, epoch)
+	b = binary.AppendUvarint(b, seq)
+	if gap {
+		return append(b, 1)
+	}
+	return append(b, 0)
+}
+
+func decodeAck(b []byte) (from string, epoch, seq uint64, gap bool, err error) {
+	if len(b) == 0 || b[0] != msgAck {
+		return "", 0, 0, false, errMalformed
+	}
+	r := reader{b: b[1:]}
+	from, epoch, seq = r.str(), r.uvarint(), r.uvarint()
+	if r.err == nil && len(r.b) != 1 {
+		r.err = errMalformed
+	}
+	return from, epoch, seq, r.err == nil && r.b[0] == 1, r.err
+}
 
 var errMalformed = errors.New("cluster: malformed message")
 
@@ -25,10 +75,9 @@ func appendString(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-// frameMsg: type, to, from, app, stream, frame.
-func frameMsg(to uint64, from string, k hub.Key, frame []byte) []byte {
-	b := make([]byte, 0, 16+len(from)+len(k.App)+len(k.Stream)+len(frame))
-	b = append(b, msgFrame)
+// frameBody appends a frame message's body to b: to, from, app, stream,
+// frame.
+func frameBody(b []byte, to uint64, from string, k hub.Key, frame []byte) []byte {
 	b = binary.AppendUvarint(b, to)
 	b = appendString(b, from)
 	b = appendString(b, k.App)
@@ -43,14 +92,13 @@ func frameMsg(to uint64, from string, k hub.Key, frame []byte) []byte {
 type event struct {
 	prev, rev uint64
 	partner   string
-	reason    hub.Reason // why the partner went, for a stop (0: not said)
+	reason    hub.Reason // why the partner left, for a stop
 	kinds     []room.Kind
 }
 
-// eventMsg: type, to, app, stream, prev, rev, partner, reason, kinds.
-func eventMsg(to uint64, k hub.Key, ev event) []byte {
-	b := make([]byte, 0, 40+len(k.App)+len(k.Stream)+len(ev.partner)+len(ev.kinds))
-	b = append(b, msgEvent)
+// eventBody appends an event message's body to b: to, app, stream, prev,
+// rev, partner, reason, kinds.
+func eventBody(b []byte, to uint64, k hub.Key, ev event) []byte {
 	b = binary.AppendUvarint(b, to)
 	b = appendString(b, k.App)
 	b = appendString(b, k.Stream)
@@ -110,24 +158,22 @@ func (r *reader) key() hub.Key {
 }
 
 func decodeFrame(b []byte) (to uint64, from string, k hub.Key, frame []byte, err error) {
-	r := reader{b: b[1:]}
+	r := reader{b: b}
 	to, from, k = r.uvarint(), r.str(), r.key()
 	return to, from, k, r.b, r.err
 }
 
 func decodeEvent(b []byte) (to uint64, k hub.Key, ev event, err error) {
-	r := reader{b: b[1:]}
+	r := reader{b: b}
 	to, k = r.uvarint(), r.key()
 	ev.prev, ev.rev, ev.partner = r.uvarint(), r.uvarint(), r.str()
 	if r.err == nil && len(r.b) == 0 {
-		return 0, k, ev, errMalformed
+		r.err = errMalformed
 	}
-	if r.err == nil {
-		ev.reason, r.b = hub.Reason(r.b[0]), r.b[1:]
-		if ev.reason > hub.ReasonNodeFailure {
-			return 0, k, ev, errMalformed
-		}
+	if r.err != nil {
+		return 0, k, ev, r.err
 	}
+	ev.reason, r.b = hub.Reason(r.b[0]), r.b[1:]
 	for _, kd := range r.b {
 		if kd < byte(room.Joined) || kd > byte(room.Stop) {
 			return 0, k, ev, errMalformed

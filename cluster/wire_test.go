@@ -13,39 +13,55 @@ import (
 func TestWireRoundTrip(t *testing.T) {
 	k := hub.Key{App: "WebRTCAppEE", Stream: "a.b-c"}
 	frame := []byte(`{"command":"takeCandidate"}`)
-	to, from, gk, gf, err := decodeFrame(frameMsg(7, "n1/3", k, frame))
-	if err != nil || to != 7 || from != "n1/3" || gk != k || !bytes.Equal(gf, frame) {
+	msg := frameBody(linkHeader(nil, msgFrame, "n1~0a", 3, 99), 7, "n1~0a/3", k, frame)
+	typ, inc, epoch, seq, body, err := decodeLink(msg)
+	if err != nil || typ != msgFrame || string(inc) != "n1~0a" || epoch != 3 || seq != 99 {
+		t.Fatalf("link header: %v %d %q %d %d", err, typ, inc, epoch, seq)
+	}
+	to, from, gk, gf, err := decodeFrame(body)
+	if err != nil || to != 7 || from != "n1~0a/3" || gk != k || !bytes.Equal(gf, frame) {
 		t.Fatalf("frame: %v %d %q %v %q", err, to, from, gk, gf)
 	}
-	ev := event{prev: 10, rev: 12, partner: "n2/9", reason: hub.ReasonKicked, kinds: []room.Kind{room.Stop, room.Start}}
-	to, gk, gev, err := decodeEvent(eventMsg(300, k, ev))
-	if err != nil || to != 300 || gk != k || gev.prev != 10 || gev.rev != 12 || gev.partner != "n2/9" || gev.reason != hub.ReasonKicked || !slices.Equal(gev.kinds, ev.kinds) {
+	ev := event{prev: 10, rev: 12, partner: "n2/9", reason: hub.ReasonNodeFailure, kinds: []room.Kind{room.Stop, room.Start}}
+	to, gk, gev, err := decodeEvent(eventBody(nil, 300, k, ev))
+	if err != nil || to != 300 || gk != k || gev.prev != 10 || gev.rev != 12 || gev.partner != "n2/9" || gev.reason != hub.ReasonNodeFailure || !slices.Equal(gev.kinds, ev.kinds) {
 		t.Fatalf("event: %v %d %v %+v", err, to, gk, gev)
 	}
 	to, reason, err := decodeCtl(ctlMsg(msgKill, 5, "why"))
 	if err != nil || to != 5 || reason != "why" {
 		t.Fatalf("ctl: %v %d %q", err, to, reason)
 	}
-	for _, bad := range [][]byte{{msgFrame}, {msgFrame, 1, 200}, {msgEvent, 1, 0, 0, 1, 1, 0, 9}} {
-		if _, _, _, _, err := decodeFrame(bad); bad[0] == msgFrame && err == nil {
+	from, epoch, seq, gap, err := decodeAck(ackMsg("n2~0b", 4, 1000, true))
+	if err != nil || from != "n2~0b" || epoch != 4 || seq != 1000 || !gap {
+		t.Fatalf("ack: %v %q %d %d %v", err, from, epoch, seq, gap)
+	}
+	for _, bad := range [][]byte{{}, {1, 200}, {1, 2, 0}} {
+		if _, _, _, _, err := decodeFrame(bad); err == nil {
 			t.Errorf("decodeFrame(%v) accepted", bad)
 		}
-		if _, _, _, err := decodeEvent(bad); bad[0] == msgEvent && err == nil {
-			t.Errorf("decodeEvent(%v) accepted", bad)
-		}
+	}
+	if _, _, _, err := decodeEvent([]byte{1, 0, 0, 1, 1, 0, 0, 9}); err == nil {
+		t.Error("decodeEvent accepted an unknown kind")
+	}
+	if _, _, _, _, _, err := decodeLink([]byte{msgFrame, 200}); err == nil {
+		t.Error("decodeLink accepted a truncated header")
 	}
 }
 
 func FuzzDecode(f *testing.F) {
-	f.Add(frameMsg(1, "a/1", hub.Key{App: "x", Stream: "y"}, []byte("{}")))
-	f.Add(eventMsg(1, hub.Key{App: "x", Stream: "y"}, event{rev: 2, kinds: []room.Kind{room.Start}}))
+	f.Add(frameBody(linkHeader(nil, msgFrame, "a~1", 1, 1), 1, "a~1/1", hub.Key{App: "x", Stream: "y"}, []byte("{}")))
+	f.Add(eventBody(linkHeader(nil, msgEvent, "a~1", 1, 2), 1, hub.Key{App: "x", Stream: "y"}, event{rev: 2, kinds: []room.Kind{room.Start}}))
+	f.Add(ackMsg("a~1", 1, 5, false))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if len(b) == 0 {
 			return
 		}
-		decodeFrame(b)
-		decodeEvent(b)
+		if _, _, _, _, body, err := decodeLink(b); err == nil {
+			decodeFrame(body)
+			decodeEvent(body)
+		}
 		decodeCtl(b)
+		decodeAck(b)
 	})
 }
 
@@ -54,45 +70,35 @@ func TestMembersAndKeys(t *testing.T) {
 		t.Fatalf("key = %q", k)
 	}
 	var r room.Room[string]
-	r.Join("n1/1")
-	r.Join("n2/5")
-	back := decodeRoom(encodeMembers(&r))
-	if !sameMembers(&r, &back) {
-		t.Fatalf("room %v decoded as %v", r.Members(), back.Members())
+	r.Join("n1~0a/1")
+	r.Join("n2~0b/5")
+	v := encodeRoom(&r, nil)
+	if string(v) != `{"v":1,"members":[{"id":"n1~0a/1"},{"id":"n2~0b/5"}]}` {
+		t.Fatalf("value = %s", v)
 	}
-	if node, num, ok := splitMember("n2/5"); !ok || node != "n2" || num != 5 {
-		t.Fatalf("split = %q %d %v", node, num, ok)
+	back := decodeRoom(v)
+	if !sameMembers(&r, &back.room) {
+		t.Fatalf("room %v decoded as %v", r.Members(), back.room.Members())
+	}
+	// The value of earlier versions: ids separated by a space.
+	old := decodeRoom([]byte("n1/1 n2/5"))
+	if !slices.Equal(old.room.Members(), []string{"n1/1", "n2/5"}) {
+		t.Fatalf("old value decoded as %v", old.room.Members())
+	}
+	if bad := decodeRoom([]byte(`{"v":1,"members":[{"id":"x"}`)); !bad.room.Empty() {
+		t.Fatalf("unreadable value decoded as %v", bad.room.Members())
+	}
+	if inc, num, ok := splitMember("n2~0b/5"); !ok || inc != "n2~0b" || num != 5 {
+		t.Fatalf("split = %q %d %v", inc, num, ok)
+	}
+	if node, epoch := splitIncarnation("n2~0b"); node != "n2" || epoch != "0b" {
+		t.Fatalf("incarnation split = %q %q", node, epoch)
 	}
 	if _, _, ok := splitMember("garbage"); ok {
 		t.Fatal("malformed member id accepted")
 	}
-}
-
-func TestLiveness(t *testing.T) {
-	t0 := time.Unix(1000, 0)
-	l := newLiveness("me", 2*time.Second, t0)
-	if !l.alive("stranger", t0.Add(time.Second)) {
-		t.Fatal("a node never heard from is dead during the grace period")
-	}
-	l.heard("a", t0.Add(time.Second))
-	if died, sweep := l.check(t0.Add(2 * time.Second)); len(died) != 0 || !sweep {
-		t.Fatalf("at grace end: died %v sweep %v, want none and a sweep", died, sweep)
-	}
-	if l.alive("stranger", t0.Add(3*time.Second)) || !l.alive("a", t0.Add(2*time.Second)) {
-		t.Fatal("after grace, unknown nodes are dead and heard ones alive")
-	}
-	died, _ := l.check(t0.Add(3 * time.Second))
-	if !slices.Equal(died, []string{"a"}) || l.alive("a", t0.Add(3*time.Second)) {
-		t.Fatalf("died = %v", died)
-	}
-	if !l.heard("a", t0.Add(4*time.Second)) || !l.alive("a", t0.Add(4*time.Second)) {
-		t.Fatal("a node heard again is alive")
-	}
-	l.reset(t0.Add(10 * time.Second)) // after an outage nobody is condemned for it
-	if died, _ := l.check(t0.Add(11 * time.Second)); len(died) != 0 {
-		t.Fatalf("died after reset: %v", died)
-	}
-	if !l.alive("me", t0.Add(time.Hour)) {
-		t.Fatal("self is always alive")
+	e1, e2 := newEpoch(time.Unix(1000, 0)), newEpoch(time.Unix(1001, 0))
+	if !newerEpoch(e2, e1) || newerEpoch(e1, e2) || !newerEpoch(e1, "") {
+		t.Fatalf("epochs %q %q do not order by start time", e1, e2)
 	}
 }

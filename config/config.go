@@ -86,7 +86,8 @@ type Config struct {
 	NATSStoreDir       string        `yaml:"nats_store_dir" help:"JetStream directory of the embedded NATS server (empty: a temporary one)"`
 	NATSKVReplicas     int           `yaml:"nats_kv_replicas" help:"replicas of the room membership bucket (3 on a three-node NATS cluster)"`
 	NodeID             string        `yaml:"node_id" help:"this node's name in the cluster, unique among live nodes (empty: random)"`
-	NodeDeadAfter      time.Duration `yaml:"node_dead_after" help:"heartbeat silence after which a cluster node is declared dead and its members removed"`
+	NodeDeadAfter      time.Duration `yaml:"node_dead_after" help:"heartbeat silence after which a cluster node is probed directly, and declared dead (its members removed) if it does not answer within as long again"`
+	NATSStartTimeout   time.Duration `yaml:"nats_start_timeout" help:"how long a cluster node waits at start for NATS and JetStream to answer before it gives up"`
 }
 
 // MaxReconnectGrace bounds reconnect_grace: a held seat keeps its room
@@ -116,6 +117,7 @@ func Default() Config {
 		NATSEmbeddedListen: "127.0.0.1:4222",
 		NATSKVReplicas:     1,
 		NodeDeadAfter:      1500 * time.Millisecond,
+		NATSStartTimeout:   time.Minute,
 		TurnCredentialTTL:  24 * time.Hour,
 		TurnListen:         ":3478",
 		TurnRelayAddress:   "0.0.0.0",
@@ -197,6 +199,9 @@ func (c *Config) Validate() error {
 	}
 	if c.NodeID != "" && !validNodeID(c.NodeID) {
 		bad("node_id", "must be 1 to 64 of [A-Za-z0-9_-], got %q", c.NodeID)
+	}
+	if c.NATSStartTimeout < time.Second {
+		bad("nats_start_timeout", "must be at least 1s, got %s", c.NATSStartTimeout)
 	}
 	if c.NodeDeadAfter < 500*time.Millisecond {
 		bad("node_dead_after", "must be at least 500ms, got %s", c.NodeDeadAfter)

@@ -30,6 +30,7 @@ const (
 	ErrTooManyRooms       Error = "tooManyRooms"       // the socket is already in the maximum number of rooms
 	ErrServiceUnavailable Error = "serviceUnavailable" // the room backend cannot take joins right now
 	ErrNotInRoom          Error = "notInRoom"          // leave or stop for a room the socket is not in
+	ErrRelayFailed        Error = "relayFailed"        // relayed messages were dropped on the way to the partner (cluster outage)
 )
 
 // Definitions lists every error definition the server can send, for docs and tests.
@@ -38,5 +39,5 @@ var Definitions = []Error{
 	ErrUnauthorized, ErrTokenNotValid, ErrHighResourceUsage, ErrMissingParameter,
 	ErrNotSetRemoteDesc, ErrUnsupportedCommand, ErrInvalidJSON, ErrInvalidParameter,
 	ErrRateLimited, ErrMessageTooLarge, ErrTooManyRooms, ErrServiceUnavailable,
-	ErrNotInRoom,
+	ErrNotInRoom, ErrRelayFailed,
 }

@@ -9,12 +9,8 @@ import (
 	"github.com/duet-rtc/duet/internal/testkit/wstest"
 )
 
-// stopFrame is the stop a partner gets for reason. The cluster backend
-// does not carry reasons between nodes yet, so there it has none.
+// stopFrame is the stop a partner gets for reason, on every backend.
 func stopFrame(room, reason string) string {
-	if clustered() {
-		return `{"command":"stop","streamId":"` + room + `"}`
-	}
 	return `{"command":"stop","streamId":"` + room + `","reason":"` + reason + `"}`
 }
 
@@ -57,9 +53,6 @@ func TestStopReasonTimeout(t *testing.T) {
 	got := a.Collect() // a answers pings; b, reading nothing, answers none
 	m := wstest.Next(t, got, 10*time.Second)
 	want := "timeout"
-	if clustered() {
-		want = ""
-	}
 	if m.Str("command") != "stop" || m.Str("reason") != want {
 		t.Fatalf("got %s, want stop with reason %q", keys(m), want)
 	}

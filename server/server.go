@@ -159,6 +159,12 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 			http.Error(w, "draining", http.StatusServiceUnavailable)
 			return
 		}
+		if r, ok := s.rooms.(hub.Readiness); ok {
+			if err := r.Ready(); err != nil {
+				http.Error(w, err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+		}
 		w.Write([]byte("ready\n"))
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))

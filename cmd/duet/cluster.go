@@ -42,6 +42,7 @@ func withCluster(ctx context.Context, cfg config.Config, log *slog.Logger, opts 
 		ProbeTimeout: cfg.ProbeTimeout,
 		DeadAfter:    cfg.NodeDeadAfter,
 		Heartbeat:    cfg.NodeDeadAfter / 6,
+		StartTimeout: cfg.NATSStartTimeout,
 		Logger:       log,
 		Registerer:   opts.Registry,
 	})
