@@ -61,14 +61,3 @@ func newAPI(se webrtc.SettingEngine) (*webrtc.API, error) {
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
 }
-
-// iceUfrag returns the first a=ice-ufrag of an SDP: a new value in an offer
-// means a new peer connection on the other side, not a renegotiation.
-func iceUfrag(sdp string) string {
-	for line := range strings.Lines(sdp) {
-		if v, ok := strings.CutPrefix(line, "a=ice-ufrag:"); ok {
-			return strings.TrimSpace(v)
-		}
-	}
-	return ""
-}
