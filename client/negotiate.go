@@ -176,9 +176,11 @@ func (p *Peer) answer(sdp string) error {
 		// Glare: both offered at once.
 		if !s.polite() {
 			p.log.Debug("offer collision: ignoring the partner's offer (impolite)")
+			p.emit(PeerEvent{Kind: EventCollision, Reason: "ignored their offer"})
 			return nil
 		}
 		p.log.Debug("offer collision: rolling back ours (polite)")
+		p.emit(PeerEvent{Kind: EventCollision, Reason: "rolled back our offer"})
 		if s.inflightRestart && s.restartWhy == "" {
 			s.restartWhy = "restart offer rolled back"
 		}

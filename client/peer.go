@@ -93,6 +93,7 @@ const (
 	EventPeerAway         PeerEventKind = "peer_away"         // the server says the partner is gone (Reason) but the connection is up: it is kept
 	EventConnectionState  PeerEventKind = "connection_state"  // the PeerConnection's state changed (State)
 	EventRenegotiating    PeerEventKind = "renegotiating"     // an offer on the current session (a track added or removed, or ICE restart: Reason)
+	EventCollision        PeerEventKind = "offer_collision"   // both sides offered at once (Reason: which way it was resolved)
 )
 
 // PeerEvent is one thing that happened to a Peer.
@@ -103,7 +104,7 @@ type PeerEvent struct {
 	Resumed bool   // for EventJoined: the server gave the held seat back
 	Offerer bool   // for EventNegotiating and EventConnected
 	State   string // for EventConnectionState: the PeerConnection state
-	Reason  string // for EventPeerAway (the stop reason) and EventRenegotiating ("ice restart: ...")
+	Reason  string // for EventPeerAway (the stop reason), EventRenegotiating ("ice restart: ..."), EventCollision
 	Err     error  // for EventSessionEnd, EventServerError, EventFailed
 }
 
@@ -368,6 +369,12 @@ func (p *Peer) handle(ev Event) error {
 		p.emit(PeerEvent{Kind: EventPeerReconnecting})
 	case PeerReconnected:
 		p.emit(PeerEvent{Kind: EventPeerReconnected})
+		// What the server wrote to the partner's old socket may be lost
+		// (a half-open one): an offer of ours that was under way goes
+		// again, and a connection that is not up restarts ICE.
+		if s := p.cur; s != nil {
+			p.resync(s)
+		}
 	case Disconnected:
 		// A lost socket is not a lost call: the session and its
 		// PeerConnection stay; what cannot be sent meanwhile waits.
