@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -57,8 +58,12 @@ func TestGlare(t *testing.T) {
 	}
 	t.Logf("%d rounds of simultaneous adds; collisions: alice %d, bob %d", round,
 		la.count(client.EventCollision), lb.count(client.EventCollision))
-	if !la.find(func(e client.PeerEvent) bool { return e.Kind == client.EventCollision && e.Reason == "ignored their offer" }) ||
-		!lb.find(func(e client.PeerEvent) bool { return e.Kind == client.EventCollision && e.Reason == "rolled back our offer" }) {
+	if !la.find(func(e client.PeerEvent) bool {
+		return e.Kind == client.EventCollision && e.Reason == "ignored their offer"
+	}) ||
+		!lb.find(func(e client.PeerEvent) bool {
+			return e.Kind == client.EventCollision && e.Reason == "rolled back our offer"
+		}) {
 		t.Fatalf("no offer collision in %d rounds: glare was never exercised", round)
 	}
 	if sa.PeerConnection() != pcA || sb.PeerConnection() != pcB || sa.Err() != nil || sb.Err() != nil {
@@ -118,4 +123,40 @@ func TestRenegotiation(t *testing.T) {
 		t.Fatalf("fewer renegotiations than changes: alice %d, bob %d", la.count(client.EventRenegotiating), lb.count(client.EventRenegotiating))
 	}
 	t.Logf("numbered stream: %d messages, longest gap %v", in.count(), in.gap())
+}
+
+// TestICERestart: an ICE restart asked for on either side runs on the
+// same PeerConnection (new ICE credentials) while the numbered stream
+// keeps going without a loss.
+func TestICERestart(t *testing.T) {
+	sa, sb, _, _, la, lb := callWithTracks(t, "icerestart")
+	out := sendNumbered(t, sa, 5*time.Millisecond)
+	in := checkNumbered(t, sb)
+	for i, s := range []*client.Session{sa, sb, sa} {
+		before := ufrag(sb.PeerConnection().RemoteDescription().SDP)
+		s.RestartICE()
+		waitFor(t, "new ICE credentials", func() bool {
+			d := sb.PeerConnection().RemoteDescription()
+			return d != nil && ufrag(d.SDP) != before && sa.PeerConnection().ConnectionState() == webrtc.PeerConnectionStateConnected
+		})
+		in.upTo(t, in.count()+10)
+		t.Logf("restart %d done", i)
+	}
+	in.upTo(t, out.end())
+	if sa.Err() != nil || sb.Err() != nil {
+		t.Fatalf("a session ended: %v, %v", sa.Err(), sb.Err())
+	}
+	if n := la.count(client.EventNegotiating) + lb.count(client.EventNegotiating); n != 2 {
+		t.Fatalf("%d PeerConnections made, want one per side", n)
+	}
+	t.Logf("numbered stream: %d messages, longest gap %v", in.count(), in.gap())
+}
+
+func ufrag(sdp string) string {
+	for line := range strings.Lines(sdp) {
+		if v, ok := strings.CutPrefix(line, "a=ice-ufrag:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
 }

@@ -3,8 +3,8 @@ package client_test
 import (
 	"context"
 	"errors"
-	"net"
 	"fmt"
+	"net"
 	"strconv"
 	"sync"
 	"sync/atomic"
