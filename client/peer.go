@@ -23,7 +23,8 @@ type PeerOptions struct {
 	// SettingEngine is used when API is nil. nil: pion's defaults, with
 	// ICE timeouts short enough to notice a lost path in a few seconds
 	// (disconnected after 3 s of silence, failed after 15 s, keep-alive
-	// every second).
+	// every second) and SCTP retransmissions backing off to at most a
+	// second, so data resumes within a second of a path coming back.
 	SettingEngine *webrtc.SettingEngine
 	// Loopback, when API is nil, gathers only IPv4 loopback candidates and
 	// turns off mDNS (see UseLoopback): for tests and demos on one machine.
@@ -199,6 +200,9 @@ func NewPeer(ctx context.Context, c *Client, room string, opts *PeerOptions) (*P
 			se = *o.SettingEngine
 		} else {
 			se.SetICETimeouts(3*time.Second, 15*time.Second, time.Second)
+			// After a path comes back (an ICE restart), data that waited
+			// goes at the next retransmission: cap its backoff.
+			se.SetSCTPRTOMax(time.Second)
 		}
 		if o.Loopback {
 			UseLoopback(&se)
