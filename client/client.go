@@ -35,7 +35,7 @@ type Options struct {
 	// NetworkPollInterval is how often the machine's network addresses
 	// are read to notice a network change (NetworkChanged); when the
 	// socket's own address is gone the client moves to a new socket at
-	// once instead of waiting for ReadTimeout [1s; negative: never].
+	// once instead of waiting for ReadTimeout [500ms; negative: never].
 	NetworkPollInterval time.Duration
 	MaxMessageBytes     int64 // largest message accepted from the server [1 MiB]
 	EventBuffer         int   // events a Subscription holds before it is dropped as slow [256]
@@ -70,7 +70,7 @@ func (o *Options) withDefaults() Options {
 		d.ReconnectMax = max(10*time.Second, d.ReconnectMin)
 	}
 	if d.NetworkPollInterval == 0 {
-		d.NetworkPollInterval = time.Second
+		d.NetworkPollInterval = 500 * time.Millisecond
 	}
 	if d.MaxMessageBytes <= 0 {
 		d.MaxMessageBytes = 1 << 20
@@ -358,7 +358,7 @@ func (c *Client) writeOn(ctx context.Context, ws *websocket.Conn, v any) error {
 func (c *Client) run(ws *websocket.Conn) {
 	defer close(c.done)
 	defer c.shutdown()
-	reconnect, drained := false, false
+	reconnect, drained, moved := false, false, false
 	for attempt := 0; ; attempt++ {
 		if ws != nil {
 			err := c.serve(ws, reconnect)
@@ -367,11 +367,16 @@ func (c *Client) run(ws *websocket.Conn) {
 			}
 			c.log.Info("signaling socket lost", "err", err)
 			c.emit(Disconnected{Err: err})
-			// Told to move, or our address is gone: reconnect at once.
-			drained = errors.Is(err, errServerWillStop) || errors.Is(err, errNetworkChanged)
+			// Told to move: reconnect soon, spread out; our address is
+			// gone: reconnect now, over what is left.
+			drained, moved = errors.Is(err, errServerWillStop), errors.Is(err, errNetworkChanged)
 			reconnect, attempt = true, 0
 		}
-		t := time.NewTimer(c.backoff(attempt, drained))
+		delay := c.backoff(attempt, drained)
+		if moved && attempt == 0 {
+			delay = 0
+		}
+		t := time.NewTimer(delay)
 		select {
 		case <-c.ctx.Done():
 			t.Stop()

@@ -23,8 +23,10 @@ type PeerOptions struct {
 	// SettingEngine is used when API is nil. nil: pion's defaults, with
 	// ICE timeouts short enough to notice a lost path in a few seconds
 	// (disconnected after 3 s of silence, failed after 15 s, keep-alive
-	// every second) and SCTP retransmissions backing off to at most a
-	// second, so data resumes within a second of a path coming back.
+	// every second), SCTP retransmissions backing off to at most a second
+	// (data resumes within a second of a path coming back), and the
+	// machine's interfaces read afresh at every ICE restart (so a restart
+	// after a network change gathers on the new network).
 	SettingEngine *webrtc.SettingEngine
 	// Loopback, when API is nil, gathers only IPv4 loopback candidates and
 	// turns off mDNS (see UseLoopback): for tests and demos on one machine.
@@ -203,6 +205,12 @@ func NewPeer(ctx context.Context, c *Client, room string, opts *PeerOptions) (*P
 			// After a path comes back (an ICE restart), data that waited
 			// goes at the next retransmission: cap its backoff.
 			se.SetSCTPRTOMax(time.Second)
+			// Gather on the interfaces there are at each ICE restart.
+			nw, err := newLiveNet()
+			if err != nil {
+				return nil, fmt.Errorf("client: network: %w", err)
+			}
+			se.SetNet(nw)
 		}
 		if o.Loopback {
 			UseLoopback(&se)
