@@ -18,29 +18,7 @@ func TestPeerNetworkChange(t *testing.T) {
 	net := newTwoUplinks(t)
 	bin := buildDuet(t)
 
-	argv := In(net.Srv, bin, "serve", "--listen", net.Server+":0", "--log-format", "json")
-	cmd := exec.Command(argv[0], argv[1:]...)
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	var addr string
-	sc := bufio.NewScanner(stderr)
-	for addr == "" && sc.Scan() {
-		var rec map[string]any
-		if json.Unmarshal(sc.Bytes(), &rec) == nil && rec["msg"] == "duet listening" {
-			addr, _ = rec["addr"].(string)
-		}
-	}
-	if addr == "" {
-		t.Fatal("duet serve did not start in the server namespace")
-	}
-	go func() {
-		for sc.Scan() {
-		}
-	}()
-	url := "ws://" + addr + "/WebRTCAppEE/websocket"
+	url := serveIn(t, bin, net.Srv, net.Server)
 
 	stop := make(chan struct{})
 	phone := startStreamPeer(t, "phone", In(net.Phone, bin, "peer", "--url", url, "--room", "move", "--json", "-v"), 10*time.Millisecond, stop)
@@ -84,4 +62,33 @@ func TestPeerNetworkChange(t *testing.T) {
 	phone.finish(t, sentF)
 	fixed.finish(t, sentP)
 	t.Logf("streams complete: phone sent %d lines, fixed peer %d", sentP, sentF)
+}
+
+// serveIn runs `duet serve` in namespace ns on addr:0 until the test ends
+// and returns its WebSocket URL.
+func serveIn(t *testing.T, bin, ns, addr string) string {
+	t.Helper()
+	argv := In(ns, bin, "serve", "--listen", addr+":0", "--log-format", "json")
+	cmd := exec.Command(argv[0], argv[1:]...)
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	var listen string
+	sc := bufio.NewScanner(stderr)
+	for listen == "" && sc.Scan() {
+		var rec map[string]any
+		if json.Unmarshal(sc.Bytes(), &rec) == nil && rec["msg"] == "duet listening" {
+			listen, _ = rec["addr"].(string)
+		}
+	}
+	if listen == "" {
+		t.Fatalf("duet serve did not start in namespace %s", ns)
+	}
+	go func() {
+		for sc.Scan() {
+		}
+	}()
+	return "ws://" + listen + "/WebRTCAppEE/websocket"
 }
