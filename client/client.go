@@ -41,7 +41,8 @@ type Options struct {
 	EventBuffer         int   // events a Subscription holds before it is dropped as slow [256]
 
 	// OnEvent, when set, gets every event first, on the client's reader
-	// goroutine, in order. It must not block or call back into the Client
+	// goroutine, in order (NetworkChanged comes from the network watcher's
+	// goroutine). It must not block or call back into the Client
 	// synchronously (Join waits for the reader).
 	OnEvent func(Event)
 }
