@@ -40,6 +40,18 @@ func TestGapDistribution(t *testing.T) {
 		}
 		results[fault] = append(results[fault], g)
 		t.Logf("%s #%d: %v", fault, len(results[fault]), g)
+		if g > time.Second { // say what the peers did meanwhile
+			for _, p := range []*streamPeer{a, b} {
+				for _, ev := range p.events() {
+					if at, _ := time.Parse(time.RFC3339Nano, fmt.Sprint(ev["time"])); !at.Before(t0) && ev["event"] != "connection_state" {
+						t.Logf("  %s: %v", p.name, ev)
+					}
+				}
+			}
+			_, endA := a.out.gapAt(t0)
+			_, endB := b.out.gapAt(t0)
+			t.Logf("  fault at %s; longest gaps ended at a %s, b %s", t0.UTC().Format("15:04:05.000"), endA.UTC().Format("15:04:05.000"), endB.UTC().Format("15:04:05.000"))
+		}
 	}
 	finish := func(a, b *streamPeer, stop chan struct{}) {
 		a.onePeerConnection(t)
