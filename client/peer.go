@@ -141,6 +141,7 @@ type Peer struct {
 	online   bool                      // joined on the current socket: relays can go out
 	roomPeer string                    // the partner's session id, from the last joined or start
 	outbox   []TakeCandidate           // candidates that could not be sent while offline
+	away     bool                      // the server said the partner is gone, but we kept the connection
 
 	mu      sync.Mutex
 	ready   *Session // open, not yet returned by Accept
@@ -411,6 +412,9 @@ func (p *Peer) handle(ev Event) error {
 // joined: the server confirmed our (re)join.
 func (p *Peer) joined(e Joined) {
 	p.online = true
+	if e.PeerSession != "" {
+		p.away = false
+	}
 	p.emit(PeerEvent{Kind: EventJoined, Rejoin: e.Rejoin, Resumed: e.Resumed})
 	s := p.cur
 	p.roomPeer = e.PeerSession
@@ -442,6 +446,7 @@ func (p *Peer) joined(e Joined) {
 // still connected to (it came back after the server lost its state).
 func (p *Peer) start(e Start) {
 	p.roomPeer = e.PeerSession
+	p.away = false
 	if s := p.cur; s != nil && e.PeerSession != "" && e.PeerSession == s.partner {
 		p.emit(PeerEvent{Kind: EventRecognized})
 		p.resync(s)
@@ -470,6 +475,7 @@ func (p *Peer) stop(e Stop) {
 	default:
 		p.log.Info("partner gone from the room but the connection is up: kept", "reason", e.Reason)
 		p.outbox = nil
+		p.away = true
 		p.emit(PeerEvent{Kind: EventPeerAway, Reason: e.Reason})
 		return
 	}

@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"errors"
 	"net"
 	"testing"
 	"time"
@@ -167,4 +168,32 @@ func TestServerRestartKeepsCall(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestPartnerDies: bob goes without hanging up: his socket closes (the
+// server holds his seat) and his PeerConnection closes. Alice's session
+// ends at once: the closed connection is a hang-up, whatever the server
+// says. (A partner killed outright, which closes nothing, is
+// cmd/duet's TestPeerPartnerKilled.)
+func TestPartnerDies(t *testing.T) {
+	cfg := testserver.Config()
+	cfg.ReconnectGrace = time.Second
+	srv := testserver.Start(t, cfg, server.Options{})
+	la := &eventLog{}
+	alice := newPeer(t, dial(t, srv.URL("WebRTCAppEE")), "dies", &client.PeerOptions{OnEvent: la.add})
+	bc := dial(t, srv.URL("WebRTCAppEE"))
+	bob := newPeer(t, bc, "dies", nil)
+	sa, sb := accept(t, alice), accept(t, bob)
+	start := time.Now()
+	bc.Close() // the socket goes without a leave…
+	sb.PeerConnection().Close()
+	select { // …and so does the connection
+	case <-sa.Done():
+	case <-time.After(wait):
+		t.Fatal("alice still holds a call whose connection the partner closed")
+	}
+	if !errors.Is(sa.Err(), client.ErrPeerLeft) && !errors.Is(sa.Err(), client.ErrConnectionFailed) {
+		t.Fatalf("alice's session ended with %v", sa.Err())
+	}
+	t.Logf("alice's session ended after %v: %v", time.Since(start), sa.Err())
 }

@@ -33,7 +33,9 @@ func (p *Peer) connectionState(s *Session, st webrtc.PeerConnectionState) {
 			})
 		})
 	case webrtc.PeerConnectionStateFailed:
-		if !s.everConnected {
+		if !s.everConnected || p.away {
+			// Never up, or up only while the partner's signaling was
+			// gone: no restart can reach it.
 			p.endSession(ErrConnectionFailed)
 			return
 		}
@@ -49,6 +51,13 @@ func (p *Peer) connectionState(s *Session, st webrtc.PeerConnectionState) {
 // the socket is up and the signaling state stable.
 func (p *Peer) wantRestart(s *Session, why string) {
 	if s != p.cur || s.Err() != nil || s.pc.RemoteDescription() == nil {
+		return
+	}
+	if p.away {
+		// The partner is not in the room: an offer would reach nobody.
+		// Its return (start, or joined with its session) restarts ICE
+		// then, if the connection is still down.
+		p.log.Info("ICE restart wanted but the partner's signaling is gone", "why", why)
 		return
 	}
 	if s.restartWhy == "" {

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"os/exec"
 	"syscall"
 	"testing"
@@ -18,13 +19,13 @@ type restartable struct {
 	cmd       *exec.Cmd
 }
 
-func (r *restartable) start(t *testing.T) {
+func (r *restartable) start(t *testing.T, args ...string) {
 	t.Helper()
 	listen := r.addr
 	if listen == "" {
 		listen = "127.0.0.1:0"
 	}
-	cmd := exec.Command(r.bin, "serve", "--listen", listen, "--log-format", "json")
+	cmd := exec.Command(r.bin, append([]string{"serve", "--listen", listen, "--log-format", "json"}, args...)...)
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -114,4 +115,35 @@ func TestPeerPipesThroughFaults(t *testing.T) {
 	if t.Failed() {
 		t.Logf("a:\n%s\nb:\n%s", a.stderr.String(), b.stderr.String())
 	}
+}
+
+// TestPeerPartnerKilled: the partner's process is killed (no leave, no
+// DTLS close: its socket and its UDP port just go). duet peer is told its
+// partner is reconnecting, keeps waiting for it through the server's
+// reconnect grace, then gives the call up: exit code 5, without hanging.
+func TestPeerPartnerKilled(t *testing.T) {
+	bin := buildDuet(t)
+	srv := &restartable{bin: bin}
+	srv.start(t, "--reconnect-grace", "4s")
+	stop := make(chan struct{})
+	defer close(stop)
+	argv := []string{bin, "peer", "--url", "ws://" + srv.addr + "/WebRTCAppEE/websocket", "--room", "killed", "--loopback", "--json"}
+	a := startStreamPeer(t, "a", argv, 10*time.Millisecond, stop)
+	b := startStreamPeer(t, "b", argv, 10*time.Millisecond, stop)
+	a.out.waitCount(t, 50, 30*time.Second)
+	start := time.Now()
+	b.cmd.Process.Kill()
+	select {
+	case err := <-a.exit:
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != exitConnFailed {
+			t.Fatalf("a exited with %v, want code %d:\n%s", err, exitConnFailed, a.stderr.String())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("a still waits for a dead partner:\n%s", a.stderr.String())
+	}
+	if a.count(kind("peer_reconnecting")) != 1 {
+		t.Errorf("a was not told its partner was reconnecting:\n%s", a.stderr.String())
+	}
+	t.Logf("a gave the call up %v after the partner was killed", time.Since(start))
 }
