@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -394,7 +396,9 @@ func (p *Peer) handle(ev Event) error {
 		p.online = false
 		p.emit(PeerEvent{Kind: EventReconnect, Err: e.Err})
 	case NetworkChanged:
-		if s := p.cur; s != nil && (len(e.Gone) > 0 || s.pc.ConnectionState() != webrtc.PeerConnectionStateConnected) {
+		gone := slices.ContainsFunc(e.Gone, p.iceAddr)
+		if s := p.cur; s != nil && (gone || slices.ContainsFunc(e.Added, p.iceAddr) &&
+			s.pc.ConnectionState() != webrtc.PeerConnectionStateConnected) {
 			p.wantRestart(s, "network change")
 		}
 	case *ServerError:
@@ -407,6 +411,17 @@ func (p *Peer) handle(ev Event) error {
 		}
 	}
 	return nil
+}
+
+// iceAddr reports whether ICE may use addr: a lost one means a lost path,
+// a new one a possible path. IPv6 link-local addresses come and go with
+// every link and are not gathered; with Loopback only loopback counts.
+func (p *Peer) iceAddr(addr string) bool {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil || ip.IsLinkLocalUnicast() {
+		return false
+	}
+	return !p.opts.Loopback || ip.IsLoopback()
 }
 
 // joined: the server confirmed our (re)join.
