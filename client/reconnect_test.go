@@ -197,3 +197,37 @@ func TestPartnerDies(t *testing.T) {
 	}
 	t.Logf("alice's session ended after %v: %v", time.Since(start), sa.Err())
 }
+
+// TestQuietSignaling: alice's signaling socket goes quiet (nothing closes,
+// nothing passes). Her client notices by its read timeout and replaces the
+// socket, taking her seat over from the silent one; the call, which never
+// depended on that socket, goes on untouched and bob never sees stop.
+func TestQuietSignaling(t *testing.T) {
+	srv := startServer(t)
+	px := tcpproxy.Start(t, srv.Addr)
+	c := &call{px: px, la: &eventLog{}, lb: &eventLog{}}
+	ac, err := client.Dial(ctxFor(t), px.URL("WebRTCAppEE"), &client.Options{
+		Logger: testLogger(t).With("side", "client"), PingInterval: 200 * time.Millisecond, ReadTimeout: time.Second,
+		ReconnectMin: 50 * time.Millisecond, ReconnectMax: 500 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ac.Close() })
+	c.alice = newPeer(t, ac, "quiet", &client.PeerOptions{OnEvent: c.la.add})
+	bc := dial(t, srv.URL("WebRTCAppEE"))
+	c.stops = bc.Subscribe("quiet")
+	t.Cleanup(c.stops.Close)
+	c.bob = newPeer(t, bc, "quiet", &client.PeerOptions{OnEvent: c.lb.add})
+	c.sa, c.sb = accept(t, c.alice), accept(t, c.bob)
+	c.outA, c.outB = sendNumbered(t, c.sa, 5*time.Millisecond), sendNumbered(t, c.sb, 5*time.Millisecond)
+	c.inB, c.inA = checkNumbered(t, c.sb), checkNumbered(t, c.sa)
+
+	start := time.Now()
+	px.Silence()
+	waitLogged(t, c.la, "alice replaces the quiet socket and resumes", func(e client.PeerEvent) bool {
+		return e.Kind == client.EventJoined && e.Resumed
+	})
+	t.Logf("quiet socket replaced and seat resumed after %v", time.Since(start))
+	c.finish(t)
+}
