@@ -148,17 +148,19 @@ func startStreamPeer(t *testing.T, name string, argv []string, every time.Durati
 	}
 	p.out = readNumbered(out)
 	p.sent = feedNumbered(in, every, stop)
+	waited := make(chan struct{})
 	go func() {
 		<-p.out.done // read everything before Wait closes the pipe
-		p.exit <- p.cmd.Wait()
+		err := p.cmd.Wait()
+		close(waited)
+		p.exit <- err
 	}()
 	t.Cleanup(func() {
-		if p.cmd.ProcessState == nil {
-			p.cmd.Process.Kill()
-		}
 		select {
-		case <-p.exit:
-		case <-time.After(10 * time.Second):
+		case <-waited:
+		default:
+			p.cmd.Process.Kill()
+			<-waited
 		}
 	})
 	return p
