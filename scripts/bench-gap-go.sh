@@ -8,7 +8,7 @@
 # with a second uplink up. It prints, per fault, the longest silence either
 # side saw from the fault until 100 more lines had arrived (p50, p90,
 # max), and fails only if a line was lost or reordered or a fault cost a
-# PeerConnection. The browser's media-gap benchmark is scripts/bench-gap.sh.
+# PeerConnection. The browser's media-gap benchmark is scripts/bench-media-gaps.sh.
 #
 #   scripts/bench-gap-go.sh [OUT]      # OUT: also write the table there
 #
