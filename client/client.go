@@ -32,11 +32,17 @@ type Options struct {
 	// ReconnectMin and ReconnectMax bound the delay before a reconnect
 	// attempt; it doubles per failed attempt, with jitter [250ms, 10s].
 	ReconnectMin, ReconnectMax time.Duration
-	MaxMessageBytes            int64 // largest message accepted from the server [1 MiB]
-	EventBuffer                int   // events a Subscription holds before it is dropped as slow [256]
+	// NetworkPollInterval is how often the machine's network addresses
+	// are read to notice a network change (NetworkChanged); when the
+	// socket's own address is gone the client moves to a new socket at
+	// once instead of waiting for ReadTimeout [500ms; negative: never].
+	NetworkPollInterval time.Duration
+	MaxMessageBytes     int64 // largest message accepted from the server [1 MiB]
+	EventBuffer         int   // events a Subscription holds before it is dropped as slow [256]
 
 	// OnEvent, when set, gets every event first, on the client's reader
-	// goroutine, in order. It must not block or call back into the Client
+	// goroutine, in order (NetworkChanged comes from the network watcher's
+	// goroutine). It must not block or call back into the Client
 	// synchronously (Join waits for the reader).
 	OnEvent func(Event)
 }
@@ -63,6 +69,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if d.ReconnectMax < d.ReconnectMin {
 		d.ReconnectMax = max(10*time.Second, d.ReconnectMin)
+	}
+	if d.NetworkPollInterval == 0 {
+		d.NetworkPollInterval = 500 * time.Millisecond
 	}
 	if d.MaxMessageBytes <= 0 {
 		d.MaxMessageBytes = 1 << 20
@@ -93,14 +102,21 @@ type Client struct {
 	leaving map[string][]chan struct{}
 	subs    map[*Subscription]struct{}
 	ice     *protocol.ICEServerConfig
+	addrs   map[string]bool // the machine's addresses at the last network poll
+	lost    error           // why the client itself closed the current socket
+
+	bg sync.WaitGroup // rejoins waiting for a token source, the network watcher
 }
 
 // roomState is a room the client is in or joining.
 type roomState struct {
-	token   string
-	joined  bool // the server confirmed the join on the current socket
-	rejoin  bool // the join was sent again after a reconnect
-	waiters []chan error
+	opts        JoinOption
+	resumeToken string // the newest from joined
+	joined      bool   // the server confirmed the join on the current socket
+	everJoined  bool   // the server confirmed a join of this room once
+	rejoin      bool   // the join was sent again after a reconnect
+	authRetries int    // rejoins refused for their token in a row
+	waiters     []chan error
 }
 
 // errServerWillStop ends a socket the server is draining.
@@ -129,29 +145,32 @@ func Dial(ctx context.Context, url string, opts *Options) (*Client, error) {
 		return nil, err
 	}
 	c.ws = ws // before Dial returns, so that a Join right after it is sent
+	if o.NetworkPollInterval > 0 {
+		c.addrs = localAddrs()
+		c.bg.Add(1)
+		go c.watchNetwork()
+	}
 	go c.run(ws)
 	return c, nil
 }
 
-// JoinOption changes a join; see WithToken.
-type JoinOption struct{ token string }
-
-// WithToken sends a token with the join, for servers that require one.
-func WithToken(token string) JoinOption { return JoinOption{token: token} }
-
 // Join enters room and waits for the server's answer: nil once joined, a
 // *ServerError (e.g. protocol.ErrNoSpaceForNewPeer) when refused. While the
 // socket is down the join is sent after the reconnect. The client rejoins
-// the room after every reconnect until Leave.
+// the room after every reconnect until Leave, with the newest resume token
+// when the join asked to resume (WithResume) and a fresh token when it has
+// a token source (WithTokenSource).
 func (c *Client) Join(ctx context.Context, room string, opts ...JoinOption) error {
 	if err := protocol.ValidateStreamID(room); err != nil {
 		return fmt.Errorf("client: join %q: %w", room, err)
 	}
-	msg := joinWire{Command: protocol.CmdJoin, StreamID: room, Mode: "both"}
-	for _, o := range opts {
-		if o.token != "" {
-			msg.Token = o.token
-		}
+	var o JoinOption
+	for _, x := range opts {
+		o = o.merge(x)
+	}
+	token, err := o.currentToken(ctx)
+	if err != nil {
+		return fmt.Errorf("client: join %q: token: %w", room, err)
 	}
 	ch := make(chan error, 1)
 	c.mu.Lock()
@@ -164,8 +183,9 @@ func (c *Client) Join(ctx context.Context, room string, opts ...JoinOption) erro
 		rs = &roomState{}
 		c.rooms[room] = rs
 	}
-	rs.token = msg.Token
+	rs.opts = o
 	rs.waiters = append(rs.waiters, ch)
+	msg := rs.joinMsg(room, token)
 	c.mu.Unlock()
 	// Not connected: the reconnect sends the join.
 	if err := c.write(ctx, msg); err != nil && !errors.Is(err, ErrNotConnected) {
@@ -280,6 +300,7 @@ func (c *Client) Close() error {
 		ws.Close()
 	}
 	<-c.done
+	c.bg.Wait()
 	return nil
 }
 
@@ -304,13 +325,18 @@ func (c *Client) dial(ctx context.Context) (*websocket.Conn, error) {
 
 // write sends one message on the current socket.
 func (c *Client) write(ctx context.Context, v any) error {
+	c.mu.Lock()
+	ws := c.ws
+	c.mu.Unlock()
+	return c.writeOn(ctx, ws, v)
+}
+
+// writeOn sends one message on ws, which may no longer be current.
+func (c *Client) writeOn(ctx context.Context, ws *websocket.Conn, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("client: encode: %w", err)
 	}
-	c.mu.Lock()
-	ws := c.ws
-	c.mu.Unlock()
 	if ws == nil {
 		return ErrNotConnected
 	}
@@ -333,7 +359,7 @@ func (c *Client) write(ctx context.Context, v any) error {
 func (c *Client) run(ws *websocket.Conn) {
 	defer close(c.done)
 	defer c.shutdown()
-	reconnect, drained := false, false
+	reconnect, drained, moved := false, false, false
 	for attempt := 0; ; attempt++ {
 		if ws != nil {
 			err := c.serve(ws, reconnect)
@@ -342,9 +368,16 @@ func (c *Client) run(ws *websocket.Conn) {
 			}
 			c.log.Info("signaling socket lost", "err", err)
 			c.emit(Disconnected{Err: err})
-			reconnect, drained, attempt = true, errors.Is(err, errServerWillStop), 0
+			// Told to move: reconnect soon, spread out; our address is
+			// gone: reconnect now, over what is left.
+			drained, moved = errors.Is(err, errServerWillStop), errors.Is(err, errNetworkChanged)
+			reconnect, attempt = true, 0
 		}
-		t := time.NewTimer(c.backoff(attempt, drained))
+		delay := c.backoff(attempt, drained)
+		if moved && attempt == 0 {
+			delay = 0
+		}
+		t := time.NewTimer(delay)
 		select {
 		case <-c.ctx.Done():
 			t.Stop()
@@ -385,14 +418,16 @@ func (c *Client) serve(ws *websocket.Conn, reconnect bool) error {
 		return ErrClosed
 	}
 	c.ws = ws
-	var rejoin []joinWire
+	var rejoin []string
 	if reconnect {
 		for name, rs := range c.rooms {
 			rs.joined, rs.rejoin = false, true
-			rejoin = append(rejoin, joinWire{Command: protocol.CmdJoin, StreamID: name, Mode: "both", Token: rs.token})
+			rejoin = append(rejoin, name)
 		}
 	}
 	c.mu.Unlock()
+	sctx, scancel := context.WithCancel(c.ctx) // ends with this socket
+	defer scancel()
 
 	readTimeout := c.opts.ReadTimeout
 	ws.SetPingHandler(func(data string) error {
@@ -405,23 +440,30 @@ func (c *Client) serve(ws *websocket.Conn, reconnect bool) error {
 	})
 	c.emit(Connected{Reconnect: reconnect})
 	c.write(c.ctx, roomWire{Command: protocol.CmdGetIceServer})
-	for _, j := range rejoin {
-		c.write(c.ctx, j)
-	}
 
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		c.pinger(stop)
 	}()
+	go func() { // a token source may take a while: the reader runs meanwhile
+		defer wg.Done()
+		for _, room := range rejoin {
+			c.sendJoin(sctx, ws, room)
+		}
+	}()
 	err := c.readLoop(ws)
 	close(stop)
+	scancel()
 	ws.Close()
 	wg.Wait()
 
 	c.mu.Lock()
+	if c.lost != nil {
+		err, c.lost = c.lost, nil
+	}
 	c.ws = nil
 	for _, rs := range c.rooms {
 		rs.joined = false
@@ -486,7 +528,10 @@ func (c *Client) handle(ev Event) {
 	case Joined:
 		if rs := c.rooms[e.Room]; rs != nil {
 			e.Rejoin = rs.rejoin
-			rs.joined, rs.rejoin = true, false
+			rs.joined, rs.everJoined, rs.rejoin, rs.authRetries = true, true, false, 0
+			if e.ResumeToken != "" {
+				rs.resumeToken = e.ResumeToken
+			}
 			waiters, rs.waiters = rs.waiters, nil
 			ev = e
 		}
@@ -498,6 +543,9 @@ func (c *Client) handle(ev Event) {
 			delete(c.leaving, e.Room)
 		}
 		if rs := c.rooms[e.Room]; rs != nil && e.Room != "" && !rs.joined && joinFailure(e.Definition) {
+			if c.retryAuthLocked(e.Room, rs, e.Definition) {
+				break // a fresh token is on its way; the error is only news
+			}
 			e.Join = true
 			waiters, result = rs.waiters, e
 			delete(c.rooms, e.Room)

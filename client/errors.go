@@ -15,15 +15,21 @@ var (
 	// ErrSlowConsumer: a Subscription's buffer overflowed because its
 	// events were not read; it was closed.
 	ErrSlowConsumer = errors.New("client: subscription not read fast enough")
-	// ErrPeerLeft: the partner left the room, its socket went away, or it
-	// closed the connection.
+	// ErrPeerLeft: the partner hung up (left the room, was kicked, or
+	// closed the connection), or the server said it was gone while the
+	// connection was not up.
 	ErrPeerLeft = errors.New("client: peer left")
-	// ErrSignalingLost: the signaling socket was lost; the server told the
-	// partner to stop, so the connection is renegotiated after the rejoin.
+	// ErrSignalingLost: no longer returned. A lost signaling socket used
+	// to end the session; now the session outlives it.
+	//
+	// Deprecated: kept so that code testing for it still compiles.
 	ErrSignalingLost = errors.New("client: signaling socket lost")
-	// ErrConnectionFailed: ICE or DTLS failed (connection state "failed").
+	// ErrConnectionFailed: ICE or DTLS failed (connection state "failed")
+	// before the connection was ever up, or ICE restarts did not bring it
+	// back.
 	ErrConnectionFailed = errors.New("client: peer connection failed")
-	// ErrReplaced: a new negotiation (start or a fresh offer) replaced the
+	// ErrReplaced: another partner took the other seat (start from a new
+	// peer, or an offer from another PeerConnection), replacing the
 	// session.
 	ErrReplaced = errors.New("client: session replaced by a new negotiation")
 )

@@ -2,14 +2,15 @@ package client
 
 import (
 	"encoding/json"
+	"time"
 
 	"github.com/duet-rtc/duet/protocol"
 )
 
 // Event is something the server said, or a change of the socket. The
 // concrete types are Connected, Disconnected, Joined, Leaved, Start, Stop,
-// TakeConfiguration, TakeCandidate, PeerMessage, ICEConfig, ServerWillStop
-// and *ServerError.
+// PeerReconnecting, PeerReconnected, TakeConfiguration, TakeCandidate,
+// PeerMessage, ICEConfig, ServerWillStop, NetworkChanged and *ServerError.
 type Event interface {
 	// EventRoom is the room the event is about; "" for events about the
 	// socket, which every subscription gets.
@@ -34,20 +35,70 @@ type Disconnected struct{ Err error }
 
 // Joined: the server confirmed a join. Rejoin is true when it answers the
 // join the client sent again after a reconnect.
+//
+// The other fields are duet's resume extensions (docs/protocol.md); they
+// are zero with servers that do not support them and for joins that did
+// not ask (WithSession, WithResume).
 type Joined struct {
 	Room   string
 	Rejoin bool
+	// Resumed: the join took back the seat a previous socket held (its
+	// resume token was still valid): the partner never saw us leave.
+	Resumed bool
+	// ResumeToken takes this seat back after the socket is lost; the
+	// client keeps the newest one and sends it with its rejoins.
+	ResumeToken string
+	// ReconnectGrace is how long the server holds the seat once the
+	// socket is lost.
+	ReconnectGrace time.Duration
+	// PeerSession is the call-session id of the partner already in the
+	// room, when it sent one.
+	PeerSession string
 }
 
 // Leaved: the server confirmed a leave (Ant Media's spelling).
 type Leaved struct{ Room string }
 
 // Start: a partner joined the room; this peer makes the offer.
-type Start struct{ Room string }
+// PeerSession is the joiner's call-session id, when it sent one.
+type Start struct {
+	Room        string
+	PeerSession string
+}
 
 // Stop: the partner left or its socket went away; the room waits for the
-// next peer.
-type Stop struct{ Room string }
+// next peer. Reason is why, from servers that say (see the Reason*
+// constants); "" from servers that do not.
+type Stop struct {
+	Room   string
+	Reason string
+}
+
+// Reasons of a Stop (hub.Reason names on the wire).
+const (
+	ReasonLeft        = "left"        // the partner sent leave or stop: it hung up
+	ReasonClosed      = "closed"      // its socket closed and it had not asked to resume
+	ReasonTimeout     = "timeout"     // it went silent, or its held seat's grace ran out
+	ReasonEvicted     = "evicted"     // it did not answer a liveness probe
+	ReasonKicked      = "kicked"      // an operator removed it
+	ReasonNodeFailure = "nodeFailure" // its server node died
+)
+
+// PeerReconnecting: the partner's socket was lost and the server holds its
+// seat for Grace. Sent only to a client that joined resumable.
+type PeerReconnecting struct {
+	Room  string
+	Grace time.Duration
+}
+
+// PeerReconnected: the partner took its held seat back.
+type PeerReconnected struct{ Room string }
+
+// NetworkChanged: the machine's network addresses changed (see
+// Options.NetworkPollInterval). Gone lists the addresses that went away,
+// Added the new ones. When the socket's own address is gone the client
+// moves to a new socket at once.
+type NetworkChanged struct{ Gone, Added []string }
 
 // TakeConfiguration is a session description (Type "offer" or "answer").
 type TakeConfiguration struct {
@@ -106,6 +157,15 @@ func (e TakeCandidate) EventRoom() string { return e.Room }
 func (e PeerMessage) EventRoom() string { return e.Room }
 
 // EventRoom implements Event.
+func (e PeerReconnecting) EventRoom() string { return e.Room }
+
+// EventRoom implements Event.
+func (e PeerReconnected) EventRoom() string { return e.Room }
+
+// EventRoom implements Event.
+func (NetworkChanged) EventRoom() string { return "" }
+
+// EventRoom implements Event.
 func (ICEConfig) EventRoom() string { return "" }
 
 // EventRoom implements Event.
@@ -123,6 +183,10 @@ type (
 		MultiPeer bool   `json:"multiPeer"`
 		Mode      string `json:"mode"`
 		Token     string `json:"token,omitempty"`
+		// duet's resume extensions (docs/protocol.md)
+		Session     string `json:"session,omitempty"`
+		Resumable   bool   `json:"resumable,omitempty"`
+		ResumeToken string `json:"resumeToken,omitempty"`
 	}
 	roomWire struct {
 		Command  string `json:"command"`
@@ -176,6 +240,30 @@ func (m PeerMessage) wire() any {
 	return peerMessageWire{protocol.CmdPeerMessage, m.Room, m.Definition, data}
 }
 
+// extWire holds the fields of duet's resume extensions that
+// protocol.Message does not decode.
+type extWire struct {
+	ResumeToken    string `json:"resumeToken"`
+	ReconnectGrace int64  `json:"reconnectGrace"` // ms
+	Resumed        bool   `json:"resumed"`
+	PeerSession    string `json:"peerSession"`
+	Reason         string `json:"reason"`
+}
+
+// decodeExt reads the extension fields of a control frame (joined, start,
+// stop, peerReconnecting): few and small, so a second decode costs little.
+func decodeExt(frame []byte) extWire {
+	var w extWire
+	json.Unmarshal(frame, &w) // a malformed field leaves its zero value
+	return w
+}
+
+// Notifications of duet's resume extensions.
+const (
+	notifyPeerReconnecting = "peerReconnecting"
+	notifyPeerReconnected  = "peerReconnected"
+)
+
 // decodeICE reads an iceServerConfig frame.
 func decodeICE(frame []byte) (protocol.ICEServerConfig, error) {
 	var w iceWire
@@ -211,16 +299,22 @@ func decodeEvent(frame []byte) (ev Event, ok bool, err error) {
 	case protocol.CmdNotification:
 		switch m.Definition {
 		case protocol.NotifyJoined:
-			return Joined{Room: m.StreamID}, true, nil
+			x := decodeExt(frame)
+			return Joined{Room: m.StreamID, Resumed: x.Resumed, ResumeToken: x.ResumeToken,
+				ReconnectGrace: time.Duration(x.ReconnectGrace) * time.Millisecond, PeerSession: x.PeerSession}, true, nil
+		case notifyPeerReconnecting:
+			return PeerReconnecting{Room: m.StreamID, Grace: time.Duration(decodeExt(frame).ReconnectGrace) * time.Millisecond}, true, nil
+		case notifyPeerReconnected:
+			return PeerReconnected{Room: m.StreamID}, true, nil
 		case protocol.NotifyLeaved:
 			return Leaved{Room: m.StreamID}, true, nil
 		case protocol.NotifyServerWillStop:
 			return ServerWillStop{}, true, nil
 		}
 	case protocol.CmdStart:
-		return Start{Room: m.StreamID}, true, nil
+		return Start{Room: m.StreamID, PeerSession: decodeExt(frame).PeerSession}, true, nil
 	case protocol.CmdStop:
-		return Stop{Room: m.StreamID}, true, nil
+		return Stop{Room: m.StreamID, Reason: decodeExt(frame).Reason}, true, nil
 	case protocol.CmdTakeConfiguration:
 		return TakeConfiguration{Room: m.StreamID, Type: m.Type, SDP: m.SDP}, true, nil
 	case protocol.CmdTakeCandidate:

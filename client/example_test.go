@@ -7,6 +7,8 @@ import (
 	"net"
 	"time"
 
+	"github.com/pion/webrtc/v4"
+
 	"github.com/duet-rtc/duet/client"
 	"github.com/duet-rtc/duet/config"
 	"github.com/duet-rtc/duet/protocol"
@@ -162,4 +164,45 @@ func exampleServer() (url string, stop func()) {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ctx, ln) }()
 	return "ws://" + ln.Addr().String() + "/WebRTCAppEE/websocket", func() { cancel(); <-served }
+}
+
+// A long call in a room that needs a token: the token source is asked at
+// every join and rejoin, and again when the server refuses a rejoin
+// because the token expired.
+func ExampleWithTokenSource() {
+	ctx := context.Background()
+	c, err := client.Dial(ctx, "ws://localhost:5080/WebRTCAppEE/websocket", nil)
+	if err != nil {
+		panic(err)
+	}
+	defer c.Close()
+	fetch := func(ctx context.Context) (string, error) {
+		return "a fresh JWT from your backend", nil // e.g. an HTTP call
+	}
+	p, err := client.NewPeer(ctx, c, "r1", &client.PeerOptions{
+		JoinOptions: []client.JoinOption{client.WithTokenSource(fetch)},
+	})
+	if err != nil {
+		panic(err)
+	}
+	defer p.Close()
+}
+
+// Mid-call, a track is added and later removed: each change is
+// negotiated on the same PeerConnection, whichever side makes it, and the
+// data channel is not interrupted.
+func ExampleSession_AddTrack() {
+	var s *client.Session // from Peer.Accept
+	camera, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8}, "camera", "me")
+	if err != nil {
+		panic(err)
+	}
+	sender, err := s.AddTrack(camera) // then write samples to camera
+	if err != nil {
+		panic(err)
+	}
+	// … camera off:
+	if err := s.RemoveTrack(sender); err != nil {
+		panic(err)
+	}
 }

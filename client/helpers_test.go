@@ -91,6 +91,3 @@ func recvText(t *testing.T, s *client.Session) string {
 	}
 	return string(m.Data)
 }
-
-// testserverProbeTimeout is the probe timeout of testserver.Config().
-func testserverProbeTimeout() time.Duration { return testserver.Config().ProbeTimeout }

@@ -3,9 +3,12 @@ package client
 import (
 	"net"
 	"strings"
+	"sync"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/transport/v5"
+	"github.com/pion/transport/v5/stdnet"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/duet-rtc/duet/protocol"
@@ -62,13 +65,44 @@ func newAPI(se webrtc.SettingEngine) (*webrtc.API, error) {
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
 }
 
-// iceUfrag returns the first a=ice-ufrag of an SDP: a new value in an offer
-// means a new peer connection on the other side, not a renegotiation.
-func iceUfrag(sdp string) string {
-	for line := range strings.Lines(sdp) {
-		if v, ok := strings.CutPrefix(line, "a=ice-ufrag:"); ok {
-			return strings.TrimSpace(v)
-		}
+// liveNet is pion's standard network with an interface list read afresh
+// whenever ICE gathers candidates. pion's own reads the interfaces once,
+// when the PeerConnection is made, so an ICE restart after a network
+// change would gather only on interfaces that may be gone, and never on
+// the one that came up since.
+type liveNet struct {
+	*stdnet.Net
+	mu sync.Mutex
+}
+
+func newLiveNet() (*liveNet, error) {
+	n, err := stdnet.NewNet()
+	if err != nil {
+		return nil, err
 	}
-	return ""
+	return &liveNet{Net: n}, nil
+}
+
+// Interfaces implements transport.Net, reading them now.
+func (n *liveNet) Interfaces() ([]*transport.Interface, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if err := n.Net.UpdateInterfaces(); err != nil {
+		return nil, err
+	}
+	return n.Net.Interfaces()
+}
+
+// InterfaceByIndex implements transport.Net.
+func (n *liveNet) InterfaceByIndex(index int) (*transport.Interface, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.Net.InterfaceByIndex(index)
+}
+
+// InterfaceByName implements transport.Net.
+func (n *liveNet) InterfaceByName(name string) (*transport.Interface, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.Net.InterfaceByName(name)
 }

@@ -2,6 +2,8 @@ package client
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -18,7 +20,13 @@ type PeerOptions struct {
 	// API builds the PeerConnections. nil: pion's default codecs and
 	// interceptors with SettingEngine (and Loopback).
 	API *webrtc.API
-	// SettingEngine is used when API is nil. nil: pion's defaults.
+	// SettingEngine is used when API is nil. nil: pion's defaults, with
+	// ICE timeouts short enough to notice a lost path in a few seconds
+	// (disconnected after 3 s of silence, failed after 15 s, keep-alive
+	// every second), SCTP retransmissions backing off to at most a second
+	// (data resumes within a second of a path coming back), and the
+	// machine's interfaces read afresh at every ICE restart (so a restart
+	// after a network change gathers on the new network).
 	SettingEngine *webrtc.SettingEngine
 	// Loopback, when API is nil, gathers only IPv4 loopback candidates and
 	// turns off mDNS (see UseLoopback): for tests and demos on one machine.
@@ -36,18 +44,36 @@ type PeerOptions struct {
 	RecvMedia bool
 	// OnPeerConnection is called with each new PeerConnection before
 	// negotiation: add local tracks, set OnTrack. An error ends that
-	// negotiation.
+	// negotiation. Tracks added or removed later (Session.AddTrack) are
+	// negotiated on the same PeerConnection.
 	OnPeerConnection func(pc *webrtc.PeerConnection) error
-	// Hello, when set, is sent to the partner before each offer or answer
-	// as a peerMessageCommand with definition HelloDefinition. The
-	// partner's hello, if it sends one, is Session.Hello: duet peers use it
-	// to learn that the other side is one of them.
+	// Hello, when set, is sent to the partner before a session's first
+	// offer or answer as a peerMessageCommand with definition
+	// HelloDefinition. The partner's hello, if it sends one, is
+	// Session.Hello: duet peers use it to learn that the other side is one
+	// of them.
 	Hello json.RawMessage
 	// OnEvent, when set, is told what the peer does, in order, on the
 	// peer's goroutine. It must not block or call Close.
 	OnEvent func(PeerEvent)
-	// JoinOptions are sent with the join (WithToken).
+	// JoinOptions are sent with the join (WithToken, WithTokenSource).
+	// The Peer adds WithSession and WithResume itself.
 	JoinOptions []JoinOption
+
+	// SessionID is the call-session id sent with every join (WithSession)
+	// so the partner recognises this peer after the server lost its
+	// state. Default: a random one (NewSessionID).
+	SessionID string
+	// ICERestartGrace is how long the connection may stay "disconnected"
+	// before the peer restarts ICE [2s]. A "failed" connection or a lost
+	// local address restarts it at once.
+	ICERestartGrace time.Duration
+	// ICERestartTimeout is how long one ICE restart may take before the
+	// next is tried [8s].
+	ICERestartTimeout time.Duration
+	// MaxICERestarts is how many ICE restarts in a row may fail before the
+	// session ends with ErrConnectionFailed [5].
+	MaxICERestarts int
 }
 
 // PeerEventKind names what happened to a Peer.
@@ -55,49 +81,67 @@ type PeerEventKind string
 
 // Kinds of PeerEvent.
 const (
-	EventJoined      PeerEventKind = "joined"       // in the room (Rejoin: again, after a reconnect)
-	EventNegotiating PeerEventKind = "negotiating"  // a partner is there; offer/answer under way
+	EventJoined      PeerEventKind = "joined"       // in the room (Rejoin: again, after a reconnect; Resumed: seat taken back)
+	EventNegotiating PeerEventKind = "negotiating"  // a partner is there; offer/answer under way on a new PeerConnection
 	EventConnected   PeerEventKind = "connected"    // a session's data channel is open
 	EventSessionEnd  PeerEventKind = "session_end"  // a session ended; Err says why
-	EventReconnect   PeerEventKind = "reconnecting" // the signaling socket was lost; the client redials
+	EventReconnect   PeerEventKind = "reconnecting" // the signaling socket was lost; the client redials (the session goes on)
 	EventServerError PeerEventKind = "server_error" // the server sent an error about the room; Err
 	EventFailed      PeerEventKind = "failed"       // the peer gave up (e.g. a rejoin was refused); Err
+
+	// The session survives these.
+	EventRecognized       PeerEventKind = "recognized"        // after the server lost its state, the same partner is back: the session is kept
+	EventPeerReconnecting PeerEventKind = "peer_reconnecting" // the partner's socket was lost; the server holds its seat
+	EventPeerReconnected  PeerEventKind = "peer_reconnected"  // the partner took its seat back
+	EventPeerAway         PeerEventKind = "peer_away"         // the server says the partner is gone (Reason) but the connection is up: it is kept
+	EventConnectionState  PeerEventKind = "connection_state"  // the PeerConnection's state changed (State)
+	EventRenegotiating    PeerEventKind = "renegotiating"     // an offer on the current session (a track added or removed, or ICE restart: Reason)
+	EventCollision        PeerEventKind = "offer_collision"   // both sides offered at once (Reason: which way it was resolved)
 )
 
 // PeerEvent is one thing that happened to a Peer.
 type PeerEvent struct {
 	Kind    PeerEventKind
 	Room    string
-	Rejoin  bool  // for EventJoined
-	Offerer bool  // for EventNegotiating and EventConnected
-	Err     error // for EventSessionEnd, EventServerError, EventFailed
+	Rejoin  bool   // for EventJoined
+	Resumed bool   // for EventJoined: the server gave the held seat back
+	Offerer bool   // for EventNegotiating and EventConnected
+	State   string // for EventConnectionState: the PeerConnection state
+	Reason  string // for EventPeerAway (the stop reason), EventRenegotiating ("ice restart: ..."), EventCollision
+	Err     error  // for EventSessionEnd, EventServerError, EventFailed
 }
 
 // Peer is one seat in one room: it negotiates a Session with whoever else
-// is in the room, and a new one each time the partner changes. Close it to
-// leave the room.
+// is in the room and keeps it up through renegotiations, ICE restarts, a
+// lost signaling socket and a restarted server; a new Session starts only
+// when the partner changes. Close it to leave the room.
 type Peer struct {
-	c    *Client
-	room string
-	opts PeerOptions
-	api  *webrtc.API
-	log  *slog.Logger
-	sub  *Subscription
+	c       *Client
+	room    string
+	opts    PeerOptions
+	api     *webrtc.API
+	log     *slog.Logger
+	sub     *Subscription
+	session string // our call-session id
 
 	ctx    context.Context
 	cancel context.CancelFunc
 	done   chan struct{}  // closed when run returns
 	wg     sync.WaitGroup // PeerConnections being closed
 
-	// Work posted by pion callbacks, run on the peer's goroutine.
+	// Work posted by pion callbacks and timers, run on the peer's goroutine.
 	postMu   sync.Mutex
 	posted   []func()
 	postWake chan struct{}
 
 	// Owned by run.
-	cur     *Session
-	pending []webrtc.ICECandidateInit // candidates that came before the offer
-	hello   json.RawMessage           // the partner's hello, for the session its offer starts
+	cur      *Session
+	pending  []webrtc.ICECandidateInit // candidates that came before the offer
+	hello    json.RawMessage           // the partner's hello, for the session its offer starts
+	online   bool                      // joined on the current socket: relays can go out
+	roomPeer string                    // the partner's session id, from the last joined or start
+	outbox   []TakeCandidate           // candidates that could not be sent while offline
+	away     bool                      // the server said the partner is gone, but we kept the connection
 
 	mu      sync.Mutex
 	ready   *Session // open, not yet returned by Accept
@@ -110,13 +154,25 @@ type Peer struct {
 // (PeerOptions.Hello).
 const HelloDefinition = "duetHello"
 
-// maxPending bounds the candidates kept for a description yet to come.
+// maxPending bounds the candidates kept for a description yet to come, or
+// for a socket yet to come back.
 const maxPending = 256
+
+// NewSessionID returns a random call-session id (128 bits, URL-safe).
+func NewSessionID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
 
 // NewPeer joins room on c and returns once joined, ready to negotiate with
 // whoever is or comes into the room. A full room fails with an error for
 // which errors.Is(err, protocol.ErrNoSpaceForNewPeer) holds. The Peer does
 // not own c: close the Peer, then the Client.
+//
+// The join carries duet's resume extensions (a call-session id, resumable):
+// a lost socket is then not a lost call, and servers or partners that do
+// not know them (Ant Media's) behave as before.
 func NewPeer(ctx context.Context, c *Client, room string, opts *PeerOptions) (*Peer, error) {
 	var o PeerOptions
 	if opts != nil {
@@ -128,11 +184,34 @@ func NewPeer(ctx context.Context, c *Client, room string, opts *PeerOptions) (*P
 	if o.DataChannelLabel == "" {
 		o.DataChannelLabel = room
 	}
+	if o.SessionID == "" {
+		o.SessionID = NewSessionID()
+	}
+	if o.ICERestartGrace <= 0 {
+		o.ICERestartGrace = 2 * time.Second
+	}
+	if o.ICERestartTimeout <= 0 {
+		o.ICERestartTimeout = 8 * time.Second
+	}
+	if o.MaxICERestarts <= 0 {
+		o.MaxICERestarts = 5
+	}
 	api := o.API
 	if api == nil {
 		var se webrtc.SettingEngine
 		if o.SettingEngine != nil {
 			se = *o.SettingEngine
+		} else {
+			se.SetICETimeouts(3*time.Second, 15*time.Second, time.Second)
+			// After a path comes back (an ICE restart), data that waited
+			// goes at the next retransmission: cap its backoff.
+			se.SetSCTPRTOMax(time.Second)
+			// Gather on the interfaces there are at each ICE restart.
+			nw, err := newLiveNet()
+			if err != nil {
+				return nil, fmt.Errorf("client: network: %w", err)
+			}
+			se.SetNet(nw)
 		}
 		if o.Loopback {
 			UseLoopback(&se)
@@ -144,7 +223,7 @@ func NewPeer(ctx context.Context, c *Client, room string, opts *PeerOptions) (*P
 	}
 	pctx, cancel := context.WithCancel(context.Background())
 	p := &Peer{
-		c: c, room: room, opts: o, api: api,
+		c: c, room: room, opts: o, api: api, session: o.SessionID,
 		log:      o.Logger.With("room", room),
 		ctx:      pctx,
 		cancel:   cancel,
@@ -154,7 +233,8 @@ func NewPeer(ctx context.Context, c *Client, room string, opts *PeerOptions) (*P
 	}
 	// Subscribe first: start may follow joined at once.
 	p.sub = c.Subscribe(room)
-	if err := c.Join(ctx, room, o.JoinOptions...); err != nil {
+	jo := append([]JoinOption{WithSession(o.SessionID), WithResume()}, o.JoinOptions...)
+	if err := c.Join(ctx, room, jo...); err != nil {
 		p.sub.Close()
 		cancel()
 		return nil, err
@@ -165,6 +245,9 @@ func NewPeer(ctx context.Context, c *Client, room string, opts *PeerOptions) (*P
 
 // Room is the peer's room.
 func (p *Peer) Room() string { return p.room }
+
+// SessionID is the call-session id the peer joins with.
+func (p *Peer) SessionID() string { return p.session }
 
 // Accept waits for the next session whose data channel is open and returns
 // it. It fails when ctx ends or the peer stops (Close, a refused rejoin, the
@@ -202,8 +285,8 @@ func (p *Peer) Err() error {
 // once.
 func (p *Peer) Close() error {
 	p.closing.Do(func() {
-		// Leave first, so that the partner hears stop from the server
-		// rather than finding the connection closed.
+		// Leave first, so that the partner hears stop (reason left) from
+		// the server and hangs up rather than waiting for us.
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		p.c.Leave(ctx, p.room)
 		cancel()
@@ -262,287 +345,6 @@ func (p *Peer) run() {
 			}
 		}
 	}
-}
-
-// handle acts on one signaling event; an error stops the peer.
-func (p *Peer) handle(ev Event) error {
-	switch e := ev.(type) {
-	case Joined:
-		p.emit(PeerEvent{Kind: EventJoined, Rejoin: e.Rejoin})
-	case Start:
-		// A partner joined; we offer, on a fresh connection.
-		p.endSession(ErrReplaced)
-		p.pending, p.hello = nil, nil
-		if err := p.offer(); err != nil {
-			p.log.Warn("offer failed", "err", err)
-			p.endSession(err)
-		}
-	case TakeConfiguration:
-		var err error
-		switch e.Type {
-		case "offer":
-			err = p.answer(e.SDP)
-		case "answer":
-			err = p.setAnswer(e.SDP)
-		}
-		if err != nil {
-			p.log.Warn("negotiation failed", "type", e.Type, "err", err)
-			p.endSession(err)
-		}
-	case TakeCandidate:
-		p.remoteCandidate(e)
-	case PeerMessage:
-		if e.Definition == HelloDefinition {
-			if s := p.cur; s != nil && s.offerer {
-				s.setHello(e.Data) // the answerer's, before its answer
-			} else {
-				p.hello = e.Data // the offerer's, before its offer
-			}
-		}
-	case Stop:
-		p.endSession(ErrPeerLeft)
-		p.pending, p.hello = nil, nil
-	case Disconnected:
-		// The server tells the partner stop when our socket goes; what we
-		// had is over, and the rejoin starts anew.
-		p.endSession(ErrSignalingLost)
-		p.pending, p.hello = nil, nil
-		p.emit(PeerEvent{Kind: EventReconnect, Err: e.Err})
-	case *ServerError:
-		if e.Join {
-			return e
-		}
-		if e.Room == p.room {
-			p.log.Debug("server error", "definition", e.Definition)
-			p.emit(PeerEvent{Kind: EventServerError, Err: e})
-		}
-	}
-	return nil
-}
-
-// newSession makes the PeerConnection of a new negotiation.
-func (p *Peer) newSession(offerer bool) (*Session, error) {
-	cfg := p.opts.Configuration
-	if len(cfg.ICEServers) == 0 {
-		if ice, ok := p.c.ICEConfig(); ok {
-			cfg.ICEServers = ICEServers(ice)
-		}
-	}
-	pc, err := p.api.NewPeerConnection(cfg)
-	if err != nil {
-		return nil, err
-	}
-	s := newSession(p.room, offerer, pc)
-	s.sendCand = func(c webrtc.ICECandidateInit) {
-		tc := TakeCandidate{Room: p.room, Candidate: c.Candidate}
-		if c.SDPMLineIndex != nil {
-			tc.Label = int(*c.SDPMLineIndex)
-		}
-		if c.SDPMid != nil {
-			tc.ID = *c.SDPMid
-		}
-		if err := p.c.Send(p.ctx, tc); err != nil {
-			p.log.Debug("candidate not sent", "err", err)
-		}
-	}
-	p.cur = s
-	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
-		if c != nil {
-			s.candidate(c.ToJSON())
-		}
-	})
-	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
-		p.post(func() { p.connectionState(s, st) })
-	})
-	pc.OnDataChannel(func(dc *webrtc.DataChannel) { s.useChannel(dc, func() { p.post(func() { p.opened(s) }) }) })
-	if p.opts.OnPeerConnection != nil {
-		if err := p.opts.OnPeerConnection(pc); err != nil {
-			return nil, fmt.Errorf("OnPeerConnection: %w", err)
-		}
-	}
-	p.emit(PeerEvent{Kind: EventNegotiating, Offerer: offerer})
-	return s, nil
-}
-
-func (p *Peer) offer() error {
-	s, err := p.newSession(true)
-	if err != nil {
-		return err
-	}
-	if p.opts.RecvMedia {
-		sending := map[webrtc.RTPCodecType]bool{}
-		for _, t := range s.pc.GetTransceivers() {
-			if t.Sender() != nil && t.Sender().Track() != nil {
-				sending[t.Kind()] = true
-			}
-		}
-		for _, kind := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo} {
-			if sending[kind] {
-				continue
-			}
-			if _, err := s.pc.AddTransceiverFromKind(kind, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
-				return err
-			}
-		}
-	}
-	dc, err := s.pc.CreateDataChannel(p.opts.DataChannelLabel, nil)
-	if err != nil {
-		return err
-	}
-	s.useChannel(dc, func() { p.post(func() { p.opened(s) }) })
-	offer, err := s.pc.CreateOffer(nil)
-	if err != nil {
-		return err
-	}
-	if err := s.pc.SetLocalDescription(offer); err != nil {
-		return err
-	}
-	p.sendHello()
-	if err := p.c.Send(p.ctx, TakeConfiguration{Room: p.room, Type: "offer", SDP: offer.SDP}); err != nil {
-		return err
-	}
-	s.descriptionSent()
-	return nil
-}
-
-func (p *Peer) answer(sdp string) error {
-	s := p.cur
-	ufrag := iceUfrag(sdp)
-	if s == nil || s.offerer || s.remoteUfrag == "" || s.remoteUfrag != ufrag {
-		// Not a renegotiation of what we have: a new partner connection.
-		p.endSession(ErrReplaced)
-		var err error
-		if s, err = p.newSession(false); err != nil {
-			return err
-		}
-	}
-	if p.hello != nil {
-		s.setHello(p.hello)
-		p.hello = nil
-	}
-	if err := s.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
-		return err
-	}
-	s.remoteUfrag = ufrag
-	p.flushPending(s)
-	answer, err := s.pc.CreateAnswer(nil)
-	if err != nil {
-		return err
-	}
-	if err := s.pc.SetLocalDescription(answer); err != nil {
-		return err
-	}
-	p.sendHello()
-	if err := p.c.Send(p.ctx, TakeConfiguration{Room: p.room, Type: "answer", SDP: answer.SDP}); err != nil {
-		return err
-	}
-	s.descriptionSent()
-	return nil
-}
-
-// sendHello sends PeerOptions.Hello; it goes before our description, so
-// the partner has it before its data channel can open.
-func (p *Peer) sendHello() {
-	if p.opts.Hello == nil {
-		return
-	}
-	if err := p.c.Send(p.ctx, PeerMessage{Room: p.room, Definition: HelloDefinition, Data: p.opts.Hello}); err != nil {
-		p.log.Debug("hello not sent", "err", err)
-	}
-}
-
-func (p *Peer) setAnswer(sdp string) error {
-	s := p.cur
-	if s == nil || s.pc.SignalingState() != webrtc.SignalingStateHaveLocalOffer {
-		p.log.Debug("answer ignored: no offer pending")
-		return nil
-	}
-	if err := s.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp}); err != nil {
-		return err
-	}
-	s.remoteUfrag = iceUfrag(sdp)
-	p.flushPending(s)
-	return nil
-}
-
-func (p *Peer) remoteCandidate(e TakeCandidate) {
-	if e.Candidate == "" {
-		return // end of candidates
-	}
-	label := uint16(e.Label)
-	id := e.ID
-	c := webrtc.ICECandidateInit{Candidate: e.Candidate, SDPMid: &id, SDPMLineIndex: &label}
-	s := p.cur
-	if s == nil || s.pc.RemoteDescription() == nil {
-		// Candidates can overtake the description: keep them for it.
-		if len(p.pending) < maxPending {
-			p.pending = append(p.pending, c)
-		}
-		return
-	}
-	if err := s.pc.AddICECandidate(c); err != nil {
-		p.log.Debug("remote candidate rejected", "err", err)
-	}
-}
-
-func (p *Peer) flushPending(s *Session) {
-	for _, c := range p.pending {
-		if err := s.pc.AddICECandidate(c); err != nil {
-			p.log.Debug("remote candidate rejected", "err", err)
-		}
-	}
-	p.pending = nil
-}
-
-func (p *Peer) connectionState(s *Session, st webrtc.PeerConnectionState) {
-	p.log.Debug("peer connection state", "state", st.String())
-	if s != p.cur {
-		return
-	}
-	switch st {
-	case webrtc.PeerConnectionStateFailed:
-		p.endSession(ErrConnectionFailed)
-	case webrtc.PeerConnectionStateClosed:
-		// We never see our own closes (s is no longer current then): the
-		// partner closed the connection, which it does when it leaves.
-		p.endSession(ErrPeerLeft)
-	}
-}
-
-// opened offers a session whose data channel opened to Accept.
-func (p *Peer) opened(s *Session) {
-	if s != p.cur || s.Err() != nil {
-		return
-	}
-	p.mu.Lock()
-	p.ready = s
-	p.mu.Unlock()
-	select {
-	case p.readyCh <- struct{}{}:
-	default:
-	}
-	p.emit(PeerEvent{Kind: EventConnected, Offerer: s.offerer})
-}
-
-// endSession ends the current session, if any, and closes its
-// PeerConnection in the background.
-func (p *Peer) endSession(err error) {
-	s := p.cur
-	if s == nil {
-		return
-	}
-	p.cur = nil
-	if !s.end(err) {
-		return
-	}
-	p.emit(PeerEvent{Kind: EventSessionEnd, Err: err})
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		if err := s.pc.GracefulClose(); err != nil {
-			p.log.Debug("close peer connection", "err", err)
-		}
-	}()
 }
 
 func (p *Peer) emit(e PeerEvent) {

@@ -17,14 +17,17 @@ const (
 	sendLow  = 256 << 10
 )
 
-// Session is one negotiated connection with one partner: a pion
-// PeerConnection and its data channel. It ends when the partner leaves, the
-// connection fails, a new negotiation replaces it, the signaling socket is
-// lost or the Peer is closed; Done is then closed and Err says why.
+// Session is one connection with one partner: a pion PeerConnection and
+// its data channel. It lasts through renegotiations (tracks added or
+// removed), ICE restarts (a network change), a lost signaling socket and a
+// restarted server. It ends when the partner hangs up, the connection
+// fails for good (ICE restarts exhausted), another partner takes the seat
+// or the Peer is closed; Done is then closed and Err says why.
 type Session struct {
 	room    string
 	offerer bool
 	pc      *webrtc.PeerConnection
+	peer    *Peer
 
 	msgs     chan webrtc.DataChannelMessage
 	open     chan struct{} // closed when the data channel opens
@@ -32,14 +35,25 @@ type Session struct {
 	low      chan struct{} // buffered amount fell to sendLow
 	done     chan struct{}
 
-	mu          sync.Mutex
-	dc          *webrtc.DataChannel
-	err         error
-	descSent    bool                          // our description went out; candidates may follow
-	early       []webrtc.ICECandidateInit     // candidates gathered before that
-	remoteUfrag string                        // of the partner's current description
-	hello       json.RawMessage               // the partner's hello
-	sendCand    func(webrtc.ICECandidateInit) // sends one candidate to the partner
+	// Owned by the peer's goroutine.
+	partner  string // the partner's call-session id, if it sent one
+	remoteFP string // the certificate fingerprint of the partner's PeerConnection
+	unsent   bool   // our last description has not reached the server
+	// inflight is the polite side's offer, sent but applied only with the
+	// answer (negotiate.go).
+	inflight        *webrtc.SessionDescription
+	inflightRestart bool
+	helloSent       bool
+	needed          bool   // pion said negotiationneeded
+	restartWhy      string // an ICE restart is wanted, and why
+	restarts        int    // ICE restarts since the connection was last up
+	everConnected   bool
+	grace, retry    *time.Timer // ICE restart after "disconnected"; next restart attempt
+
+	mu    sync.Mutex
+	dc    *webrtc.DataChannel
+	err   error
+	hello json.RawMessage // the partner's hello
 }
 
 func newSession(room string, offerer bool, pc *webrtc.PeerConnection) *Session {
@@ -82,14 +96,59 @@ func (s *Session) setHello(h json.RawMessage) {
 	s.mu.Unlock()
 }
 
-// Offerer reports whether this side made the offer (it got start).
+// Offerer reports whether this side made the first offer (it got start).
 func (s *Session) Offerer() bool { return s.offerer }
+
+// polite: the side that did not get start yields in an offer collision.
+func (s *Session) polite() bool { return !s.offerer }
+
+// AddTrack sends a local track to the partner: it is negotiated on the
+// same PeerConnection (either side may do this at any time; when both do
+// at once the collision is resolved by rollback).
+func (s *Session) AddTrack(track webrtc.TrackLocal) (*webrtc.RTPSender, error) {
+	if err := s.Err(); err != nil {
+		return nil, err
+	}
+	return s.pc.AddTrack(track)
+}
+
+// RemoveTrack stops sending a track added with AddTrack (or in
+// PeerOptions.OnPeerConnection); the change is negotiated on the same
+// PeerConnection.
+func (s *Session) RemoveTrack(sender *webrtc.RTPSender) error {
+	if err := s.Err(); err != nil {
+		return err
+	}
+	return s.pc.RemoveTrack(sender)
+}
+
+// RestartICE asks for an ICE restart on the same PeerConnection (the peer
+// does it by itself when the connection drops or a local address goes
+// away).
+func (s *Session) RestartICE() {
+	s.peer.post(func() { s.peer.wantRestart(s, "asked") })
+}
+
+func (s *Session) stopGrace() {
+	if s.grace != nil {
+		s.grace.Stop()
+		s.grace = nil
+	}
+}
+
+func (s *Session) stopTimers() {
+	s.stopGrace()
+	if s.retry != nil {
+		s.retry.Stop()
+		s.retry = nil
+	}
+}
 
 // Done is closed when the session has ended.
 func (s *Session) Done() <-chan struct{} { return s.done }
 
 // Err says why the session ended (ErrPeerLeft, ErrConnectionFailed,
-// ErrReplaced, ErrSignalingLost, ErrClosed); nil while it runs.
+// ErrReplaced, ErrClosed); nil while it runs.
 func (s *Session) Err() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -210,37 +269,6 @@ func (s *Session) useChannel(dc *webrtc.DataChannel, opened func()) {
 		})
 	})
 	dc.OnClose(func() { closeOnce.Do(func() { close(s.dcClosed) }) })
-}
-
-// candidate sends a local candidate, or keeps it until our description has
-// been sent, so the partner never gets candidates before the description.
-func (s *Session) candidate(c webrtc.ICECandidateInit) {
-	s.mu.Lock()
-	if s.err != nil {
-		s.mu.Unlock()
-		return
-	}
-	if !s.descSent {
-		s.early = append(s.early, c)
-		s.mu.Unlock()
-		return
-	}
-	send := s.sendCand
-	s.mu.Unlock()
-	send(c)
-}
-
-// descriptionSent releases the candidates gathered so far.
-func (s *Session) descriptionSent() {
-	s.mu.Lock()
-	s.descSent = true
-	early := s.early
-	s.early = nil
-	send := s.sendCand
-	s.mu.Unlock()
-	for _, c := range early {
-		send(c)
-	}
 }
 
 // end marks the session over; it reports false if it already was.

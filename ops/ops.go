@@ -40,6 +40,7 @@ type Ops struct {
 	webhooks *webhook.Sender
 	api      *admin.API
 	srv      atomic.Pointer[server.Server]
+	local    *hub.Local // the backend Setup made, if any; closed by Close
 }
 
 // Setup prepares the admin API and webhooks for the server that opts will
@@ -53,10 +54,11 @@ func Setup(o Options, opts *server.Options) (*Ops, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if opts.Rooms == nil {
-		opts.Rooms = hub.NewLocal(cfg.ProbeTimeout, log)
-	}
 	x := &Ops{}
+	if opts.Rooms == nil {
+		x.local = server.NewLocal(cfg, log)
+		opts.Rooms = x.local
+	}
 	started := time.Now()
 	node := o.NodeID
 	if node == "" {
@@ -123,8 +125,12 @@ func Setup(o Options, opts *server.Options) (*Ops, error) {
 // Attach tells Ops which server reports the node's connections.
 func (x *Ops) Attach(s *server.Server) { x.srv.Store(s) }
 
-// Close delivers what webhooks have queued until ctx ends.
+// Close ends the holds of the backend Setup made (nothing can resume on a
+// stopped server) and delivers what webhooks have queued until ctx ends.
 func (x *Ops) Close(ctx context.Context) {
+	if x.local != nil {
+		x.local.Close() // ends the holds: nothing can resume on a stopped server
+	}
 	if x.webhooks != nil {
 		x.webhooks.Close(ctx)
 	}

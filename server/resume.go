@@ -8,12 +8,14 @@ import (
 	"github.com/duet-rtc/duet/protocol"
 )
 
-// newLocal is the in-process backend for cfg: it holds a resumable
+// NewLocal is the in-process backend for cfg, as New makes it when
+// Options.Rooms is nil; build it yourself to observe it (package ops). It
+// holds a resumable
 // member's seat for reconnect_grace. Frames kept for a held seat are
 // bounded by send_queue_bytes, less room for the resumed joined that goes
 // out before them, so that delivering them never overflows the new
 // socket's queue.
-func newLocal(cfg config.Config, log *slog.Logger) *hub.Local {
+func NewLocal(cfg config.Config, log *slog.Logger) *hub.Local {
 	return hub.NewLocalWith(hub.LocalOptions{
 		ProbeTimeout:   cfg.ProbeTimeout,
 		ReconnectGrace: cfg.ReconnectGrace,

@@ -111,7 +111,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	}
 	rooms, own := opts.Rooms, (*hub.Local)(nil)
 	if rooms == nil {
-		own = newLocal(cfg, log)
+		own = NewLocal(cfg, log)
 		rooms = own
 	}
 	s := &Server{

@@ -243,7 +243,7 @@ func runCode(ctx context.Context, err error) int {
 	case errors.Is(err, transfer.ErrChecksum):
 		return exitChecksum
 	case errors.Is(err, client.ErrPeerLeft), errors.Is(err, client.ErrConnectionFailed),
-		errors.Is(err, client.ErrSignalingLost), errors.Is(err, client.ErrNotConnected), errors.Is(err, io.EOF):
+		errors.Is(err, client.ErrNotConnected), errors.Is(err, io.EOF):
 		return exitConnFailed
 	}
 	return exitError

@@ -67,11 +67,37 @@ func (r *reporter) peerEvent(e client.PeerEvent) {
 	switch e.Kind {
 	case client.EventJoined:
 		f["rejoin"] = e.Rejoin
+		f["resumed"] = e.Resumed
 		human := ""
-		if e.Rejoin {
+		switch {
+		case e.Resumed:
+			human = "signaling reconnected, seat in room " + e.Room + " taken back"
+		case e.Rejoin:
 			human = "signaling reconnected, rejoined room " + e.Room
 		}
 		r.event("joined", human, f)
+	case client.EventRecognized:
+		r.event("recognized", "the peer is back after the server lost its state: connection kept", f)
+	case client.EventPeerReconnecting:
+		r.event("peer_reconnecting", "the peer's signaling connection was lost; it is reconnecting", f)
+	case client.EventPeerReconnected:
+		r.event("peer_reconnected", "", f)
+	case client.EventPeerAway:
+		f["reason"] = e.Reason
+		r.event("peer_away", "the server lost the peer ("+e.Reason+") but the connection is up: kept", f)
+	case client.EventConnectionState:
+		f["state"] = e.State
+		r.event("connection_state", "", f)
+	case client.EventRenegotiating:
+		f["reason"] = e.Reason
+		human := ""
+		if e.Reason != "" {
+			human = e.Reason
+		}
+		r.event("renegotiating", human, f)
+	case client.EventCollision:
+		f["reason"] = e.Reason
+		r.event("offer_collision", "", f)
 	case client.EventNegotiating:
 		f["offerer"] = e.Offerer
 		r.event("negotiating", "", f)
@@ -88,7 +114,7 @@ func (r *reporter) peerEvent(e client.PeerEvent) {
 		}
 		r.event("session_end", human, f)
 	case client.EventReconnect:
-		r.event("reconnecting", fmt.Sprintf("signaling connection lost (%v), reconnecting", e.Err), f)
+		r.event("reconnecting", fmt.Sprintf("signaling connection lost (%v), reconnecting; the connection to the peer stays", e.Err), f)
 	case client.EventServerError:
 		r.event("server_error", "", f)
 	case client.EventFailed:

@@ -1,8 +1,8 @@
 // Package tcpproxy is a TCP relay on loopback in front of a duet server, for
 // tests: it can cut every relayed connection (a network drop), leave them
 // half-open (a phone that changed networks: the server keeps a socket that
-// never answers again), and send new connections to another server (a
-// deploy).
+// never answers again), silence them (nothing closes, nothing passes), and
+// send new connections to another server (a deploy).
 package tcpproxy
 
 import (
@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -27,7 +28,8 @@ type Proxy struct {
 // pair is one relayed connection.
 type pair struct {
 	client, server net.Conn
-	frozen         bool // half-open: the server side stays open; guarded by Proxy.mu
+	frozen         bool        // half-open: the server side stays open; guarded by Proxy.mu
+	silent         atomic.Bool // Silence: bytes are dropped both ways, nothing is closed
 }
 
 // Start runs a proxy to backend on 127.0.0.1:0 until the test ends.
@@ -123,12 +125,12 @@ func (p *Proxy) accept() {
 		p.wg.Add(2)
 		go func() { // server → client
 			defer p.wg.Done()
-			io.Copy(c, s)
+			io.Copy(unlessSilent{c, pr}, s)
 			c.Close()
 		}()
 		go func() { // client → server
 			defer p.wg.Done()
-			io.Copy(s, c)
+			io.Copy(unlessSilent{s, pr}, c)
 			p.mu.Lock()
 			frozen := pr.frozen
 			p.mu.Unlock()
@@ -137,4 +139,28 @@ func (p *Proxy) accept() {
 			}
 		}()
 	}
+}
+
+// Silence stops relaying on every connection, both ways, without closing
+// anything: a network that went quiet. Neither end learns of it but by
+// its own timeouts.
+func (p *Proxy) Silence() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, pr := range p.pairs {
+		pr.silent.Store(true)
+	}
+}
+
+// unlessSilent writes to w unless its pair was silenced.
+type unlessSilent struct {
+	w  io.Writer
+	pr *pair
+}
+
+func (u unlessSilent) Write(b []byte) (int, error) {
+	if u.pr.silent.Load() {
+		return len(b), nil
+	}
+	return u.w.Write(b)
 }
