@@ -28,6 +28,7 @@ type Config struct {
 	WriteTimeout    time.Duration `yaml:"write_timeout" help:"deadline for one write to a socket"`
 	ProbeTimeout    time.Duration `yaml:"probe_timeout" help:"time a member of a full room has to answer a liveness probe"`
 	DrainTimeout    time.Duration `yaml:"drain_timeout" help:"on SIGTERM, time clients get to leave before sockets are closed"`
+	ReconnectGrace  time.Duration `yaml:"reconnect_grace" help:"how long the seat of a client that joined with resumable: true is held after its socket is lost without leave (0: never; resumable is ignored)"`
 	AllowedOrigins  []string      `yaml:"allowed_origins" help:"browser origins allowed to connect, comma-separated (empty: all)"`
 
 	MaxConnectionsPerIP int      `yaml:"max_connections_per_ip" help:"open sockets one client address may hold; more get HTTP 429 (0: no limit)"`
@@ -70,6 +71,10 @@ type Config struct {
 	NodeDeadAfter      time.Duration `yaml:"node_dead_after" help:"heartbeat silence after which a cluster node is declared dead and its members removed"`
 }
 
+// MaxReconnectGrace bounds reconnect_grace: a held seat keeps its room
+// full, so a long grace locks others out of a room whose member is gone.
+const MaxReconnectGrace = time.Hour
+
 // Default returns the embedded defaults.
 func Default() Config {
 	return Config{
@@ -85,6 +90,7 @@ func Default() Config {
 		WriteTimeout:       10 * time.Second,
 		ProbeTimeout:       2 * time.Second,
 		DrainTimeout:       10 * time.Second,
+		ReconnectGrace:     30 * time.Second,
 		LogFormat:          "auto",
 		LogLevel:           "info",
 		NATSEmbeddedListen: "127.0.0.1:4222",
@@ -140,6 +146,9 @@ func (c *Config) Validate() error {
 		if d.v <= 0 {
 			bad(d.name, "must be positive, got %s", d.v)
 		}
+	}
+	if c.ReconnectGrace < 0 || c.ReconnectGrace > MaxReconnectGrace {
+		bad("reconnect_grace", "must be between 0 (off) and %s, got %s", MaxReconnectGrace, c.ReconnectGrace)
 	}
 	if c.PingInterval > 0 && c.IdleTimeout > 0 && c.IdleTimeout <= c.PingInterval {
 		bad("idle_timeout", "must be longer than ping_interval (%s), got %s", c.PingInterval, c.IdleTimeout)

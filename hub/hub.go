@@ -5,6 +5,7 @@ package hub
 
 import (
 	"context"
+	"time"
 )
 
 // Key names one room: a streamId inside an application namespace.
@@ -51,6 +52,28 @@ type Rooms interface {
 // socket. The zero value is a plain join, as the Ant Media SDKs send it.
 type JoinInfo struct {
 	Remote string // client address (after trusted_proxies), for listings and logs
+
+	// duet's resume additions (docs/protocol.md). A backend that cannot
+	// hold seats (see Holder) ignores Resumable and ResumeToken.
+	Session     string // the client's call-session id, valid or ""; the partner gets it as peerSession
+	Resumable   bool   // hold the seat for the reconnect grace if the socket is lost without leave
+	ResumeToken string // take back the seat a previous socket held (the token of its last joined)
+}
+
+// Holder is implemented by a backend that can hold the seat of a resumable
+// member whose socket is lost. A backend that does not implement it sends
+// joined without a resume token, and a lost socket leaves as before.
+type Holder interface {
+	// ReconnectGrace is how long a seat is held; 0 means never.
+	ReconnectGrace() time.Duration
+}
+
+// ReconnectGrace reports how long r holds seats: 0 when it cannot.
+func ReconnectGrace(r Rooms) time.Duration {
+	if h, ok := r.(Holder); ok {
+		return h.ReconnectGrace()
+	}
+	return 0
 }
 
 // Reason says why a member left a room.
@@ -90,4 +113,7 @@ type Stats struct {
 	Rooms     int64 // rooms with at least one member
 	Evictions int64 // members removed because they did not answer a probe
 	Probes    int64 // full-room probes started
+	Held      int64 // seats held now for a member whose socket was lost
+	Resumes   int64 // seats taken back by a new socket (held or half-open)
+	Expiries  int64 // held seats given up: the grace ran out or their buffer filled
 }

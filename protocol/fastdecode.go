@@ -59,6 +59,16 @@ func decodeFastWith(p parser, m *Message) bool {
 			dst = &m.Token
 		case "mode":
 			dst = &m.Mode
+		case "session":
+			dst = &m.Session
+		case "resumeToken":
+			dst = &m.ResumeToken
+		case "resumable":
+			v, ok := p.boolean()
+			if !ok {
+				return false
+			}
+			m.Resumable = v
 		case "id":
 			s, ok := p.str()
 			if !ok {
@@ -108,7 +118,7 @@ func decodeFastWith(p parser, m *Message) bool {
 // foldsToKnown reports whether key would match a field case-insensitively,
 // as encoding/json matches; such keys go to the slow path.
 func foldsToKnown(key []byte) bool {
-	for _, k := range [...]string{"command", "streamId", "type", "sdp", "label", "id", "candidate", "definition", "data", "token", "mode"} {
+	for _, k := range [...]string{"command", "streamId", "type", "sdp", "label", "id", "candidate", "definition", "data", "token", "mode", "session", "resumable", "resumeToken"} {
 		if len(k) == len(key) && equalFoldASCII(k, key) {
 			return true
 		}
@@ -394,6 +404,18 @@ func (p *parser) skip(depth int) bool {
 		}
 	}
 	return false
+}
+
+// boolean reads true or false. null (which encoding/json treats as
+// leaving the field alone) and anything else give up.
+func (p *parser) boolean() (bool, bool) {
+	switch {
+	case p.lit("true"):
+		return true, true
+	case p.lit("false"):
+		return false, true
+	}
+	return false, false
 }
 
 func (p *parser) lit(s string) bool {

@@ -53,6 +53,12 @@ type Message struct {
 	Data       json.RawMessage `json:"data"`
 	Token      string          `json:"token"`
 	Mode       string          `json:"mode"`
+
+	// duet's resume additions to join (docs/protocol.md); the Ant Media
+	// SDKs never send them.
+	Session     string `json:"session"`     // the client's call-session id; see ValidSession
+	Resumable   bool   `json:"resumable"`   // hold my seat if my socket is lost
+	ResumeToken string `json:"resumeToken"` // take back the seat a previous socket held
 }
 
 // Label is an m-line index. SDKs send it as a number or a numeric string.
@@ -130,7 +136,7 @@ func DecodeBorrowed(frame []byte, m *Message) error { return decodeInto(frame, m
 // Own copies m's strings, so that m no longer refers to the frame it was
 // decoded from with DecodeBorrowed.
 func (m *Message) Own() {
-	for _, s := range []*string{&m.Command, &m.StreamID, &m.Type, &m.SDP, &m.Candidate, &m.Definition, &m.Token, &m.Mode} {
+	for _, s := range []*string{&m.Command, &m.StreamID, &m.Type, &m.SDP, &m.Candidate, &m.Definition, &m.Token, &m.Mode, &m.Session, &m.ResumeToken} {
 		*s = strings.Clone(*s)
 	}
 	m.ID = FlexString(strings.Clone(string(m.ID)))
@@ -201,12 +207,18 @@ func ValidateStreamID(id string) error {
 
 // ValidApp reports whether an application name is acceptable: 1 to 64
 // bytes of [A-Za-z0-9_-].
-func ValidApp(app string) bool {
-	if app == "" || len(app) > 64 {
+func ValidApp(app string) bool { return validName(app) }
+
+// ValidSession reports whether a join's session id is acceptable: 1 to 64
+// bytes of [A-Za-z0-9_-]. An invalid one is treated as absent.
+func ValidSession(s string) bool { return validName(s) }
+
+func validName(s string) bool {
+	if s == "" || len(s) > 64 {
 		return false
 	}
-	for i := 0; i < len(app); i++ {
-		c := app[i]
+	for i := 0; i < len(s); i++ {
+		c := s[i]
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
 			return false
 		}

@@ -24,6 +24,15 @@ func TestDecode(t *testing.T) {
 			func(m *Message) bool { return !m.Label.Set && m.ID == "" }},
 		{`{"command":"peerMessageCommand","streamId":"r","definition":"d","data":{"x":[1,2]}}`, nil,
 			func(m *Message) bool { return string(m.Data) == `{"x":[1,2]}` }},
+		{`{"command":"join","streamId":"r","session":"abc","resumable":true,"resumeToken":"t0k"}`, nil,
+			func(m *Message) bool { return m.Session == "abc" && m.Resumable && m.ResumeToken == "t0k" }},
+		{`{"command":"join","streamId":"r","resumable":false}`, nil,
+			func(m *Message) bool { return !m.Resumable && m.Session == "" && m.ResumeToken == "" }},
+		{`{"command":"join","streamId":"r","resumable":null,"session":null}`, nil,
+			func(m *Message) bool { return !m.Resumable && m.Session == "" }},
+		{`{"command":"join","streamId":"r","resumable":"yes"}`, ErrInvalidParameter, nil},
+		{`{"command":"join","streamId":"r","session":42}`, ErrInvalidParameter, nil},
+		{`{"command":"join","streamId":"r","resumeToken":{}}`, ErrInvalidParameter, nil},
 		{`not json`, ErrInvalidJSON, nil},
 		{`[1,2]`, ErrInvalidJSON, nil},
 		{`{"command":"join"`, ErrInvalidJSON, nil},
@@ -202,6 +211,9 @@ func FuzzDecodeFast(f *testing.F) {
 		`{"command":"peerMessageCommand","streamId":"r","definition":"d","data":"{\"a\":1}"}`,
 		` { "Command" : "join" } `, `{"command":"a","command":"b"}`, `{"label":65537}`, `{"id":"\ud800"}`,
 		`{"streamId":"a\/b"}`, `{}`, `{"a":1,}`, `{"command":"x"}x`,
+		`{"command":"join","streamId":"r","session":"s-1","resumable":true,"resumeToken":"AbC_-1"}`,
+		`{"command":"join","resumable":false,"resumable":true}`, `{"resumable":null}`, `{"resumable":"true"}`,
+		`{"resumable":1}`, `{"Resumable":true}`, `{"RESUMETOKEN":"x"}`, `{"session":7}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -221,7 +233,8 @@ func FuzzDecodeFast(f *testing.F) {
 		}
 		if fast.Command != slow.Command || fast.StreamID != slow.StreamID || fast.Type != slow.Type ||
 			fast.SDP != slow.SDP || fast.Label != slow.Label || fast.ID != slow.ID || fast.Candidate != slow.Candidate ||
-			fast.Definition != slow.Definition || string(fast.Data) != string(slow.Data) || fast.Token != slow.Token || fast.Mode != slow.Mode {
+			fast.Definition != slow.Definition || string(fast.Data) != string(slow.Data) || fast.Token != slow.Token || fast.Mode != slow.Mode ||
+			fast.Session != slow.Session || fast.Resumable != slow.Resumable || fast.ResumeToken != slow.ResumeToken {
 			t.Fatalf("decoders disagree on %q:\nfast %+v\nslow %+v", frame, fast, *slow)
 		}
 	})

@@ -131,3 +131,20 @@ func (r *Room[M]) Partner(m M) (p M, ok bool) {
 	}
 	return p, false
 }
+
+// Replace puts n in m's seat, keeping the seat's place (so the member that
+// waited longest still receives start) and sending nothing: a member that
+// resumes on a new socket is the same member to its partner. It reports
+// false, changing nothing, when m is not a member or n already is.
+func (r *Room[M]) Replace(m, n M) bool {
+	if r.Has(n) {
+		return false
+	}
+	for i := 0; i < r.n; i++ {
+		if r.members[i] == m {
+			r.members[i] = n
+			return true
+		}
+	}
+	return false
+}

@@ -6,8 +6,10 @@ import (
 )
 
 type step struct {
-	op       string // join, leave, drop (socket closed), relay
+	op       string // join, leave, drop (socket closed), relay, replace (who by with)
 	who      string
+	with     string
+	wantRepl bool
 	wantRes  JoinResult
 	wantActs []Action[string]
 	wantOK   bool // relay
@@ -74,6 +76,24 @@ func TestTransitions(t *testing.T) {
 			{op: "relay", who: "B", wantOK: true, wantTo: "A"},
 			{op: "relay", who: "C", wantOK: false},
 		}},
+		{"replace keeps the seat's place and sends nothing", []step{
+			{op: "join", who: "A", wantRes: Admitted, wantActs: []Action[string]{a(Joined, "A")}},
+			{op: "join", who: "B", wantRes: Admitted, wantActs: []Action[string]{a(Joined, "B"), a(Start, "A")}},
+			{op: "replace", who: "A", with: "A2", wantRepl: true, members: []string{"A2", "B"}},
+			{op: "relay", who: "B", wantOK: true, wantTo: "A2"},
+			{op: "relay", who: "A", wantOK: false},
+			{op: "replace", who: "B", with: "B2", wantRepl: true, members: []string{"A2", "B2"}},
+			{op: "drop", who: "A2", wantActs: []Action[string]{a(Stop, "B2")}, members: []string{"B2"}},
+			{op: "join", who: "C", wantRes: Admitted, wantActs: []Action[string]{a(Joined, "C"), a(Start, "B2")}},
+		}},
+		{"replace of a non-member or by a member changes nothing", []step{
+			{op: "replace", who: "A", with: "A2", wantRepl: false, members: []string{}},
+			{op: "join", who: "A", wantRes: Admitted, wantActs: []Action[string]{a(Joined, "A")}},
+			{op: "join", who: "B", wantRes: Admitted, wantActs: []Action[string]{a(Joined, "B"), a(Start, "A")}},
+			{op: "replace", who: "X", with: "Y", wantRepl: false, members: []string{"A", "B"}},
+			{op: "replace", who: "A", with: "B", wantRepl: false, members: []string{"A", "B"}},
+			{op: "replace", who: "A", with: "A", wantRepl: false, members: []string{"A", "B"}},
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -91,13 +111,17 @@ func TestTransitions(t *testing.T) {
 					acts = r.Leave(s.who, true)
 				case "drop":
 					acts = r.Leave(s.who, false)
+				case "replace":
+					if got := r.Replace(s.who, s.with); got != s.wantRepl {
+						t.Fatalf("step %d: replace %s by %s = %v, want %v", i, s.who, s.with, got, s.wantRepl)
+					}
 				case "relay":
 					to, ok := r.Partner(s.who)
 					if ok != s.wantOK || to != s.wantTo {
 						t.Fatalf("step %d: partner of %s = %q,%v want %q,%v", i, s.who, to, ok, s.wantTo, s.wantOK)
 					}
 				}
-				if s.op != "relay" && !slices.Equal(acts, s.wantActs) {
+				if s.op != "relay" && s.op != "replace" && !slices.Equal(acts, s.wantActs) {
 					t.Fatalf("step %d: %s %s actions = %v, want %v", i, s.op, s.who, acts, s.wantActs)
 				}
 				if s.members != nil && !slices.Equal(r.Members(), s.members) {
@@ -117,8 +141,23 @@ func FuzzRoom(f *testing.F) {
 		var r Room[int]
 		present := map[int]bool{}
 		for _, op := range ops {
-			who, kind := int(op&3), (op>>4)%3
+			who, kind := int(op&3), (op>>4)%4
 			switch kind {
+			case 3:
+				// Replace peer who (0-7) by its twin who^4: a member moving to
+				// a new socket and, later, back.
+				who = int(op & 7)
+				n := who ^ 4
+				if present[n] {
+					n = who
+				}
+				if ok := r.Replace(who, n); ok != (present[who] && !present[n]) {
+					t.Fatalf("replace %d by %d = %v, present=%v", who, n, ok, present)
+				} else if ok {
+					delete(present, who)
+					present[n] = true
+				}
+				who = n
 			case 0:
 				res, acts := r.Join(who)
 				switch {

@@ -83,6 +83,8 @@ type conn struct {
 	busy      atomic.Bool  // the reader is inside a blocking room call
 	lingering atomic.Bool  // the reader waits with the linger deadline set
 
+	ended atomic.Uint32 // why the socket ended, as a hub.Reason; 0 is ReasonClosed (see leaveReason)
+
 	// Owned by the reader goroutine.
 	rooms   []string
 	tokens  float64
@@ -278,6 +280,7 @@ func (c *conn) heard() {
 func (c *conn) ping() {
 	idle := time.Since(time.Unix(0, c.lastHeard.Load()))
 	if idle > c.srv.cfg.IdleTimeout {
+		c.ended.Store(uint32(hub.ReasonTimeout))
 		c.Kill("idle timeout")
 		return
 	}
@@ -480,7 +483,7 @@ func (c *conn) cleanup() {
 	c.nc.Close()
 	c.rd.Close()
 	for _, s := range c.rooms {
-		c.srv.rooms.Leave(c, hub.Key{App: c.app, Stream: s}, hub.ReasonClosed)
+		c.srv.rooms.Leave(c, hub.Key{App: c.app, Stream: s}, c.leaveReason())
 	}
 	c.rooms = nil
 	c.srv.removeConn(c)

@@ -131,7 +131,7 @@ func (c *conn) join(m *protocol.Message) {
 		}
 	}
 	c.busy.Store(true)
-	err := c.srv.rooms.Join(ctx, c, hub.Key{App: c.app, Stream: id}, hub.JoinInfo{Remote: c.remote})
+	err := c.srv.rooms.Join(ctx, c, hub.Key{App: c.app, Stream: id}, c.joinInfo(m))
 	c.busy.Store(false)
 	if err != nil {
 		c.sendError(definition(err), id)

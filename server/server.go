@@ -60,6 +60,7 @@ type Server struct {
 	mux      *http.ServeMux
 
 	linger time.Duration // see lingerIdle; shorter in tests
+	own    *hub.Local    // the backend New made (nil when Options.Rooms was given); closed after a drain
 
 	draining atomic.Bool
 	nextID   atomic.Uint64
@@ -95,9 +96,10 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 			return nil, err
 		}
 	}
-	rooms := opts.Rooms
+	rooms, own := opts.Rooms, (*hub.Local)(nil)
 	if rooms == nil {
-		rooms = hub.NewLocal(cfg.ProbeTimeout, log)
+		own = newLocal(cfg, log)
+		rooms = own
 	}
 	s := &Server{
 		cfg:      cfg,
@@ -111,6 +113,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		trusted:  config.ParsePrefixes(cfg.TrustedProxies),
 		closed:   make(chan struct{}),
 		linger:   lingerIdle,
+		own:      own,
 	}
 	if s.ice == nil {
 		s.ice = ice.FromConfig(cfg)
@@ -118,6 +121,10 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	s.metrics = metrics.New(reg, func() (int64, int64, int64) {
 		st := rooms.Stats()
 		return st.Rooms, st.Evictions, st.Probes
+	})
+	metrics.RegisterResume(reg, func() (int64, int64, int64) {
+		st := rooms.Stats()
+		return st.Held, st.Resumes, st.Expiries
 	})
 	s.origin = originChecker(cfg.AllowedOrigins)
 	mux := http.NewServeMux()
@@ -225,6 +232,7 @@ func (s *Server) Drain(ctx context.Context) {
 		}
 	}
 	s.wg.Wait()
+	s.closeOwnRooms()
 	s.log.Info("drained")
 }
 

@@ -1,0 +1,139 @@
+package server_test
+
+import (
+	"encoding/json"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/duet-rtc/duet/config"
+	"github.com/duet-rtc/duet/hub"
+	"github.com/duet-rtc/duet/internal/fakeclock"
+	"github.com/duet-rtc/duet/internal/testserver"
+	"github.com/duet-rtc/duet/internal/wstest"
+	"github.com/duet-rtc/duet/server"
+)
+
+// testGrace is the reconnect grace of the resume tests. Their clock is
+// fake, so it costs no time.
+const testGrace = 30 * time.Second
+
+// resumeEnv is one node whose in-process backend holds seats on a fake
+// clock: a grace runs out when the test advances the clock.
+type resumeEnv struct {
+	*env
+	rooms *hub.Local
+	clock *fakeclock.Clock
+}
+
+// clustered reports whether the protocol suite runs on a cluster
+// (DUET_TEST_NODES > 1).
+func clustered() bool {
+	n, _ := strconv.Atoi(os.Getenv("DUET_TEST_NODES"))
+	return n > 1
+}
+
+// skipOnCluster skips a test of seat holding on the cluster run: the
+// cluster backend does not implement hub.Holder yet.
+func skipOnCluster(t *testing.T) {
+	t.Helper()
+	if clustered() {
+		t.Skip("the cluster backend cannot hold seats yet (no hub.Holder): resume is tested on one node")
+	}
+}
+
+// startResume runs one node that holds seats for testGrace on a fake clock.
+func startResume(t *testing.T, mutate ...func(*config.Config)) *resumeEnv {
+	t.Helper()
+	skipOnCluster(t)
+	c := testserver.Config()
+	for _, f := range mutate {
+		f(&c)
+	}
+	clock := new(fakeclock.Clock)
+	local := hub.NewLocalWith(hub.LocalOptions{
+		ProbeTimeout: c.ProbeTimeout, ReconnectGrace: testGrace, HoldBytes: c.SendQueueBytes - 512, Clock: clock,
+	})
+	t.Cleanup(func() {
+		local.Close() // after the server's drain, registered below
+		if n := clock.Pending(); n != 0 {
+			t.Errorf("%d hold timers left after Close", n)
+		}
+	})
+	srv := testserver.Start(t, c, server.Options{Rooms: local})
+	return &resumeEnv{env: &env{nodes: []*testserver.Server{srv}}, rooms: local, clock: clock}
+}
+
+// joinMsg is a join with duet's resume fields; empty ones are left out.
+func joinMsg(room, session string, resumable bool, token string) msg {
+	m := msg{"command": "join", "streamId": room}
+	if session != "" {
+		m["session"] = session
+	}
+	if resumable {
+		m["resumable"] = true
+	}
+	if token != "" {
+		m["resumeToken"] = token
+	}
+	return m
+}
+
+// joinResumable sends a resumable join and returns its joined.
+func joinResumable(c *client, room, session, token string) msg {
+	c.T.Helper()
+	c.Send(joinMsg(room, session, true, token))
+	return c.Expect("notification", "joined")
+}
+
+// pairResumable joins a then b, both resumable with sessions "sa" and
+// "sb", and returns their joined messages; a's start is consumed.
+func pairResumable(t *testing.T, a, b *client, room string) (ja, jb msg) {
+	t.Helper()
+	ja = joinResumable(a, room, "sa", "")
+	jb = joinResumable(b, room, "sb", "")
+	if st := a.Expect("start", ""); st.Str("peerSession") != "sb" {
+		t.Fatalf("start = %v, want peerSession sb", st)
+	}
+	return ja, jb
+}
+
+// readRaw returns the next frame as sent, failing after 5 s.
+func readRaw(t *testing.T, c *client) string {
+	t.Helper()
+	c.WS.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, b, err := c.WS.ReadMessage()
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	return string(b)
+}
+
+// expectRaw checks that the next frame is exactly want.
+func expectRaw(t *testing.T, c *client, want string) {
+	t.Helper()
+	if got := readRaw(t, c); got != want {
+		t.Fatalf("got  %s\nwant %s", got, want)
+	}
+}
+
+// num returns field k as a number (-1 if absent).
+func num(m msg, k string) float64 {
+	if v, ok := m[k].(float64); ok {
+		return v
+	}
+	return -1
+}
+
+// keys lists a message's fields, for failure messages.
+func keys(m msg) string {
+	b, _ := json.Marshal(m)
+	return string(b)
+}
+
+// waitHeld waits until the backend holds n seats.
+func (e *resumeEnv) waitHeld(t *testing.T, n int64) {
+	t.Helper()
+	wstest.Eventually(t, "held seats = "+strconv.FormatInt(n, 10), func() bool { return e.rooms.Stats().Held == n })
+}
