@@ -361,9 +361,8 @@ export class DuetCall extends EventTarget {
   /** The partner is reachable through the server again: finish what the gap interrupted. */
   _partnerBack() {
     const link = this.link;
-    if (!link) return;
-    link.resendOffer();
-    if (!link.healthy && link.connectedOnce) link.restartIce('signalingBack');
+    if (!link || link.resendOffer()) return; // an offer in flight (a restart, say) finishes first
+    if (!link.healthy && link.connectedOnce) link.restartIceOnce('signalingBack');
   }
 
   _start(msg) {

@@ -6,14 +6,16 @@
 // nothing about sockets: descriptions and candidates go out through
 // `signal` and come in through description() and candidate().
 
-const WATCH_INTERVAL = 250; // ms between getStats polls of the path
+const WATCH_INTERVAL = 200; // ms between getStats polls of the path
+const RESEND_OFFER = 3000; // an offer unanswered this long is sent again
 
 /** Defaults of the engine's timing options (see DuetCallOptions). */
 export const ENGINE_DEFAULTS = {
   iceRestartGrace: 1000, // 'disconnected' this long → ICE restart
-  stallTimeout: 1000, // media was arriving and nothing came for this long → ICE restart
+  stallTimeout: 800, // media was arriving and nothing came for this long → ICE restart
   idleStallTimeout: 6000, // no media expected: no packet at all (not even ICE checks) for this long
-  iceRestartInterval: 4000, // still broken: try again this often
+  iceRestartInterval: 1000, // still broken after a restart: try again after this, doubling each time
+  iceRestartMaxInterval: 8000, // … up to this
   peerTimeout: 30000, // broken this long, restarts and all: the partner is gone
 };
 
@@ -47,6 +49,7 @@ export class PeerLink {
     this._extraStreams = new Map(); // transceiver → MediaStream for tracks beyond the first of a kind
     this._watch = {
       since: 0, // broken since (0: healthy)
+      tries: 0, // restarts since it broke
       lastRestart: 0,
       offerAt: 0, // our offer waits for an answer since
       packets: -1, // inbound RTP packets at the last poll
@@ -307,6 +310,11 @@ export class PeerLink {
     this.pc.restartIce();
   }
 
+  /** restartIce, unless one started less than iceRestartInterval ago (it is still under way). */
+  restartIceOnce(reason) {
+    if (Date.now() - this._watch.lastRestart >= this.timing.iceRestartInterval) this.restartIce(reason);
+  }
+
   _iceState() {
     if (this.closed) return;
     const w = this._watch;
@@ -323,13 +331,25 @@ export class PeerLink {
     }
   }
 
-  /** The path is broken (or looks it): restart ICE now and tell the call, which checks its socket. */
+  /**
+   * The path is broken (or looks it): restart ICE now and tell the call,
+   * which checks its socket; while it stays broken, again after 1, 2, 4 …
+   * seconds. The second restart matters: the browser learns of a lost
+   * network interface a second or two late, and candidates gathered before
+   * that may be on the network that is gone.
+   */
   _trouble(reason) {
     const w = this._watch;
     const now = Date.now();
     if (!w.since) w.since = now;
-    if (now - w.lastRestart < this.timing.iceRestartInterval / 2) return; // one is under way
-    this._emit('trouble', { reason });
+    if (w.tries > 0) {
+      const wait = Math.min(this.timing.iceRestartInterval * 2 ** (w.tries - 1), this.timing.iceRestartMaxInterval);
+      if (now - w.lastRestart < wait) return;
+    } else if (now - w.lastRestart < this.timing.iceRestartInterval / 2) {
+      return; // one just started (a network event, say)
+    }
+    w.tries++;
+    this._emit('trouble', { reason, attempt: w.tries });
     if (this.connectedOnce || this.pc.remoteDescription) this.restartIce(reason);
   }
 
@@ -338,6 +358,7 @@ export class PeerLink {
     if (!w.since) return;
     const gap = Date.now() - w.since;
     w.since = 0;
+    w.tries = 0;
     this._emit('recovered', { after: gap });
   }
 
@@ -366,7 +387,7 @@ export class PeerLink {
       w.offerAt = 0;
     } else if (!w.offerAt) {
       w.offerAt = now;
-    } else if (now - w.offerAt > this.timing.iceRestartInterval) {
+    } else if (now - w.offerAt > RESEND_OFFER) {
       w.offerAt = now;
       if (this.resendOffer()) this._emit('negotiation', { event: 'resentOffer' });
     }
@@ -405,13 +426,13 @@ export class PeerLink {
       w.lastAny = now;
     }
     if (this._stalled()) {
-      if (!w.since || now - w.lastRestart >= this.timing.iceRestartInterval) this._trouble('stalled');
+      this._trouble('stalled');
       this._giveUpCheck(now);
     } else if (ice === 'connected' || ice === 'completed') {
       this._recovered();
     } else {
       // disconnected or failed: the state handlers restart; retry while it lasts
-      if (w.since && now - w.lastRestart >= this.timing.iceRestartInterval) this._trouble(ice);
+      if (w.since) this._trouble(ice);
       this._giveUpCheck(now);
     }
   }

@@ -22,6 +22,8 @@ export class SignalSocket {
     this._timers = new Set();
     this._lastFrame = 0;
     this._probe = 0;
+    this._pingAt = 0; // when the unanswered ping went out
+    this.rtt = 0; // smoothed ping round trip, ms
     this._stopped = false;
   }
 
@@ -53,13 +55,19 @@ export class SignalSocket {
   probe(timeout) {
     if (this._stopped || this._probe) return;
     if (!this.isOpen) return; // already reconnecting
+    // A live socket answers in a few round trips; a dead one never does.
+    const wait = this.rtt ? Math.min(timeout, Math.max(250, 4 * this.rtt)) : timeout;
     const gen = this.gen;
     const sent = Date.now();
-    this.send({ command: 'ping' });
+    this._ping();
     this._probe = this._later(() => {
       this._probe = 0;
       if (this.gen === gen && this._lastFrame < sent) this.drop('probe', 0);
-    }, timeout);
+    }, wait);
+  }
+
+  _ping() {
+    if (this.send({ command: 'ping' }) && !this._pingAt) this._pingAt = Date.now();
   }
 
   /**
@@ -113,6 +121,7 @@ export class SignalSocket {
     }
     const gen = ++this.gen;
     this._ws = ws;
+    this._pingAt = 0;
     ws.onopen = () => {
       if (this.gen !== gen) return;
       this._lastFrame = Date.now();
@@ -127,6 +136,11 @@ export class SignalSocket {
         msg = JSON.parse(ev.data);
       } catch {
         return;
+      }
+      if (msg.command === 'pong' && this._pingAt) {
+        const sample = this._lastFrame - this._pingAt;
+        this._pingAt = 0;
+        this.rtt = this.rtt ? Math.round(0.75 * this.rtt + 0.25 * sample) : sample;
       }
       this.on.message(msg, gen);
     };
@@ -144,7 +158,7 @@ export class SignalSocket {
         this.drop('timeout'); // half-open TCP
         return;
       }
-      this.send({ command: 'ping' });
+      this._ping();
       this._later(tick, this.opts.pingInterval);
     };
     this._later(tick, this.opts.pingInterval);
