@@ -22,19 +22,29 @@ import (
 const watchJS = `(() => {
   if (window.watch) return true;
   const v = document.getElementById('remote-video');
-  const w = window.watch = { last: performance.now(), max: 0, frames: 0, pc: duetDemo.call.pc, in: [] };
+  const w = window.watch = { reset_at: performance.now(), last: performance.now(), max: 0, frames: 0, pc: duetDemo.call.pc, in: [] };
+  let handle = 0;
   const frame = (now) => {
     w.max = Math.max(w.max, now - w.last);
     w.last = now;
     w.frames++;
-    v.requestVideoFrameCallback(frame);
+    handle = v.requestVideoFrameCallback(frame);
   };
-  v.requestVideoFrameCallback(frame);
+  handle = v.requestVideoFrameCallback(frame);
+  // Chromium sometimes drops a pending frame callback when the video's
+  // source changes underneath (an ICE restart with a rollback, say) while
+  // frames go on being shown: ask again. Where no frame is shown, asking
+  // again changes nothing.
+  setInterval(() => {
+    if (performance.now() - w.last < 250) return;
+    v.cancelVideoFrameCallback(handle);
+    handle = v.requestVideoFrameCallback(frame);
+  }, 100);
   duetDemo.call.on('signal', ({ dir, msg }) => {
     if (dir !== 'in' || ['ping', 'pong', 'takeCandidate'].includes(msg.command)) return;
     w.in.push([msg.command, msg.definition || msg.type || '', msg.reason || ''].filter(Boolean).join(':'));
   });
-  w.reset = () => { w.max = 0; w.frames = 0; w.last = performance.now(); w.in = []; return true; };
+  w.reset = () => { w.max = 0; w.frames = 0; w.reset_at = w.last = performance.now(); w.in = []; return true; };
   // The largest pause so far, counting the one still going on.
   w.read = () => JSON.stringify({ max: Math.round(Math.max(w.max, performance.now() - w.last)), frames: w.frames,
     samePC: duetDemo.call.pc === w.pc, in: w.in, state: duetDemo.call.state, signaling: duetDemo.call.signaling });

@@ -72,7 +72,8 @@ func TestCameraAndScreenShare(t *testing.T) {
 	t0 := evalJS[float64](t, bob, screen+".currentTime")
 	waitJS(t, bob, fmt.Sprintf("%s.currentTime > %f", screen, t0+0.5))
 	samePC("screen share")
-	waitVideoPlaying(t, bob) // the camera goes on beside it
+	frames = evalJS[int](t, bob, "watch.frames")
+	waitJS(t, bob, fmt.Sprintf("watch.frames > %d + 20", frames)) // the camera goes on beside it
 
 	click("screen")
 	waitJS(t, alice, "duetDemo.local.screen === false")
@@ -83,8 +84,10 @@ func TestCameraAndScreenShare(t *testing.T) {
 
 // TestGlare: both sides add a track at the same moment, so that their
 // offers cross. The impolite side (the one told start) ignores the
-// other's offer, the polite one rolls its own back and answers, then
-// offers again; both end with both tracks, each on its one connection.
+// other's offer; the polite one withdraws its own (never applied, so
+// nothing to roll back), answers, then offers again. Both end with both
+// tracks, each on its one connection, and both still show the other's
+// camera (frames presented, not only decoded).
 func TestGlare(t *testing.T) {
 	srv := startServer(t)
 	browser := browsertest.Browser(t)
@@ -132,7 +135,7 @@ func TestGlare(t *testing.T) {
 		crossed = a["collisions"] > 0 && b["collisions"] > 0
 		if crossed {
 			impolite, polite := a, b // alice was told start
-			if impolite["ignoredOffers"] == 0 || polite["rollbacks"] == 0 {
+			if impolite["ignoredOffers"] == 0 || polite["withdrawnOffers"] == 0 {
 				t.Errorf("offers crossed but were not resolved by the roles: alice %v, bob %v", a, b)
 			}
 		}
@@ -147,7 +150,10 @@ func TestGlare(t *testing.T) {
 			t.Errorf("receiving on %d transceivers, want %d", got, want)
 		}
 	}
-	waitVideoPlaying(t, alice)
-	waitVideoPlaying(t, bob)
+	for _, tab := range tabs {
+		// Frames are still presented (not only decoded) after the glare.
+		n := evalJS[int](t, tab, "watch.frames")
+		waitJS(t, tab, fmt.Sprintf("watch.frames > %d + 20", n))
+	}
 	chat(t, alice, bob, "after the glare")
 }

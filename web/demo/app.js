@@ -293,7 +293,8 @@ async function startCall() {
   call.on('channelOpen', () => { setChatEnabled(true); log('channelOpen', null); });
   call.on('channelClose', () => { setChatEnabled(false); log('channelClose', null); });
   call.on('message', ({ text }) => {
-    if (text !== null) addMessage('peer', text);
+    if (text === null) return; // binary data is for apps, not the chat
+    addMessage('peer', text);
     log('message', text);
   });
   call.on('reconnecting', ({ attempt, delay }) => {

@@ -88,7 +88,7 @@ export class DuetCall extends EventTarget {
   get channel() { return this.link ? this.link.channel : null; }
   get remoteStream() { return this.link ? this.link.remoteStream : null; }
   get reconnects() { return this._socket.reopens; }
-  /** Negotiation counters of the current peer connection (offers, answers, collisions, rollbacks, iceRestarts). */
+  /** Negotiation counters of the current peer connection (offers, answers, collisions, ignoredOffers, withdrawnOffers, iceRestarts). */
   get counters() { return this.link ? { ...this.link.counters } : null; }
 
   /** Subscribes fn to an event; fn gets the event's detail. Returns an unsubscribe function. */
@@ -218,7 +218,7 @@ export class DuetCall extends EventTarget {
     const changed = (why) => {
       if (this.state === 'closed') return;
       this._socket.probe(this.options.probeTimeout);
-      if (this.link) this.link.restartIce(why);
+      if (this.link) this.link.networkChanged(why);
     };
     const online = () => changed('online');
     addEventListener('online', online);
@@ -362,7 +362,8 @@ export class DuetCall extends EventTarget {
   _partnerBack() {
     const link = this.link;
     if (!link || link.resendOffer()) return; // an offer in flight (a restart, say) finishes first
-    if (!link.healthy && link.connectedOnce) link.restartIceOnce('signalingBack');
+    // The impolite side drives restarts; the polite one follows (see peer.js).
+    if (!link.healthy && link.connectedOnce && !link.polite) link.restartIceOnce('signalingBack');
   }
 
   _start(msg) {

@@ -16,6 +16,7 @@ export const ENGINE_DEFAULTS = {
   idleStallTimeout: 6000, // no media expected: no packet at all (not even ICE checks) for this long
   iceRestartInterval: 1000, // still broken after a restart: try again after this, doubling each time
   iceRestartMaxInterval: 8000, // … up to this
+  politeRestartDelay: 2500, // the polite side restarts only if the impolite one did not within this
   peerTimeout: 30000, // broken this long, restarts and all: the partner is gone
 };
 
@@ -38,10 +39,12 @@ export class PeerLink {
     this.remoteStream = new MediaStream();
     this.connectedOnce = false;
     this.closed = false;
-    this.counters = { offers: 0, answers: 0, collisions: 0, rollbacks: 0, ignoredOffers: 0, iceRestarts: 0 };
+    this.counters = { offers: 0, answers: 0, collisions: 0, ignoredOffers: 0, withdrawnOffers: 0, iceRestarts: 0 };
     this._makingOffer = false;
-    this._ignoreOffer = false;
     this._answerPending = false;
+    this._offerOut = null; // polite side: our offer, sent and not yet applied
+    this._offerGen = 0; // bumped when an offer being made is overtaken
+    this._again = false; // a change waits for the next offer
     this._needTracks = null; // answerer: local tracks to add once the first offer is in
     this._needExtras = null;
     this._pending = []; // remote candidates that came before a remote description
@@ -50,6 +53,10 @@ export class PeerLink {
     this._watch = {
       since: 0, // broken since (0: healthy)
       tries: 0, // restarts since it broke
+      told: false, // the call was told (it checks its socket)
+      remoteRestartAt: 0, // the partner's last ICE restart offer
+      localAddr: '', // our address on the path while it worked
+      ifWatch: false, // _watchInterfaces is running
       lastRestart: 0,
       offerAt: 0, // our offer waits for an answer since
       packets: -1, // inbound RTP packets at the last poll
@@ -118,10 +125,21 @@ export class PeerLink {
   }
 
   // --- perfect negotiation -------------------------------------------------
+  //
+  // Roles decide who yields when offers cross: the impolite side (told
+  // `start`) ignores the partner's offer; the polite side drops its own.
+  // The polite side does that without a rollback: it applies its offer
+  // (setLocalDescription) only once the answer is in, so a crossed offer
+  // was never applied and is simply withdrawn, then made again after the
+  // partner's offer is answered. Chromium (156) stops delivering the remote
+  // video to its track, for good, after any rollback of a local offer;
+  // this way no call ever rolls back. The price: the polite side's ICE
+  // candidates for an offer trickle after the answer, one round trip later.
 
   async _offer() {
     const pc = this.pc;
     if (this.closed || pc.signalingState !== 'stable') return; // fired again when stable
+    if (this.polite) return this._politeOffer();
     try {
       this._makingOffer = true;
       await pc.setLocalDescription();
@@ -135,38 +153,58 @@ export class PeerLink {
     }
   }
 
-  /**
-   * A description from the partner. Offers that cross ours are ignored by the
-   * impolite side and win on the polite side (implicit rollback).
-   */
-  async description(desc) {
-    const pc = this.pc;
-    if (this.closed) return;
-    if (desc.type === 'answer' && pc.signalingState !== 'have-local-offer') {
-      return; // an answer to an offer we already had answered (sent twice across a reconnect)
-    }
-    const readyForOffer = !this._makingOffer && (pc.signalingState === 'stable' || this._answerPending);
-    const collision = desc.type === 'offer' && !readyForOffer;
-    if (collision) this.counters.collisions++;
-    this._ignoreOffer = !this.polite && collision;
-    if (this._ignoreOffer) {
-      this.counters.ignoredOffers++;
-      this._emit('negotiation', { event: 'ignoredOffer' });
+  async _politeOffer() {
+    if (this._offerOut || this._makingOffer) {
+      this._again = true; // one at a time: this change goes in the next offer
       return;
     }
-    this._answerPending = desc.type === 'answer';
+    const gen = ++this._offerGen;
+    this._makingOffer = true;
     try {
-      await pc.setRemoteDescription({ type: desc.type, sdp: desc.sdp });
+      const offer = await this.pc.createOffer();
+      if (this.closed || gen !== this._offerGen || this.pc.signalingState !== 'stable') {
+        this._again = true; // overtaken by the partner's offer
+        return;
+      }
+      this._offerOut = { type: 'offer', sdp: offer.sdp };
+      this.counters.offers++;
+      this._signal(this._offerOut);
+    } catch (err) {
+      if (!this.closed) this._emit('negotiationError', { error: err });
     } finally {
-      this._answerPending = false;
+      this._makingOffer = false;
     }
+  }
+
+  /** A description from the partner. */
+  async description(desc) {
     if (this.closed) return;
-    if (collision) {
-      this.counters.rollbacks++;
-      this._emit('negotiation', { event: 'rollback' });
+    if (desc.type === 'answer') return this._answered(desc);
+    const pc = this.pc;
+    let collision;
+    if (this.polite) {
+      collision = !!this._offerOut || this._makingOffer;
+      if (collision) {
+        this.counters.collisions++;
+        this.counters.withdrawnOffers++;
+        this._offerGen++;
+        this._offerOut = null;
+        this._again = true;
+        this._emit('negotiation', { event: 'withdrawnOffer' });
+      }
+    } else {
+      collision = this._makingOffer || (pc.signalingState !== 'stable' && !this._answerPending);
+      if (collision) {
+        this.counters.collisions++;
+        this.counters.ignoredOffers++;
+        this._emit('negotiation', { event: 'ignoredOffer' });
+        return;
+      }
     }
+    if (pc.remoteDescription && iceUfrag(desc.sdp) !== iceUfrag(pc.remoteDescription.sdp)) this._watch.remoteRestartAt = Date.now();
+    await pc.setRemoteDescription({ type: 'offer', sdp: desc.sdp });
+    if (this.closed) return;
     await this._flushCandidates();
-    if (desc.type !== 'offer') return;
     if (this._needTracks !== null) {
       // addTrack takes the offer's transceiver of the same kind.
       const stream = this._needTracks;
@@ -180,9 +218,39 @@ export class PeerLink {
     const extras = this._needExtras;
     this._needExtras = null;
     if (extras) for (const [track, stream] of extras) this.addTrack(track, stream, false);
+    if (this._again) this._offerAgain();
   }
 
-  /** A trickled candidate from the partner. Stale ones (an old ICE generation, a rolled-back offer) are dropped. */
+  async _answered(desc) {
+    const pc = this.pc;
+    if (this.polite) {
+      const offer = this._offerOut;
+      if (!offer || pc.signalingState !== 'stable') return; // withdrawn, or answered twice across a reconnect
+      this._offerOut = null;
+      await pc.setLocalDescription(offer);
+      if (this.closed) return;
+      await pc.setRemoteDescription({ type: 'answer', sdp: desc.sdp });
+    } else {
+      if (pc.signalingState !== 'have-local-offer') return; // answered twice across a reconnect
+      this._answerPending = true;
+      try {
+        await pc.setRemoteDescription({ type: 'answer', sdp: desc.sdp });
+      } finally {
+        this._answerPending = false;
+      }
+    }
+    if (this.closed) return;
+    await this._flushCandidates();
+    if (this._again) this._offerAgain();
+  }
+
+  /** A change that waited for the negotiation under way goes out now. */
+  _offerAgain() {
+    this._again = false;
+    queueMicrotask(() => this._offer());
+  }
+
+  /** A trickled candidate from the partner. Stale ones (an old ICE generation, an ignored offer) are dropped. */
   async candidate(c) {
     if (this.closed) return;
     if (!this.pc.remoteDescription) {
@@ -204,9 +272,20 @@ export class PeerLink {
    */
   resendOffer() {
     const pc = this.pc;
-    if (this.closed || pc.signalingState !== 'have-local-offer' || this._makingOffer) return false;
-    this._signal({ type: 'offer', sdp: pc.localDescription.sdp });
+    if (this.closed || this._makingOffer) return false;
+    if (this._offerOut) {
+      this._signal(this._offerOut);
+    } else if (pc.signalingState === 'have-local-offer') {
+      this._signal({ type: 'offer', sdp: pc.localDescription.sdp });
+    } else {
+      return false;
+    }
     return true;
+  }
+
+  /** An offer of ours waits for its answer. */
+  get offering() {
+    return !!this._offerOut || this.pc.signalingState === 'have-local-offer';
   }
 
   /** Session description fingerprint of the partner, to tell its connection from a new one. */
@@ -310,6 +389,43 @@ export class PeerLink {
     this.pc.restartIce();
   }
 
+  /** This side's network changed: its candidates may be gone. Restart now, whatever the role. */
+  networkChanged(why) {
+    if (this.closed || !this.connectedOnce) return;
+    this._trouble('network');
+    this.restartIce(why);
+  }
+
+  /**
+   * While the path is broken: has the network interface it used gone
+   * away? The browser learns of that a second or two late, and a restart
+   * before then gathers candidates on the vanished interface. A throwaway
+   * connection's host candidates, every 250 ms, tell the moment the
+   * browser knows; the restart that follows finds the networks that are
+   * left. (With mDNS-hidden addresses this finds nothing and the timed
+   * restarts carry on alone.)
+   */
+  async _watchInterfaces() {
+    const w = this._watch;
+    const dead = w.localAddr;
+    if (w.ifWatch || !dead) return;
+    w.ifWatch = true;
+    try {
+      const until = Date.now() + 8000;
+      while (!this.closed && w.since && Date.now() < until) {
+        const addrs = await hostAddresses();
+        if (this.closed || !w.since) return;
+        if (addrs.size > 0 && !addrs.has(dead)) {
+          this.networkChanged('interfaceGone');
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    } finally {
+      w.ifWatch = false;
+    }
+  }
+
   /** restartIce, unless one started less than iceRestartInterval ago (it is still under way). */
   restartIceOnce(reason) {
     if (Date.now() - this._watch.lastRestart >= this.timing.iceRestartInterval) this.restartIce(reason);
@@ -332,16 +448,29 @@ export class PeerLink {
   }
 
   /**
-   * The path is broken (or looks it): restart ICE now and tell the call,
-   * which checks its socket; while it stays broken, again after 1, 2, 4 …
-   * seconds. The second restart matters: the browser learns of a lost
-   * network interface a second or two late, and candidates gathered before
-   * that may be on the network that is gone.
+   * The path is broken (or looks it): restart ICE and tell the call, which
+   * checks its socket (it may have gone with the same network). While it
+   * stays broken, again after 1, 2, 4 … seconds: the later restarts matter,
+   * since the browser learns of a lost network interface a second or two
+   * late, and a restart before that gathers on the network that is gone.
+   * The impolite side restarts at once; the polite side leaves it to the
+   * impolite one (whose path broke too: crossed restarts only cost round
+   * trips) and restarts itself only when none came within
+   * politeRestartDelay, say when only its own direction broke.
    */
   _trouble(reason) {
     const w = this._watch;
     const now = Date.now();
     if (!w.since) w.since = now;
+    if (!w.told) {
+      w.told = true;
+      this._emit('trouble', { reason });
+      if (reason === 'stalled' || reason === 'disconnected' || reason === 'failed') this._watchInterfaces();
+    }
+    if (this.polite && reason !== 'network') {
+      if (now - w.since < this.timing.politeRestartDelay) return;
+      if (now - w.remoteRestartAt < this.timing.iceRestartMaxInterval) return;
+    }
     if (w.tries > 0) {
       const wait = Math.min(this.timing.iceRestartInterval * 2 ** (w.tries - 1), this.timing.iceRestartMaxInterval);
       if (now - w.lastRestart < wait) return;
@@ -349,7 +478,6 @@ export class PeerLink {
       return; // one just started (a network event, say)
     }
     w.tries++;
-    this._emit('trouble', { reason, attempt: w.tries });
     if (this.connectedOnce || this.pc.remoteDescription) this.restartIce(reason);
   }
 
@@ -359,6 +487,7 @@ export class PeerLink {
     const gap = Date.now() - w.since;
     w.since = 0;
     w.tries = 0;
+    w.told = false;
     this._emit('recovered', { after: gap });
   }
 
@@ -383,7 +512,7 @@ export class PeerLink {
     const now = Date.now();
     // An offer without an answer for long: the answer (or the offer) was
     // lost with a socket. Sending it again is harmless.
-    if (pc.signalingState !== 'have-local-offer') {
+    if (!this.offering) {
       w.offerAt = 0;
     } else if (!w.offerAt) {
       w.offerAt = now;
@@ -398,6 +527,7 @@ export class PeerLink {
     this._polling = true;
     let packets = 0;
     let any = 0;
+    let localAddr = '';
     try {
       const stats = await pc.getStats();
       stats.forEach((r) => {
@@ -406,6 +536,8 @@ export class PeerLink {
           any += r.packetsReceived || r.bytesReceived || 0;
           const pair = r.selectedCandidatePairId && stats.get(r.selectedCandidatePairId);
           if (pair) any += (pair.requestsReceived || 0) + (pair.responsesReceived || 0);
+          const local = pair && stats.get(pair.localCandidateId);
+          if (local) localAddr = local.address || local.ip || '';
         }
       });
     } catch {
@@ -425,6 +557,7 @@ export class PeerLink {
       w.any = any;
       w.lastAny = now;
     }
+    if (localAddr && !this._stalled()) w.localAddr = localAddr; // the address of the path that works
     if (this._stalled()) {
       this._trouble('stalled');
       this._giveUpCheck(now);
@@ -469,6 +602,31 @@ export class PeerLink {
   }
 }
 
+/** The host addresses the browser would gather on now (a throwaway connection's candidates). */
+async function hostAddresses() {
+  const addrs = new Set();
+  const pc = new RTCPeerConnection();
+  try {
+    pc.createDataChannel('probe');
+    await new Promise((resolve) => {
+      const timer = setTimeout(resolve, 1000);
+      pc.onicecandidate = (e) => {
+        if (!e.candidate || !e.candidate.candidate) {
+          clearTimeout(timer);
+          resolve();
+          return;
+        }
+        const a = e.candidate.address || e.candidate.candidate.split(' ')[4];
+        if (a) addrs.add(a);
+      };
+      pc.setLocalDescription().catch(resolve);
+    });
+  } finally {
+    pc.close();
+  }
+  return addrs;
+}
+
 function live(t) {
   return t.direction !== 'stopped' && t.currentDirection !== 'stopped';
 }
@@ -480,6 +638,12 @@ async function addCandidate(pc, c) {
     // A candidate for an m-line we rejected, from an older ICE generation,
     // or for an offer we ignored: harmless.
   }
+}
+
+/** The first a=ice-ufrag value of an SDP, or ''. */
+function iceUfrag(sdp) {
+  const m = /^a=ice-ufrag:(.*)$/m.exec(sdp || '');
+  return m ? m[1].trim() : '';
 }
 
 /** The a=fingerprint value of an SDP, or ''. */
