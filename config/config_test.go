@@ -80,6 +80,8 @@ func TestInvalidValuesNameTheField(t *testing.T) {
 		{[]string{"--send-queue-bytes", "2000"}, nil, "send_queue_bytes"},
 		{[]string{"--idle-timeout", "1s", "--ping-interval", "2s"}, nil, "idle_timeout"},
 		{[]string{"--probe-timeout", "0s"}, nil, "probe_timeout"},
+		{[]string{"--reconnect-grace", "-1s"}, nil, "reconnect_grace"},
+		{[]string{"--reconnect-grace", "2h"}, nil, "reconnect_grace"},
 		{[]string{"--tls-cert", "x.pem"}, nil, "tls_cert"},
 		{[]string{"--stun-uri", "http://x"}, nil, "stun_uri"},
 		{[]string{"--log-format", "xml"}, nil, "log_format"},
@@ -122,6 +124,25 @@ func TestDescribeCoversEveryField(t *testing.T) {
 	for _, s := range d {
 		if s.Help == "" || !strings.HasPrefix(s.Env, "DUET_") || !strings.HasPrefix(s.Flag, "--") {
 			t.Errorf("setting %+v lacks help, env or flag", s)
+		}
+	}
+}
+
+// TestReconnectGrace: 30 s by default, 0 allowed (off), from every layer.
+func TestReconnectGrace(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+		want time.Duration
+	}{
+		{nil, nil, 30 * time.Second},
+		{[]string{"--reconnect-grace", "0"}, nil, 0},
+		{nil, map[string]string{"DUET_RECONNECT_GRACE": "1m"}, time.Minute},
+		{[]string{"--reconnect-grace", "1h"}, nil, time.Hour},
+	} {
+		c, err := load(t, tc.args, tc.env)
+		if err != nil || c.ReconnectGrace != tc.want {
+			t.Errorf("%v %v: reconnect_grace = %v, %v; want %v", tc.args, tc.env, c.ReconnectGrace, err, tc.want)
 		}
 	}
 }

@@ -99,7 +99,7 @@ func (e *entry) dropSeat(c Conn) {
 // admitLocked records what an admitted joiner told us and sends the
 // transition: its joined (with a new resume token when it is resumable,
 // and the partner's session), then the waiter's start.
-func (l *Local) admitLocked(k Key, e *entry, c Conn, info JoinInfo, acts []room.Action[Conn]) {
+func (l *Local) admitLocked(sh *shard, k Key, e *entry, c Conn, info JoinInfo, acts []room.Action[Conn]) {
 	resumable := info.Resumable && l.grace > 0
 	s := e.seatOf(c)
 	if s == nil && (info.Session != "" || resumable) {
@@ -112,7 +112,6 @@ func (l *Local) admitLocked(k Key, e *entry, c Conn, info JoinInfo, acts []room.
 		d.joined = l.joinedInfo(e, s)
 	}
 	l.deliverLocked(k, e, acts, d)
-	sh := l.shard(k)
 	l.expireOverflowedLocked(sh, k, e)
 }
 
@@ -137,7 +136,7 @@ func (l *Local) joinedInfo(e *entry, s *seat) protocol.JoinedInfo {
 // every frame kept while the seat was held, in order; a resumable partner
 // gets peerReconnected. It returns the seat's previous socket and whether
 // that socket was still live (half-open), so the caller drops it.
-func (l *Local) resumeLocked(k Key, e *entry, s *seat, c Conn, info JoinInfo) (old Conn, live bool) {
+func (l *Local) resumeLocked(sh *shard, k Key, e *entry, s *seat, c Conn, info JoinInfo) (old Conn, live bool) {
 	old = s.conn
 	var frames [][]byte
 	if s.hold != nil {
@@ -162,13 +161,13 @@ func (l *Local) resumeLocked(k Key, e *entry, s *seat, c Conn, info JoinInfo) (o
 			l.sendLocked(e, p, protocol.PeerReconnected(nil, k.Stream))
 		}
 	}
-	l.expireOverflowedLocked(l.shard(k), k, e)
+	l.expireOverflowedLocked(sh, k, e)
 	return old, live
 }
 
 // holdLocked keeps s's seat for the reconnect grace after its socket went
 // away for reason, and tells a resumable partner.
-func (l *Local) holdLocked(k Key, e *entry, s *seat, reason Reason) {
+func (l *Local) holdLocked(sh *shard, k Key, e *entry, s *seat, reason Reason) {
 	h := &hold{}
 	s.hold = h
 	h.stop = l.clock.AfterFunc(l.grace, func() { l.expire(k, e, s, h) })
@@ -179,7 +178,7 @@ func (l *Local) holdLocked(k Key, e *entry, s *seat, reason Reason) {
 			l.sendLocked(e, p, protocol.PeerReconnecting(nil, k.Stream, l.grace.Milliseconds()))
 		}
 	}
-	l.expireOverflowedLocked(l.shard(k), k, e)
+	l.expireOverflowedLocked(sh, k, e)
 }
 
 // unholdLocked ends s's hold, if any, without a transition.

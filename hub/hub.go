@@ -38,7 +38,9 @@ type Rooms interface {
 	// protocol.ErrNoSpaceForNewPeer and friends) or ctx's error.
 	Join(ctx context.Context, c Conn, k Key, info JoinInfo) error
 	// Leave takes c out of room k for reason: ReasonLeft when c asked (it
-	// gets leaved), another reason when its socket went away.
+	// gets leaved), another reason when its socket went away. The partner's
+	// stop carries the reason. A Holder keeps the seat of a resumable member
+	// whose socket went away (closed, timeout, node failure) for its grace.
 	Leave(c Conn, k Key, reason Reason)
 	// Relay sends frame to c's partner in room k, or returns
 	// protocol.ErrNoPeerAssociated. It must not keep k or frame after it

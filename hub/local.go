@@ -113,7 +113,7 @@ func (l *Local) Join(ctx context.Context, c Conn, k Key, info JoinInfo) error {
 		}
 		if info.ResumeToken != "" && l.grace > 0 && !e.room.Has(c) {
 			if s := e.seatByToken(info.ResumeToken); s != nil {
-				old, live := l.resumeLocked(k, e, s, c, info)
+				old, live := l.resumeLocked(sh, k, e, s, c, info)
 				sh.mu.Unlock()
 				if live {
 					// Half-open: the old socket is dropped without a room
@@ -125,7 +125,7 @@ func (l *Local) Join(ctx context.Context, c Conn, k Key, info JoinInfo) error {
 		}
 		res, acts := e.room.Join(c)
 		if res == room.Admitted {
-			l.admitLocked(k, e, c, info, acts)
+			l.admitLocked(sh, k, e, c, info, acts)
 			sh.mu.Unlock()
 			return nil
 		}
@@ -224,7 +224,7 @@ func (l *Local) Leave(c Conn, k Key, reason Reason) {
 			return // already held
 		}
 		if s.resumable {
-			l.holdLocked(k, e, s, reason)
+			l.holdLocked(sh, k, e, s, reason)
 			return
 		}
 	}
