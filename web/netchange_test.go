@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"net/http"
 	"net/netip"
 	"os/exec"
 	"testing"
@@ -33,14 +34,16 @@ type phoneLab struct {
 	phone, laptop context.Context
 }
 
-func newPhoneLab(t testing.TB, room string, change ...func(*config.Config)) *phoneLab {
+func newPhoneLab(t testing.TB, room string) *phoneLab {
+	t.Helper()
+	return newPhoneLabMount(t, room, Mount)
+}
+
+// newPhoneLabMount is newPhoneLab with the server's web files mounted by mount.
+func newPhoneLabMount(t testing.TB, room string, mount func(*http.ServeMux)) *phoneLab {
 	t.Helper()
 	ph := netlab.NewPhone(t, netPrefix)
-	cfg := config.Default()
-	for _, f := range change {
-		f(&cfg)
-	}
-	srv := testserver.StartOn(t, netip.AddrPortFrom(ph.Server, 0).String(), cfg, server.Options{Mount: Mount})
+	srv := testserver.StartOn(t, netip.AddrPortFrom(ph.Server, 0).String(), config.Default(), server.Options{Mount: mount})
 	origin := "http://" + srv.Addr
 	// The page is plain http on a non-loopback address: only a secure
 	// origin may open the camera.

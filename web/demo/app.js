@@ -231,7 +231,7 @@ async function startCall() {
   });
   call.on('track', ({ track, stream: remote, main }) => {
     log('track', { kind: track.kind, main });
-    if (!main) {
+    if (main === false) {
       if (track.kind === 'video') showRemoteScreen(remote);
       return;
     }
@@ -246,7 +246,7 @@ async function startCall() {
   call.on('trackEnded', ({ track, main }) => {
     log('trackEnded', { kind: track.kind, main });
     if (track.kind !== 'video') return;
-    if (!main) {
+    if (main === false) {
       showRemoteScreen(null);
     } else {
       demo.remote.camera = false;
