@@ -128,7 +128,7 @@ func gapRuns(b *testing.B, fault string, runs int, sdk []byte) []float64 {
 		}
 		back = rejoin
 	case "cut":
-		srv := startServer(b)
+		srv := testserver.Start(b, config.Default(), server.Options{Mount: mountSDK(sdk)})
 		px := tcpproxy.Start(b, srv.Addr)
 		br := browsertest.Browser(b)
 		url := roomURL(srv, "gap-cut")
