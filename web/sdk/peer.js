@@ -1,24 +1,14 @@
 // duet.js's negotiation engine: one RTCPeerConnection with one partner, and
 // the only place where an offer or an answer is made. Perfect negotiation
-// (the polite side rolls back when offers cross), track changes mid-call,
-// ICE restarts when the path breaks, and a watch on inbound packets that
-// notices a dead path long before the browser's ICE state does. It knows
-// nothing about sockets: descriptions and candidates go out through
-// `signal` and come in through description() and candidate().
+// (roles decide who yields when offers cross; nothing is ever rolled
+// back), track changes mid-call, and, through path.js, ICE restarts when
+// the path breaks. It knows nothing about sockets: descriptions and
+// candidates go out through `signal` and come in through description()
+// and candidate().
 
-const WATCH_INTERVAL = 200; // ms between getStats polls of the path
-const RESEND_OFFER = 3000; // an offer unanswered this long is sent again
+import { PathWatch } from './path.js';
 
-/** Defaults of the engine's timing options (see DuetCallOptions). */
-export const ENGINE_DEFAULTS = {
-  iceRestartGrace: 1000, // 'disconnected' this long → ICE restart
-  stallTimeout: 800, // media was arriving and nothing came for this long → ICE restart
-  idleStallTimeout: 6000, // no media expected: no packet at all (not even ICE checks) for this long
-  iceRestartInterval: 1000, // still broken after a restart: try again after this, doubling each time
-  iceRestartMaxInterval: 8000, // … up to this
-  politeRestartDelay: 2500, // the polite side restarts only if the impolite one did not within this
-  peerTimeout: 30000, // broken this long, restarts and all: the partner is gone
-};
+export { ENGINE_DEFAULTS } from './path.js';
 
 export class PeerLink {
   /**
@@ -27,7 +17,7 @@ export class PeerLink {
    * @param {RTCConfiguration} o.config
    * @param {(m: {type?: string, sdp?: string, candidate?: RTCIceCandidate}) => void} o.signal
    * @param {(name: string, detail: object) => void} o.emit
-   * @param {object} o.timing   ENGINE_DEFAULTS, possibly changed
+   * @param {object} o.timing   ENGINE_DEFAULTS (path.js), possibly changed
    */
   constructor(o) {
     this.polite = o.polite;
@@ -50,24 +40,7 @@ export class PeerLink {
     this._pending = []; // remote candidates that came before a remote description
     this._receiving = new Map(); // transceiver → is the partner sending on it
     this._extraStreams = new Map(); // transceiver → MediaStream for tracks beyond the first of a kind
-    this._watch = {
-      since: 0, // broken since (0: healthy)
-      tries: 0, // restarts since it broke
-      told: false, // the call was told (it checks its socket)
-      remoteRestartAt: 0, // the partner's last ICE restart offer
-      localAddr: '', // our address on the path while it worked
-      ifWatch: false, // _watchInterfaces is running
-      lastRestart: 0,
-      offerAt: 0, // our offer waits for an answer since
-      packets: -1, // inbound RTP packets at the last poll
-      any: -1, // inbound packets of any kind, ICE checks included
-      lastPacket: 0,
-      lastAny: 0,
-      media: false, // the partner's media was arriving
-      timer: 0,
-      grace: 0,
-    };
-    this._polling = false;
+    this.path = new PathWatch(this);
     this._wire();
   }
 
@@ -81,7 +54,7 @@ export class PeerLink {
     pc.onsignalingstatechange = () => {
       if (pc.signalingState === 'stable') this._syncRemoteTracks();
     };
-    pc.oniceconnectionstatechange = () => this._iceState();
+    pc.oniceconnectionstatechange = () => this.path.iceStateChanged();
     pc.onconnectionstatechange = () => {
       if (this.closed) return;
       this._emit('connectionState', { state: pc.connectionState });
@@ -92,9 +65,8 @@ export class PeerLink {
           this._emit('connected', {});
         }
       }
-      this._iceState();
+      this.path.iceStateChanged();
     };
-    this._watch.timer = setInterval(() => this._poll(), WATCH_INTERVAL);
   }
 
   // --- setup ---------------------------------------------------------------
@@ -201,7 +173,7 @@ export class PeerLink {
         return;
       }
     }
-    if (pc.remoteDescription && iceUfrag(desc.sdp) !== iceUfrag(pc.remoteDescription.sdp)) this._watch.remoteRestartAt = Date.now();
+    if (pc.remoteDescription && iceUfrag(desc.sdp) !== iceUfrag(pc.remoteDescription.sdp)) this.path.remoteRestarted();
     await pc.setRemoteDescription({ type: 'offer', sdp: desc.sdp });
     if (this.closed) return;
     await this._flushCandidates();
@@ -356,7 +328,7 @@ export class PeerLink {
         this._emit('trackEnded', { track, stream, main, mid: t.mid });
       }
     }
-    if (![...this._receiving.values()].some(Boolean)) this._watch.media = false;
+    if (![...this._receiving.values()].some(Boolean)) this.path.noMediaExpected();
   }
 
   // --- data channel --------------------------------------------------------
@@ -370,210 +342,25 @@ export class PeerLink {
     };
   }
 
-  // --- keeping the path up -------------------------------------------------
+  // --- keeping the path up (path.js) --------------------------------------
 
   get healthy() {
-    const s = this.pc.iceConnectionState;
-    return (s === 'connected' || s === 'completed') && !this._stalled();
+    return this.path.healthy;
   }
 
-  /**
-   * Restarts ICE: new candidates on whatever networks exist now, on the
-   * same connection (media goes on over the old path while it still works).
-   */
+  /** Restarts ICE now, on the same connection. */
   restartIce(reason) {
-    if (this.closed) return;
-    this._watch.lastRestart = Date.now();
-    this.counters.iceRestarts++;
-    this._emit('iceRestart', { reason });
-    this.pc.restartIce();
+    this.path.restartIce(reason);
   }
 
-  /** This side's network changed: its candidates may be gone. Restart now, whatever the role. */
-  networkChanged(why) {
-    if (this.closed || !this.connectedOnce) return;
-    this._trouble('network');
-    this.restartIce(why);
-  }
-
-  /**
-   * While the path is broken: has the network interface it used gone
-   * away? The browser learns of that a second or two late, and a restart
-   * before then gathers candidates on the vanished interface. A throwaway
-   * connection's host candidates, every 250 ms, tell the moment the
-   * browser knows; the restart that follows finds the networks that are
-   * left. (With mDNS-hidden addresses this finds nothing and the timed
-   * restarts carry on alone.)
-   */
-  async _watchInterfaces() {
-    const w = this._watch;
-    const dead = w.localAddr;
-    if (w.ifWatch || !dead) return;
-    w.ifWatch = true;
-    try {
-      const until = Date.now() + 8000;
-      while (!this.closed && w.since && Date.now() < until) {
-        const addrs = await hostAddresses();
-        if (this.closed || !w.since) return;
-        if (addrs.size > 0 && !addrs.has(dead)) {
-          this.networkChanged('interfaceGone');
-          return;
-        }
-        await new Promise((r) => setTimeout(r, 250));
-      }
-    } finally {
-      w.ifWatch = false;
-    }
-  }
-
-  /** restartIce, unless one started less than iceRestartInterval ago (it is still under way). */
+  /** restartIce, unless one is still under way. */
   restartIceOnce(reason) {
-    if (Date.now() - this._watch.lastRestart >= this.timing.iceRestartInterval) this.restartIce(reason);
+    this.path.restartIceOnce(reason);
   }
 
-  _iceState() {
-    if (this.closed) return;
-    const w = this._watch;
-    const s = this.pc.iceConnectionState;
-    clearTimeout(w.grace);
-    if (s === 'failed') {
-      this._trouble('failed');
-    } else if (s === 'disconnected') {
-      w.grace = setTimeout(() => {
-        if (this.pc.iceConnectionState === 'disconnected') this._trouble('disconnected');
-      }, this.timing.iceRestartGrace);
-    } else if (this.healthy) {
-      this._recovered();
-    }
-  }
-
-  /**
-   * The path is broken (or looks it): restart ICE and tell the call, which
-   * checks its socket (it may have gone with the same network). While it
-   * stays broken, again after 1, 2, 4 … seconds: the later restarts matter,
-   * since the browser learns of a lost network interface a second or two
-   * late, and a restart before that gathers on the network that is gone.
-   * The impolite side restarts at once; the polite side leaves it to the
-   * impolite one (whose path broke too: crossed restarts only cost round
-   * trips) and restarts itself only when none came within
-   * politeRestartDelay, say when only its own direction broke.
-   */
-  _trouble(reason) {
-    const w = this._watch;
-    const now = Date.now();
-    if (!w.since) w.since = now;
-    if (!w.told) {
-      w.told = true;
-      this._emit('trouble', { reason });
-      if (reason === 'stalled' || reason === 'disconnected' || reason === 'failed') this._watchInterfaces();
-    }
-    if (this.polite && reason !== 'network') {
-      if (now - w.since < this.timing.politeRestartDelay) return;
-      if (now - w.remoteRestartAt < this.timing.iceRestartMaxInterval) return;
-    }
-    if (w.tries > 0) {
-      const wait = Math.min(this.timing.iceRestartInterval * 2 ** (w.tries - 1), this.timing.iceRestartMaxInterval);
-      if (now - w.lastRestart < wait) return;
-    } else if (now - w.lastRestart < this.timing.iceRestartInterval / 2) {
-      return; // one just started (a network event, say)
-    }
-    w.tries++;
-    if (this.connectedOnce || this.pc.remoteDescription) this.restartIce(reason);
-  }
-
-  _recovered() {
-    const w = this._watch;
-    if (!w.since) return;
-    const gap = Date.now() - w.since;
-    w.since = 0;
-    w.tries = 0;
-    w.told = false;
-    this._emit('recovered', { after: gap });
-  }
-
-  _stalled() {
-    const w = this._watch;
-    const now = Date.now();
-    if (w.media && now - w.lastPacket > this.timing.stallTimeout) return true;
-    return w.lastAny > 0 && now - w.lastAny > this.timing.idleStallTimeout;
-  }
-
-  /**
-   * Polls the inbound packet counters. Media arrives every few tens of ms,
-   * so a second without a packet is a dead path, even while the browser
-   * still says 'connected' (it takes it seconds to say otherwise, and
-   * it never moves back to a network that returned).
-   */
-  async _poll() {
-    if (this.closed || this._polling) return;
-    const pc = this.pc;
-    const ice = pc.iceConnectionState;
-    const w = this._watch;
-    const now = Date.now();
-    // An offer without an answer for long: the answer (or the offer) was
-    // lost with a socket. Sending it again is harmless.
-    if (!this.offering) {
-      w.offerAt = 0;
-    } else if (!w.offerAt) {
-      w.offerAt = now;
-    } else if (now - w.offerAt > RESEND_OFFER) {
-      w.offerAt = now;
-      if (this.resendOffer()) this._emit('negotiation', { event: 'resentOffer' });
-    }
-    if (ice === 'new' || ice === 'checking') {
-      if (this.connectedOnce) this._giveUpCheck(now);
-      return;
-    }
-    this._polling = true;
-    let packets = 0;
-    let any = 0;
-    let localAddr = '';
-    try {
-      const stats = await pc.getStats();
-      stats.forEach((r) => {
-        if (r.type === 'inbound-rtp') packets += r.packetsReceived || 0;
-        if (r.type === 'transport') {
-          any += r.packetsReceived || r.bytesReceived || 0;
-          const pair = r.selectedCandidatePairId && stats.get(r.selectedCandidatePairId);
-          if (pair) any += (pair.requestsReceived || 0) + (pair.responsesReceived || 0);
-          const local = pair && stats.get(pair.localCandidateId);
-          if (local) localAddr = local.address || local.ip || '';
-        }
-      });
-    } catch {
-      return;
-    } finally {
-      this._polling = false;
-    }
-    if (this.closed) return;
-    if (packets !== w.packets) {
-      if (w.packets >= 0 && packets > w.packets) {
-        w.media = true;
-        w.lastPacket = now;
-      }
-      w.packets = packets;
-    }
-    if (any !== w.any) {
-      w.any = any;
-      w.lastAny = now;
-    }
-    if (localAddr && !this._stalled()) w.localAddr = localAddr; // the address of the path that works
-    if (this._stalled()) {
-      this._trouble('stalled');
-      this._giveUpCheck(now);
-    } else if (ice === 'connected' || ice === 'completed') {
-      this._recovered();
-    } else {
-      // disconnected or failed: the state handlers restart; retry while it lasts
-      if (w.since) this._trouble(ice);
-      this._giveUpCheck(now);
-    }
-  }
-
-  _giveUpCheck(now) {
-    const w = this._watch;
-    if (!w.since) w.since = now;
-    if (now - w.since > this.timing.peerTimeout) this._emit('failed', { after: now - w.since });
+  /** This side's network changed: restart now, whatever the role. */
+  networkChanged(why) {
+    this.path.networkChanged(why);
   }
 
   /** A DTLS transport closed by the partner means its connection is gone for good. */
@@ -593,38 +380,12 @@ export class PeerLink {
   close() {
     if (this.closed) return;
     this.closed = true;
-    clearInterval(this._watch.timer);
-    clearTimeout(this._watch.grace);
+    this.path.stop();
     const ch = this.channel;
     if (ch) ch.close();
     this.pc.close();
     for (const t of this.remoteStream.getTracks()) this.remoteStream.removeTrack(t);
   }
-}
-
-/** The host addresses the browser would gather on now (a throwaway connection's candidates). */
-async function hostAddresses() {
-  const addrs = new Set();
-  const pc = new RTCPeerConnection();
-  try {
-    pc.createDataChannel('probe');
-    await new Promise((resolve) => {
-      const timer = setTimeout(resolve, 1000);
-      pc.onicecandidate = (e) => {
-        if (!e.candidate || !e.candidate.candidate) {
-          clearTimeout(timer);
-          resolve();
-          return;
-        }
-        const a = e.candidate.address || e.candidate.candidate.split(' ')[4];
-        if (a) addrs.add(a);
-      };
-      pc.setLocalDescription().catch(resolve);
-    });
-  } finally {
-    pc.close();
-  }
-  return addrs;
 }
 
 function live(t) {
