@@ -31,10 +31,10 @@ const watchJS = `(() => {
     handle = v.requestVideoFrameCallback(frame);
   };
   handle = v.requestVideoFrameCallback(frame);
-  // Chromium sometimes drops a pending frame callback when the video's
-  // source changes underneath (an ICE restart with a rollback, say) while
-  // frames go on being shown: ask again. Where no frame is shown, asking
-  // again changes nothing.
+  // A safeguard for the measurement: should a pending frame callback ever
+  // be dropped while frames go on being shown, asking again every 100 ms
+  // keeps the count going. Where no frame is shown, asking again changes
+  // nothing, so a real pause is measured all the same.
   setInterval(() => {
     if (performance.now() - w.last < 250) return;
     v.cancelVideoFrameCallback(handle);
