@@ -24,7 +24,7 @@ const describe = `JSON.stringify(window.duetDemo ? {state: duetDemo.state, notic
 	log: duetDemo.log.slice(-12).map(e => e.event + ':' + JSON.stringify(e.detail))} : 'no duetDemo')`
 
 // startServer runs a duet server that also serves this package's files.
-func startServer(t *testing.T, change ...func(*config.Config)) *testserver.Server {
+func startServer(t testing.TB, change ...func(*config.Config)) *testserver.Server {
 	t.Helper()
 	cfg := config.Default()
 	cfg.DrainTimeout = 5 * time.Second
@@ -35,7 +35,7 @@ func startServer(t *testing.T, change ...func(*config.Config)) *testserver.Serve
 }
 
 // openDemo opens the demo page in a new isolated tab.
-func openDemo(t *testing.T, browser context.Context, url string) context.Context {
+func openDemo(t testing.TB, browser context.Context, url string) context.Context {
 	t.Helper()
 	tab := browsertest.NewTab(t, browser)
 	if err := chromedp.Do(tab, chromedp.Navigate(url)); err != nil {
@@ -45,12 +45,12 @@ func openDemo(t *testing.T, browser context.Context, url string) context.Context
 	return tab
 }
 
-func waitJS(t *testing.T, tab context.Context, expr string) {
+func waitJS(t testing.TB, tab context.Context, expr string) {
 	t.Helper()
 	browsertest.WaitJS(t, tab, expr, waitFor, describe)
 }
 
-func evalJS[T any](t *testing.T, tab context.Context, expr string) T {
+func evalJS[T any](t testing.TB, tab context.Context, expr string) T {
 	t.Helper()
 	v, err := chromedp.Run(tab, chromedp.Evaluate[T](expr))
 	if err != nil {
@@ -59,7 +59,7 @@ func evalJS[T any](t *testing.T, tab context.Context, expr string) T {
 	return v
 }
 
-func evalAsync[T any](t *testing.T, tab context.Context, expr string) T {
+func evalAsync[T any](t testing.TB, tab context.Context, expr string) T {
 	t.Helper()
 	v, err := chromedp.Run(tab, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
 	if err != nil {
@@ -70,7 +70,7 @@ func evalAsync[T any](t *testing.T, tab context.Context, expr string) T {
 
 // waitVideoPlaying waits until the remote video shows decoded frames and
 // its playback position keeps moving, i.e. media really flows.
-func waitVideoPlaying(t *testing.T, tab context.Context) {
+func waitVideoPlaying(t testing.TB, tab context.Context) {
 	t.Helper()
 	const v = `document.getElementById('remote-video')`
 	waitJS(t, tab, v+`.videoWidth > 0 && `+v+`.currentTime > 0`)
@@ -79,7 +79,7 @@ func waitVideoPlaying(t *testing.T, tab context.Context) {
 }
 
 // framesDecoded reads the inbound video frame count from getStats.
-func framesDecoded(t *testing.T, tab context.Context) int {
+func framesDecoded(t testing.TB, tab context.Context) int {
 	t.Helper()
 	return evalAsync[int](t, tab, `(async () => {
 		const pc = duetDemo.call && duetDemo.call.pc;
@@ -90,7 +90,7 @@ func framesDecoded(t *testing.T, tab context.Context) int {
 }
 
 // chat sends text from one tab and waits for it on the other.
-func chat(t *testing.T, from, to context.Context, text string) {
+func chat(t testing.TB, from, to context.Context, text string) {
 	t.Helper()
 	waitJS(t, from, "duetDemo.chatOpen === true")
 	q := strconv.Quote(text)

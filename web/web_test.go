@@ -28,6 +28,9 @@ func TestServesEmbeddedFiles(t *testing.T) {
 		{"/demo/app.js", "text/javascript; charset=utf-8", "from '/sdk/duet.js'"},
 		{"/demo/style.css", "text/css; charset=utf-8", "@media"},
 		{"/sdk/duet.js", "text/javascript; charset=utf-8", "export class DuetCall"},
+		{"/sdk/peer.js", "text/javascript; charset=utf-8", "export class PeerLink"},
+		{"/sdk/path.js", "text/javascript; charset=utf-8", "export class PathWatch"},
+		{"/sdk/socket.js", "text/javascript; charset=utf-8", "export class SignalSocket"},
 		{"/sdk/duet.d.ts", "application/typescript; charset=utf-8", "export declare class DuetCall"},
 	}
 	for _, c := range cases {

@@ -30,7 +30,11 @@ const demo = {
   notice: null,
   media: 'pending', // 'camera', 'none' (denied or absent)
   call: null,
-  counts: { joined: 0, connected: 0, peerLeft: 0, reconnecting: 0 },
+  counts: { joined: 0, connected: 0, peerLeft: 0, reconnecting: 0, peerReconnecting: 0, mediaTrouble: 0 },
+  hint: null, // signaling trouble shown over the video: {code, text}
+  inCall: false, // connected to the current partner at least once
+  remote: { camera: false, screen: false },
+  local: { camera: false, screen: false },
   send: (text) => sendChat(text),
 };
 window.duetDemo = demo;
@@ -54,6 +58,21 @@ function notice(kind, code, text) {
   el.className = `notice ${kind || ''}`;
   el.dataset.code = code || '';
   el.textContent = text || '';
+}
+
+// Trouble that does not stop the call (the media keeps flowing): a small
+// line over the video instead of the notice bar. The most important shown.
+const hints = new Map();
+const HINT_ORDER = ['media', 'server', 'peer'];
+function hint(code, text) {
+  if (text) hints.set(code, text);
+  else hints.delete(code);
+  const top = HINT_ORDER.find((c) => hints.has(c));
+  demo.hint = top ? { code: top, text: hints.get(top) } : null;
+  const el = $('hint');
+  el.hidden = !top;
+  el.dataset.code = top || '';
+  el.textContent = top ? hints.get(top) : '';
 }
 
 function addMessage(who, text) {
@@ -128,6 +147,32 @@ function showRemote(on) {
   $('remote-video').classList.toggle('live', on);
 }
 
+// What the remote tile shows: the partner's camera, or why not.
+function placeholder(text, spinning) {
+  showRemote(false);
+  document.querySelector('.spinner').hidden = !spinning;
+  $('placeholder-text').textContent = text;
+}
+
+function showRemoteCamera() {
+  if (!call || call.state === 'closed') return;
+  const stream = call.remoteStream;
+  if (!demo.inCall) return; // the placeholder says why until the first connection
+  if (stream && stream.getVideoTracks().length > 0) {
+    showRemote(true);
+  } else {
+    placeholder(demo.remote.screen ? 'Camera off' : 'Connected. The other person has no camera on.', false);
+  }
+}
+
+function showRemoteScreen(stream) {
+  demo.remote.screen = !!stream;
+  $('remote-screen').srcObject = stream || null;
+  $('screen-wrap').hidden = !stream;
+  document.querySelector('.videos').classList.toggle('sharing', !!stream);
+  if (stream) $('remote-screen').play().catch(() => {});
+}
+
 async function copyLink(label) {
   const link = $('share-link').value;
   try {
@@ -153,69 +198,113 @@ async function startCall() {
 
   const { stream, reason } = await getMedia();
   demo.media = stream ? 'camera' : 'none';
+  demo.local.camera = !!(stream && stream.getVideoTracks().length);
   if (stream) {
     $('local-video').srcObject = stream;
   } else {
     $('local-off').hidden = false;
     $('mic').disabled = true;
-    $('cam').disabled = true;
     notice('warn', 'noCamera', reason);
     log('media', reason);
   }
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getDisplayMedia) $('screen').hidden = true;
 
   call = new DuetCall({ url: wsURL, room, localStream: stream, dataChannel: true });
   demo.call = call;
 
-  call.on('state', ({ state }) => { setState(state); log('state', state); });
-  call.on('joined', ({ reconnected }) => {
+  call.on('state', ({ state }) => {
+    setState(state);
+    log('state', state);
+    if (state === 'reconnecting' && !call.pc) placeholder('Connection lost. Reconnecting…', true);
+    if (state === 'waiting' && !(demo.notice && demo.notice.code === 'peerLeft')) placeholder('Waiting for someone to join…', true);
+    if (state === 'connected') hint('media', null);
+  });
+  call.on('signaling', ({ state }) => {
+    log('signaling', state);
+    // The call goes on without the server; only a new negotiation needs it.
+    hint('server', state === 'reconnecting' ? 'Reconnecting to the server… the call goes on.' : null);
+  });
+  call.on('joined', ({ reconnected, resumed }) => {
     demo.counts.joined++;
-    log('joined', { reconnected });
+    log('joined', { reconnected, resumed });
     if (demo.notice && demo.notice.code === 'reconnecting') notice(null);
   });
-  call.on('track', ({ stream: remote }) => {
+  call.on('track', ({ track, stream: remote, main }) => {
+    log('track', { kind: track.kind, main });
+    if (main === false) {
+      if (track.kind === 'video') showRemoteScreen(remote);
+      return;
+    }
     const v = $('remote-video');
     if (v.srcObject !== remote) v.srcObject = remote;
     v.play().catch(() => {}); // autoplay may need a gesture; the video shows once allowed
-    log('track', null);
+    if (track.kind === 'video') {
+      demo.remote.camera = true;
+      showRemoteCamera();
+    }
+  });
+  call.on('trackEnded', ({ track, main }) => {
+    log('trackEnded', { kind: track.kind, main });
+    if (track.kind !== 'video') return;
+    if (main === false) {
+      showRemoteScreen(null);
+    } else {
+      demo.remote.camera = false;
+      showRemoteCamera();
+    }
   });
   call.on('connected', () => {
     demo.counts.connected++;
-    const video = call.remoteStream && call.remoteStream.getVideoTracks().length > 0;
-    showRemote(video);
-    if (!video) {
-      document.querySelector('.spinner').hidden = true;
-      $('placeholder-text').textContent = 'Connected. The other person has no camera.';
-    }
+    demo.inCall = true;
+    showRemoteCamera();
     if (demo.notice && demo.notice.code === 'peerLeft') notice(null);
     log('connected', null);
   });
-  call.on('peerLeft', () => {
+  call.on('peerLeft', ({ reason: why }) => {
     demo.counts.peerLeft++;
-    showRemote(false);
+    demo.inCall = false;
+    demo.remote.camera = false;
     $('remote-video').srcObject = null;
-    document.querySelector('.spinner').hidden = false;
-    $('placeholder-text').textContent = 'The other person left. Waiting for someone to join…';
-    notice('info', 'peerLeft', 'The other person left the call.');
+    showRemoteScreen(null);
+    hint('peer', null);
+    hint('media', null);
+    placeholder('The other person left. Waiting for someone to join…', true);
+    notice('info', 'peerLeft', why === 'unreachable' ? 'The other person could not be reached any more.' : 'The other person left the call.');
     addMessage('system', 'The other person left.');
-    log('peerLeft', null);
+    log('peerLeft', why);
   });
+  call.on('peerReconnecting', () => {
+    demo.counts.peerReconnecting++;
+    hint('peer', 'The other person is reconnecting…');
+    log('peerReconnecting', null);
+  });
+  call.on('peerReconnected', () => { hint('peer', null); log('peerReconnected', null); });
+  call.on('peerSignalingLost', ({ reason: why }) => {
+    hint('peer', 'The other person lost the server; the call goes on.');
+    log('peerSignalingLost', why);
+  });
+  call.on('mediaTrouble', ({ reason: why }) => {
+    demo.counts.mediaTrouble++;
+    hint('media', 'Connection unstable. Reconnecting…');
+    log('mediaTrouble', why);
+  });
+  call.on('mediaRecovered', ({ after }) => { hint('media', null); log('mediaRecovered', after); });
+  call.on('iceRestart', ({ reason: why }) => log('iceRestart', why));
   call.on('channelOpen', () => { setChatEnabled(true); log('channelOpen', null); });
   call.on('channelClose', () => { setChatEnabled(false); log('channelClose', null); });
   call.on('message', ({ text }) => {
-    if (text !== null) addMessage('peer', text);
+    if (text === null) return; // binary data is for apps, not the chat
+    addMessage('peer', text);
     log('message', text);
   });
   call.on('reconnecting', ({ attempt, delay }) => {
     demo.counts.reconnecting++;
-    showRemote(false);
-    document.querySelector('.spinner').hidden = false;
-    $('placeholder-text').textContent = 'Connection lost. Reconnecting…';
-    notice('warn', 'reconnecting', `Connection to the server lost. Reconnecting (attempt ${attempt})…`);
     log('reconnecting', { attempt, delay: Math.round(delay) });
   });
   call.on('serverWillStop', () => log('serverWillStop', null));
-  call.on('error', ({ definition }) => {
+  call.on('error', ({ definition, retrying }) => {
     log('error', definition);
+    if (retrying) return; // a token refused on a rejoin: the SDK asks for a fresh one
     if (definition === 'NoSpaceForNewPeer') {
       notice('error', definition, 'This room is full: two people are already in the call. Try again later or create a new room.');
       $('placeholder-text').textContent = 'This room is full.';
@@ -227,19 +316,23 @@ async function startCall() {
       notice('warn', definition, 'The server is busy. Retrying…');
     }
   });
-  call.on('closed', ({ reason }) => {
-    log('closed', reason);
+  call.on('closed', ({ reason: why }) => {
+    log('closed', why);
     showRemote(false);
+    showRemoteScreen(null);
+    hints.clear();
+    hint('server', null);
     document.querySelector('.spinner').hidden = true;
-    if (reason === 'left') {
+    if (why === 'left') {
       $('placeholder-text').textContent = 'You left the call.';
       notice('info', 'left', 'You left the call.');
     }
-    // Release the camera: its light should not stay on after the call.
-    if (stream) for (const t of stream.getTracks()) t.stop();
+    // Release the camera and the screen: no capture may outlive the call.
+    for (const s of [call.localStream, screen]) if (s) for (const t of s.getTracks()) t.stop();
     $('local-video').srcObject = null;
     $('local-off').textContent = 'Camera off';
     $('local-off').hidden = false;
+    for (const id of ['mic', 'cam', 'screen']) $(id).disabled = true;
     $('leave').hidden = true;
     $('rejoin').hidden = false;
     setChatEnabled(false);
@@ -252,21 +345,91 @@ async function startCall() {
   });
   $('leave').addEventListener('click', () => call.leave());
   $('rejoin').addEventListener('click', () => location.reload());
-  toggle('mic', () => stream && stream.getAudioTracks(), 'Unmute microphone', 'Mute microphone');
-  toggle('cam', () => stream && stream.getVideoTracks(), 'Turn camera on', 'Turn camera off');
+  $('mic').addEventListener('click', () => {
+    // Muting keeps the track (silence is sent): no renegotiation.
+    const b = $('mic');
+    const off = b.getAttribute('aria-pressed') !== 'true';
+    for (const t of (call.localStream ? call.localStream.getAudioTracks() : [])) t.enabled = !off;
+    b.setAttribute('aria-pressed', String(off));
+    b.title = off ? 'Unmute microphone' : 'Mute microphone';
+  });
+  $('cam').addEventListener('click', () => toggleCamera());
+  $('screen').addEventListener('click', () => toggleScreen());
+  setPressed('cam', !demo.local.camera, 'Turn camera on', 'Turn camera off');
 
   call.connect().catch(() => {}); // failures arrive as events
 }
 
-function toggle(id, tracks, offTitle, onTitle) {
+let screen = null; // the shared screen's stream while sharing
+
+function setPressed(id, pressed, onTitle, offTitle) {
   const b = $(id);
-  b.addEventListener('click', () => {
-    const ts = tracks() || [];
-    const off = b.getAttribute('aria-pressed') !== 'true';
-    for (const t of ts) t.enabled = !off;
-    b.setAttribute('aria-pressed', String(off));
-    b.title = off ? offTitle : onTitle;
-  });
+  b.setAttribute('aria-pressed', String(pressed));
+  b.title = pressed ? onTitle : offTitle;
+}
+
+// Camera off stops the camera (its light goes out) and removes the track:
+// the partner's side is renegotiated and shows "camera off". On again
+// takes a new camera track onto the same connection.
+async function toggleCamera() {
+  const b = $('cam');
+  b.disabled = true;
+  try {
+    if (demo.local.camera) {
+      for (const t of call.localStream.getVideoTracks()) {
+        call.removeTrack(t);
+        t.stop();
+      }
+      demo.local.camera = false;
+      $('local-video').srcObject = null;
+      $('local-off').textContent = 'Camera off';
+      $('local-off').hidden = false;
+    } else {
+      const cam = await navigator.mediaDevices.getUserMedia({ video: true });
+      const track = cam.getVideoTracks()[0];
+      call.addTrack(track, call.localStream || undefined);
+      demo.local.camera = true;
+      $('local-video').srcObject = call.localStream;
+      $('local-off').hidden = true;
+    }
+    log('camera', demo.local.camera);
+  } catch (err) {
+    notice('warn', 'noCamera', `Camera unavailable (${err && err.name}).`);
+  } finally {
+    b.disabled = false;
+    setPressed('cam', !demo.local.camera, 'Turn camera on', 'Turn camera off');
+  }
+}
+
+async function toggleScreen() {
+  if (screen) {
+    stopScreen();
+    return;
+  }
+  try {
+    screen = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
+  } catch (err) {
+    log('screen', err && err.name); // the person cancelled the picker
+    return;
+  }
+  const track = screen.getVideoTracks()[0];
+  track.addEventListener('ended', stopScreen); // "Stop sharing" in the browser's own bar
+  call.addTrack(track, screen);
+  demo.local.screen = true;
+  setPressed('screen', true, 'Stop sharing your screen', 'Share your screen');
+  log('screen', true);
+}
+
+function stopScreen() {
+  if (!screen) return;
+  for (const t of screen.getTracks()) {
+    call.removeTrack(t);
+    t.stop();
+  }
+  screen = null;
+  demo.local.screen = false;
+  setPressed('screen', false, 'Stop sharing your screen', 'Share your screen');
+  log('screen', false);
 }
 
 if (room) {

@@ -1,5 +1,11 @@
 // Types for duet.js, the duet browser SDK.
 
+/** What the token function is told; `refresh` is true after the server refused the last token. */
+export interface TokenRequest {
+  room: string;
+  refresh: boolean;
+}
+
 export interface DuetCallOptions {
   /** WebSocket URL of the signaling server, e.g. `wss://host/WebRTCAppEE/websocket`. */
   url: string;
@@ -7,12 +13,20 @@ export interface DuetCallOptions {
   room: string;
   /** ICE servers to use. When given, the server is not asked (`getIceServerConfig` is skipped). */
   iceServers?: RTCIceServer[];
-  /** Camera/microphone to send. Without it the call is receive-only (plus data). */
+  /** Camera/microphone to send. Without it the call is receive-only (plus data) until addTrack. */
   localStream?: MediaStream | null;
   /** Open a data channel for `send()` and `message` events. Default true. */
   dataChannel?: boolean;
-  /** Token sent with `join` when the server requires one. */
-  token?: string;
+  /**
+   * Room token sent with every join. A function is called for every (re)join; when a rejoin is
+   * refused (`authenticationTokenNotValid`, `unauthorized_access`) after the call had been in the
+   * room, it is called again with `refresh: true`, up to `tokenRetries` times.
+   */
+  token?: string | ((req: TokenRequest) => string | Promise<string>);
+  /** Fresh tokens asked for one refused rejoin before the call gives up. Default 3. */
+  tokenRetries?: number;
+  /** This call's id, sent as `session` with every join. Default: 128 random bits. */
+  session?: string;
   /** Extra RTCPeerConnection settings; `iceServers` here is overridden. */
   rtcConfig?: RTCConfiguration;
   /** Application ping interval in ms. Default 3000. */
@@ -23,35 +37,86 @@ export interface DuetCallOptions {
   minReconnectDelay?: number;
   /** Largest reconnect delay in ms. Default 15000. */
   maxReconnectDelay?: number;
+  /** When the media path breaks, the socket must answer a ping this fast (ms) or is replaced. Default 750 (or 4 round trips, if less). */
+  probeTimeout?: number;
+  /** ICE `disconnected` for this long (ms) restarts ICE. Default 1000. */
+  iceRestartGrace?: number;
+  /** Media was arriving and nothing came for this long (ms): the path is broken. Default 800. */
+  stallTimeout?: number;
+  /** No media expected and not even an ICE check for this long (ms): the path is broken. Default 6000. */
+  idleStallTimeout?: number;
+  /** Still broken after an ICE restart: the next after this (ms), doubling. Default 1000. */
+  iceRestartInterval?: number;
+  /** The longest wait between ICE restarts (ms). Default 8000. */
+  iceRestartMaxInterval?: number;
+  /** The polite side restarts ICE itself only if the other did not within this (ms). Default 2500. */
+  politeRestartDelay?: number;
+  /** Broken this long (ms), restarts and all: the peer connection is closed (`peerLeft`, reason `unreachable`). Default 30000. */
+  peerTimeout?: number;
+  /** Send `leave` when the page is closed or navigated away. Default true. */
+  leaveOnPageHide?: boolean;
+  /** Messages kept for the partner while the socket is down. Default 500. */
+  maxQueued?: number;
 }
 
 /**
- * idle → connecting → waiting (joined, alone) → negotiating → connected;
- * reconnecting after a lost socket; failed when ICE fails; closed after leave() or a fatal error.
+ * The call as a person sees it: idle → connecting → waiting (in the room, alone) → negotiating →
+ * connected; reconnecting while the media path is broken (or, with no peer connection, the socket);
+ * closed after leave() or a fatal error. A lost socket alone never changes it while the peer
+ * connection carries media: see `signaling`. (`failed` is no longer entered: a connection that
+ * cannot be restored is closed, `peerLeft` with reason `unreachable`, and the call waits.)
  */
 export type DuetState =
   | 'idle' | 'connecting' | 'waiting' | 'negotiating' | 'connected'
   | 'reconnecting' | 'failed' | 'closed';
 
+/** The signaling socket: open means in the room. */
+export type DuetSignalingState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed';
+
+/** Why the partner left (`stop` reasons, plus `replaced`, `unreachable` and `closed` decided here). */
+export type PeerLeftReason =
+  | 'left' | 'kicked' | 'closed' | 'timeout' | 'evicted' | 'nodeFailure' | 'replaced' | 'unreachable' | string;
+
 export interface DuetEvents {
-  /** The server confirmed the join (again after each reconnect). */
-  joined: { room: string; reconnected: boolean };
-  /** The peer connection is connected: media and data flow. */
+  /** The server confirmed the join (again after each reconnect); `resumed` when the held seat was taken back. */
+  joined: { room: string; reconnected: boolean; resumed: boolean; peerSession: string | null };
+  /** The peer connection is connected for the first time: media and data flow. */
   connected: { room: string };
-  /** A remote track arrived; `stream` is `call.remoteStream`. */
-  track: { track: MediaStreamTrack; streams: readonly MediaStream[]; stream: MediaStream };
+  /**
+   * The partner's track arrived (again, after it was stopped). `main` is its camera or microphone
+   * (in `call.remoteStream`); otherwise `stream` is a stream of its own (a shared screen).
+   */
+  track: { track: MediaStreamTrack; streams: readonly MediaStream[]; stream: MediaStream; main: boolean; mid: string | null };
+  /** The partner stopped sending a track (camera off, screen share ended). */
+  trackEnded: { track: MediaStreamTrack; stream: MediaStream; main: boolean; mid: string | null };
   /** A data channel message from the peer. `text` is null for binary data. */
   message: { data: string | ArrayBuffer | Blob; text: string | null };
-  /** The peer left or disconnected; the call waits for a new partner. */
-  peerLeft: { room: string };
+  /** The partner is gone and its peer connection closed; the call waits for a new partner. */
+  peerLeft: { room: string; reason: PeerLeftReason };
+  /** The server holds the partner's seat while it reconnects (up to `grace` ms). */
+  peerReconnecting: { room: string; grace: number };
+  /** The partner took its held seat back. */
+  peerReconnected: { room: string };
+  /** The server let the partner go (`stop` with `reason`) but the peer connection still carries media: kept. */
+  peerSignalingLost: { room: string; reason: string };
+  /** The media path broke: ICE restarts follow, the socket is checked. */
+  mediaTrouble: { reason: string };
+  /** The media path works again, `after` ms after it broke. */
+  mediaRecovered: { after: number };
+  /** An ICE restart started (`reason`: stalled, disconnected, failed, interfaceGone, online, networkChange, signalingBack, manual). */
+  iceRestart: { reason: string };
+  /** Offers that crossed: `ignoredOffer` (impolite side) or `withdrawnOffer` (polite side); `resentOffer` after a lost socket. */
+  negotiation: { event: string };
   /** The call ended for good (`reason`: `left`, or the fatal error definition). */
   closed: { reason: string; error?: DuetError };
-  /** The server sent an error; `definition` is its wire name, e.g. `NoSpaceForNewPeer`. */
-  error: { definition: string; room?: string; error?: DuetError; message?: string };
+  /** The server sent an error; `retrying` when a refused token is being replaced. */
+  error: { definition: string; room?: string; error?: DuetError | unknown; message?: string; retrying?: boolean };
   /** The call's state changed. */
   state: { state: DuetState; previous: DuetState };
-  /** The socket was lost; the next attempt starts after `delay` ms. */
-  reconnecting: { attempt: number; delay: number };
+  /** The signaling socket's state changed. */
+  signaling: { state: DuetSignalingState; previous: DuetSignalingState };
+  /** The socket was lost; the next attempt starts after `delay` ms. The peer connection stays. */
+  reconnecting: { attempt: number; delay: number; reason: string };
   /** The server is draining; the call moves to a new socket. */
   serverWillStop: {};
   channelOpen: {};
@@ -60,6 +125,17 @@ export interface DuetEvents {
   connectionState: { state: RTCPeerConnectionState };
   /** A peerMessageCommand relayed from the peer. */
   peerMessage: { definition: string; data: unknown };
+  /** Every signaling message, in and out (for debugging). */
+  signal: { dir: 'in' | 'out'; msg: Record<string, unknown> };
+}
+
+export interface DuetCounters {
+  offers: number;
+  answers: number;
+  collisions: number;
+  ignoredOffers: number;
+  withdrawnOffers: number;
+  iceRestarts: number;
 }
 
 export declare class DuetCall extends EventTarget {
@@ -67,21 +143,40 @@ export declare class DuetCall extends EventTarget {
   readonly url: string;
   readonly room: string;
   readonly state: DuetState;
+  readonly signaling: DuetSignalingState;
+  /** This call's session id (sent with every join). */
+  readonly session: string;
+  /** The partner's session, when it sent one. */
+  readonly peerSession: string | null;
+  /** The newest resume token (from the last `joined`). */
+  readonly resumeToken: string | null;
   /** How many times the socket was reopened. */
   readonly reconnects: number;
   localStream: MediaStream | null;
-  /** The peer's tracks (a new stream per peer connection). */
+  /** The partner's camera and microphone (a new stream per peer connection). */
   readonly remoteStream: MediaStream | null;
   readonly pc: RTCPeerConnection | null;
   readonly channel: RTCDataChannel | null;
+  /** Negotiation counters of the current peer connection. */
+  readonly counters: DuetCounters | null;
   /** Opens the socket and joins; resolves on the first `joined`, rejects on a fatal error or leave(). */
   connect(): Promise<void>;
   /** Sends `leave` and closes the call for good. */
   leave(): void;
   /** Sends over the data channel; throws when it is not open. */
   send(data: string | ArrayBuffer | ArrayBufferView | Blob): void;
-  /** Sends a peerMessageCommand through the server. */
+  /** Sends a peerMessageCommand through the server (kept while the socket reconnects). */
   sendPeerMessage(definition: string, data: unknown): void;
+  /**
+   * Sends track, negotiated on the current connection. With `stream` omitted or `call.localStream`
+   * it is the camera or microphone (it takes the place of one removed before); any other stream
+   * (a screen) is sent alongside.
+   */
+  addTrack(track: MediaStreamTrack, stream?: MediaStream): RTCRtpSender | null | undefined;
+  /** Stops sending track; the partner gets `trackEnded`. */
+  removeTrack(track: MediaStreamTrack): boolean;
+  /** Restarts ICE now, on the same connection. */
+  restartIce(): void;
   /** Subscribes to an event with its detail; returns an unsubscribe function. */
   on<K extends keyof DuetEvents>(name: K, fn: (detail: DuetEvents[K], event: CustomEvent<DuetEvents[K]>) => void): () => void;
 }
@@ -98,3 +193,6 @@ export declare function iceServersFrom(msg: {
   turnServerCredential?: string;
   iceServers?: RTCIceServer[];
 }): RTCIceServer[];
+
+/** The `a=fingerprint` of an SDP (lower case), or ''. */
+export declare function fingerprint(sdp: string | null | undefined): string;

@@ -1,6 +1,17 @@
 // duet browser SDK: a one-to-one WebRTC call through a duet (or Ant Media
 // peer-to-peer) signaling server. No dependencies; see duet.d.ts for the API
 // and ../../docs/protocol.md for the wire contract it follows.
+//
+// A call ends only when someone hangs up. The signaling socket comes and
+// goes (network changes, server restarts, drains); the peer connection
+// (peer.js) stays, with its tracks and data channel, as long as it can be
+// kept: the server holds our seat while we reconnect (resumeToken), and
+// after a restart the two sides recognise each other by their session ids.
+
+import { ENGINE_DEFAULTS, PeerLink, fingerprint } from './peer.js';
+import { SignalSocket } from './socket.js';
+
+export { fingerprint };
 
 /** Join errors that retrying cannot fix: the call stops instead of reconnecting. */
 const FATAL = new Set([
@@ -12,12 +23,23 @@ const FATAL = new Set([
   'tooManyRooms',
 ]);
 
+/** Refusals of a token: a token function may have a fresher one. */
+const TOKEN_REFUSED = new Set(['unauthorized_access', 'authenticationTokenNotValid']);
+
+/** Why the partner left for good (stop reasons); any other keeps a working connection. */
+const HUNG_UP = new Set(['left', 'kicked']);
+
 const DEFAULTS = {
   dataChannel: true,
   pingInterval: 3000, // the Ant Media JS SDK's interval
   pongTimeout: 10000, // no frame at all for this long: the socket is dead
   minReconnectDelay: 500,
   maxReconnectDelay: 15000,
+  probeTimeout: 750, // a ping sent when the media path broke must be answered this fast
+  tokenRetries: 3,
+  leaveOnPageHide: true,
+  maxQueued: 500, // messages kept for the partner while the socket is down
+  ...ENGINE_DEFAULTS,
 };
 
 export class DuetCall extends EventTarget {
@@ -31,21 +53,43 @@ export class DuetCall extends EventTarget {
     this.url = this.options.url;
     this.room = this.options.room;
     this.localStream = this.options.localStream || null;
-    this.remoteStream = null;
-    this.pc = null;
-    this.channel = null;
+    /** This call's id, sent with every join so the partner knows us again after a server restart. */
+    this.session = this.options.session || newSession();
     this.state = 'idle';
-    this.reconnects = 0;
-    this._ws = null;
-    this._attempt = 0;
-    this._timers = new Set();
+    this.signaling = 'idle';
+    this.peerSession = null; // the partner's session, when it sent one
+    this.resumeToken = null;
+    this.link = null;
+    this._joinedOnce = false;
+    this._tokenTries = 0;
+    this._queue = []; // relays for the partner while the socket is down
+    this._inbox = Promise.resolve();
     this._pendingCandidates = [];
-    this._lastFrame = 0;
+    this._extras = new Map(); // local track → its stream, for tracks beyond localStream's
+    this._cleanup = [];
     // Caller-supplied ICE servers win; otherwise the server's answer to
     // getIceServerConfig decides (none configured: host candidates only).
     this._iceServers = this.options.iceServers || [];
     this._joined = null;
+    this._socket = new SignalSocket(this.url, this.options, {
+      open: (gen) => this._socketOpen(gen),
+      message: (msg, gen) => this._receive(msg, gen),
+      lost: (info) => this._socketLost(info),
+      error: (err) => {
+        this._emit('error', { definition: 'invalidUrl', message: String(err) });
+        this._shutdown('error');
+      },
+    });
   }
+
+  // --- public API ----------------------------------------------------------
+
+  get pc() { return this.link ? this.link.pc : null; }
+  get channel() { return this.link ? this.link.channel : null; }
+  get remoteStream() { return this.link ? this.link.remoteStream : null; }
+  get reconnects() { return this._socket.reopens; }
+  /** Negotiation counters of the current peer connection (offers, answers, collisions, ignoredOffers, withdrawnOffers, iceRestarts). */
+  get counters() { return this.link ? { ...this.link.counters } : null; }
 
   /** Subscribes fn to an event; fn gets the event's detail. Returns an unsubscribe function. */
   on(name, fn) {
@@ -61,130 +105,149 @@ export class DuetCall extends EventTarget {
     const promise = new Promise((res, rej) => { resolve = res; reject = rej; });
     promise.catch(() => {}); // callers that only listen to events must not see unhandled rejections
     this._joined = { promise, resolve, reject, done: false };
-    this._open();
+    this._setSignaling('connecting');
+    this._setState('connecting');
+    this._listenToNetwork();
+    this._socket.start();
     return promise;
   }
 
-  /** Leaves the room for good: sends `leave`, closes the call and the socket. */
+  /** Hangs up for good: sends `leave` (the partner is told at once), closes the call and the socket. */
   leave() {
     if (this.state === 'closed') return;
-    this._send({ command: 'leave', streamId: this.room });
+    this._socket.send({ command: 'leave', streamId: this.room });
     this._shutdown('left');
   }
 
   /** Sends text (or binary) to the peer over the data channel. Throws when it is not open. */
   send(data) {
-    if (!this.channel || this.channel.readyState !== 'open') {
-      throw new Error('duet: data channel is not open');
-    }
-    this.channel.send(data);
+    const ch = this.channel;
+    if (!ch || ch.readyState !== 'open') throw new Error('duet: data channel is not open');
+    ch.send(data);
   }
 
-  /** Sends an opaque peerMessageCommand through the server to the peer. */
+  /** Sends an opaque peerMessageCommand through the server to the peer (kept while the socket reconnects). */
   sendPeerMessage(definition, data) {
-    this._send({ command: 'peerMessageCommand', streamId: this.room, definition, data });
+    this._relay({ command: 'peerMessageCommand', streamId: this.room, definition, data });
   }
 
-  // --- socket -------------------------------------------------------------
+  /**
+   * Sends track to the partner, negotiated on the current connection. A
+   * track of localStream (pass stream = call.localStream) is the camera or
+   * microphone: it takes the place of the one removed before; any other
+   * stream (a screen) is sent alongside.
+   */
+  addTrack(track, stream) {
+    if (!stream) stream = this.localStream || (this.localStream = new MediaStream());
+    const main = stream === this.localStream;
+    if (!main) this._extras.set(track, stream);
+    else if (!this.localStream.getTrackById(track.id)) this.localStream.addTrack(track);
+    return this.link ? this.link.addTrack(track, stream, main) : null;
+  }
 
-  _open() {
-    this._setState(this.reconnects > 0 || this._attempt > 0 ? 'reconnecting' : 'connecting');
-    let ws;
-    try {
-      ws = new WebSocket(this.url);
-    } catch (err) {
-      this._emit('error', { definition: 'invalidUrl', message: String(err) });
-      this._shutdown('error');
-      return;
-    }
-    this._ws = ws;
-    ws.onopen = () => {
-      this._lastFrame = Date.now();
-      if (!this.options.iceServers) this._send({ command: 'getIceServerConfig' });
-      const join = { command: 'join', streamId: this.room, multiPeer: false, mode: 'both' };
-      if (this.options.token) join.token = this.options.token;
-      this._send(join);
-      this._startPing(ws);
-    };
-    ws.onmessage = (ev) => {
-      this._lastFrame = Date.now();
-      let msg;
+  /** Stops sending track (the partner sees it end); renegotiated on the same connection. */
+  removeTrack(track) {
+    this._extras.delete(track);
+    if (this.localStream && this.localStream.getTrackById(track.id)) this.localStream.removeTrack(track);
+    return this.link ? this.link.removeTrack(track) : false;
+  }
+
+  /** Restarts ICE now (new candidates on the current networks), on the same connection. */
+  restartIce() {
+    if (this.link) this.link.restartIce('manual');
+  }
+
+  // --- socket --------------------------------------------------------------
+
+  _socketOpen(gen) {
+    if (!this.options.iceServers) this._socket.send({ command: 'getIceServerConfig' });
+    this._sendJoin(gen, false);
+  }
+
+  async _sendJoin(gen, refresh) {
+    let token = this.options.token;
+    if (typeof token === 'function') {
       try {
-        msg = JSON.parse(ev.data);
-      } catch {
+        token = await token({ room: this.room, refresh });
+      } catch (err) {
+        this._emit('error', { definition: 'tokenUnavailable', room: this.room, message: String(err) });
+        if (!this._joinedOnce) this._shutdown('tokenUnavailable', err);
+        else if (this._socket.gen === gen) this._socket.drop('token');
         return;
       }
-      this._handle(msg).catch((err) => this._emit('error', { definition: 'internal', message: String(err) }));
+    }
+    if (this._socket.gen !== gen || this.state === 'closed') return;
+    const join = {
+      command: 'join', streamId: this.room, multiPeer: false, mode: 'both',
+      session: this.session, resumable: true,
     };
-    ws.onclose = () => {
-      if (this._ws !== ws) return;
-      this._ws = null;
-      this._socketLost();
-    };
+    if (this.resumeToken) join.resumeToken = this.resumeToken;
+    if (token) join.token = token;
+    this._send(join);
+  }
+
+  _socketLost({ attempt, delay, reason }) {
+    if (this.state === 'closed') return;
+    this._setSignaling('reconnecting');
+    this._updateState();
+    this._emit('reconnecting', { attempt, delay, reason });
   }
 
   _send(msg) {
-    const ws = this._ws;
-    if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg));
+    const ok = this._socket.send(msg);
+    if (ok) this._emit('signal', { dir: 'out', msg });
+    return ok;
   }
 
-  _startPing(ws) {
-    const tick = () => {
-      if (this._ws !== ws) return;
-      if (Date.now() - this._lastFrame > this.options.pongTimeout) {
-        // Half-open TCP: the browser would wait minutes to notice.
-        this._dropSocket();
-        return;
-      }
-      this._send({ command: 'ping' });
-      this._later(tick, this.options.pingInterval);
+  /** Relays go out now, or wait (bounded) for the socket to be back in the room. */
+  _relay(msg) {
+    if (this.signaling === 'open' && this._send(msg)) return;
+    if (this._queue.length >= this.options.maxQueued) this._queue.shift();
+    this._queue.push(msg);
+  }
+
+  _flushQueue() {
+    const q = this._queue;
+    this._queue = [];
+    for (const m of q) this._send(m);
+  }
+
+  _listenToNetwork() {
+    // A network change (Wi-Fi to cellular): candidates of the old network are
+    // gone and the new one has none yet. Restart ICE and check the socket.
+    const changed = (why) => {
+      if (this.state === 'closed') return;
+      this._socket.probe(this.options.probeTimeout);
+      if (this.link) this.link.networkChanged(why);
     };
-    this._later(tick, this.options.pingInterval);
-  }
-
-  /** Closes the current socket and reconnects, as if the network had dropped it. */
-  _dropSocket() {
-    const ws = this._ws;
-    if (!ws) return;
-    this._ws = null;
-    ws.onclose = null;
-    try { ws.close(); } catch { /* already closing */ }
-    this._socketLost();
-  }
-
-  _socketLost() {
-    if (this.state === 'closed') return;
-    // The server tells the partner `stop` when our socket goes; a new
-    // partner (or the same one) will offer again after we rejoin.
-    this._closePeer();
-    const n = this._attempt++;
-    const cap = Math.min(this.options.maxReconnectDelay, this.options.minReconnectDelay * 2 ** n);
-    const delay = cap / 2 + Math.random() * (cap / 2); // jitter spreads a drained server's clients
-    this._setState('reconnecting');
-    this._emit('reconnecting', { attempt: n + 1, delay });
-    this._later(() => {
-      if (this.state !== 'closed') {
-        this.reconnects++;
-        this._open();
-      }
-    }, delay);
-  }
-
-  _later(fn, ms) {
-    const id = setTimeout(() => { this._timers.delete(id); fn(); }, ms);
-    this._timers.add(id);
+    const online = () => changed('online');
+    addEventListener('online', online);
+    this._cleanup.push(() => removeEventListener('online', online));
+    const conn = globalThis.navigator && navigator.connection;
+    if (conn && conn.addEventListener) {
+      let type = conn.type;
+      const change = () => {
+        if (conn.type === type) return; // rtt and bandwidth estimates change all the time
+        type = conn.type;
+        changed('networkChange');
+      };
+      conn.addEventListener('change', change);
+      this._cleanup.push(() => conn.removeEventListener('change', change));
+    }
+    if (this.options.leaveOnPageHide) {
+      const hide = (e) => { if (!e.persisted) this.leave(); };
+      addEventListener('pagehide', hide);
+      this._cleanup.push(() => removeEventListener('pagehide', hide));
+    }
   }
 
   _shutdown(reason, error) {
-    for (const id of this._timers) clearTimeout(id);
-    this._timers.clear();
-    this._closePeer();
-    const ws = this._ws;
-    this._ws = null;
-    if (ws) {
-      ws.onclose = null;
-      ws.close(1000);
-    }
+    this._socket.stop();
+    for (const f of this._cleanup) f();
+    this._cleanup = [];
+    this._closeLink(null);
+    this._queue = [];
+    this._setSignaling('closed');
     this._setState('closed');
     if (this._joined && !this._joined.done) {
       this._joined.done = true;
@@ -193,32 +256,32 @@ export class DuetCall extends EventTarget {
     this._emit('closed', { reason, error });
   }
 
-  // --- signaling ----------------------------------------------------------
+  // --- signaling -----------------------------------------------------------
 
-  async _handle(msg) {
+  _receive(msg, gen) {
+    this._emit('signal', { dir: 'in', msg });
+    // One message at a time: a description must be in before the candidates after it.
+    this._inbox = this._inbox
+      .then(() => this._handle(msg, gen))
+      .catch((err) => this._emit('error', { definition: 'internal', message: String(err && err.message || err), error: err }));
+  }
+
+  async _handle(msg, gen) {
+    if (this.state === 'closed') return;
     switch (msg.command) {
-      case 'pong':
-        return;
       case 'iceServerConfig':
         this._iceServers = iceServersFrom(msg);
         return;
       case 'notification':
-        return this._notification(msg);
+        return this._notification(msg, gen);
       case 'start':
-        // We were waiting and a partner joined: we make the offer.
-        this._closePeer();
-        return this._offer();
+        return this._start(msg);
       case 'takeConfiguration':
-        return msg.type === 'offer' ? this._answer(msg.sdp) : this._setAnswer(msg.sdp);
+        return this._description(msg);
       case 'takeCandidate':
-        return this._remoteCandidate(msg);
+        return this._candidate(msg);
       case 'stop':
-        if (this.pc || this.state === 'connected' || this.state === 'negotiating') {
-          this._closePeer();
-          this._emit('peerLeft', { room: this.room });
-        }
-        this._setState('waiting');
-        return;
+        return this._stop(msg);
       case 'peerMessageCommand':
         this._emit('peerMessage', { definition: msg.definition, data: msg.data });
         return;
@@ -227,160 +290,264 @@ export class DuetCall extends EventTarget {
     }
   }
 
-  _notification(msg) {
+  _notification(msg, gen) {
     switch (msg.definition) {
       case 'joined':
-        this._attempt = 0;
-        if (!this.pc) this._setState('waiting');
-        this._emit('joined', { room: this.room, reconnected: this.reconnects > 0 });
-        if (this._joined && !this._joined.done) {
-          this._joined.done = true;
-          this._joined.resolve();
-        }
+        // A joined of a socket lost since then says nothing about the next one.
+        if (gen === this._socket.gen) this._onJoined(msg);
         return;
       case 'server_will_stop':
         // The server is draining: move now, with jitter, rather than be cut off.
         this._emit('serverWillStop', {});
-        this._dropSocket();
+        this._socket.drop('serverWillStop');
+        return;
+      case 'peerReconnecting':
+        this._emit('peerReconnecting', { room: this.room, grace: msg.reconnectGrace });
+        return;
+      case 'peerReconnected':
+        this._emit('peerReconnected', { room: this.room });
+        this._partnerBack();
         return;
     }
   }
 
-  _error(msg) {
-    const err = new DuetError(msg.definition, msg.streamId);
-    this._emit('error', { definition: msg.definition, room: msg.streamId, error: err });
-    if (FATAL.has(msg.definition)) this._shutdown(msg.definition, err);
-  }
-
-  _newPeer() {
-    const pc = new RTCPeerConnection({ ...(this.options.rtcConfig || {}), iceServers: this._iceServers });
-    this.pc = pc;
-    this.remoteStream = new MediaStream();
-    pc.onicecandidate = (e) => {
-      if (this.pc !== pc || !e.candidate || !e.candidate.candidate) return;
-      this._send({
-        command: 'takeCandidate',
-        streamId: this.room,
-        label: e.candidate.sdpMLineIndex ?? 0,
-        id: e.candidate.sdpMid ?? '0',
-        candidate: e.candidate.candidate,
-      });
-    };
-    pc.ontrack = (e) => {
-      if (this.pc !== pc) return;
-      this.remoteStream.addTrack(e.track);
-      this._emit('track', { track: e.track, streams: e.streams, stream: this.remoteStream });
-    };
-    pc.onconnectionstatechange = () => {
-      if (this.pc !== pc) return;
-      this._emit('connectionState', { state: pc.connectionState });
-      if (pc.connectionState === 'connected') {
-        this._setState('connected');
-        this._emit('connected', { room: this.room });
-      } else if (pc.connectionState === 'failed') {
-        this._setState('failed');
-      }
-    };
-    pc.ondatachannel = (e) => this._useChannel(e.channel);
-    this._setState('negotiating');
-    return pc;
-  }
-
-  _addLocalTracks(pc, offerer) {
-    const kinds = new Set();
-    if (this.localStream) {
-      for (const track of this.localStream.getTracks()) {
-        pc.addTrack(track, this.localStream);
-        kinds.add(track.kind);
-      }
+  _onJoined(msg) {
+    const first = !this._joinedOnce;
+    this._joinedOnce = true;
+    this._tokenTries = 0;
+    this._socket.succeeded();
+    if (msg.resumeToken) this.resumeToken = msg.resumeToken;
+    this._setSignaling('open');
+    if (msg.resumed) {
+      // Our seat was held: the partner never left, and what it sent
+      // meanwhile follows this message. What we had to send goes now.
+      this._flushQueue();
+      this._partnerBack();
+    } else {
+      // A fresh seat: whatever the server knew is gone (or this is the
+      // first join). Nothing queued can reach anyone.
+      this._queue = [];
+      if (!first) this._serverForgot(msg.peerSession);
+      else if (msg.peerSession) this.peerSession = msg.peerSession;
     }
-    if (offerer) {
-      // Without a camera or microphone we still want the peer's media.
-      for (const kind of ['audio', 'video']) {
-        if (!kinds.has(kind)) pc.addTransceiver(kind, { direction: 'recvonly' });
-      }
+    this._updateState();
+    this._emit('joined', { room: this.room, reconnected: !first, resumed: !!msg.resumed, peerSession: msg.peerSession || null });
+    if (this._joined && !this._joined.done) {
+      this._joined.done = true;
+      this._joined.resolve();
     }
   }
 
-  async _offer() {
-    const pc = this._newPeer();
-    this._addLocalTracks(pc, true);
-    if (this.options.dataChannel) this._useChannel(pc.createDataChannel(this.room));
-    const offer = await pc.createOffer();
-    if (this.pc !== pc) return;
-    await pc.setLocalDescription(offer);
-    if (this.pc !== pc) return;
-    this._send({ command: 'takeConfiguration', streamId: this.room, type: 'offer', sdp: pc.localDescription.sdp });
-  }
-
-  async _answer(sdp) {
-    // An offer on a negotiated connection is a renegotiation; otherwise a new call.
-    let pc = this.pc;
-    const fresh = !pc || !pc.remoteDescription;
-    if (fresh) {
-      if (!pc) pc = this._newPeer();
+  /**
+   * We rejoined as a newcomer (server restart, expired hold). If the
+   * partner is in the room and is the one our connection goes to, keep it;
+   * another partner means our connection is history. An empty room: keep a
+   * connection to a known partner and wait for it (start tells).
+   */
+  _serverForgot(peerSession) {
+    if (!this.link) {
+      this.peerSession = peerSession || null;
+      return;
     }
-    await pc.setRemoteDescription({ type: 'offer', sdp });
-    if (this.pc !== pc) return;
-    if (fresh) this._addLocalTracks(pc, false);
-    await this._flushCandidates(pc);
-    const answer = await pc.createAnswer();
-    if (this.pc !== pc) return;
-    await pc.setLocalDescription(answer);
-    if (this.pc !== pc) return;
-    this._send({ command: 'takeConfiguration', streamId: this.room, type: 'answer', sdp: pc.localDescription.sdp });
+    if (peerSession && peerSession === this.peerSession) {
+      this._partnerBack();
+    } else if (peerSession || !this.peerSession) {
+      // A different partner, or one we could never recognise (no session).
+      this._closeLink('replaced');
+      this.peerSession = peerSession || null;
+    }
   }
 
-  async _setAnswer(sdp) {
-    const pc = this.pc;
-    if (!pc || pc.signalingState !== 'have-local-offer') return;
-    await pc.setRemoteDescription({ type: 'answer', sdp });
-    await this._flushCandidates(pc);
+  /** The partner is reachable through the server again: finish what the gap interrupted. */
+  _partnerBack() {
+    const link = this.link;
+    if (!link || link.resendOffer()) return; // an offer in flight (a restart, say) finishes first
+    // The impolite side drives restarts; the polite one follows (see peer.js).
+    if (!link.healthy && link.connectedOnce && !link.polite) link.restartIceOnce('signalingBack');
   }
 
-  async _remoteCandidate(msg) {
+  _start(msg) {
+    // A partner joined while we waited: we offer, unless it is the partner
+    // our connection already goes to (after a server restart).
+    if (this.link && msg.peerSession && msg.peerSession === this.peerSession) {
+      this._updateState();
+      this._partnerBack();
+      return;
+    }
+    this._closeLink('replaced');
+    this.peerSession = msg.peerSession || null;
+    const link = this._newLink(false);
+    link.startOffer(this.localStream, this.options.dataChannel ? this.room : null);
+    for (const [track, stream] of this._extras) link.addTrack(track, stream, false);
+  }
+
+  async _description(msg) {
+    if (msg.type !== 'offer' && msg.type !== 'answer') return;
+    let link = this.link;
+    if (link && msg.type === 'offer' && link.pc.remoteDescription && fingerprint(msg.sdp) !== link.remoteFingerprint()) {
+      // A new connection from the partner's side (its page reloaded, an
+      // SDK without sessions started over): ours is history.
+      this._closeLink('replaced');
+      link = null;
+    }
+    if (!link) {
+      if (msg.type !== 'offer') return;
+      link = this._newLink(true);
+      link.awaitOffer(this.localStream, this._extras);
+    }
+    await link.description({ type: msg.type, sdp: msg.sdp });
+  }
+
+  async _candidate(msg) {
     const c = { candidate: msg.candidate, sdpMLineIndex: Number(msg.label), sdpMid: msg.id };
-    const pc = this.pc;
-    if (!pc || !pc.remoteDescription) {
+    if (!this.link) {
       // Candidates can overtake the offer's processing: keep them for later.
       this._pendingCandidates.push(c);
       return;
     }
-    await addCandidate(pc, c);
+    await this.link.candidate(c);
   }
 
-  async _flushCandidates(pc) {
+  _stop(msg) {
+    const reason = msg.reason || 'left'; // servers without reasons send stop only when the partner went
+    const link = this.link;
+    if (link && !HUNG_UP.has(reason) && link.connectedOnce && link.healthy) {
+      // The partner lost the server, not us: media still flows. Keep it;
+      // it comes back as a new join (or the path dies and we give up).
+      this._emit('peerSignalingLost', { room: this.room, reason });
+      this._updateState();
+      return;
+    }
+    this._closeLink(reason);
+    this._updateState();
+  }
+
+  _error(msg) {
+    const err = new DuetError(msg.definition, msg.streamId);
+    const refused = TOKEN_REFUSED.has(msg.definition);
+    const retry = refused && this._joinedOnce && typeof this.options.token === 'function' &&
+      this._tokenTries < this.options.tokenRetries;
+    this._emit('error', { definition: msg.definition, room: msg.streamId, error: err, retrying: retry });
+    if (retry) {
+      // The call was in the room before: its token expired meanwhile. Ask for a new one.
+      this._tokenTries++;
+      this._sendJoin(this._socket.gen, true);
+      return;
+    }
+    if (FATAL.has(msg.definition)) this._shutdown(msg.definition, err);
+  }
+
+  // --- the peer connection -------------------------------------------------
+
+  _newLink(polite) {
+    const link = new PeerLink({
+      polite,
+      config: { ...(this.options.rtcConfig || {}), iceServers: this._iceServers },
+      timing: this.options,
+      signal: (m) => this._signalFrom(link, m),
+      emit: (name, detail) => this._linkEvent(link, name, detail),
+    });
+    this.link = link;
     const queued = this._pendingCandidates;
     this._pendingCandidates = [];
-    for (const c of queued) {
-      if (this.pc !== pc) return;
-      await addCandidate(pc, c);
+    for (const c of queued) link.candidate(c);
+    this._updateState();
+    return link;
+  }
+
+  _signalFrom(link, m) {
+    if (link !== this.link) return;
+    if (m.candidate) {
+      const c = m.candidate;
+      this._relay({
+        command: 'takeCandidate', streamId: this.room,
+        label: c.sdpMLineIndex ?? 0, id: c.sdpMid ?? '0', candidate: c.candidate,
+      });
+    } else {
+      this._relay({ command: 'takeConfiguration', streamId: this.room, type: m.type, sdp: m.sdp });
     }
   }
 
-  _useChannel(ch) {
-    this.channel = ch;
-    ch.onopen = () => { if (this.channel === ch) this._emit('channelOpen', {}); };
-    ch.onclose = () => { if (this.channel === ch) this._emit('channelClose', {}); };
-    ch.onmessage = (e) => {
-      if (this.channel === ch) this._emit('message', { data: e.data, text: typeof e.data === 'string' ? e.data : null });
-    };
+  _linkEvent(link, name, detail) {
+    if (link !== this.link) return;
+    switch (name) {
+      case 'connected':
+        this._updateState();
+        this._emit('connected', { room: this.room });
+        return;
+      case 'connectionState':
+        this._updateState();
+        this._emit('connectionState', detail);
+        return;
+      case 'trouble':
+        // The media path broke: our socket may have gone with it (same network).
+        this._socket.probe(this.options.probeTimeout);
+        this._updateState();
+        this._emit('mediaTrouble', detail);
+        return;
+      case 'recovered':
+        this._updateState();
+        this._emit('mediaRecovered', detail);
+        return;
+      case 'failed':
+        // Restarts exhausted: the partner is unreachable for good.
+        this._closeLink('unreachable');
+        this._updateState();
+        return;
+      case 'ended':
+        this._closeLink('closed');
+        this._updateState();
+        return;
+      case 'negotiationError':
+        this._emit('error', { definition: 'negotiationFailed', room: this.room, message: String(detail.error), error: detail.error });
+        return;
+      case 'track':
+      case 'trackEnded':
+      case 'message':
+      case 'channelOpen':
+      case 'channelClose':
+      case 'iceRestart':
+      case 'negotiation':
+        this._emit(name, detail);
+        return;
+    }
   }
 
-  _closePeer() {
-    const pc = this.pc;
-    const ch = this.channel;
-    this.pc = null;
-    this.channel = null;
+  /** Closes the peer connection; reason (when not null) is told as peerLeft. */
+  _closeLink(reason) {
+    const link = this.link;
+    if (!link) return;
+    this.link = null;
     this._pendingCandidates = [];
-    if (ch) {
-      ch.close();
-      this._emit('channelClose', {});
+    const hadChannel = link.channel && link.channel.readyState !== 'closed';
+    link.close();
+    if (hadChannel) this._emit('channelClose', {});
+    if (reason !== null) this._emit('peerLeft', { room: this.room, reason });
+  }
+
+  // --- state ---------------------------------------------------------------
+
+  _updateState() {
+    if (this.state === 'closed') return;
+    const link = this.link;
+    let s;
+    if (link) {
+      if (link.healthy && link.connectedOnce) s = 'connected';
+      else if (link.connectedOnce) s = 'reconnecting';
+      else s = 'negotiating';
+    } else if (this.signaling === 'open') {
+      s = 'waiting';
+    } else {
+      s = this._joinedOnce ? 'reconnecting' : 'connecting';
     }
-    if (pc) pc.close();
-    if (this.remoteStream) {
-      for (const t of this.remoteStream.getTracks()) this.remoteStream.removeTrack(t);
-    }
+    this._setState(s);
+  }
+
+  _setSignaling(state) {
+    if (this.signaling === state) return;
+    const previous = this.signaling;
+    this.signaling = state;
+    this._emit('signaling', { state, previous });
   }
 
   _setState(state) {
@@ -416,10 +583,8 @@ export function iceServersFrom(msg) {
   return [];
 }
 
-async function addCandidate(pc, c) {
-  try {
-    await pc.addIceCandidate(c);
-  } catch {
-    // A candidate for an m-line we rejected, or after close: harmless.
-  }
+/** A random session id (128 bits, base64url), made once per call. */
+function newSession() {
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  return btoa(String.fromCharCode(...b)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 }
