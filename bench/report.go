@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -56,6 +57,9 @@ func reportMain(args []string, stdout, stderr io.Writer) int {
 	if *out == "-" {
 		_, _ = io.WriteString(stdout, md)
 		return 0
+	}
+	if old, err := os.ReadFile(*out); err == nil {
+		md = keepSections(md, string(old))
 	}
 	if err := os.WriteFile(*out, []byte(md), 0o644); err != nil {
 		fmt.Fprintln(stderr, "duet bench report:", err)
@@ -307,3 +311,23 @@ sockets and copy bytes. "duet's engine" uses duet's own WebSocket code
 (package internal/ws), so duet / bare relay is the cost of duet's signaling
 logic; "gorilla" is the plainest relay written with gorilla/websocket.
 `
+
+// markedSection is a part of the benchmarks page that another benchmark
+// writes (scripts/bench-media-gaps.sh, scripts/bench-gap-go.sh): from a
+// line "<!-- NAME:begin ... -->" to "<!-- NAME:end -->".
+var markedSection = regexp.MustCompile(`(?s)<!-- ([a-z-]+):begin.*?<!-- ([a-z-]+):end -->\n?`)
+
+// keepSections appends to md the marked sections of the page it replaces,
+// so that regenerating one benchmark's figures keeps the others'.
+func keepSections(md, old string) string {
+	for _, m := range markedSection.FindAllStringSubmatch(old, -1) {
+		if m[1] != m[2] || strings.Contains(md, "<!-- "+m[1]+":begin") {
+			continue
+		}
+		if !strings.HasSuffix(md, "\n\n") {
+			md += "\n"
+		}
+		md += m[0]
+	}
+	return md
+}
