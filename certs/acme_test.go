@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/duet-rtc/duet/internal/testkit/syncbuf"
+
 	"github.com/gorilla/websocket"
 	"go.uber.org/goleak"
 
@@ -128,13 +130,13 @@ func acmeConfig(p *pebble, dataDir string) config.Config {
 type node struct {
 	src  *certs.Source
 	addr string
-	logs *syncBuffer
+	logs *syncbuf.Buffer
 	stop func(*testing.T)
 }
 
 func startNode(t *testing.T, cfg config.Config, tlsLn, httpLn net.Listener) *node {
 	t.Helper()
-	n := &node{logs: &syncBuffer{}, addr: tlsLn.Addr().String()}
+	n := &node{logs: &syncbuf.Buffer{}, addr: tlsLn.Addr().String()}
 	log := slog.New(slog.NewTextHandler(n.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	var err error
 	if n.src, err = certs.New(cfg, certs.Options{Logger: log}); err != nil {

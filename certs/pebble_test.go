@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/duet-rtc/duet/internal/testkit/syncbuf"
+
 	"github.com/letsencrypt/pebble/v2/ca"
 	"github.com/letsencrypt/pebble/v2/db"
 	"github.com/letsencrypt/pebble/v2/va"
@@ -32,7 +34,7 @@ type pebble struct {
 	CARootFile   string         // PEM of the certificate of its HTTPS API, for tls_acme_ca_root
 	Roots        *x509.CertPool // the root its issued certificates chain to
 	acme         *httptest.Server
-	log          *syncBuffer
+	log          *syncbuf.Buffer
 }
 
 // startPebble runs a CA whose certificates live for validity and whose
@@ -40,7 +42,7 @@ type pebble struct {
 // (TLS-ALPN-01) of 127.0.0.1.
 func startPebble(t *testing.T, validity time.Duration, httpPort, tlsPort int) *pebble {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	logger := log.New(io.MultiWriter(logs, testLog{t}), "pebble ", log.Lmicroseconds)
 	store := db.NewMemoryStore()
 	profiles := map[string]ca.Profile{"default": {Description: "duet test", ValidityPeriod: uint64(validity / time.Second)}}
@@ -143,24 +145,6 @@ func answerDNS(query []byte) []byte {
 		return nil
 	}
 	return b
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // testLog writes to the test's log while it runs.

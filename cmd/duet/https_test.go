@@ -17,9 +17,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
+
+	"github.com/duet-rtc/duet/internal/testkit/syncbuf"
 
 	"github.com/gorilla/websocket"
 	"github.com/skip2/go-qrcode"
@@ -33,12 +34,12 @@ import (
 type tlsNode struct {
 	cmd            *exec.Cmd
 	addr, httpAddr string
-	stdout         *lockedBuffer
+	stdout         *syncbuf.Buffer
 }
 
 func startTLSNode(t *testing.T, bin string, args ...string) *tlsNode {
 	t.Helper()
-	n := &tlsNode{stdout: &lockedBuffer{}}
+	n := &tlsNode{stdout: &syncbuf.Buffer{}}
 	n.cmd = exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0", "--log-format", "json", "--drain-timeout", "3s"}, args...)...)
 	n.cmd.Stdout = n.stdout
 	stderr, _ := n.cmd.StderrPipe()
@@ -225,23 +226,6 @@ func colonHex(b []byte) string {
 		s[i] = fmt.Sprintf("%02X", c)
 	}
 	return strings.Join(s, ":")
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func discardLog() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -12,9 +12,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/duet-rtc/duet/internal/testkit/syncbuf"
 
 	"go.uber.org/goleak"
 
@@ -33,7 +34,7 @@ func noLeaks(t *testing.T) {
 // peerRun is one in-process `duet peer`.
 type peerRun struct {
 	code           chan int
-	stdout, stderr *syncBuffer
+	stdout, stderr *syncbuf.Buffer
 }
 
 func (r *peerRun) wait(t *testing.T) int {
@@ -50,7 +51,7 @@ func (r *peerRun) wait(t *testing.T) int {
 // startPeer runs `duet peer` in-process with stdin and args (plus
 // --loopback and --json).
 func startPeer(t *testing.T, stdin io.Reader, args ...string) *peerRun {
-	r := &peerRun{code: make(chan int, 1), stdout: &syncBuffer{}, stderr: &syncBuffer{}}
+	r := &peerRun{code: make(chan int, 1), stdout: &syncbuf.Buffer{}, stderr: &syncbuf.Buffer{}}
 	args = append([]string{"--loopback", "--json"}, args...)
 	go func() {
 		r.code <- runPeer(t.Context(), args, stdin, r.stdout, r.stderr, func(string) string { return "" })
@@ -79,23 +80,6 @@ func (r *peerRun) lastEvent(t *testing.T) map[string]any {
 		t.Fatal("no events")
 	}
 	return evs[len(evs)-1]
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func peerServer(t *testing.T) *testserver.Server {
@@ -349,14 +333,14 @@ func TestPeerBinary(t *testing.T) {
 
 type proc struct {
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *syncbuf.Buffer
 }
 
 // duetPeer starts `duet peer args` with stdin (nil: /dev/null) and stdout
 // (nil: discarded).
 func duetPeer(t *testing.T, bin string, stdin io.Reader, stdout io.Writer, args ...string) *proc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(bin, append([]string{"peer"}, args...)...), stderr: &syncBuffer{}}
+	p := &proc{cmd: exec.Command(bin, append([]string{"peer"}, args...)...), stderr: &syncbuf.Buffer{}}
 	p.cmd.Stdin = stdin
 	p.cmd.Stdout = stdout
 	p.cmd.Stderr = p.stderr

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/duet-rtc/duet/internal/testkit/syncbuf"
 )
 
 // feedNumbered writes the lines "0\n", "1\n", … to w, one every interval,
@@ -123,7 +125,7 @@ func (l *lines) gapAt(t0 time.Time) (time.Duration, time.Time) {
 type streamPeer struct {
 	name   string
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *syncbuf.Buffer
 	out    *lines
 	sent   func() int
 	exit   chan error
@@ -133,7 +135,7 @@ type streamPeer struct {
 // netns exec) with a numbered stream on stdin every interval until stop.
 func startStreamPeer(t *testing.T, name string, argv []string, every time.Duration, stop <-chan struct{}) *streamPeer {
 	t.Helper()
-	p := &streamPeer{name: name, cmd: exec.Command(argv[0], argv[1:]...), stderr: &syncBuffer{}, exit: make(chan error, 1)}
+	p := &streamPeer{name: name, cmd: exec.Command(argv[0], argv[1:]...), stderr: &syncbuf.Buffer{}, exit: make(chan error, 1)}
 	p.cmd.Stderr = p.stderr
 	in, err := p.cmd.StdinPipe()
 	if err != nil {

@@ -1,6 +1,8 @@
 // Package testkit holds duet's test helpers, apart from the production
 // packages under internal/: testserver (a real server on a :0 port),
 // wstest (a WebSocket test client), tcpproxy (a TCP relay that can cut or
-// freeze connections) and browsertest (headless Chromium). Only tests
+// freeze connections), browsertest (headless Chromium), netlab (network
+// namespaces with two uplinks), fakeclock (a manual clock for timers) and
+// syncbuf (a buffer a process writes while a test reads). Only tests
 // import them.
 package testkit
