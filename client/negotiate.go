@@ -21,7 +21,9 @@ import (
 // before it is accepted: it sends the offer and applies it only together
 // with the answer. A colliding offer then finds it still stable, and
 // "rolling back" is forgetting the offer. The wire sees exactly what a
-// browser's perfect negotiation would send.
+// browser's perfect negotiation would send. What the offer was for is
+// checked again, with our own check rather than pion's, once the
+// partner's offer is answered (needed.go).
 //
 // Everything here runs on the peer's goroutine.
 
@@ -185,8 +187,8 @@ func (p *Peer) answer(sdp string) error {
 			s.restartWhy = "restart offer rolled back"
 		}
 		s.inflight, s.inflightRestart = nil, false
-		// pion fires negotiationneeded again once stable if our change
-		// still needs it.
+		// What our offer carried is checked again once we are stable
+		// (below): the partner's offer may already carry it, or not.
 	}
 	if err := s.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
 		return err
@@ -201,7 +203,12 @@ func (p *Peer) answer(sdp string) error {
 		return err
 	}
 	p.sendDescription(s, "answer", answer.SDP)
-	p.negotiate(s) // stable again: an ICE restart may be waiting
+	// Stable again: an ICE restart may be waiting, and what an offer we
+	// gave up carried, or a track the partner's offer left no way to send,
+	// may need an offer of ours. pion's check after this answer misses the
+	// latter (needed.go), so ours runs whether or not pion asks.
+	s.needed = true
+	p.negotiate(s)
 	return nil
 }
 

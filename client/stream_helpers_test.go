@@ -216,13 +216,24 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 // eventLog collects a peer's events for later checks.
 type eventLog struct {
-	mu  sync.Mutex
-	evs []client.PeerEvent
+	mu   sync.Mutex
+	evs  []client.PeerEvent
+	hook func(client.PeerEvent) // also told every event, on the peer's goroutine
 }
 
 func (l *eventLog) add(e client.PeerEvent) {
 	l.mu.Lock()
 	l.evs = append(l.evs, e)
+	hook := l.hook
+	l.mu.Unlock()
+	if hook != nil {
+		hook(e)
+	}
+}
+
+func (l *eventLog) setHook(hook func(client.PeerEvent)) {
+	l.mu.Lock()
+	l.hook = hook
 	l.mu.Unlock()
 }
 
