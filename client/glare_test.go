@@ -123,6 +123,32 @@ func TestGlareOnReusedTransceiver(t *testing.T) {
 	in.upTo(t, out.end())
 }
 
+// TestGlareDifferentKinds: alice adds a video track and bob an audio
+// track, and their offers cross. Both must end with both tracks. Had pion
+// numbered the m-line of bob's given-up offer, it would be "1", like the
+// video m-line of alice's winning offer, and pion would match bob's audio
+// transceiver with it (mids.go).
+func TestGlareDifferentKinds(t *testing.T) {
+	sa, sb, ra, rb, la, lb := callWithTracks(t, "glare-kinds")
+	pcA, pcB := sa.PeerConnection(), sb.PeerConnection()
+	out := sendNumbered(t, sa, 5*time.Millisecond)
+	in := checkNumbered(t, sb)
+
+	crossOffers(t, la, lb)
+	video, audio := videoTrack(t, "alice-video"), audioTrack(t, "bob-audio")
+	if _, err := sa.AddTrack(video); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sb.AddTrack(audio); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "alice receives bob's audio", func() bool { return ra.has(audio.ID()) })
+	waitFor(t, "bob receives alice's video", func() bool { return rb.has(video.ID()) })
+	collided(t, la, lb)
+	sameCall(t, sa, sb, pcA, pcB, la, lb)
+	in.upTo(t, out.end())
+}
+
 // answeredDirection is the direction of mid's m-line in pc's current
 // remote description ("" when there is none).
 func answeredDirection(pc *webrtc.PeerConnection, mid string) string {

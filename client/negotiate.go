@@ -21,9 +21,12 @@ import (
 // before it is accepted: it sends the offer and applies it only together
 // with the answer. A colliding offer then finds it still stable, and
 // "rolling back" is forgetting the offer. The wire sees exactly what a
-// browser's perfect negotiation would send. What the offer was for is
-// checked again, with our own check rather than pion's, once the
-// partner's offer is answered (needed.go).
+// browser's perfect negotiation would send. Two things a real rollback
+// would undo stay, and are made harmless: the mids that offer gave new
+// m-lines (the polite side names its own, so the partner's cannot clash
+// with them: nameNewMids), and what it was for, which is checked again,
+// with our own check rather than pion's, once the partner's offer is
+// answered (needed.go).
 //
 // Everything here runs on the peer's goroutine.
 
@@ -140,6 +143,11 @@ func (p *Peer) negotiate(s *Session) {
 }
 
 func (p *Peer) makeOffer(s *Session, iceRestart bool) error {
+	if s.polite() {
+		if err := s.nameNewMids(); err != nil {
+			return err
+		}
+	}
 	offer, err := s.pc.CreateOffer(&webrtc.OfferOptions{ICERestart: iceRestart})
 	if err != nil {
 		return err

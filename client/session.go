@@ -47,6 +47,7 @@ type Session struct {
 	needed          bool   // pion said negotiationneeded
 	restartWhy      string // an ICE restart is wanted, and why
 	restarts        int    // ICE restarts since the connection was last up
+	nextMid         int    // the number of the polite side's next own mid
 	everConnected   bool
 	grace, retry    *time.Timer // ICE restart after "disconnected"; next restart attempt
 

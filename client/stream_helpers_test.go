@@ -143,7 +143,16 @@ func (r *received) count() int {
 // videoTrack is a local VP8 track fed with a dummy frame every 20 ms until
 // the test ends.
 func videoTrack(t *testing.T, id string) *webrtc.TrackLocalStaticSample {
-	tr, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8}, id, "stream-"+id)
+	return mediaTrack(t, webrtc.MimeTypeVP8, id)
+}
+
+// audioTrack is videoTrack's Opus twin.
+func audioTrack(t *testing.T, id string) *webrtc.TrackLocalStaticSample {
+	return mediaTrack(t, webrtc.MimeTypeOpus, id)
+}
+
+func mediaTrack(t *testing.T, mime, id string) *webrtc.TrackLocalStaticSample {
+	tr, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: mime}, id, "stream-"+id)
 	if err != nil {
 		t.Fatal(err)
 	}
