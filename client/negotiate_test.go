@@ -125,7 +125,8 @@ func TestRenegotiation(t *testing.T) {
 	if la.count(client.EventRenegotiating)+lb.count(client.EventRenegotiating) < 3 {
 		t.Fatalf("fewer renegotiations than changes: alice %d, bob %d", la.count(client.EventRenegotiating), lb.count(client.EventRenegotiating))
 	}
-	t.Logf("numbered stream: %d messages, longest gap %v", in.count(), in.gap())
+	t.Logf("numbered stream: %d messages, longest gap %v; offer collisions: alice %d, bob %d", in.count(), in.gap(),
+		la.count(client.EventCollision), lb.count(client.EventCollision))
 }
 
 // TestICERestart: an ICE restart asked for on either side runs on the
