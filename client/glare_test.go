@@ -109,7 +109,7 @@ func TestGlareOnReusedTransceiver(t *testing.T) {
 	})
 
 	crossOffers(t, la, lb)
-	screen, cam2 := videoTrack(t, "alice-screen"), videoTrack(t, "bob-camera-again")
+	screen, cam2 := videoTrack(t, "alice-screen"), mediaTrack(t, webrtc.MimeTypeVP8, "bob-camera-again", 2*time.Millisecond)
 	if _, err := sa.AddTrack(screen); err != nil {
 		t.Fatal(err)
 	}
@@ -121,13 +121,19 @@ func TestGlareOnReusedTransceiver(t *testing.T) {
 	collided(t, la, lb)
 	sameCall(t, sa, sb, pcA, pcB, la, lb)
 	in.upTo(t, out.end())
+	waitFor(t, "100 packets of bob's camera", func() bool { n, _ := ra.received(cam2.ID()); return n >= 100 })
+	if n, gaps := ra.received(cam2.ID()); gaps != 0 {
+		t.Fatalf("bob's camera: %d packets, with %d gaps in their sequence numbers", n, gaps)
+	}
 }
 
 // TestGlareDifferentKinds: alice adds a video track and bob an audio
 // track, and their offers cross. Both must end with both tracks. Had pion
 // numbered the m-line of bob's given-up offer, it would be "1", like the
 // video m-line of alice's winning offer, and pion would match bob's audio
-// transceiver with it (mids.go).
+// transceiver with it (mids.go). bob's audio (a packet every 2 ms) must
+// arrive whole from its first packet on: none sent on its m-line before
+// alice knows it (pion would take the first ones for a probe of its own).
 func TestGlareDifferentKinds(t *testing.T) {
 	sa, sb, ra, rb, la, lb := callWithTracks(t, "glare-kinds")
 	pcA, pcB := sa.PeerConnection(), sb.PeerConnection()
@@ -135,7 +141,7 @@ func TestGlareDifferentKinds(t *testing.T) {
 	in := checkNumbered(t, sb)
 
 	crossOffers(t, la, lb)
-	video, audio := videoTrack(t, "alice-video"), audioTrack(t, "bob-audio")
+	video, audio := videoTrack(t, "alice-video"), audioTrack(t, "bob-audio", 2*time.Millisecond)
 	if _, err := sa.AddTrack(video); err != nil {
 		t.Fatal(err)
 	}
@@ -147,6 +153,10 @@ func TestGlareDifferentKinds(t *testing.T) {
 	collided(t, la, lb)
 	sameCall(t, sa, sb, pcA, pcB, la, lb)
 	in.upTo(t, out.end())
+	waitFor(t, "100 packets of bob's audio", func() bool { n, _ := ra.received(audio.ID()); return n >= 100 })
+	if n, gaps := ra.received(audio.ID()); gaps != 0 {
+		t.Fatalf("bob's audio: %d packets, with %d gaps in their sequence numbers", n, gaps)
+	}
 }
 
 // answeredDirection is the direction of mid's m-line in pc's current

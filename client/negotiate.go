@@ -203,6 +203,7 @@ func (p *Peer) answer(sdp string) error {
 	}
 	s.remoteFP = fp
 	p.flushPending(s)
+	s.holdUnsendable(s.pc.RemoteDescription())
 	answer, err := s.pc.CreateAnswer(nil)
 	if err != nil {
 		return err
@@ -211,6 +212,7 @@ func (p *Peer) answer(sdp string) error {
 		return err
 	}
 	p.sendDescription(s, "answer", answer.SDP)
+	s.releaseHeld()
 	// Stable again: an ICE restart may be waiting, and what an offer we
 	// gave up carried, or a track the partner's offer left no way to send,
 	// may need an offer of ours. pion's check after this answer misses the
@@ -238,6 +240,7 @@ func (p *Peer) setAnswer(sdp string) error {
 	}
 	s.remoteFP = fingerprint(sdp)
 	p.flushPending(s)
+	s.releaseHeld()
 	p.negotiate(s)
 	return nil
 }
