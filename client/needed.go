@@ -10,6 +10,19 @@ import (
 // may run late, after a description the event predates was applied; the
 // peer checks again on its goroutine before it offers, so a stale event
 // does not cost a useless round of offer and answer.
+//
+// One check is added to the W3C ones, for an answer: a transceiver that
+// sends where the offer it answered does not receive needs an offer of its
+// own. pion keeps one direction per transceiver where the W3C keeps two
+// (the one asked for and the one negotiated): answering an offer that
+// only sends on an m-line turns its recvonly into inactive, so its next
+// track goes out as sendonly though nobody asked it to stop receiving. And
+// pion answers with its own direction whatever the offer allowed, so an
+// answer that claims sendrecv to a sendonly offer looks done to the W3C
+// check while nothing is sent. Offering sendrecv then makes the other pion
+// side receive again (it widens sendonly to sendrecv on such an offer); a
+// side that really does not want to receive answers so and the offer,
+// once applied, satisfies the check.
 func needsNegotiation(pc *webrtc.PeerConnection, hasChannel bool) bool {
 	local := pc.CurrentLocalDescription()
 	if local == nil {
@@ -64,9 +77,29 @@ func needsNegotiation(pc *webrtc.PeerConnection, hasChannel bool) bool {
 			if direction(m, ld) != dir {
 				return true
 			}
+			if sending(t) && rd != nil {
+				if rm := byMid(rd, t.Mid()); rm != nil && !receives(direction(rm, rd)) {
+					return true
+				}
+			}
 		}
 	}
 	return false
+}
+
+// sending reports whether t is asked to send a track.
+func sending(t *webrtc.RTPTransceiver) bool {
+	dir := t.Direction()
+	if dir != webrtc.RTPTransceiverDirectionSendrecv && dir != webrtc.RTPTransceiverDirectionSendonly {
+		return false
+	}
+	return t.Sender() != nil && t.Sender().Track() != nil
+}
+
+// receives reports whether a media section's direction lets its side
+// receive.
+func receives(d webrtc.RTPTransceiverDirection) bool {
+	return d == webrtc.RTPTransceiverDirectionSendrecv || d == webrtc.RTPTransceiverDirectionRecvonly
 }
 
 func hasApplication(d *sdp.SessionDescription) bool {

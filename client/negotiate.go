@@ -21,7 +21,12 @@ import (
 // before it is accepted: it sends the offer and applies it only together
 // with the answer. A colliding offer then finds it still stable, and
 // "rolling back" is forgetting the offer. The wire sees exactly what a
-// browser's perfect negotiation would send.
+// browser's perfect negotiation would send. Two things a real rollback
+// would undo stay, and are made harmless: the mids that offer gave new
+// m-lines (the polite side names its own, so the partner's cannot clash
+// with them: nameNewMids), and what it was for, which is checked again,
+// with our own check rather than pion's, once the partner's offer is
+// answered (needed.go).
 //
 // Everything here runs on the peer's goroutine.
 
@@ -138,6 +143,11 @@ func (p *Peer) negotiate(s *Session) {
 }
 
 func (p *Peer) makeOffer(s *Session, iceRestart bool) error {
+	if s.polite() {
+		if err := s.nameNewMids(); err != nil {
+			return err
+		}
+	}
 	offer, err := s.pc.CreateOffer(&webrtc.OfferOptions{ICERestart: iceRestart})
 	if err != nil {
 		return err
@@ -185,14 +195,15 @@ func (p *Peer) answer(sdp string) error {
 			s.restartWhy = "restart offer rolled back"
 		}
 		s.inflight, s.inflightRestart = nil, false
-		// pion fires negotiationneeded again once stable if our change
-		// still needs it.
+		// What our offer carried is checked again once we are stable
+		// (below): the partner's offer may already carry it, or not.
 	}
 	if err := s.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
 		return err
 	}
 	s.remoteFP = fp
 	p.flushPending(s)
+	s.holdUnsendable(s.pc.RemoteDescription())
 	answer, err := s.pc.CreateAnswer(nil)
 	if err != nil {
 		return err
@@ -201,7 +212,13 @@ func (p *Peer) answer(sdp string) error {
 		return err
 	}
 	p.sendDescription(s, "answer", answer.SDP)
-	p.negotiate(s) // stable again: an ICE restart may be waiting
+	s.releaseHeld()
+	// Stable again: an ICE restart may be waiting, and what an offer we
+	// gave up carried, or a track the partner's offer left no way to send,
+	// may need an offer of ours. pion's check after this answer misses the
+	// latter (needed.go), so ours runs whether or not pion asks.
+	s.needed = true
+	p.negotiate(s)
 	return nil
 }
 
@@ -223,6 +240,7 @@ func (p *Peer) setAnswer(sdp string) error {
 	}
 	s.remoteFP = fingerprint(sdp)
 	p.flushPending(s)
+	s.releaseHeld()
 	p.negotiate(s)
 	return nil
 }

@@ -78,7 +78,7 @@ func TestGlare(t *testing.T) {
 // TestRenegotiation: a track added, removed and added again mid-call, on
 // the same PeerConnection, while a numbered stream keeps flowing.
 func TestRenegotiation(t *testing.T) {
-	sa, sb, ra, _, la, lb := callWithTracks(t, "reneg")
+	sa, sb, ra, rb, la, lb := callWithTracks(t, "reneg")
 	out := sendNumbered(t, sb, 5*time.Millisecond)
 	in := checkNumbered(t, sa)
 
@@ -106,11 +106,14 @@ func TestRenegotiation(t *testing.T) {
 	if _, err := sa.AddTrack(screen); err != nil { // and the impolite side
 		t.Fatal(err)
 	}
+	// Both at once: their offers usually cross (TestGlareOnReusedTransceiver
+	// makes them cross every time).
 	cam2 := videoTrack(t, "bob-camera-again")
 	if _, err := sb.AddTrack(cam2); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "alice receives bob's camera again", func() bool { return ra.has(cam2.ID()) })
+	waitFor(t, "bob receives alice's screen", func() bool { return rb.has(screen.ID()) })
 
 	in.upTo(t, out.end())
 	if sa.Err() != nil || sb.Err() != nil {
@@ -122,7 +125,8 @@ func TestRenegotiation(t *testing.T) {
 	if la.count(client.EventRenegotiating)+lb.count(client.EventRenegotiating) < 3 {
 		t.Fatalf("fewer renegotiations than changes: alice %d, bob %d", la.count(client.EventRenegotiating), lb.count(client.EventRenegotiating))
 	}
-	t.Logf("numbered stream: %d messages, longest gap %v", in.count(), in.gap())
+	t.Logf("numbered stream: %d messages, longest gap %v; offer collisions: alice %d, bob %d", in.count(), in.gap(),
+		la.count(client.EventCollision), lb.count(client.EventCollision))
 }
 
 // TestICERestart: an ICE restart asked for on either side runs on the

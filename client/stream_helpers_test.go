@@ -143,7 +143,18 @@ func (r *received) count() int {
 // videoTrack is a local VP8 track fed with a dummy frame every 20 ms until
 // the test ends.
 func videoTrack(t *testing.T, id string) *webrtc.TrackLocalStaticSample {
-	tr, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8}, id, "stream-"+id)
+	return mediaTrack(t, webrtc.MimeTypeVP8, id, 20*time.Millisecond)
+}
+
+// audioTrack is videoTrack's Opus twin, fed every interval.
+func audioTrack(t *testing.T, id string, every time.Duration) *webrtc.TrackLocalStaticSample {
+	return mediaTrack(t, webrtc.MimeTypeOpus, id, every)
+}
+
+// mediaTrack is a local track of one codec fed with a dummy one-packet
+// sample every interval until the test ends.
+func mediaTrack(t *testing.T, mime, id string, every time.Duration) *webrtc.TrackLocalStaticSample {
+	tr, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: mime}, id, "stream-"+id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,14 +162,14 @@ func videoTrack(t *testing.T, id string) *webrtc.TrackLocalStaticSample {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		tk := time.NewTicker(20 * time.Millisecond)
+		tk := time.NewTicker(every)
 		defer tk.Stop()
 		for {
 			select {
 			case <-stop:
 				return
 			case <-tk.C:
-				tr.WriteSample(media.Sample{Data: []byte{0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a}, Duration: 20 * time.Millisecond})
+				tr.WriteSample(media.Sample{Data: []byte{0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a}, Duration: every})
 			}
 		}
 	}()
@@ -167,33 +178,56 @@ func videoTrack(t *testing.T, id string) *webrtc.TrackLocalStaticSample {
 }
 
 // remoteTracks records the tracks a PeerConnection receives (by track id)
-// and reads them until they end.
+// and reads them until they end, counting their packets and the gaps in
+// their sequence numbers.
 type remoteTracks struct {
-	mu  sync.Mutex
-	ids map[string]bool
+	mu      sync.Mutex
+	ids     map[string]bool
+	packets map[string]int
+	gaps    map[string]int
 }
 
 func (rt *remoteTracks) hook(pc *webrtc.PeerConnection) error {
 	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		rt.mu.Lock()
 		if rt.ids == nil {
-			rt.ids = map[string]bool{}
+			rt.ids, rt.packets, rt.gaps = map[string]bool{}, map[string]int{}, map[string]int{}
 		}
 		rt.ids[tr.ID()] = true
 		rt.mu.Unlock()
-		for {
+		var last uint16
+		for n := 0; ; {
 			// A deadline, because pion may leave the read of a track whose
 			// m-line was renegotiated away blocked after Close.
 			tr.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
-			_, _, err := tr.ReadRTP()
+			pkt, _, err := tr.ReadRTP()
 			var ne net.Error
 			timeout := errors.As(err, &ne) && ne.Timeout()
 			if err != nil && (!timeout || pc.ConnectionState() == webrtc.PeerConnectionStateClosed) {
 				return
 			}
+			if err != nil {
+				continue
+			}
+			rt.mu.Lock()
+			if n > 0 && pkt.SequenceNumber != last+1 {
+				rt.gaps[tr.ID()]++
+			}
+			n++
+			rt.packets[tr.ID()] = n
+			rt.mu.Unlock()
+			last = pkt.SequenceNumber
 		}
 	})
 	return nil
+}
+
+// received says how many packets of track id arrived, and in how many
+// places its sequence numbers skipped.
+func (rt *remoteTracks) received(id string) (packets, gaps int) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	return rt.packets[id], rt.gaps[id]
 }
 
 func (rt *remoteTracks) has(id string) bool {
@@ -216,13 +250,24 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 // eventLog collects a peer's events for later checks.
 type eventLog struct {
-	mu  sync.Mutex
-	evs []client.PeerEvent
+	mu   sync.Mutex
+	evs  []client.PeerEvent
+	hook func(client.PeerEvent) // also told every event, on the peer's goroutine
 }
 
 func (l *eventLog) add(e client.PeerEvent) {
 	l.mu.Lock()
 	l.evs = append(l.evs, e)
+	hook := l.hook
+	l.mu.Unlock()
+	if hook != nil {
+		hook(e)
+	}
+}
+
+func (l *eventLog) setHook(hook func(client.PeerEvent)) {
+	l.mu.Lock()
+	l.hook = hook
 	l.mu.Unlock()
 }
 
