@@ -29,53 +29,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/duet-rtc/duet/hub"
 )
-
-// Options configure one node of a cluster. Zero values get defaults.
-type Options struct {
-	// URL is one or more NATS server URLs, comma-separated. Required.
-	URL string
-	// NodeID names this node on the cluster's subjects; empty: random.
-	// Two live nodes must never share one.
-	NodeID string
-	// Bucket is the membership bucket's name (default "duet_rooms").
-	Bucket string
-	// Replicas of the membership bucket: 3 on a three-node NATS cluster.
-	Replicas int
-	// MemoryStorage keeps the bucket in memory instead of on disk: faster,
-	// but a NATS restart forgets every room.
-	MemoryStorage bool
-	// ProbeTimeout bounds how long a member of a full room has to answer a
-	// liveness probe (default 2 s).
-	ProbeTimeout time.Duration
-	// Heartbeat is the interval of this node's announcements (default
-	// 250 ms); DeadAfter the silence after which a node is declared dead
-	// (default 1.5 s), so a dead node is noticed within DeadAfter plus one
-	// Heartbeat.
-	Heartbeat, DeadAfter time.Duration
-	// OpTimeout bounds one bucket operation (default 2 s).
-	OpTimeout time.Duration
-	// StartTimeout bounds how long New waits for NATS and JetStream to
-	// answer (default 60 s): a NATS cluster that has just started needs
-	// seconds to elect its leaders.
-	StartTimeout time.Duration
-	// RelayBuffer bounds the bytes of relayed frames and room transitions
-	// held per destination node until that node acknowledges them (default
-	// 8 MiB); RelayHold how long they are held (default 10 s). Past either
-	// bound the held frames are dropped and their senders get
-	// relayFailed.
-	RelayBuffer int
-	RelayHold   time.Duration
-	// Logger; nil discards.
-	Logger *slog.Logger
-	// Registerer receives the cluster's metrics; nil registers nothing.
-	Registerer prometheus.Registerer
-	// NATSOptions are appended to the connection's options.
-	NATSOptions []nats.Option
-}
 
 var validNodeID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
@@ -124,6 +80,14 @@ type Cluster struct {
 
 	evictions, probes atomic.Int64
 
+	clock        Clock
+	holdMu       sync.Mutex
+	holds        map[seatID]*holdWatch // holds this node wrote and watches (hold.go)
+	holdsClosed  bool
+	holdSweeping atomic.Bool
+	resumes      atomic.Int64
+	expiries     atomic.Int64
+
 	ops clusterOps // listings, kicks and room events (ops*.go)
 
 	stop      chan struct{}
@@ -158,6 +122,12 @@ func New(ctx context.Context, opt Options) (*Cluster, error) {
 	setDefault(&opt.StartTimeout, 60*time.Second)
 	setDefault(&opt.RelayBuffer, 8<<20)
 	setDefault(&opt.RelayHold, 10*time.Second)
+	setDefault(&opt.HoldBytes, 1<<20)
+	setDefault(&opt.HoldSweep, 5*time.Second)
+	opt.ReconnectGrace = max(opt.ReconnectGrace, 0)
+	if opt.Clock == nil {
+		opt.Clock = systemClock{}
+	}
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -171,6 +141,7 @@ func New(ctx context.Context, opt Options) (*Cluster, error) {
 		opt: opt, id: opt.NodeID, inc: inc, log: opt.Logger.With("node", opt.NodeID, "incarnation", inc), met: met,
 		live:   newLiveness(inc, opt.DeadAfter, now),
 		byConn: map[hub.Conn]*member{}, byNum: map[uint64]*member{}, rooms: map[hub.Key]int{},
+		clock: opt.Clock, holds: map[seatID]*holdWatch{},
 		stop: make(chan struct{}),
 	}
 	// Two connections, so that a burst of relayed frames queued towards
@@ -217,6 +188,9 @@ func New(ctx context.Context, opt Options) (*Cluster, error) {
 	c.met.connected.Set(1)
 	c.spawn(c.heartbeatLoop)
 	c.spawn(c.linkLoop)
+	if c.holding() {
+		c.spawn(c.holdSweepLoop)
+	}
 	c.log.Info("cluster node started", "nats", c.nc.ConnectedUrlRedacted(), "bucket", opt.Bucket)
 	return c, nil
 }
@@ -324,6 +298,20 @@ func (c *Cluster) spawn(f func()) {
 		defer c.wg.Done()
 		f()
 	}()
+}
+
+// run runs f on the calling goroutine (a timer's) as work Close waits
+// for, unless closing began.
+func (c *Cluster) run(f func()) {
+	c.lifeMu.Lock()
+	if c.closed {
+		c.lifeMu.Unlock()
+		return
+	}
+	c.wg.Add(1)
+	c.lifeMu.Unlock()
+	defer c.wg.Done()
+	f()
 }
 
 // shutdown stops the background work; abort skips the flush of what is

@@ -16,8 +16,6 @@ var (
 	ErrRecovering   = errors.New("cluster: recovering after a NATS outage (or waiting for JetStream)")
 	ErrSuperseded   = errors.New("cluster: another process has started with this node_id")
 	ErrClosed       = errors.New("cluster: node closed")
-
-	errFull = errors.New("cluster: room full")
 )
 
 var errPendingLeaves = errors.New("cluster: leaves still queued")

@@ -1,12 +1,10 @@
 package cluster
 
 import (
-	"encoding/json"
 	"strconv"
 	"strings"
 
 	"github.com/duet-rtc/duet/hub"
-	"github.com/duet-rtc/duet/room"
 )
 
 // A member id names one local connection cluster-wide: the incarnation of
@@ -46,80 +44,12 @@ func roomKey(k hub.Key) string {
 	return k.App + "." + strings.ReplaceAll(k.Stream, ".", "=")
 }
 
-// roomValue is a room's value in the bucket: JSON with a format version,
-// and one object per member, oldest first (the oldest is the one that
-// offers). Per-member fields (a resumable seat's session, token hash,
-// hold deadline) go into memberValue; a transition keeps the values of
-// the members it does not touch.
-type roomValue struct {
-	V       int           `json:"v"`
-	Members []memberValue `json:"members"`
-}
-
-type memberValue struct {
-	ID string `json:"id"`
-}
-
-const valueVersion = 1
-
-// stored is a decoded room: the pure state machine, and what the bucket
-// holds per member beyond the id.
-type stored struct {
-	room  room.Room[string]
-	extra map[string]memberValue
-}
-
-// encodeRoom is the bucket value of r, with the per-member data of the
-// members still in it.
-func encodeRoom(r *room.Room[string], extra map[string]memberValue) []byte {
-	v := roomValue{V: valueVersion}
-	for _, id := range r.Members() {
-		mv, ok := extra[id]
-		if !ok {
-			mv = memberValue{ID: id}
-		}
-		v.Members = append(v.Members, mv)
+// keyRoom is the room a bucket key (as roomKey writes it) names; ok is
+// false for a key of another shape.
+func keyRoom(key string) (k hub.Key, ok bool) {
+	app, stream, ok := strings.Cut(key, ".")
+	if !ok || app == "" || stream == "" {
+		return k, false
 	}
-	b, _ := json.Marshal(v) // strings and ints only: cannot fail
-	return b
-}
-
-// decodeRoom rebuilds the pure state machine from a stored value by
-// replaying the joins in order, which yields exactly the stored state. It
-// reads the JSON value and the space-separated ids of earlier versions; a
-// value it cannot read is an empty room (it only comes from a foreign
-// writer, and an empty room lets the next joiner take it over).
-func decodeRoom(b []byte) stored {
-	var s stored
-	if len(b) > 0 && b[0] == '{' {
-		var v roomValue
-		if json.Unmarshal(b, &v) != nil {
-			return s
-		}
-		s.extra = make(map[string]memberValue, len(v.Members))
-		for _, m := range v.Members {
-			if _, _, ok := splitMember(m.ID); ok {
-				s.room.Join(m.ID)
-				s.extra[m.ID] = m
-			}
-		}
-		return s
-	}
-	for _, m := range strings.Fields(string(b)) {
-		s.room.Join(m)
-	}
-	return s
-}
-
-func sameMembers(a, b *room.Room[string]) bool {
-	am, bm := a.Members(), b.Members()
-	if len(am) != len(bm) {
-		return false
-	}
-	for i := range am {
-		if am[i] != bm[i] {
-			return false
-		}
-	}
-	return true
+	return hub.Key{App: app, Stream: strings.ReplaceAll(stream, "=", ".")}, true
 }

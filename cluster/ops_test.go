@@ -71,6 +71,13 @@ type opsNode struct {
 
 func startOpsCluster(t *testing.T, n int, hookURL string) []*opsNode {
 	t.Helper()
+	return startOpsClusterWith(t, n, hookURL, nil)
+}
+
+// startOpsClusterWith is startOpsCluster with a change to every node's
+// backend options.
+func startOpsClusterWith(t *testing.T, n int, hookURL string, opts func(*cluster.Options)) []*opsNode {
+	t.Helper()
 	ns := startNATS(t)
 	nodes := make([]*opsNode, n)
 	for i := range nodes {
@@ -80,7 +87,11 @@ func startOpsCluster(t *testing.T, n int, hookURL string) []*opsNode {
 		cfg.WebhookURLs, cfg.WebhookSecret = []string{hookURL}, opsHookSecret
 		reg := prometheus.NewRegistry()
 		log := testLogger(t, name)
-		cl, err := cluster.New(context.Background(), cluster.Options{URL: ns.URL(), NodeID: name, ProbeTimeout: cfg.ProbeTimeout, Logger: log, Registerer: reg})
+		o := cluster.Options{URL: ns.URL(), NodeID: name, ProbeTimeout: cfg.ProbeTimeout, Logger: log, Registerer: reg}
+		if opts != nil {
+			opts(&o)
+		}
+		cl, err := cluster.New(context.Background(), o)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -71,167 +71,32 @@ func (c *Cluster) startOps() error {
 // SetNodeInfo implements hub.Admin.
 func (c *Cluster) SetNodeInfo(f func() hub.NodeInfo) { c.ops.nodeInfo = f }
 
-// localList is this node's part of a listing: its members, by room.
-func (c *Cluster) localList(f hub.Filter) opsListReply {
-	var rep opsListReply
-	if c.ops.nodeInfo != nil {
-		rep.Node = c.ops.nodeInfo()
-	}
-	rep.Node.ID, rep.Node.Started = c.id, c.ops.started
-	byKey := map[hub.Key]*hub.RoomInfo{}
-	c.ops.mu.Lock()
-	rep.Node.Members = len(c.ops.seats)
-	for sid, s := range c.ops.seats {
-		ri := byKey[sid.k]
-		if ri == nil {
-			ri = &hub.RoomInfo{Key: sid.k}
-			byKey[sid.k] = ri
-		}
-		if !f.Match(sid.k) {
-			continue
-		}
-		ri.Members = append(ri.Members, c.memberInfo(sid.member, s))
-		if s.partner != "" {
-			ri.CallStart = s.paired
-		}
-	}
-	c.ops.mu.Unlock()
-	rep.Node.Rooms = len(byKey)
-	for _, ri := range byKey {
-		if len(ri.Members) > 0 {
-			rep.Rooms = append(rep.Rooms, *ri)
-		}
-	}
-	rep.Rooms, _ = hub.SortRooms(rep.Rooms, f.Limit)
-	return rep
-}
-
-func (c *Cluster) onOpsList(msg *nats.Msg) {
-	var f opsList
-	if json.Unmarshal(msg.Data, &f) != nil || msg.Reply == "" {
-		return
-	}
-	rep := c.localList(hub.Filter{App: f.App, Stream: f.Stream, Limit: f.Limit})
-	rooms := rep.Rooms
-	for {
-		n := min(len(rooms), opsChunk)
-		rep.Rooms, rep.More = rooms[:n], len(rooms) > n
-		rooms = rooms[n:]
-		b, err := json.Marshal(rep)
-		if err != nil || c.nc.Publish(msg.Reply, b) != nil || !rep.More {
-			return
-		}
-	}
-}
-
-// Snapshot implements hub.Admin for the whole cluster: every live node is
-// asked for its members, and the answers that come within opsGather are
-// merged. A node that does not answer makes the snapshot Partial.
-func (c *Cluster) Snapshot(ctx context.Context, f hub.Filter) (hub.Snapshot, error) {
-	now := time.Now()
-	snap := hub.Snapshot{Expected: c.live.count(now)}
-	// Until this node has been up for a heartbeat silence, nodes it has not
-	// heard yet may be alive: wait for whoever answers.
-	settled := c.live.settled(now)
-	replies := []opsListReply{c.localList(f)}
-	if snap.Expected > 1 || !settled {
-		ctx, cancel := context.WithTimeout(ctx, opsGather)
-		defer cancel()
-		inbox := c.nc.NewRespInbox()
-		ch := make(chan *nats.Msg, 256)
-		sub, err := c.nc.ChanSubscribe(inbox, ch)
-		if err != nil {
-			return snap, err
-		}
-		defer sub.Unsubscribe()
-		req, _ := json.Marshal(opsList{App: f.App, Stream: f.Stream, Limit: f.Limit})
-		if err := c.nc.PublishRequest(subjectOpsList, inbox, req); err != nil {
-			return snap, err
-		}
-		done := map[string]bool{c.id: true}
-		partial := map[string]*opsListReply{}
-	gather:
-		for !settled || len(done) < snap.Expected {
-			select {
-			case m := <-ch:
-				var rep opsListReply
-				if json.Unmarshal(m.Data, &rep) != nil || done[rep.Node.ID] {
-					continue
-				}
-				if p := partial[rep.Node.ID]; p != nil {
-					p.Rooms = append(p.Rooms, rep.Rooms...)
-				} else {
-					cp := rep
-					partial[rep.Node.ID] = &cp
-				}
-				if !rep.More {
-					done[rep.Node.ID] = true
-					replies = append(replies, *partial[rep.Node.ID])
-				}
-			case <-ctx.Done():
-				break gather
-			}
-		}
-	}
-	snap.Expected = max(snap.Expected, len(replies))
-	snap.Partial = len(replies) < snap.Expected
-	byKey := map[hub.Key]*hub.RoomInfo{}
-	for _, rep := range replies {
-		snap.Nodes = append(snap.Nodes, rep.Node)
-		for _, r := range rep.Rooms {
-			ri := byKey[r.Key]
-			if ri == nil {
-				ri = &hub.RoomInfo{Key: r.Key}
-				byKey[r.Key] = ri
-			}
-			ri.Members = append(ri.Members, r.Members...)
-			if r.CallStart.After(ri.CallStart) {
-				ri.CallStart = r.CallStart
-			}
-		}
-	}
-	rooms := make([]hub.RoomInfo, 0, len(byKey))
-	for _, ri := range byKey {
-		if len(ri.Members) == 2 {
-			ri.Members = ordered(ri.Members[0], ri.Members[1])
-		} else {
-			ri.CallStart = time.Time{}
-		}
-		rooms = append(rooms, *ri)
-	}
-	snap.Rooms, snap.Truncated = hub.SortRooms(rooms, f.Limit)
-	return snap, nil
-}
-
 // Kick implements hub.Admin: the node holding the member's socket removes
 // it.
 func (c *Cluster) Kick(ctx context.Context, k hub.Key, member string, reason hub.Reason) error {
-	members, err := c.roomMembers(ctx, k)
+	st, err := c.roomMembers(ctx, k)
 	if err != nil {
 		return err
 	}
-	found := false
-	for _, id := range members {
-		found = found || id == member
-	}
-	if !found {
+	if !st.room.Has(member) {
 		return hub.ErrNoSuchMember
 	}
-	return c.kickAny(ctx, k, member, reason, true)
+	return c.kickAny(ctx, k, member, st.held(member) != 0, reason, true)
 }
 
 // EndRoom implements hub.Admin. The members are removed one after the
 // other, each by its own node; only the last one's removal would tell a
 // partner, and there is none left by then, so each gets one stop.
 func (c *Cluster) EndRoom(ctx context.Context, k hub.Key, reason hub.Reason) (int, error) {
-	members, err := c.roomMembers(ctx, k)
+	st, err := c.roomMembers(ctx, k)
 	if err != nil {
 		return 0, err
 	}
+	members := st.room.Members()
 	n := 0
 	var errs []error
 	for i, id := range members {
-		err := c.kickAny(ctx, k, id, reason, i == len(members)-1)
+		err := c.kickAny(ctx, k, id, st.held(id) != 0, reason, i == len(members)-1)
 		if err == nil || errors.Is(err, hub.ErrNoSuchMember) { // gone meanwhile is as good
 			n++
 			continue
@@ -241,35 +106,49 @@ func (c *Cluster) EndRoom(ctx context.Context, k hub.Key, reason hub.Reason) (in
 	return n, errors.Join(errs...)
 }
 
-// roomMembers reads room k's members from the membership bucket.
-func (c *Cluster) roomMembers(ctx context.Context, k hub.Key) ([]string, error) {
+// roomMembers reads room k from the membership bucket.
+func (c *Cluster) roomMembers(ctx context.Context, k hub.Key) (stored, error) {
 	val, _, err := c.load(ctx, roomKey(k))
 	if err != nil {
-		return nil, c.unavailable(ctx, "admin", k, err)
+		return stored{}, c.unavailable(ctx, "admin", k, err)
 	}
 	st := decodeRoom(val)
 	if st.room.Empty() {
-		return nil, hub.ErrNoSuchRoom
+		return st, hub.ErrNoSuchRoom
 	}
-	return st.room.Members(), nil
+	return st, nil
 }
 
 // kickAny removes member id from k wherever its socket is. A member of a
-// node no longer alive is removed from the bucket by this node.
-func (c *Cluster) kickAny(ctx context.Context, k hub.Key, id string, reason hub.Reason, tell bool) error {
+// node no longer alive, or whose seat is held (its socket is gone), is
+// removed from the bucket by this node.
+func (c *Cluster) kickAny(ctx context.Context, k hub.Key, id string, held bool, reason hub.Reason, tell bool) error {
 	node := nodeOf(id) // the incarnation holding the socket
 	switch {
-	case node == c.inc:
-		return c.kickLocal(ctx, k, id, reason, tell)
-	case !c.live.alive(node, time.Now()):
-		o, err := c.transact(ctx, k, removeMember(id))
+	case held || node != c.inc && !c.live.alive(node, time.Now()):
+		o, err := c.transact(ctx, k, reason, func(t *txn) error {
+			if t.room.Has(id) && (!held || t.held(id) != 0) {
+				t.leave(id, false, 0)
+			}
+			return nil
+		})
 		if err != nil {
 			return c.unavailable(ctx, "kick", k, err)
 		}
-		o.reason = reason
-		c.removedBy(k, id, o, reason)
+		if !o.changed {
+			return hub.ErrNoSuchMember // gone, or taken back, meanwhile
+		}
+		if held {
+			c.reportHeldGone(k, id, o, reason)
+			c.sendGone(k, id, o.was.val(id).HeldBy)
+			c.spawn(func() { c.tidyHoldIndex(k) })
+		} else {
+			c.removedBy(k, id, o, reason)
+		}
 		c.deliverTold(k, o, "", tell)
 		return nil
+	case node == c.inc:
+		return c.kickLocal(ctx, k, id, reason, tell)
 	}
 	req, _ := json.Marshal(opsReq{Op: "kick", App: k.App, Stream: k.Stream, Member: id, Reason: reason, Tell: tell})
 	rep, err := c.askOps(ctx, node, req)
@@ -317,11 +196,10 @@ func (c *Cluster) kickLocal(ctx context.Context, k hub.Key, id string, reason hu
 	if !c.ready.Load() {
 		return protocol.ErrServiceUnavailable
 	}
-	o, err := c.transact(ctx, k, removeMember(id))
+	o, err := c.transact(ctx, k, reason, removeMember(id))
 	if err != nil {
 		return c.unavailable(ctx, "kick", k, err)
 	}
-	o.reason = reason
 	m.mu.Lock()
 	mine := m.seats[k] == s // not left by itself meanwhile
 	if mine {
@@ -344,13 +222,10 @@ func (c *Cluster) kickLocal(ctx context.Context, k hub.Key, id string, reason hu
 // deliverTold delivers a removal's messages, or, when the partner is not
 // to be told, only the new membership (an event without messages).
 func (c *Cluster) deliverTold(k hub.Key, o outcome, self string, tell bool) {
-	if tell || !o.changed {
-		c.deliver(k, o, self, o.reason)
-		return
+	if !tell {
+		o.acts = nil
 	}
-	for _, p := range o.r.Members() {
-		c.sendEvent(p, k, event{prev: o.prev, rev: o.rev})
-	}
+	c.deliver(k, o, self)
 }
 
 // askCallStart asks partner's node when partner's call with gone began.

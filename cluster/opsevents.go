@@ -137,13 +137,76 @@ func (c *Cluster) admitted(k hub.Key, m *member, o outcome, info hub.JoinInfo) {
 }
 
 // partnerChanged follows a local seat's partner as room transitions
-// arrive.
-func (c *Cluster) partnerChanged(id string, k hub.Key, partner string) {
+// arrive. A partner that resumed on a new socket is the same partner: the
+// call goes on, and its start stays.
+func (c *Cluster) partnerChanged(id string, k hub.Key, partner string, resumed bool) {
 	c.ops.mu.Lock()
 	if s := c.ops.seats[seatID{id, k}]; s != nil {
-		s.setPartner(partner, time.Now())
+		if resumed && s.partner != "" {
+			s.partner = partner
+		} else {
+			s.setPartner(partner, time.Now())
+		}
 	}
 	c.ops.mu.Unlock()
+}
+
+// resumedOps records local member m's seat in k, which it took back: no
+// event (the member never left), its join and call start those of the
+// seat. It queues the join's prelude before joined. The caller holds m.mu.
+func (c *Cluster) resumedOps(k hub.Key, m *member, o outcome, info hub.JoinInfo) {
+	if info.Prelude != nil {
+		m.conn.Send(info.Prelude)
+	}
+	v := o.st.val(m.id)
+	meta := &seatMeta{joined: since(v.Joined), remote: info.Remote, resumable: v.Resumable}
+	if meta.joined.IsZero() {
+		meta.joined = time.Now()
+	}
+	if p, ok := o.r.Partner(m.id); ok {
+		meta.partner, meta.paired = p, since(o.st.call)
+	}
+	c.ops.mu.Lock()
+	c.ops.seats[seatID{m.id, k}] = meta
+	c.ops.mu.Unlock()
+}
+
+// holdOps forgets a local seat without an event: its socket is gone but
+// its seat is held (listings then read it from the bucket), or a new
+// socket took it back.
+func (c *Cluster) holdOps(k hub.Key, id string) {
+	c.ops.mu.Lock()
+	delete(c.ops.seats, seatID{id, k})
+	c.ops.mu.Unlock()
+}
+
+// reportHeldGone reports the end of member id's held seat in k, freed by
+// this node's write o (its grace ran out, or an operator removed it). The
+// member's details and the call's start come from the bucket: its node
+// may be gone.
+func (c *Cluster) reportHeldGone(k hub.Key, id string, o outcome, reason hub.Reason) {
+	if c.ops.observer == nil || !o.changed {
+		return
+	}
+	now := time.Now()
+	me := c.storedMember(id, o.was.val(id))
+	me.Held = false
+	c.emit(hub.Event{Kind: hub.PeerLeft, Key: k, Time: now, Member: me, Reason: reason})
+	p, ok := o.was.room.Partner(id)
+	if !ok || !o.r.Has(p) {
+		return // the room was not full (or both went at once: each report is a leave)
+	}
+	pm := c.storedMember(p, o.st.val(p))
+	if meta := c.localSeat(p, k); meta != nil {
+		pm = c.memberInfo(p, meta)
+	}
+	pm.Held = o.st.held(p) != 0
+	members := []hub.Member{pm, me} // oldest first, as the room has them
+	if o.was.room.Members()[0] == id {
+		members = []hub.Member{me, pm}
+	}
+	c.emit(hub.Event{Kind: hub.CallEnded, Key: k, Time: now, Member: me, Reason: reason,
+		Members: members, CallStart: since(o.was.call)})
 }
 
 // left reports a local member's leave once it is written; a leave queued

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/duet-rtc/duet/hub"
-	"github.com/duet-rtc/duet/room"
 )
 
 // pendingLeave is a leave that happened while this node was cut off from
@@ -16,6 +15,7 @@ type pendingLeave struct {
 	id     string
 	k      hub.Key
 	reason hub.Reason
+	until  int64 // a resumable member's seat is held until then (unix ms); 0: it leaves
 }
 
 // queueLeaveIfCutOff queues the leave when joins are refused (not
@@ -141,15 +141,29 @@ func (c *Cluster) recoverOnce() error {
 		}
 		c.pendMu.Unlock()
 		for i, p := range pend {
-			o, err := c.transact(ctx, p.k, removeMember(p.id))
+			f := removeMember(p.id)
+			if p.until != 0 {
+				f = func(t *txn) error {
+					t.hold(p.id, p.until, c.inc)
+					return nil
+				}
+			}
+			o, err := c.transact(ctx, p.k, p.reason, f)
 			if err != nil {
 				c.pendMu.Lock()
 				c.pending = append(pend[i:], c.pending...)
 				c.pendMu.Unlock()
 				return err
 			}
-			c.pendingLeft(p.k, p.id, o)
-			c.deliver(p.k, o, p.id, p.reason)
+			if p.until != 0 {
+				if o.changed && o.st.held(p.id) == p.until {
+					c.watchHold(p.k, p.id, p.until)
+					c.heldWritten(p.k, o)
+				}
+			} else {
+				c.pendingLeft(p.k, p.id, o)
+			}
+			c.deliver(p.k, o, p.id)
 		}
 	}
 	if err := c.reconcile(ctx); err != nil {
@@ -183,13 +197,14 @@ func (c *Cluster) reconcile(ctx context.Context) error {
 		k       hub.Key
 		s       *seat
 		partner string
+		held    int64
 	}
 	var views []view
 	for _, m := range c.members() {
 		m.mu.Lock()
 		for k, s := range m.seats {
 			if !s.joining {
-				views = append(views, view{m, k, s, s.partner})
+				views = append(views, view{m, k, s, s.partner, s.held})
 			}
 		}
 		m.mu.Unlock()
@@ -199,9 +214,10 @@ func (c *Cluster) reconcile(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		r := decodeRoom(val).room
+		st := decodeRoom(val)
+		r := st.room
 		p, _ := r.Partner(v.m.id)
-		if r.Has(v.m.id) && p == v.partner {
+		if r.Has(v.m.id) && p == v.partner && st.held(p) == v.held {
 			continue
 		}
 		if v.m.partnerOf(v.k) != v.partner {
@@ -228,12 +244,20 @@ func (c *Cluster) reconcile(ctx context.Context) error {
 // bucket no longer has. It reports false when someone took the room
 // meanwhile.
 func (c *Cluster) reregister(ctx context.Context, m *member, k hub.Key, s *seat) (bool, error) {
-	o, err := c.transact(ctx, k, func(r *room.Room[string]) ([]room.Action[string], error) {
-		if !r.Empty() {
-			return nil, errRoomTaken
+	m.mu.Lock()
+	v := memberValue{ID: m.id, Session: s.session, Resumable: s.resumable, Token: s.token}
+	m.mu.Unlock()
+	o, err := c.transact(ctx, k, 0, func(t *txn) error {
+		if !t.room.Empty() {
+			return errRoomTaken
 		}
-		r.Join(m.id)
-		return nil, nil
+		t.room.Join(m.id)
+		if v.Session != "" || v.Resumable {
+			vv := v
+			vv.Joined = time.Now().UnixMilli()
+			t.set(vv)
+		}
+		return nil
 	})
 	if errors.Is(err, errRoomTaken) {
 		return false, nil
@@ -251,8 +275,11 @@ func (c *Cluster) reregister(ctx context.Context, m *member, k hub.Key, s *seat)
 }
 
 // sweep removes, from the rooms of local members, partners on nodes that
-// are no longer alive, and sends those members stop. Rooms where only a
-// dead node had members are cleaned lazily, by the next join.
+// are no longer alive, and sends those members stop; a resumable partner
+// has its seat held instead (its client may come back on another node),
+// and the member hears peerReconnecting. Rooms where only a dead node had
+// members are cleaned lazily, by the next join (and a seat that a dead
+// member's client takes back by its token is its own again).
 func (c *Cluster) sweep() {
 	now := time.Now()
 	type target struct {
@@ -263,7 +290,7 @@ func (c *Cluster) sweep() {
 	for _, m := range c.members() {
 		m.mu.Lock()
 		for k, s := range m.seats {
-			if !s.joining && s.partner != "" && !c.live.alive(nodeOf(s.partner), now) {
+			if !s.joining && s.partner != "" && s.held == 0 && !c.live.alive(nodeOf(s.partner), now) {
 				ts = append(ts, target{k, s.partner})
 			}
 		}
@@ -280,16 +307,33 @@ func (c *Cluster) sweep() {
 		if !c.connected() {
 			return
 		}
-		o, err := c.transact(context.Background(), t.k, removeMember(t.partner))
+		o, err := c.transact(context.Background(), t.k, hub.ReasonNodeFailure, func(tx *txn) error {
+			switch {
+			case !tx.room.Has(t.partner) || tx.held(t.partner) != 0:
+			case tx.val(t.partner).Resumable && c.holding():
+				tx.hold(t.partner, tx.now+c.opt.ReconnectGrace.Milliseconds(), c.inc)
+			default:
+				tx.leave(t.partner, false, 0)
+			}
+			return nil
+		})
 		if err != nil {
 			c.log.Warn("could not remove a dead node's member", "app", t.k.App, "stream", t.k.Stream, "err", err)
 			continue
 		}
-		if o.changed {
-			c.evictions.Add(1)
-			c.log.Info("removed member of a dead node", "app", t.k.App, "stream", t.k.Stream, "member", t.partner)
-			c.removedBy(t.k, t.partner, o, hub.ReasonNodeFailure)
-			c.deliver(t.k, o, "", hub.ReasonNodeFailure)
+		if !o.changed {
+			continue
 		}
+		if until := o.st.held(t.partner); until != 0 {
+			c.log.Info("holding seat of a dead node's member", "app", t.k.App, "stream", t.k.Stream, "member", t.partner, "grace", c.opt.ReconnectGrace)
+			c.watchHold(t.k, t.partner, until)
+			c.deliver(t.k, o, "")
+			c.heldWritten(t.k, o)
+			continue
+		}
+		c.evictions.Add(1)
+		c.log.Info("removed member of a dead node", "app", t.k.App, "stream", t.k.Stream, "member", t.partner)
+		c.removedBy(t.k, t.partner, o, hub.ReasonNodeFailure)
+		c.deliver(t.k, o, "")
 	}
 }

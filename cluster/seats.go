@@ -1,15 +1,13 @@
 package cluster
 
 import (
-	"context"
 	"errors"
 	"slices"
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/duet-rtc/duet/hub"
+	"github.com/duet-rtc/duet/protocol"
 	"github.com/duet-rtc/duet/room"
 )
 
@@ -22,10 +20,12 @@ const gapWait = time.Second
 
 // member is a local connection as the cluster knows it.
 //
-// Lock order: Cluster.mu (the member tables) and a member's mu are not held
-// together. A member's mu may be held while its conn's Send is called, so
-// that the room's messages keep their order; Send takes only the conn's
-// own lock, after this one, and never blocks or does I/O (see hub.Conn).
+// Lock order: a member's mu, then Cluster.mu (the member tables), then
+// holdMu; never the other way round. A member's mu may be held while a
+// conn's Send or Kill is called, so that the room's messages keep their
+// order; those take only the conn's own lock, after this one, and never
+// block or do I/O (see hub.Conn). Two members' locks are never held
+// together.
 type member struct {
 	conn hub.Conn
 	num  uint64
@@ -43,6 +43,18 @@ type seat struct {
 	partner string  // member id of the partner; "" while waiting
 	pending []event // transitions that overtook an earlier one
 	gap     *time.Timer
+
+	// What the member told us at its join (docs/protocol.md, resume).
+	session   string // its call-session id ("": none)
+	resumable bool   // its seat is held when its socket is lost
+	token     string // the hash of its current resume token
+
+	// Its partner's seat as the last transition left it (keep.go).
+	peerSession string      // the partner's session
+	held        int64       // the partner's seat is held until (unix ms); 0: live
+	keep        *keepBuf    // frames relayed to the held partner meanwhile
+	watch       func() bool // stops this node's expiry timer of the partner's hold
+	resumedFrom string      // the member id whose seat the partner took back, last time
 }
 
 // member returns c's member, creating it when create is set.
@@ -106,6 +118,7 @@ func (c *Cluster) dropSeatLocked(m *member, k hub.Key) {
 	if s.gap != nil {
 		s.gap.Stop()
 	}
+	c.endKeepLocked(s)
 	delete(m.seats, k)
 	if !s.joining {
 		c.seated(k, -1)
@@ -140,17 +153,37 @@ func (c *Cluster) applyEvent(m *member, k hub.Key, ev event) {
 }
 
 // applyLocked sends a transition's messages. ev.reason (why the partner
-// left, nodeFailure for a dead node) becomes the stop's reason field.
+// left, nodeFailure for a dead node) becomes the stop's reason field; the
+// partner's session goes into start for a member that sent one.
 func (c *Cluster) applyLocked(m *member, k hub.Key, s *seat, ev event) {
-	s.rev, s.partner = ev.rev, ev.partner
-	c.partnerChanged(m.id, k, ev.partner)
+	old, resumed := s.partner, ev.flags&evResumed != 0
+	s.rev, s.partner, s.peerSession = ev.rev, ev.partner, ev.session
+	c.partnerChanged(m.id, k, ev.partner, resumed)
+	c.followHoldLocked(m, k, s, old, ev.held, resumed)
 	for _, kind := range ev.kinds {
-		if kind == room.Stop && ev.reason != 0 {
-			m.conn.Send(hub.StopFrame(k.Stream, ev.reason))
-			continue
-		}
-		m.conn.Send(hub.Frame(kind, k.Stream))
+		m.conn.Send(c.message(k, s, kind, ev.reason))
 	}
+}
+
+// message encodes a room message for the member of seat s.
+func (c *Cluster) message(k hub.Key, s *seat, kind room.Kind, reason hub.Reason) []byte {
+	switch kind {
+	case room.Start:
+		ps := ""
+		if s.session != "" {
+			ps = s.peerSession
+		}
+		return protocol.Start(nil, k.Stream, ps)
+	case room.Stop:
+		if reason != 0 {
+			return hub.StopFrame(k.Stream, reason)
+		}
+	case kindReconnecting:
+		return protocol.PeerReconnecting(nil, k.Stream, c.opt.ReconnectGrace.Milliseconds())
+	case kindReconnected:
+		return protocol.PeerReconnected(nil, k.Stream)
+	}
+	return hub.Frame(kind, k.Stream)
 }
 
 // drainLocked applies the pending transitions that now follow on; force
@@ -230,9 +263,11 @@ func (c *Cluster) stopGapTimers() {
 			if s.gap != nil {
 				s.gap.Stop()
 			}
+			c.endKeepLocked(s)
 		}
 		m.mu.Unlock()
 	}
+	c.stopHolds()
 }
 
 // partnerOf returns m's partner in k if m is seated there and paired.
@@ -247,160 +282,30 @@ func (m *member) partnerOf(k hub.Key) string {
 
 // deliverFrame hands a relayed frame to local member num if its partner
 // in k is still from: a frame that crossed a leave on the way is dropped,
-// as it would have been refused on a single node.
+// as it would have been refused on a single node. A frame for a seat this
+// node holds for a lost socket goes back to its sender's node (keep.go).
 func (c *Cluster) deliverFrame(num uint64, from string, k hub.Key, frame []byte) {
-	m := c.memberByNum(num)
-	if m == nil || m.partnerOf(k) != from {
-		return
-	}
-	m.conn.Send(frame)
-}
-
-// onData handles this node's data subject. NATS calls it on one goroutine,
-// in the order messages arrived, so frames and transitions from one node
-// keep their order; the link drops repeats and what follows a gap until
-// the sender fills it.
-func (c *Cluster) onData(msg *nats.Msg) {
-	if len(msg.Data) == 0 {
-		return
-	}
-	typ, from, epoch, seq, body, err := decodeLink(msg.Data)
-	if err != nil {
-		c.log.Warn("malformed cluster message", "err", err)
-		return
-	}
-	if typ == msgSync {
-		c.in.sync(from, epoch, seq)
-		return
-	}
-	if !c.in.accept(from, epoch, seq) {
-		return
-	}
-	switch typ {
-	case msgFrame:
-		to, from, k, frame, err := decodeFrame(body)
-		if err != nil {
-			c.log.Warn("malformed cluster frame", "err", err)
+	if m := c.memberByNum(num); m != nil {
+		m.mu.Lock()
+		s := m.seats[k]
+		ok := s != nil && !s.joining && (s.partner == from || s.pendingPartner(from))
+		m.mu.Unlock()
+		if ok {
+			m.conn.Send(frame)
 			return
 		}
-		c.met.framesIn.Inc()
-		c.deliverFrame(to, from, k, frame)
-	case msgEvent:
-		to, k, ev, err := decodeEvent(body)
-		if err != nil {
-			c.log.Warn("malformed cluster event", "err", err)
-			return
-		}
-		c.met.eventsIn.Inc()
-		if m := c.memberByNum(to); m != nil {
-			c.applyEvent(m, k, ev)
-		}
 	}
+	c.sendBack(num, from, k, frame)
 }
 
-// onCtl answers probes and kills for local members.
-func (c *Cluster) onCtl(msg *nats.Msg) {
-	if len(msg.Data) == 0 {
-		return
-	}
-	if msg.Data[0] == msgPing { // is this incarnation alive?
-		msg.Respond([]byte{1})
-		return
-	}
-	to, reason, err := decodeCtl(msg.Data)
-	if err != nil {
-		return
-	}
-	m := c.memberByNum(to)
-	switch msg.Data[0] {
-	case msgProbe:
-		if m == nil {
-			msg.Respond([]byte{0})
-			return
-		}
-		// A probe waits for the socket's pong: answer off the handler.
-		c.spawn(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), c.opt.ProbeTimeout)
-			defer cancel()
-			alive := byte(0)
-			if m.conn.Probe(ctx) {
-				alive = 1
-			}
-			msg.Respond([]byte{alive})
-		})
-	case msgKill:
-		if m != nil {
-			m.conn.Kill(reason)
+// pendingPartner reports whether a transition waiting to be applied makes
+// from the partner: its frames may overtake the transition that names it
+// when that one waits for an earlier one.
+func (s *seat) pendingPartner(from string) bool {
+	for _, ev := range s.pending {
+		if ev.partner == from && from != "" {
+			return true
 		}
 	}
-}
-
-// sendEvent delivers transition ev of room k to member to, wherever it is.
-func (c *Cluster) sendEvent(to string, k hub.Key, ev event) {
-	inc, num, ok := splitMember(to)
-	if !ok {
-		return
-	}
-	if inc == c.inc {
-		if m := c.memberByNum(num); m != nil {
-			c.applyEvent(m, k, ev)
-		}
-		return
-	}
-	if !c.live.alive(inc, time.Now()) {
-		return // a dead node's member: nobody to tell
-	}
-	c.met.eventsOut.Inc()
-	c.out.send(inc, msgEvent, nil, k, 40+len(k.App)+len(k.Stream)+len(ev.partner), func(b []byte) []byte {
-		return eventBody(b, num, k, ev)
-	})
-}
-
-// kill drops member id's socket, wherever it is.
-func (c *Cluster) kill(id, reason string) {
-	inc, num, ok := splitMember(id)
-	if !ok {
-		return
-	}
-	if inc == c.inc {
-		if m := c.memberByNum(num); m != nil {
-			m.conn.Kill(reason)
-		}
-		return
-	}
-	c.met.killsOut.Inc()
-	c.nc.Publish(ctlSubject(inc), ctlMsg(msgKill, num, reason))
-}
-
-// probe reports whether member id answers a liveness probe before ctx
-// ends. A member on a node that is gone, or that does not answer in time,
-// is dead; when this node itself cannot reach NATS it cannot tell, and
-// says alive (the join fails anyway).
-func (c *Cluster) probe(ctx context.Context, id string) bool {
-	inc, num, ok := splitMember(id)
-	if !ok {
-		return false
-	}
-	if inc == c.inc {
-		m := c.memberByNum(num)
-		ctx, cancel := context.WithTimeout(ctx, c.opt.ProbeTimeout)
-		defer cancel()
-		return m != nil && m.conn.Probe(ctx)
-	}
-	if !c.live.alive(inc, time.Now()) {
-		return false
-	}
-	// The member's node waits ProbeTimeout for the pong; leave its answer
-	// time to come back.
-	ctx, cancel := context.WithTimeout(ctx, c.opt.ProbeTimeout+c.opt.ProbeTimeout/4+100*time.Millisecond)
-	defer cancel()
-	c.met.probesOut.Inc()
-	reply, err := c.nc.RequestWithContext(ctx, ctlSubject(inc), ctlMsg(msgProbe, num, ""))
-	switch {
-	case err == nil:
-		return len(reply.Data) == 1 && reply.Data[0] == 1
-	case errorsIsAny(err, nats.ErrNoResponders, context.DeadlineExceeded, nats.ErrTimeout):
-		return false
-	}
-	return true
+	return false
 }

@@ -24,6 +24,7 @@ const (
 	msgPing  byte = 5 // request: is this incarnation alive? reply 1
 	msgAck   byte = 6 // link acknowledgement: received up to a sequence number
 	msgSync  byte = 7 // link: everything before this sequence number was acknowledged already
+	msgBack  byte = 8 // a relayed frame sent back to its sender's node: its partner's seat is held (see hold.go)
 )
 
 // linkHeader starts a frame or event message.
@@ -88,16 +89,31 @@ func frameBody(b []byte, to uint64, from string, k hub.Key, frame []byte) []byte
 // event is what a member's node needs to apply one room transition to it:
 // the messages to send, the membership revision before and after (so that
 // transitions coming from different nodes are applied in order), and the
-// member's partner afterwards.
+// member's partner afterwards: its id, its session, and the deadline of
+// its seat when it is held (its socket lost).
 type event struct {
 	prev, rev uint64
 	partner   string
 	reason    hub.Reason // why the partner left, for a stop
+	flags     byte       // evResumed, evGone
+	held      int64      // the partner's seat is held until (unix ms); 0: its socket is live
+	session   string     // the partner's session
 	kinds     []room.Kind
 }
 
+// Event flags.
+const (
+	// evResumed: the partner is a new socket that took back the seat of
+	// the previous one: what was kept for that seat goes to it.
+	evResumed byte = 1
+	// evGone: the member (partner names it) no longer holds its seat: a
+	// new socket took it back. Its node drops the seat without a word
+	// (closing a half-open socket) and stops watching a hold it wrote.
+	evGone byte = 2
+)
+
 // eventBody appends an event message's body to b: to, app, stream, prev,
-// rev, partner, reason, kinds.
+// rev, partner, reason, flags, held, session, kinds.
 func eventBody(b []byte, to uint64, k hub.Key, ev event) []byte {
 	b = binary.AppendUvarint(b, to)
 	b = appendString(b, k.App)
@@ -105,7 +121,9 @@ func eventBody(b []byte, to uint64, k hub.Key, ev event) []byte {
 	b = binary.AppendUvarint(b, ev.prev)
 	b = binary.AppendUvarint(b, ev.rev)
 	b = appendString(b, ev.partner)
-	b = append(b, byte(ev.reason))
+	b = append(b, byte(ev.reason), ev.flags)
+	b = binary.AppendUvarint(b, uint64(ev.held))
+	b = appendString(b, ev.session)
 	for _, kd := range ev.kinds {
 		b = append(b, byte(kd))
 	}
@@ -167,20 +185,24 @@ func decodeEvent(b []byte) (to uint64, k hub.Key, ev event, err error) {
 	r := reader{b: b}
 	to, k = r.uvarint(), r.key()
 	ev.prev, ev.rev, ev.partner = r.uvarint(), r.uvarint(), r.str()
-	if r.err == nil && len(r.b) == 0 {
+	if r.err == nil && len(r.b) < 2 {
 		r.err = errMalformed
 	}
 	if r.err != nil {
 		return 0, k, ev, r.err
 	}
-	ev.reason, r.b = hub.Reason(r.b[0]), r.b[1:]
+	ev.reason, ev.flags, r.b = hub.Reason(r.b[0]), r.b[1], r.b[2:]
+	ev.held, ev.session = int64(r.uvarint()), r.str()
+	if r.err != nil {
+		return 0, k, ev, r.err
+	}
 	for _, kd := range r.b {
-		if kd < byte(room.Joined) || kd > byte(room.Stop) {
+		if kd < byte(room.Joined) || kd > byte(maxKind) {
 			return 0, k, ev, errMalformed
 		}
 		ev.kinds = append(ev.kinds, room.Kind(kd))
 	}
-	return to, k, ev, r.err
+	return to, k, ev, nil
 }
 
 func decodeCtl(b []byte) (to uint64, reason string, err error) {

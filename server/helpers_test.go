@@ -57,6 +57,13 @@ func startNodes(t *testing.T, n int, mutate ...func(*config.Config)) *env {
 	if n == 1 {
 		return &env{nodes: []*testserver.Server{testserver.Start(t, c, server.Options{})}}
 	}
+	return startCluster(t, n, c, nil)
+}
+
+// startCluster runs n nodes with config c clustered on an embedded NATS
+// server; clock (nil: the system's) times their held seats.
+func startCluster(t *testing.T, n int, c config.Config, clock cluster.Clock) *env {
+	t.Helper()
 	nats, err := cluster.StartEmbedded(cluster.EmbeddedOptions{StoreDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -67,6 +74,7 @@ func startNodes(t *testing.T, n int, mutate ...func(*config.Config)) *env {
 		reg := prometheus.NewRegistry()
 		cl, err := cluster.New(context.Background(), cluster.Options{
 			URL: nats.URL(), NodeID: fmt.Sprintf("n%d", i+1), ProbeTimeout: c.ProbeTimeout, Registerer: reg, MemoryStorage: true,
+			ReconnectGrace: c.ReconnectGrace, HoldBytes: server.HoldBytes(c), Clock: clock,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -108,6 +116,9 @@ func (r envRooms) Stats() hub.Stats {
 		sum.Rooms += st.Rooms
 		sum.Evictions += st.Evictions
 		sum.Probes += st.Probes
+		sum.Held += st.Held
+		sum.Resumes += st.Resumes
+		sum.Expiries += st.Expiries
 	}
 	return sum
 }

@@ -78,9 +78,7 @@ func TestStopReasonEvicted(t *testing.T) {
 	if code, _ := b.Closed(); code != 1006 {
 		t.Fatalf("evicted socket closed with %d", code)
 	}
-	if st := s.rooms.Stats(); st.Held != 0 || st.Evictions != 1 {
-		t.Fatalf("stats = %+v", st)
-	}
+	s.expectStats(t, func(st hub.Stats) bool { return !(st.Held != 0 || st.Evictions != 1) })
 }
 
 // TestIdleResumableHeld: a resumable member that goes silent is held,
@@ -101,9 +99,9 @@ func TestIdleResumableHeld(t *testing.T) {
 	}
 }
 
-// TestNoHoldingWithoutGrace: with reconnect_grace 0 — and on a backend
-// that cannot hold seats (the cluster, for now) — resumable is ignored:
-// joined has no token and a lost socket leaves at once.
+// TestNoHoldingWithoutGrace: with reconnect_grace 0 resumable is ignored,
+// on one node and on a cluster: joined has no token and a lost socket
+// leaves at once.
 func TestNoHoldingWithoutGrace(t *testing.T) {
 	s := start(t, func(c *config.Config) { c.ReconnectGrace = 0 })
 	if g := hub.ReconnectGrace(s.nodes[0].Rooms()); g != 0 {
@@ -122,22 +120,26 @@ func TestNoHoldingWithoutGrace(t *testing.T) {
 	expectRaw(t, a, stopFrame("r", "closed"))
 }
 
-// TestClusterCannotHold runs only on the cluster: its backend does not
-// hold seats yet, so a resumable join gets no token and leaves as before.
-func TestClusterCannotHold(t *testing.T) {
+// TestClusterHoldsSeats runs only on the cluster: every node holds the
+// seats of resumable members for reconnect_grace, as one node does (the
+// resume tests then run on the cluster with their peers on different
+// nodes).
+func TestClusterHoldsSeats(t *testing.T) {
 	if !clustered() {
 		t.Skip("cluster run only (DUET_TEST_NODES=3)")
 	}
 	s := start(t)
-	if g := hub.ReconnectGrace(s.nodes[0].Rooms()); g != 0 {
-		t.Fatalf("the cluster backend now holds seats (%v): move the resume tests onto it", g)
+	for i, n := range s.nodes {
+		if g := hub.ReconnectGrace(n.Rooms()); g != config.Default().ReconnectGrace {
+			t.Fatalf("node %d holds seats for %v, want reconnect_grace (%v)", i+1, g, config.Default().ReconnectGrace)
+		}
 	}
 	a, b := wstest.Dial(t, s.URL("live")), wstest.Dial(t, s.URL("live"))
-	if j := joinResumable(a, "r", "sa", ""); j["resumeToken"] != nil {
+	if j := joinResumable(a, "r", "sa", ""); j.Str("resumeToken") == "" || num(j, "reconnectGrace") != 30000 {
 		t.Fatalf("joined = %s", keys(j))
 	}
 	joinResumable(b, "r", "sb", "")
 	a.Expect("start", "")
 	b.WS.Close()
-	a.Expect("stop", "")
+	a.Expect("notification", "peerReconnecting")
 }

@@ -19,10 +19,16 @@ func NewLocal(cfg config.Config, log *slog.Logger) *hub.Local {
 	return hub.NewLocalWith(hub.LocalOptions{
 		ProbeTimeout:   cfg.ProbeTimeout,
 		ReconnectGrace: cfg.ReconnectGrace,
-		HoldBytes:      cfg.SendQueueBytes - joinedReserve,
+		HoldBytes:      HoldBytes(cfg),
 		Logger:         log,
 	})
 }
+
+// HoldBytes is how many bytes of relayed frames a backend keeps for a held
+// seat under cfg: send_queue_bytes, less room for the resumed joined that
+// goes out before them, so that delivering them never overflows the new
+// socket's queue.
+func HoldBytes(cfg config.Config) int { return cfg.SendQueueBytes - joinedReserve }
 
 // joinedReserve is the room a resumed joined (with a token and the
 // partner's session) and a notification need in a socket's send queue.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,10 +21,11 @@ import (
 const testGrace = 30 * time.Second
 
 // resumeEnv is one node whose in-process backend holds seats on a fake
-// clock: a grace runs out when the test advances the clock.
+// clock (or, when DUET_TEST_NODES is set, that many cluster nodes sharing
+// one): a grace runs out when the test advances the clock.
 type resumeEnv struct {
 	*env
-	rooms *hub.Local
+	rooms interface{ Stats() hub.Stats } // summed over the nodes
 	clock *fakeclock.Clock
 }
 
@@ -34,24 +36,26 @@ func clustered() bool {
 	return n > 1
 }
 
-// skipOnCluster skips a test of seat holding on the cluster run: the
-// cluster backend does not implement hub.Holder yet.
-func skipOnCluster(t *testing.T) {
-	t.Helper()
-	if clustered() {
-		t.Skip("the cluster backend cannot hold seats yet (no hub.Holder): resume is tested on one node")
-	}
-}
-
-// startResume runs one node that holds seats for testGrace on a fake clock.
+// startResume runs one node that holds seats for testGrace on a fake
+// clock, or, on the cluster run, DUET_TEST_NODES nodes: each dial goes to
+// the next node, so a seat is held on one node and taken back on another.
 func startResume(t *testing.T, mutate ...func(*config.Config)) *resumeEnv {
 	t.Helper()
-	skipOnCluster(t)
 	c := testserver.Config()
 	for _, f := range mutate {
 		f(&c)
 	}
 	clock := new(fakeclock.Clock)
+	if n, _ := strconv.Atoi(os.Getenv("DUET_TEST_NODES")); n > 1 {
+		c.ReconnectGrace = testGrace
+		t.Cleanup(func() { // after every node's Close, registered next
+			if n := clock.Pending(); n != 0 {
+				t.Errorf("%d hold timers left after Close", n)
+			}
+		})
+		e := startCluster(t, n, c, clock)
+		return &resumeEnv{env: e, rooms: e.Rooms(), clock: clock}
+	}
 	local := hub.NewLocalWith(hub.LocalOptions{
 		ProbeTimeout: c.ProbeTimeout, ReconnectGrace: testGrace, HoldBytes: c.SendQueueBytes - 512, Clock: clock,
 	})
@@ -136,4 +140,41 @@ func keys(m msg) string {
 func (e *resumeEnv) waitHeld(t *testing.T, n int64) {
 	t.Helper()
 	wstest.Eventually(t, "held seats = "+strconv.FormatInt(n, 10), func() bool { return e.rooms.Stats().Held == n })
+}
+
+// expectStats waits until the backend's counters, summed over the nodes,
+// satisfy ok: on one node they do at once; on a cluster a node may learn
+// a moment later that a hold it wrote has ended elsewhere.
+func (e *resumeEnv) expectStats(t *testing.T, ok func(hub.Stats) bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for st := e.rooms.Stats(); !ok(st); st = e.rooms.Stats() {
+		if time.Now().After(deadline) {
+			t.Fatalf("stats = %+v", st)
+		}
+		time.Sleep(5 * time.Millisecond) // the polling interval of a condition wait
+	}
+}
+
+// metricSum is the sum of one metric sample over every node's /metrics
+// (-1 if no node has it).
+func (e *env) metricSum(t *testing.T, sample string) float64 {
+	t.Helper()
+	sum, seen := 0.0, false
+	for _, n := range e.nodes {
+		_, body := wstest.HTTPGet(t, n.HTTP()+"/metrics")
+		for _, line := range strings.Split(body, "\n") {
+			if v, ok := strings.CutPrefix(line, sample+" "); ok {
+				f, err := strconv.ParseFloat(v, 64)
+				if err != nil {
+					t.Fatalf("metric %s: %v", sample, err)
+				}
+				sum, seen = sum+f, true
+			}
+		}
+	}
+	if !seen {
+		return -1
+	}
+	return sum
 }

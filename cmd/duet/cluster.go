@@ -43,8 +43,12 @@ func withCluster(ctx context.Context, cfg config.Config, log *slog.Logger, opts 
 		DeadAfter:    cfg.NodeDeadAfter,
 		Heartbeat:    cfg.NodeDeadAfter / 6,
 		StartTimeout: cfg.NATSStartTimeout,
-		Logger:       log,
-		Registerer:   opts.Registry,
+		// Seats of resumable members are held as on one node, and their
+		// kept frames bounded the same way (server.NewLocal).
+		ReconnectGrace: cfg.ReconnectGrace,
+		HoldBytes:      server.HoldBytes(cfg),
+		Logger:         log,
+		Registerer:     opts.Registry,
 	})
 	if err != nil {
 		if emb != nil {

@@ -42,6 +42,16 @@ func (c *Clock) AfterFunc(d time.Duration, f func()) func() bool {
 	}
 }
 
+// epoch is the time a Clock reads before it has been advanced.
+var epoch = time.Date(2024, time.January, 1, 0, 0, 0, 0, time.UTC)
+
+// Now is the clock's time: a fixed epoch plus how far it was advanced.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return epoch.Add(c.now)
+}
+
 // Advance moves the clock by d and runs every callback that falls due,
 // earliest first (callbacks may schedule more).
 func (c *Clock) Advance(d time.Duration) {

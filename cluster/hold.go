@@ -1,0 +1,314 @@
+package cluster
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"time"
+
+	"github.com/duet-rtc/duet/hub"
+)
+
+// Held seats (issue #12). A member that joined with resumable: true and
+// whose socket ends without leave keeps its seat for the reconnect grace:
+// the node holding the socket marks the seat held in the bucket (a
+// deadline in the member's value), by compare-and-set like every change;
+// when the node itself dies, the survivor that sweeps it does. A join on
+// any node that brings the seat's resume token takes the seat back (it
+// replaces the member id, see resume.go).
+//
+// The grace is enforced by whichever node's write commits first among
+// those watching the seat: the node that wrote the hold, the partner's
+// node, and every node's periodic look at the bucket's index of held
+// rooms (holdindex.go) for seats nobody watches any more (their nodes are
+// gone). Compare-and-set makes the expiry, and its stop and webhooks,
+// happen once.
+//
+// What the partner relays meanwhile is kept by the partner's own node
+// (keep.go); room messages for the held seat are kept in its value.
+
+var _ hub.Holder = (*Cluster)(nil)
+
+// Clock gives held seats their deadlines and timers. Tests use a manual
+// one so that a grace runs out without waiting.
+type Clock interface {
+	Now() time.Time
+	// AfterFunc calls f after d and returns a function that cancels it,
+	// reporting whether it did.
+	AfterFunc(d time.Duration, f func()) (stop func() bool)
+}
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
+
+func (systemClock) AfterFunc(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
+
+// ReconnectGrace implements hub.Holder.
+func (c *Cluster) ReconnectGrace() time.Duration { return c.opt.ReconnectGrace }
+
+func (c *Cluster) holding() bool { return c.opt.ReconnectGrace > 0 }
+
+func (c *Cluster) nowMillis() int64 { return c.clock.Now().UnixMilli() }
+
+// deadline is when a seat held now is given up (unix ms).
+func (c *Cluster) deadline() int64 { return c.nowMillis() + c.opt.ReconnectGrace.Milliseconds() }
+
+// untilDeadline is the time left before deadline, 0 if it has passed.
+func (c *Cluster) untilDeadline(until int64) time.Duration {
+	return max(time.Duration(until-c.nowMillis())*time.Millisecond, 0)
+}
+
+// holdsSeat reports whether a member whose socket went away for reason
+// keeps a resumable seat: it did not ask to leave, and nobody removed it
+// on purpose.
+func holdsSeat(reason hub.Reason) bool {
+	switch reason {
+	case hub.ReasonClosed, hub.ReasonTimeout, hub.ReasonNodeFailure:
+		return true
+	}
+	return false
+}
+
+// Resume tokens: random, unguessable, only their hash is stored.
+const (
+	tokenBytes  = 24  // 192 bits
+	maxTokenLen = 128 // longer tokens match nothing
+)
+
+// newToken returns a fresh resume token and the hash the bucket keeps.
+func newToken() (tok, hash string) {
+	var b [tokenBytes]byte
+	rand.Read(b[:]) // never fails (crypto/rand)
+	tok = base64.RawURLEncoding.EncodeToString(b[:])
+	return tok, tokenHash(tok)
+}
+
+func tokenHash(tok string) string {
+	sum := sha256.Sum256([]byte(tok))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// byToken returns the member whose current resume token has hash h, or
+// "". Hashes are compared in constant time.
+func (s *stored) byToken(h string) string {
+	found := ""
+	for _, id := range s.room.Members() {
+		if v := s.val(id); v.Token != "" && subtle.ConstantTimeCompare([]byte(h), []byte(v.Token)) == 1 {
+			found = id
+		}
+	}
+	return found
+}
+
+// holdWatch is a hold this node wrote: it gives the seat up when the grace
+// ends, unless a resume or the partner's node came first.
+type holdWatch struct {
+	until int64
+	stop  func() bool
+}
+
+// watchHold records that this node wrote the hold of member id in k,
+// running until the deadline.
+func (c *Cluster) watchHold(k hub.Key, id string, until int64) {
+	sid := seatID{id, k}
+	c.holdMu.Lock()
+	defer c.holdMu.Unlock()
+	if c.holdsClosed {
+		return
+	}
+	if w := c.holds[sid]; w != nil {
+		w.stop()
+	}
+	w := &holdWatch{until: until}
+	w.stop = c.clock.AfterFunc(c.untilDeadline(until), func() { c.holdDue(k, id, w) })
+	c.holds[sid] = w
+}
+
+func (c *Cluster) holdDue(k hub.Key, id string, w *holdWatch) {
+	sid := seatID{id, k}
+	c.holdMu.Lock()
+	mine := c.holds[sid] == w
+	if mine {
+		delete(c.holds, sid)
+	}
+	c.holdMu.Unlock()
+	if mine {
+		c.run(func() { c.expire(k, id, w.until, false) })
+	}
+}
+
+// unwatchHold forgets a hold this node wrote (the seat was taken back or
+// given up).
+func (c *Cluster) unwatchHold(k hub.Key, id string) {
+	sid := seatID{id, k}
+	c.holdMu.Lock()
+	defer c.holdMu.Unlock()
+	if w := c.holds[sid]; w != nil {
+		w.stop()
+		delete(c.holds, sid)
+	}
+}
+
+// watching reports whether this node watches the hold of member id in k.
+func (c *Cluster) watching(k hub.Key, id string) bool {
+	c.holdMu.Lock()
+	defer c.holdMu.Unlock()
+	return c.holds[seatID{id, k}] != nil
+}
+
+// stopHolds stops watching every hold (the node closes: the partners'
+// nodes and the others' sweeps take over).
+func (c *Cluster) stopHolds() {
+	c.holdMu.Lock()
+	defer c.holdMu.Unlock()
+	c.holdsClosed = true
+	for sid, w := range c.holds {
+		w.stop()
+		delete(c.holds, sid)
+	}
+}
+
+// leaveHeld takes local member m out of k because its socket went away
+// for reason, keeping its seat for the grace. The partner (wherever it is)
+// hears peerReconnecting if it is resumable.
+func (c *Cluster) leaveHeld(m *member, k hub.Key, reason hub.Reason) {
+	until := c.deadline()
+	p := pendingLeave{id: m.id, k: k, reason: reason, until: until}
+	if c.queueLeaveIfCutOff(p) {
+		c.dropHeldSeat(m, k, false, until)
+		return
+	}
+	o, err := c.transact(context.Background(), k, reason, func(t *txn) error {
+		t.hold(m.id, until, c.inc)
+		return nil
+	})
+	if err != nil {
+		c.log.Warn("hold not written; retrying after the next reconnect", "app", k.App, "stream", k.Stream, "err", err)
+		c.queueLeave(p)
+		c.dropHeldSeat(m, k, false, until)
+		return
+	}
+	if !o.changed || o.st.held(m.id) != until {
+		// Removed meanwhile (an operator, a probe) or held already.
+		c.left(k, m.id, o, reason, false)
+		c.dropHeldSeat(m, k, false, 0)
+		return
+	}
+	// The partner first: frames that reach this node for the seat from now
+	// on are sent back to the partner's node, which must know of the hold
+	// before they arrive (same link, in order).
+	c.deliver(k, o, m.id)
+	c.dropHeldSeat(m, k, true, until)
+	c.heldWritten(k, o)
+	c.log.Info("holding seat", "app", k.App, "stream", k.Stream, "member", m.id, "reason", reason.String(), "grace", c.opt.ReconnectGrace)
+}
+
+// dropHeldSeat forgets local member m's seat in k, whose socket is gone,
+// without a word to anyone; watch says this node wrote the seat's hold.
+func (c *Cluster) dropHeldSeat(m *member, k hub.Key, watch bool, until int64) {
+	m.mu.Lock()
+	c.dropSeatLocked(m, k)
+	if watch {
+		// Under the member's lock: a frame for the seat finds either the
+		// seat or the watch (deliverFrame).
+		c.watchHold(k, m.id, until)
+	}
+	m.mu.Unlock()
+	c.holdOps(k, m.id)
+}
+
+// heldWritten follows a committed write that held seats: the index of
+// held rooms names k, so that the seats are given up even if every node
+// watching them goes.
+func (c *Cluster) heldWritten(k hub.Key, o outcome) {
+	if first := o.st.holds(); first != 0 {
+		c.putHoldIndex(k, first)
+	}
+}
+
+// expire gives member id's seat in k up if it is still held until that
+// deadline (a resume, or a later hold, is left alone): the seat is freed
+// and the partner gets stop, reason timeout. Whichever node's write
+// commits does it, and reports it, once. overflow: the partner's node had
+// more to keep for the seat than it may, and the hold ends now.
+func (c *Cluster) expire(k hub.Key, id string, until int64, overflow bool) {
+	if !c.ready.Load() {
+		return // cut off: the watchers left, and every node's sweep, will do it
+	}
+	o, err := c.transact(context.Background(), k, hub.ReasonTimeout, func(t *txn) error {
+		if t.held(id) != until || !overflow && t.now < until {
+			return nil
+		}
+		t.leave(id, false, hub.ReasonTimeout)
+		return nil
+	})
+	if err != nil {
+		c.log.Warn("could not give up a held seat; the sweep retries", "app", k.App, "stream", k.Stream, "member", id, "err", err)
+		return
+	}
+	c.unwatchHold(k, id)
+	if !o.changed {
+		return
+	}
+	c.expiries.Add(1)
+	if overflow {
+		c.log.Info("held seat given up: too much to keep for it", "app", k.App, "stream", k.Stream, "member", id, "hold_bytes", c.opt.HoldBytes)
+	} else {
+		c.log.Info("held seat expired", "app", k.App, "stream", k.Stream, "member", id, "grace", c.opt.ReconnectGrace)
+	}
+	c.reportHeldGone(k, id, o, hub.ReasonTimeout)
+	c.deliver(k, o, "")
+	c.sendGone(k, id, o.was.val(id).HeldBy)
+	c.spawn(func() { c.tidyHoldIndex(k) })
+}
+
+// sendGone tells the nodes concerned with member id's seat in k (its own,
+// and the one that wrote its hold) that it no longer has it.
+func (c *Cluster) sendGone(k hub.Key, id, heldBy string) {
+	incs := []string{nodeOf(id)}
+	if heldBy != "" && heldBy != incs[0] {
+		incs = append(incs, heldBy)
+	}
+	ev := event{flags: evGone, partner: id}
+	for _, inc := range incs {
+		switch {
+		case inc == c.inc:
+			c.onGone(k, id)
+		case c.live.alive(inc, time.Now()):
+			c.met.eventsOut.Inc()
+			c.out.send(inc, msgEvent, nil, k, 40+len(k.App)+len(k.Stream)+len(id), func(b []byte) []byte {
+				return eventBody(b, 0, k, ev)
+			})
+		}
+	}
+}
+
+// onGone: member id no longer holds its seat in k. A hold this node wrote
+// is no longer watched; a local socket still in the seat (half-open: its
+// client came back on a new one) is dropped without a room transition:
+// its cleanup finds no seat for k here.
+func (c *Cluster) onGone(k hub.Key, id string) {
+	c.unwatchHold(k, id)
+	inc, num, ok := splitMember(id)
+	if !ok || inc != c.inc {
+		return
+	}
+	m := c.memberByNum(num)
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	s := m.seats[k]
+	if s == nil || s.joining {
+		m.mu.Unlock()
+		return
+	}
+	c.dropSeatLocked(m, k)
+	m.conn.Kill("its seat was taken back by a new socket")
+	m.mu.Unlock()
+	c.holdOps(k, id)
+	c.log.Info("socket replaced by a resume elsewhere: dropped", "app", k.App, "stream", k.Stream, "member", id)
+}

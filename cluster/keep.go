@@ -1,0 +1,170 @@
+package cluster
+
+import (
+	"bytes"
+
+	"github.com/duet-rtc/duet/hub"
+)
+
+// While a member's partner has its seat held, what the member relays is
+// kept by the member's own node (the sender's): it is the node that knows
+// of the hold and sees every frame in order. When the seat is taken back,
+// by a new socket on any node, the event that names the new member
+// flushes the kept frames to it, in order, ahead of anything relayed
+// after; they arrive after its resumed joined, which its node sends
+// before it tells anyone of the resume.
+//
+// Frames the member relayed just before its node heard of the hold went
+// to the held seat's node. That node sends them back (msgBack) on its link
+// to the sender's node, after the hold's event, and the sender's node puts
+// them first among the kept frames.
+
+// keepBuf is what a node keeps for a held partner of one of its members.
+type keepBuf struct {
+	frames   [][]byte
+	bytes    int
+	back     int  // frames sent back by the held seat's node: they go first
+	overflow bool // one did not fit: the hold is being given up
+}
+
+// startKeepLocked: local member m's partner in k has its seat held until
+// the deadline. Frames for it are kept from now on, and this node gives the
+// seat up when the grace ends (unless another does first). The caller
+// holds m.mu.
+func (c *Cluster) startKeepLocked(m *member, k hub.Key, s *seat, until int64) {
+	if s.keep == nil {
+		s.keep = &keepBuf{}
+	}
+	s.held = until
+	if s.watch != nil {
+		s.watch()
+	}
+	p := s.partner
+	s.watch = c.clock.AfterFunc(c.untilDeadline(until), func() {
+		c.run(func() { c.expire(k, p, until, false) })
+	})
+}
+
+// endKeepLocked: the partner's hold is over; what was kept for it is
+// dropped (the caller took it first if it is to be sent).
+func (c *Cluster) endKeepLocked(s *seat) {
+	if s.watch != nil {
+		s.watch()
+		s.watch = nil
+	}
+	s.keep, s.held = nil, 0
+}
+
+// keepLocked keeps a frame for m's held partner in k: at the end (a relay)
+// or after the frames sent back before (back). A frame that would take
+// the kept bytes past HoldBytes gives the hold up at once, as if its grace
+// had run out. The caller holds m.mu.
+func (c *Cluster) keepLocked(m *member, k hub.Key, s *seat, frame []byte, back bool) {
+	kb := s.keep
+	if kb == nil || kb.overflow {
+		return
+	}
+	if kb.bytes+len(frame) > c.opt.HoldBytes {
+		*kb = keepBuf{overflow: true}
+		p, until := s.partner, s.held
+		c.spawn(func() { c.expire(k, p, until, true) })
+		return
+	}
+	f := bytes.Clone(frame)
+	if back {
+		kb.frames = append(kb.frames, nil)
+		copy(kb.frames[kb.back+1:], kb.frames[kb.back:])
+		kb.frames[kb.back] = f
+		kb.back++
+	} else {
+		kb.frames = append(kb.frames, f)
+	}
+	kb.bytes += len(f)
+}
+
+// followHoldLocked updates local member m's view of its partner's seat in
+// k after a transition: held until the deadline held (0: live), and
+// resumed when the partner is a new socket that took the seat of old.
+// Frames kept for a seat taken back go to the new member. The caller holds
+// m.mu.
+func (c *Cluster) followHoldLocked(m *member, k hub.Key, s *seat, old string, held int64, resumed bool) {
+	switch {
+	case s.partner != old && resumed:
+		var frames [][]byte
+		if s.keep != nil {
+			frames = s.keep.frames
+		}
+		c.endKeepLocked(s)
+		s.resumedFrom = old
+		for _, f := range frames {
+			c.sendFrameLocked(m, k, s.partner, f)
+		}
+	case s.partner != old || held == 0:
+		c.endKeepLocked(s) // another partner, or none: what was kept is moot
+	}
+	if s.partner != "" && held != 0 && held != s.held {
+		c.startKeepLocked(m, k, s, held)
+	}
+}
+
+// sendFrameLocked sends a kept frame from m to member to. A local one gets
+// it at once: m.mu is held, so the partner's seat is not checked (its
+// lock is not taken).
+func (c *Cluster) sendFrameLocked(m *member, k hub.Key, to string, frame []byte) {
+	inc, num, ok := splitMember(to)
+	if !ok {
+		return
+	}
+	if inc == c.inc {
+		if p := c.memberByNum(num); p != nil {
+			p.conn.Send(frame)
+		}
+		return
+	}
+	c.met.framesOut.Inc()
+	c.out.send(inc, msgFrame, m, k, 16+len(m.id)+len(k.App)+len(k.Stream)+len(frame), func(b []byte) []byte {
+		return frameBody(b, num, m.id, k, frame)
+	})
+}
+
+// sendBack returns a frame that reached this node for a seat whose socket
+// is gone, and whose hold this node wrote, to its sender's node: it keeps
+// it for the seat's return.
+func (c *Cluster) sendBack(num uint64, from string, k hub.Key, frame []byte) {
+	held := memberID(c.inc, num)
+	if !c.watching(k, held) {
+		return
+	}
+	inc, snum, ok := splitMember(from)
+	if !ok {
+		return
+	}
+	if inc == c.inc {
+		c.onBack(snum, held, k, frame)
+		return
+	}
+	c.out.send(inc, msgBack, nil, k, 16+len(held)+len(k.App)+len(k.Stream)+len(frame), func(b []byte) []byte {
+		return frameBody(b, snum, held, k, frame)
+	})
+}
+
+// onBack takes back a frame local member num relayed to member held,
+// whose seat turned out to be held: it is kept, ahead of what was kept
+// since; if the seat has been taken back meanwhile, it goes to the new
+// member.
+func (c *Cluster) onBack(num uint64, held string, k hub.Key, frame []byte) {
+	m := c.memberByNum(num)
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.seats[k]
+	switch {
+	case s == nil || s.joining:
+	case s.partner == held && s.held != 0:
+		c.keepLocked(m, k, s, frame, true)
+	case s.resumedFrom == held && s.partner != "":
+		c.sendFrameLocked(m, k, s.partner, frame)
+	}
+}
