@@ -51,11 +51,8 @@ func (a *API) room(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), opTimeout)
-	defer cancel()
-	snap, err := a.o.Rooms.Snapshot(ctx, hub.Filter{App: k.App, Stream: k.Stream})
-	if err != nil {
-		a.fail(w, err)
+	snap, ok := a.snapshot(w, r, hub.Filter{App: k.App, Stream: k.Stream})
+	if !ok {
 		return
 	}
 	if len(snap.Rooms) == 0 {
@@ -83,11 +80,8 @@ func (a *API) rooms(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), opTimeout)
-	defer cancel()
-	snap, err := a.o.Rooms.Snapshot(ctx, hub.Filter{App: app, Limit: limit})
-	if err != nil {
-		a.fail(w, err)
+	snap, ok := a.snapshot(w, r, hub.Filter{App: app, Limit: limit})
+	if !ok {
 		return
 	}
 	out := make([]Room, 0, len(snap.Rooms))
@@ -106,11 +100,8 @@ type App struct {
 }
 
 func (a *API) apps(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), opTimeout)
-	defer cancel()
-	snap, err := a.o.Rooms.Snapshot(ctx, hub.Filter{})
-	if err != nil {
-		a.fail(w, err)
+	snap, ok := a.snapshot(w, r, hub.Filter{})
+	if !ok {
 		return
 	}
 	by := map[string]*App{}
@@ -192,11 +183,8 @@ type Totals struct {
 }
 
 func (a *API) stats(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), opTimeout)
-	defer cancel()
-	snap, err := a.o.Rooms.Snapshot(ctx, hub.Filter{})
-	if err != nil {
-		a.fail(w, err)
+	snap, ok := a.snapshot(w, r, hub.Filter{})
+	if !ok {
 		return
 	}
 	now := a.o.Now()
@@ -258,4 +246,17 @@ func (a *API) fail(w http.ResponseWriter, err error) {
 		a.log.Warn("admin request failed", "err", err)
 		writeError(w, http.StatusServiceUnavailable, err.Error())
 	}
+}
+
+// snapshot lists the rooms f selects, within opTimeout; when that fails it
+// has answered the request and returns false.
+func (a *API) snapshot(w http.ResponseWriter, r *http.Request, f hub.Filter) (hub.Snapshot, bool) {
+	ctx, cancel := context.WithTimeout(r.Context(), opTimeout)
+	defer cancel()
+	snap, err := a.o.Rooms.Snapshot(ctx, f)
+	if err != nil {
+		a.fail(w, err)
+		return snap, false
+	}
+	return snap, true
 }

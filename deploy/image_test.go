@@ -118,14 +118,7 @@ func checkImageFiles(t *testing.T, rootfs, commit string) {
 	if static, err := isStatic(bin); err != nil || !static {
 		t.Errorf("%s: static %v, %v", bin, static, err)
 	}
-	bi, err := buildinfo.ReadFile(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	settings := map[string]string{}
-	for _, s := range bi.Settings {
-		settings[s.Key] = s.Value
-	}
+	bi, settings := buildSettings(t, bin)
 	if settings["CGO_ENABLED"] != "0" || settings["-trimpath"] != "true" || settings["GOOS"] != "linux" {
 		t.Errorf("build settings %v", settings)
 	}
@@ -136,13 +129,7 @@ func checkImageFiles(t *testing.T, rootfs, commit string) {
 	if err := json.Unmarshal([]byte(out), &v); err != nil || v.Version != "v0.0.0-imagetest" || v.Commit != commit || v.Date == "" || v.Go == "" {
 		t.Errorf("duet version in the image: %s (%v)", out, err)
 	}
-	for _, d := range bi.Deps {
-		for _, banned := range []string{"k8s.io/", "sigs.k8s.io/", "github.com/compose-spec/", "github.com/letsencrypt/pebble", "github.com/chromedp/"} {
-			if strings.HasPrefix(d.Path, banned) {
-				t.Errorf("the binary links %s, a test-only module", d.Path)
-			}
-		}
-	}
+	noTestModules(t, bin, bi)
 	if _, err := os.Lstat(filepath.Join(rootfs, "bin/sh")); err == nil {
 		t.Error("the image has a shell")
 	}
@@ -468,6 +455,33 @@ func inspectImage(podman, tag string) *image {
 		return nil
 	}
 	return &imgs[0]
+}
+
+// buildSettings reads a Go binary's build information and its settings
+// by key.
+func buildSettings(t *testing.T, bin string) (*buildinfo.BuildInfo, map[string]string) {
+	t.Helper()
+	bi, err := buildinfo.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	settings := map[string]string{}
+	for _, s := range bi.Settings {
+		settings[s.Key] = s.Value
+	}
+	return bi, settings
+}
+
+// noTestModules fails t if bin links a module only the tests use.
+func noTestModules(t *testing.T, bin string, bi *buildinfo.BuildInfo) {
+	t.Helper()
+	for _, d := range bi.Deps {
+		for _, banned := range []string{"k8s.io/", "sigs.k8s.io/", "github.com/compose-spec/", "github.com/letsencrypt/pebble", "github.com/chromedp/"} {
+			if strings.HasPrefix(d.Path, banned) {
+				t.Errorf("%s links %s, a test-only module", bin, d.Path)
+			}
+		}
+	}
 }
 
 // isStatic reports whether an ELF binary has no program interpreter.

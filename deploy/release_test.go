@@ -5,7 +5,6 @@ import (
 	"bufio"
 	"compress/gzip"
 	"crypto/sha256"
-	"debug/buildinfo"
 	"debug/elf"
 	"encoding/hex"
 	"encoding/json"
@@ -113,22 +112,11 @@ func checkReleaseBinary(t *testing.T, bin, arch string) {
 	if static, err := isStatic(bin); err != nil || !static {
 		t.Errorf("%s: static %v %v", bin, static, err)
 	}
-	bi, err := buildinfo.ReadFile(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	settings := map[string]string{}
-	for _, s := range bi.Settings {
-		settings[s.Key] = s.Value
-	}
+	bi, settings := buildSettings(t, bin)
 	if settings["GOARCH"] != arch || settings["CGO_ENABLED"] != "0" || settings["-trimpath"] != "true" {
 		t.Errorf("%s build settings %v", bin, settings)
 	}
-	for _, d := range bi.Deps {
-		if strings.HasPrefix(d.Path, "k8s.io/") || strings.HasPrefix(d.Path, "github.com/letsencrypt/pebble") {
-			t.Errorf("%s links the test-only module %s", bin, d.Path)
-		}
-	}
+	noTestModules(t, bin, bi)
 }
 
 // checkSBOM reads a CycloneDX SBOM: the binary with its version, and the

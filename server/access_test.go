@@ -1,18 +1,13 @@
 package server_test
 
 import (
-	"context"
-	"fmt"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/duet-rtc/duet/auth"
-	"github.com/duet-rtc/duet/cluster"
 	"github.com/duet-rtc/duet/ice"
 	"github.com/duet-rtc/duet/internal/testkit/testserver"
 	"github.com/duet-rtc/duet/internal/testkit/wstest"
@@ -34,26 +29,7 @@ func startAccess(t *testing.T, opts server.Options) *env {
 	if n <= 1 {
 		return &env{nodes: []*testserver.Server{testserver.Start(t, cfg, opts)}}
 	}
-	nats, err := cluster.StartEmbedded(cluster.EmbeddedOptions{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nats.Shutdown)
-	e := &env{}
-	for i := range n {
-		reg := prometheus.NewRegistry()
-		cl, err := cluster.New(context.Background(), cluster.Options{
-			URL: nats.URL(), NodeID: fmt.Sprintf("n%d", i+1), ProbeTimeout: cfg.ProbeTimeout, Registerer: reg, MemoryStorage: true,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(cl.Close)
-		o := opts
-		o.Rooms, o.Registry = cl, reg
-		e.nodes = append(e.nodes, testserver.Start(t, cfg, o))
-	}
-	return e
+	return startCluster(t, n, cfg, nil, opts)
 }
 
 func accessOptions(t *testing.T) server.Options {

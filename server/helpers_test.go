@@ -57,12 +57,12 @@ func startNodes(t *testing.T, n int, mutate ...func(*config.Config)) *env {
 	if n == 1 {
 		return &env{nodes: []*testserver.Server{testserver.Start(t, c, server.Options{})}}
 	}
-	return startCluster(t, n, c, nil)
+	return startCluster(t, n, c, nil, server.Options{})
 }
 
-// startCluster runs n nodes with config c clustered on an embedded NATS
-// server; clock (nil: the system's) times their held seats.
-func startCluster(t *testing.T, n int, c config.Config, clock cluster.Clock) *env {
+// startCluster runs n nodes with config c and options opts clustered on an
+// embedded NATS server; clock (nil: the system's) times their held seats.
+func startCluster(t *testing.T, n int, c config.Config, clock cluster.Clock, opts server.Options) *env {
 	t.Helper()
 	nats, err := cluster.StartEmbedded(cluster.EmbeddedOptions{StoreDir: t.TempDir()})
 	if err != nil {
@@ -80,7 +80,9 @@ func startCluster(t *testing.T, n int, c config.Config, clock cluster.Clock) *en
 			t.Fatal(err)
 		}
 		t.Cleanup(cl.Close) // runs after the node's drain, registered next
-		e.nodes = append(e.nodes, testserver.Start(t, c, server.Options{Rooms: cl, Registry: reg}))
+		o := opts
+		o.Rooms, o.Registry = cl, reg
+		e.nodes = append(e.nodes, testserver.Start(t, c, o))
 	}
 	return e
 }

@@ -53,7 +53,7 @@ func startResume(t *testing.T, mutate ...func(*config.Config)) *resumeEnv {
 				t.Errorf("%d hold timers left after Close", n)
 			}
 		})
-		e := startCluster(t, n, c, clock)
+		e := startCluster(t, n, c, clock, server.Options{})
 		return &resumeEnv{env: e, rooms: e.Rooms(), clock: clock}
 	}
 	local := hub.NewLocalWith(hub.LocalOptions{
