@@ -311,8 +311,11 @@ func (p *parser) escaped(start int) (string, bool) {
 			out = append(out, p.b[p.i:p.i+size]...)
 			p.i += size
 		default:
-			out = append(out, c)
-			p.i++
+			// A plain run: copied whole (SDP has long lines between its
+			// escaped line breaks).
+			end := plainPrefix(p.b, p.i+1)
+			out = append(out, p.b[p.i:end]...)
+			p.i = end
 		}
 	}
 	return "", false
