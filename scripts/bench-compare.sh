@@ -27,7 +27,9 @@ SETUP_PAIRS=${SETUP_PAIRS:-100}
 HALF_PAIRS=${HALF_PAIRS:-10}
 HALF_WINDOW=${HALF_WINDOW:-64}
 DURATION=${DURATION:-10s}
-HOLD=${HOLD:-10s}
+# 20 s: past duet's first ping round (ping_interval 15 s, ±10%), so the idle
+# and attack figures include what pinging every socket costs.
+HOLD=${HOLD:-20s}
 ROUNDS=${ROUNDS:-3}
 OUT=${OUT:-docs/benchmarks.md}
 if [ -n "${QUICK:-}" ]; then

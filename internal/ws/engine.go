@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,7 +52,8 @@ type Engine struct {
 
 	small sync.Pool // read buffers of smallBufSize
 	bufs  sync.Pool // read buffers of bufSize
-	outs  sync.Pool // send buffers
+	tiny  sync.Pool // send buffers of tinyOutSize
+	outs  sync.Pool // send buffers of outSize (or grown past it)
 }
 
 // A socket's reader borrows a small buffer while it reads little (a join,
@@ -62,9 +64,17 @@ const (
 	bufSize      = 16 << 10
 )
 
-// maxPooledOut is the largest send buffer put back in the pool; bigger
-// ones (a burst of large SDPs) are left to the collector.
-const maxPooledOut = 64 << 10
+// Send buffers: a tiny one when the first frame queued is a control frame
+// (a ping, a pong, a close: at most 127 bytes), so that pinging every idle
+// socket at once costs little; outSize for data, whose bursts would
+// otherwise grow a tiny one again and again. maxPooledOut is the largest put
+// back in a pool; bigger ones (a burst of large SDPs) are left to the
+// collector.
+const (
+	tinyOutSize  = 256
+	outSize      = 4 << 10
+	maxPooledOut = 64 << 10
+)
 
 // NewEngine starts an Engine. Close it after its Conns are done with.
 func NewEngine(o Options) *Engine {
@@ -80,7 +90,8 @@ func NewEngine(o Options) *Engine {
 	e := &Engine{opts: o, log: o.Logger, stop: make(chan struct{}), done: make(chan struct{})}
 	e.small.New = func() any { b := make([]byte, smallBufSize); return &b }
 	e.bufs.New = func() any { b := make([]byte, bufSize); return &b }
-	e.outs.New = func() any { b := make([]byte, 0, 4096); return &b }
+	e.tiny.New = func() any { b := make([]byte, 0, tinyOutSize); return &b }
+	e.outs.New = func() any { b := make([]byte, 0, outSize); return &b }
 	if !o.NoPoller {
 		p, err := newPoller(e)
 		if err != nil && !errors.Is(err, errNoPoller) {
@@ -120,11 +131,24 @@ func (e *Engine) putBuf(b *[]byte) {
 	}
 }
 
-func (e *Engine) getOut() *[]byte { return e.outs.Get().(*[]byte) }
+// getOut borrows a send buffer whose first frame has opcode op.
+func (e *Engine) getOut(op Opcode) *[]byte {
+	if op.IsControl() {
+		return e.tiny.Get().(*[]byte)
+	}
+	return e.outs.Get().(*[]byte)
+}
 
+// putOut gives a send buffer back to the pool of its size.
 func (e *Engine) putOut(b *[]byte) {
-	if b != nil && cap(*b) <= maxPooledOut {
-		*b = (*b)[:0]
+	if b == nil {
+		return
+	}
+	*b = (*b)[:0]
+	switch c := cap(*b); {
+	case c < outSize:
+		e.tiny.Put(b)
+	case c <= maxPooledOut:
 		e.outs.Put(b)
 	}
 }
@@ -228,14 +252,23 @@ func (e *Engine) sweep() {
 			for _, c := range idle {
 				c.Drop(CauseIdleTimeout)
 			}
-			for _, c := range pings {
+			for i, c := range pings {
 				c.ping()
+				if i%pingBatch == pingBatch-1 {
+					// Let the writers just started send their pings and
+					// give their buffers back before more start: a sweep
+					// may ping every socket at once.
+					runtime.Gosched()
+				}
 			}
 			clear(pings)
 			clear(idle)
 		}
 	}
 }
+
+// pingBatch is how many pings the sweeper queues before it yields.
+const pingBatch = 64
 
 // jitter spreads d by ±10% so pings of sockets opened together spread out.
 func jitter(d time.Duration) time.Duration {

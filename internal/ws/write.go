@@ -32,7 +32,7 @@ func (c *Conn) enqueue(op Opcode, p []byte) bool {
 // appendLocked frames p onto the send buffer. The caller holds c.mu.
 func (c *Conn) appendLocked(op Opcode, p []byte) {
 	if c.out == nil {
-		c.out = c.eng.getOut()
+		c.out = c.eng.getOut(op)
 	}
 	b := AppendHeader(*c.out, op, len(p))
 	*c.out = append(b, p...)
