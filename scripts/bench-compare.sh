@@ -3,7 +3,7 @@
 # against duet, the PeerJS server (npm package "peer") and two bare relays,
 # and writes docs/benchmarks.md.
 #
-#   scripts/bench-compare.sh            # the full run, with scripts/bench-cluster.sh (about 25 minutes)
+#   scripts/bench-compare.sh            # the full run, with scripts/bench-cluster.sh (about 17 minutes on a 2-core machine)
 #   QUICK=1 scripts/bench-compare.sh    # small and short, to try it out
 #
 # Each server runs pinned to CPU 0 and the generator to CPU 1 (taskset), so
