@@ -236,7 +236,10 @@ func (c *Cluster) heldWritten(k hub.Key, o outcome) {
 // more to keep for the seat than it may, and the hold ends now.
 func (c *Cluster) expire(k hub.Key, id string, until int64, overflow bool) {
 	if !c.ready.Load() {
-		return // cut off: the watchers left, and every node's sweep, will do it
+		// Cut off from NATS: try again later (as will the other watchers,
+		// and every node's sweep of the hold index).
+		c.retryExpire(k, id, until, overflow)
+		return
 	}
 	o, err := c.transact(context.Background(), k, hub.ReasonTimeout, func(t *txn) error {
 		if t.held(id) != until || !overflow && t.now < until {
@@ -246,7 +249,8 @@ func (c *Cluster) expire(k hub.Key, id string, until int64, overflow bool) {
 		return nil
 	})
 	if err != nil {
-		c.log.Warn("could not give up a held seat; the sweep retries", "app", k.App, "stream", k.Stream, "member", id, "err", err)
+		c.log.Warn("could not give up a held seat; retrying", "app", k.App, "stream", k.Stream, "member", id, "err", err)
+		c.retryExpire(k, id, until, overflow)
 		return
 	}
 	c.unwatchHold(k, id)
@@ -263,6 +267,20 @@ func (c *Cluster) expire(k hub.Key, id string, until int64, overflow bool) {
 	c.deliver(k, o, "")
 	c.sendGone(k, id, o.was.val(id).HeldBy)
 	c.spawn(func() { c.tidyHoldIndex(k) })
+}
+
+// expireRetry is how long a watcher waits before it tries again to give
+// up a held seat whose end it could not write.
+const expireRetry = time.Second
+
+// retryExpire tries expire again after expireRetry: a hold whose end no
+// watcher could write (NATS unreachable at its deadline) must not stay
+// held for good. Once the seat is gone or taken back, the retry finds
+// nothing to do and stops.
+func (c *Cluster) retryExpire(k hub.Key, id string, until int64, overflow bool) {
+	c.clock.AfterFunc(expireRetry, func() {
+		c.run(func() { c.expire(k, id, until, overflow) })
+	})
 }
 
 // sendGone tells the nodes concerned with member id's seat in k (its own,

@@ -4,6 +4,7 @@ import (
 	"bytes"
 
 	"github.com/duet-rtc/duet/hub"
+	"github.com/duet-rtc/duet/protocol"
 )
 
 // While a member's partner has its seat held, what the member relays is
@@ -58,14 +59,18 @@ func (c *Cluster) endKeepLocked(s *seat) {
 // keepLocked keeps a frame for m's held partner in k: at the end (a relay)
 // or after the frames sent back before (back). A frame that would take
 // the kept bytes past HoldBytes gives the hold up at once, as if its grace
-// had run out. The caller holds m.mu.
+// had run out; it and what m relays until the hold ends are dropped. The
+// caller holds m.mu.
 func (c *Cluster) keepLocked(m *member, k hub.Key, s *seat, frame []byte, back bool) {
 	kb := s.keep
 	if kb == nil || kb.overflow {
 		return
 	}
 	if kb.bytes+len(frame) > c.opt.HoldBytes {
-		*kb = keepBuf{overflow: true}
+		// What was kept stays: should the seat be taken back before the
+		// hold's end is written, its new member gets it, and m is told
+		// that what it relayed since was lost (followHoldLocked).
+		kb.overflow = true
 		p, until := s.partner, s.held
 		c.spawn(func() { c.expire(k, p, until, true) })
 		return
@@ -91,13 +96,19 @@ func (c *Cluster) followHoldLocked(m *member, k hub.Key, s *seat, old string, he
 	switch {
 	case s.partner != old && resumed:
 		var frames [][]byte
+		lost := false
 		if s.keep != nil {
-			frames = s.keep.frames
+			frames, lost = s.keep.frames, s.keep.overflow
 		}
 		c.endKeepLocked(s)
 		s.resumedFrom = old
 		for _, f := range frames {
 			c.sendFrameLocked(m, k, s.partner, f)
+		}
+		if lost {
+			// The seat was taken back before its overflowed hold's end
+			// was written: what did not fit never reaches the new member.
+			m.conn.Send(protocol.ErrorMsg(nil, protocol.ErrRelayFailed, k.Stream))
 		}
 	case s.partner != old || held == 0:
 		c.endKeepLocked(s) // another partner, or none: what was kept is moot
@@ -108,8 +119,9 @@ func (c *Cluster) followHoldLocked(m *member, k hub.Key, s *seat, old string, he
 }
 
 // sendFrameLocked sends a kept frame from m to member to. A local one gets
-// it at once: m.mu is held, so the partner's seat is not checked (its
-// lock is not taken).
+// it at once (Send only queues; m.mu is held, so the partner's seat is not
+// checked: its lock is not taken); one for another node waits in m's
+// outbox until the caller releases m.mu with unlockFlush.
 func (c *Cluster) sendFrameLocked(m *member, k hub.Key, to string, frame []byte) {
 	inc, num, ok := splitMember(to)
 	if !ok {
@@ -121,10 +133,45 @@ func (c *Cluster) sendFrameLocked(m *member, k hub.Key, to string, frame []byte)
 		}
 		return
 	}
+	m.outbox = append(m.outbox, outFrame{inc, num, k, bytes.Clone(frame)})
+}
+
+// outFrame is a frame from a local member to member num of incarnation
+// inc, in room k.
+type outFrame struct {
+	inc   string
+	num   uint64
+	k     hub.Key
+	frame []byte
+}
+
+// publishFrame sends a frame of m's on the link to its node.
+func (c *Cluster) publishFrame(m *member, f outFrame) {
 	c.met.framesOut.Inc()
-	c.out.send(inc, msgFrame, m, k, 16+len(m.id)+len(k.App)+len(k.Stream)+len(frame), func(b []byte) []byte {
-		return frameBody(b, num, m.id, k, frame)
+	c.out.send(f.inc, msgFrame, m, f.k, 16+len(m.id)+len(f.k.App)+len(f.k.Stream)+len(f.frame), func(b []byte) []byte {
+		return frameBody(b, f.num, m.id, f.k, f.frame)
 	})
+}
+
+// unlockFlush releases m.mu and publishes what m's outbox holds, unless
+// another goroutine is already doing so (it will take what was added).
+func (c *Cluster) unlockFlush(m *member) {
+	if len(m.outbox) == 0 || m.flushing {
+		m.mu.Unlock()
+		return
+	}
+	m.flushing = true
+	for len(m.outbox) > 0 {
+		batch := m.outbox
+		m.outbox = nil
+		m.mu.Unlock()
+		for _, f := range batch {
+			c.publishFrame(m, f)
+		}
+		m.mu.Lock()
+	}
+	m.flushing = false
+	m.mu.Unlock()
 }
 
 // sendBack returns a frame that reached this node for a seat whose socket
@@ -158,7 +205,7 @@ func (c *Cluster) onBack(num uint64, held string, k hub.Key, frame []byte) {
 		return
 	}
 	m.mu.Lock()
-	defer m.mu.Unlock()
+	defer c.unlockFlush(m)
 	s := m.seats[k]
 	switch {
 	case s == nil || s.joining:

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"sync"
@@ -79,7 +80,7 @@ func (c *Cluster) Join(ctx context.Context, conn hub.Conn, k hub.Key, info hub.J
 		conn.Send(c.keptFrame(k, kp))
 	}
 	c.drainLocked(m, k, s, false)
-	m.mu.Unlock()
+	c.unlockFlush(m)
 	// The joiner's joined (and what was kept for a resumed seat) is queued
 	// before its partner hears of it: start, or peerReconnected and the
 	// frames kept for the seat.
@@ -260,19 +261,24 @@ func (c *Cluster) Relay(conn hub.Conn, k hub.Key, frame []byte) error {
 		return nil
 	}
 	p := s.partner
-	m.mu.Unlock()
 	inc, num, ok := splitMember(p)
 	if !ok {
+		m.mu.Unlock()
 		return protocol.ErrNoPeerAssociated
 	}
+	if inc != c.inc && (m.flushing || len(m.outbox) > 0) {
+		// Kept frames for this partner are still being published: this
+		// one goes after them.
+		m.outbox = append(m.outbox, outFrame{inc, num, k, bytes.Clone(frame)})
+		c.unlockFlush(m)
+		return nil
+	}
+	m.mu.Unlock()
 	if inc == c.inc {
 		c.deliverFrame(num, m.id, k, frame)
 		return nil
 	}
-	c.met.framesOut.Inc()
-	c.out.send(inc, msgFrame, m, k, 16+len(m.id)+len(k.App)+len(k.Stream)+len(frame), func(b []byte) []byte {
-		return frameBody(b, num, m.id, k, frame)
-	})
+	c.publishFrame(m, outFrame{inc, num, k, frame})
 	return nil
 }
 

@@ -33,6 +33,14 @@ type member struct {
 
 	mu    sync.Mutex
 	seats map[hub.Key]*seat
+
+	// Frames for members on other nodes that were decided on under mu
+	// (kept frames flushed to a resumed partner, keep.go) wait here, in
+	// order, to be published once mu is released: no NATS I/O under a
+	// member's lock. While flushing is set (a goroutine is publishing
+	// them), m's own relays to other nodes queue behind them.
+	outbox   []outFrame
+	flushing bool
 }
 
 // seat is a local member's place in one room: its cached view of the
@@ -129,7 +137,7 @@ func (c *Cluster) dropSeatLocked(m *member, k hub.Key) {
 // order, sending its messages.
 func (c *Cluster) applyEvent(m *member, k hub.Key, ev event) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
+	defer c.unlockFlush(m)
 	s := m.seats[k]
 	if s == nil {
 		return // m has left the room since
@@ -233,7 +241,7 @@ func int64Cmp(a, b uint64) int {
 // closeGap gives up waiting for a lost transition.
 func (c *Cluster) closeGap(m *member, k hub.Key, s *seat) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
+	defer c.unlockFlush(m)
 	if m.seats[k] != s || s.joining {
 		return
 	}
