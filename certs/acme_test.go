@@ -179,8 +179,10 @@ func startNode(t *testing.T, cfg config.Config, tlsLn, httpLn net.Listener) *nod
 // returns the certificate the server showed.
 func (n *node) handshake(t *testing.T, roots *x509.CertPool) *x509.Certificate {
 	t.Helper()
-	d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 5 * time.Second}, Config: &tls.Config{ServerName: domain, RootCAs: roots}}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // the first handshake waits for the issuance
+	// No dialer timeout: tls.Dialer would apply it to the whole handshake,
+	// and the first handshake waits for the issuance (ctx bounds it).
+	d := &tls.Dialer{NetDialer: &net.Dialer{}, Config: &tls.Config{ServerName: domain, RootCAs: roots}}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	c, err := d.DialContext(ctx, "tcp", n.addr)
 	if err != nil {
