@@ -42,17 +42,7 @@ func TestNATSBackEmpty(t *testing.T) {
 	leaver.Send(msg{"command": "leave", "streamId": "left"})
 	leaver.Expect("notification", "leaved")
 
-	ns2, err := cluster.StartEmbedded(cluster.EmbeddedOptions{Listen: u.Host, StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns2.Shutdown)
-	t.Cleanup(func() { // before ns2 goes
-		for _, nd := range n {
-			nd.Stop(t)
-			nd.cl.Close()
-		}
-	})
+	restartNATS(t, u.Host, t.TempDir(), n)
 	back := time.Now()
 	for _, nd := range n {
 		wstest.Eventually(t, "/readyz to say ready again", func() bool { return readyz(t, nd) == http.StatusOK })

@@ -34,6 +34,25 @@ func startNATS(t *testing.T) *cluster.Embedded {
 	return e
 }
 
+// restartNATS starts NATS again on addr with store dir, after a test shut
+// the first one down. The nodes are stopped before it goes at cleanup, so
+// that they do not spend their last moments reconnecting.
+func restartNATS(t *testing.T, addr, dir string, nodes []*node) *cluster.Embedded {
+	t.Helper()
+	e, err := cluster.StartEmbedded(cluster.EmbeddedOptions{Listen: addr, StoreDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Shutdown)
+	t.Cleanup(func() { // runs first: before e goes
+		for _, n := range nodes {
+			n.Stop(t)
+			n.cl.Close()
+		}
+	})
+	return e
+}
+
 // node is one duet node of a test cluster: a real server on a loopback
 // port whose rooms are the cluster backend.
 type node struct {

@@ -63,20 +63,10 @@ func TestRelayAcrossNATSOutage(t *testing.T) {
 	px.SetBackend(freeAddr(t)) // nothing listens there
 	ns.Shutdown()
 	<-time.After(3 * time.Second) // the outage the issue describes
-	ns2, err := cluster.StartEmbedded(cluster.EmbeddedOptions{Listen: u.Host, StoreDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	restartNATS(t, u.Host, dir, n)
 	wstest.Eventually(t, "the sending node to reconnect", func() bool { return metric(t, n[0], "duet_cluster_nats_connected") == 1 })
 	<-time.After(500 * time.Millisecond)
 	px.SetBackend(u.Host)
-	t.Cleanup(ns2.Shutdown)
-	t.Cleanup(func() {
-		for _, nd := range n {
-			nd.Stop(t)
-			nd.cl.Close()
-		}
-	})
 	for _, nd := range n {
 		wstest.Eventually(t, "the nodes to recover", func() bool { return metric(t, nd, "duet_cluster_nats_connected") == 1 })
 	}

@@ -84,17 +84,7 @@ func TestNATSRestartUnderLoad(t *testing.T) {
 	wstest.Join(x, "during")
 	x.Expect("error", "serviceUnavailable")
 
-	ns2, err := cluster.StartEmbedded(cluster.EmbeddedOptions{Listen: u.Host, StoreDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns2.Shutdown)
-	t.Cleanup(func() { // before ns2 goes
-		for _, n := range nodes {
-			n.Stop(t)
-			n.cl.Close()
-		}
-	})
+	restartNATS(t, u.Host, dir, nodes)
 	restarted := time.Now()
 	wstest.Eventually(t, "joins to resume", func() bool {
 		wstest.Join(x, "after")
