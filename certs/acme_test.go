@@ -33,9 +33,12 @@ func TestMain(m *testing.M) {
 	os.Setenv("PEBBLE_VA_NOSLEEP", "1")
 	goleak.VerifyTestMain(m, goleak.IgnoreCurrent(),
 		// Neither Pebble's validation queue nor autocert's renewal timers
-		// can be stopped.
+		// can be stopped, nor the detached goroutine autocert starts after
+		// an order to give up its pending authorizations (it retries, up
+		// to 5 minutes, against a CA the test has shut down).
 		goleak.IgnoreAnyFunction("github.com/letsencrypt/pebble/v2/va.VAImpl.processTasks"),
-		goleak.IgnoreAnyFunction("golang.org/x/crypto/acme/autocert.(*domainRenewal).renew"))
+		goleak.IgnoreAnyFunction("golang.org/x/crypto/acme/autocert.(*domainRenewal).renew"),
+		goleak.IgnoreAnyFunction("golang.org/x/crypto/acme/autocert.(*Manager).deactivatePendingAuthz"))
 }
 
 const (

@@ -10,6 +10,7 @@ import (
 
 	"github.com/duet-rtc/duet/client"
 	"github.com/duet-rtc/duet/internal/testkit/testserver"
+	"github.com/duet-rtc/duet/internal/testkit/wstest"
 	"github.com/duet-rtc/duet/protocol"
 	"github.com/duet-rtc/duet/server"
 )
@@ -135,6 +136,14 @@ func TestNewPartnerRenegotiates(t *testing.T) {
 	<-sa.Done()
 	if !errors.Is(sa.Err(), client.ErrPeerLeft) {
 		t.Fatalf("alice's session ended with %v", sa.Err())
+	}
+	// Sending on the ended session says why it ended, not what the closed
+	// data channel says (duet peer maps the error to its exit code).
+	wstest.Eventually(t, "alice's PeerConnection to close", func() bool {
+		return sa.PeerConnection().ConnectionState() == webrtc.PeerConnectionStateClosed
+	})
+	if err := sa.SendText(ctx, "anyone?"); !errors.Is(err, client.ErrPeerLeft) {
+		t.Fatalf("send on the ended session: %v", err)
 	}
 	carol := newPeer(t, dial(t, srv.URL("WebRTCAppEE")), "seat", nil)
 	sa2, sc := accept(t, alice), accept(t, carol)

@@ -190,7 +190,8 @@ func (s *Session) drain(err error) (webrtc.DataChannelMessage, error) {
 
 // Send sends a binary message (at most 16 KiB for browsers to accept it;
 // an empty one is allowed). It waits while more than 1 MiB is queued on
-// the channel, so a fast sender does not fill memory.
+// the channel, so a fast sender does not fill memory. Once the session has
+// ended it returns the session's Err.
 func (s *Session) Send(ctx context.Context, data []byte) error { return s.send(ctx, data, false) }
 
 // SendText sends a text message, with Send's backpressure.
@@ -212,10 +213,20 @@ func (s *Session) send(ctx context.Context, data []byte, text bool) error {
 			return ctx.Err()
 		}
 	}
+	var err error
 	if text {
-		return dc.SendText(string(data))
+		err = dc.SendText(string(data))
+	} else {
+		err = dc.Send(data)
 	}
-	return dc.Send(data)
+	if err != nil {
+		select {
+		case <-s.done: // the channel failed because the session ended: say why
+			return s.Err()
+		default:
+		}
+	}
+	return err
 }
 
 // Flush waits until the channel's buffered amount is zero: with pion that
