@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"sync"
@@ -244,7 +243,7 @@ func removeMemberAs(id string, explicit bool) func(t *txn) error {
 // that node, which delivers it once and in order, after an outage if need
 // be (link.go). A frame for a partner whose seat is held is kept here
 // until the seat is taken back (keep.go).
-func (c *Cluster) Relay(conn hub.Conn, k hub.Key, frame []byte) error {
+func (c *Cluster) Relay(conn hub.Conn, k hub.Key, frame hub.Loan) error {
 	m := c.member(conn, false)
 	if m == nil {
 		return protocol.ErrNoPeerAssociated
@@ -269,7 +268,7 @@ func (c *Cluster) Relay(conn hub.Conn, k hub.Key, frame []byte) error {
 	if inc != c.inc && (m.flushing || len(m.outbox) > 0) {
 		// Kept frames for this partner are still being published: this
 		// one goes after them.
-		m.outbox = append(m.outbox, outFrame{inc, num, k, bytes.Clone(frame)})
+		m.outbox = append(m.outbox, outFrame{inc, num, k, frame.Clone()})
 		c.unlockFlush(m)
 		return nil
 	}
@@ -278,7 +277,7 @@ func (c *Cluster) Relay(conn hub.Conn, k hub.Key, frame []byte) error {
 		c.deliverFrame(num, m.id, k, frame)
 		return nil
 	}
-	c.publishFrame(m, outFrame{inc, num, k, frame})
+	c.publishFrame(m, inc, num, k, frame)
 	return nil
 }
 

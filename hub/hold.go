@@ -1,7 +1,6 @@
 package hub
 
 import (
-	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -161,7 +160,7 @@ func (l *Local) resumeLocked(sh *shard, k Key, e *entry, s *seat, c Conn, info J
 	}
 	if p, ok := e.room.Partner(c); ok {
 		if ps := e.seatOf(p); ps != nil && ps.resumable {
-			l.sendLocked(e, p, protocol.PeerReconnected(nil, k.Stream))
+			l.sendLocked(e, p, Lend(protocol.PeerReconnected(nil, k.Stream)))
 		}
 	}
 	l.expireOverflowedLocked(sh, k, e)
@@ -178,7 +177,7 @@ func (l *Local) holdLocked(sh *shard, k Key, e *entry, s *seat, reason Reason) {
 	l.log.Info("holding seat", "app", k.App, "stream", k.Stream, "reason", reason.String(), "grace", l.grace)
 	if p, ok := e.room.Partner(s.conn); ok {
 		if ps := e.seatOf(p); ps != nil && ps.resumable {
-			l.sendLocked(e, p, protocol.PeerReconnecting(nil, k.Stream, l.grace.Milliseconds()))
+			l.sendLocked(e, p, Lend(protocol.PeerReconnecting(nil, k.Stream, l.grace.Milliseconds())))
 		}
 	}
 	l.expireOverflowedLocked(sh, k, e)
@@ -231,22 +230,22 @@ func (l *Local) expireOverflowedLocked(sh *shard, k Key, e *entry) {
 // sendLocked sends frame to member to, or keeps a copy while its seat is
 // held. A frame that would take the kept bytes past the bound marks the
 // hold to end (expireOverflowedLocked) and is dropped.
-func (l *Local) sendLocked(e *entry, to Conn, frame []byte) {
+func (l *Local) sendLocked(e *entry, to Conn, frame Loan) {
 	s := e.seatOf(to)
 	if s == nil || s.hold == nil {
-		to.Send(frame)
+		frame.SendTo(to)
 		return
 	}
 	h := s.hold
 	if h.overflow {
 		return
 	}
-	if h.bytes+len(frame) > l.holdBytes {
+	if h.bytes+frame.Len() > l.holdBytes {
 		h.overflow, h.frames, h.bytes = true, nil, 0
 		return
 	}
-	h.frames = append(h.frames, bytes.Clone(frame))
-	h.bytes += len(frame)
+	h.frames = append(h.frames, frame.Clone())
+	h.bytes += frame.Len()
 }
 
 // Close ends every hold as if its grace had run out and holds no more

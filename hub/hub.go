@@ -51,9 +51,10 @@ type Rooms interface {
 	// whose socket went away (closed, timeout, node failure) for its grace.
 	Leave(c Conn, k Key, reason Reason)
 	// Relay sends frame to c's partner in room k, or returns
-	// protocol.ErrNoPeerAssociated. It must not keep k or frame after it
-	// returns: both may point into the sender's read buffer.
-	Relay(c Conn, k Key, frame []byte) error
+	// protocol.ErrNoPeerAssociated. frame is lent for the call (keeping
+	// it takes a Clone); k's strings are the transport's own and may be
+	// kept.
+	Relay(c Conn, k Key, frame Loan) error
 	// Stats returns counters for metrics.
 	Stats() Stats
 }

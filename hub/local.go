@@ -268,7 +268,7 @@ func (l *Local) removeLocked(k Key, e *entry, c Conn, reason Reason) {
 }
 
 // Relay implements Rooms. A frame for a held seat is kept for it.
-func (l *Local) Relay(c Conn, k Key, frame []byte) error {
+func (l *Local) Relay(c Conn, k Key, frame Loan) error {
 	sh := l.shard(k)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -281,7 +281,7 @@ func (l *Local) Relay(c Conn, k Key, frame []byte) error {
 		return protocol.ErrNoPeerAssociated
 	}
 	if e.seats == [2]*seat{} {
-		p.Send(frame) // plain members: the common case
+		frame.SendTo(p) // plain members: the common case
 		return nil
 	}
 	l.sendLocked(e, p, frame)
@@ -323,7 +323,7 @@ func (l *Local) deliverLocked(k Key, e *entry, acts []room.Action[Conn], d deliv
 		default:
 			panic("hub: unknown room action")
 		}
-		l.sendLocked(e, a.To, frame)
+		l.sendLocked(e, a.To, Lend(frame))
 	}
 }
 

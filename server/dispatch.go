@@ -11,6 +11,7 @@ import (
 
 	"github.com/duet-rtc/duet/access"
 	"github.com/duet-rtc/duet/hub"
+	"github.com/duet-rtc/duet/internal/poison"
 	"github.com/duet-rtc/duet/internal/ws"
 	"github.com/duet-rtc/duet/protocol"
 )
@@ -183,6 +184,7 @@ type decodeState struct {
 var decodePool = sync.Pool{New: func() any { return new(decodeState) }}
 
 func (st *decodeState) release() {
+	poison.Fill(st.frame)       // a relayed frame is lent to the backend for one call
 	st.msg = protocol.Message{} // drop the strings (an SDP can be large)
 	if cap(st.frame) > 64<<10 {
 		st.frame = nil
@@ -191,8 +193,11 @@ func (st *decodeState) release() {
 	decodePool.Put(st)
 }
 
-// relay forwards m to the partner. Backends copy the frame in Send, so it
-// is encoded into the pooled buffer.
+// relay forwards m to the partner. m's strings point into the socket's
+// read buffer, which the next read overwrites: the room is named by the
+// socket's own copy of its name (a backend may keep a Key), and the frame
+// is encoded into the pooled buffer and lent to the backend for the call
+// (hub.Loan: keeping it takes a Clone).
 func (c *conn) relay(m *protocol.Message, st *decodeState) {
 	id, ok := c.streamID(m)
 	if !ok {
@@ -202,13 +207,18 @@ func (c *conn) relay(m *protocol.Message, st *decodeState) {
 		c.sendError(definition(err), id)
 		return
 	}
+	i := slices.Index(c.rooms, id)
+	if i < 0 {
+		// Not a member: no backend call, and so nothing to keep.
+		c.sendError(protocol.ErrNoPeerAssociated, id)
+		return
+	}
 	st.frame = protocol.Relay(st.frame[:0], m)
-	frame := st.frame
-	if err := c.srv.rooms.Relay(c, hub.Key{App: c.app, Stream: id}, frame); err != nil {
+	if err := c.srv.rooms.Relay(c, hub.Key{App: c.app, Stream: c.rooms[i]}, hub.Lend(st.frame)); err != nil {
 		c.sendError(definition(err), id)
 		return
 	}
-	c.srv.metrics.Relayed(m.Command, len(frame))
+	c.srv.metrics.Relayed(m.Command, len(st.frame))
 }
 
 func (c *conn) sendError(def protocol.Error, streamID string) {
