@@ -1,7 +1,6 @@
 package cluster
 
 import (
-
 	"github.com/duet-rtc/duet/hub"
 	"github.com/duet-rtc/duet/protocol"
 )
@@ -52,6 +51,9 @@ func (c *Cluster) endKeepLocked(s *seat) {
 		s.watch()
 		s.watch = nil
 	}
+	if s.keep != nil {
+		c.opt.HoldCaps.Unkeep(s.keep.bytes)
+	}
 	s.keep, s.held = nil, 0
 }
 
@@ -65,7 +67,7 @@ func (c *Cluster) keepLocked(m *member, k hub.Key, s *seat, frame hub.Loan, back
 	if kb == nil || kb.overflow {
 		return
 	}
-	if kb.bytes+frame.Len() > c.opt.HoldBytes {
+	if kb.bytes+frame.Len() > c.opt.HoldBytes || !c.opt.HoldCaps.Keep(frame.Len()) {
 		// What was kept stays: should the seat be taken back before the
 		// hold's end is written, its new member gets it, and m is told
 		// that what it relayed since was lost (followHoldLocked).

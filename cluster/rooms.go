@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -17,6 +18,9 @@ import (
 func (c *Cluster) Join(ctx context.Context, conn hub.Conn, k hub.Key, info hub.JoinInfo) error {
 	m := c.member(conn, true)
 	m.mu.Lock()
+	if info.Addr.IsValid() {
+		m.addr = info.Addr
+	}
 	if s := m.seats[k]; s != nil && !s.joining {
 		if plainJoin(info) && s.session == "" && !s.resumable {
 			// Already in: answer joined again, in order with the room's
@@ -177,11 +181,13 @@ func (c *Cluster) Leave(conn hub.Conn, k hub.Key, reason hub.Reason) {
 	m := c.member(conn, false)
 	var s *seat
 	resumable := false
+	var addr netip.Addr
 	if m != nil {
 		m.mu.Lock()
 		if s = m.seats[k]; s != nil {
 			resumable = s.resumable
 		}
+		addr = m.addr
 		m.mu.Unlock()
 	}
 	if s == nil {
@@ -194,9 +200,12 @@ func (c *Cluster) Leave(conn hub.Conn, k hub.Key, reason hub.Reason) {
 		return
 	}
 	if resumable && holdsSeat(reason) && c.holding() {
-		c.leaveHeld(m, k, reason)
-		c.forgetIfIdle(m)
-		return
+		if c.opt.HoldCaps.Take(addr) {
+			c.leaveHeld(m, k, reason, addr)
+			c.forgetIfIdle(m)
+			return
+		}
+		c.log.Info("seat not held: too many held seats", "app", k.App, "stream", k.Stream, "member", m.id, "reason", reason.String())
 	}
 	var o outcome
 	var err error
@@ -292,8 +301,10 @@ func (c *Cluster) Stats() hub.Stats {
 	c.holdMu.Lock()
 	held := len(c.holds)
 	c.holdMu.Unlock()
-	return hub.Stats{Rooms: int64(n), Evictions: c.evictions.Load(), Probes: c.probes.Load(),
+	st := hub.Stats{Rooms: int64(n), Evictions: c.evictions.Load(), Probes: c.probes.Load(),
 		Held: int64(held), Resumes: c.resumes.Load(), Expiries: c.expiries.Load()}
+	c.opt.HoldCaps.AddStats(&st)
+	return st
 }
 
 var errNotMember = errors.New("cluster: not a member of the room")

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"errors"
+	"net/netip"
 	"slices"
 	"sync"
 	"time"
@@ -30,6 +31,7 @@ type member struct {
 	conn hub.Conn
 	num  uint64
 	id   string
+	addr netip.Addr // the client's address (JoinInfo.Addr), for HoldCaps; set at its first join, under mu
 
 	mu    sync.Mutex
 	seats map[hub.Key]*seat

@@ -198,5 +198,3 @@ func testWebhookRoomIsNotBorrowed(t *testing.T, clustered bool) {
 		t.Errorf("%d webhook requests failed verification", bad)
 	}
 }
-
-

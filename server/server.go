@@ -136,9 +136,10 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		st := rooms.Stats()
 		return st.Rooms, st.Evictions, st.Probes
 	})
-	metrics.RegisterResume(reg, func() (int64, int64, int64) {
+	metrics.RegisterResume(reg, func() metrics.ResumeStats {
 		st := rooms.Stats()
-		return st.Held, st.Resumes, st.Expiries
+		return metrics.ResumeStats{Held: st.Held, Resumes: st.Resumes, Expiries: st.Expiries, KeptBytes: st.KeptBytes,
+			RefusedPerIP: st.HoldLimits[hub.CapPerAddr], RefusedTotal: st.HoldLimits[hub.CapTotal], EndedKept: st.HoldLimits[hub.CapKept]}
 	})
 	s.origin = originChecker(cfg.AllowedOrigins)
 	s.eng = ws.NewEngine(ws.Options{
