@@ -77,7 +77,6 @@ func TestHeldSeatFloodStaysUnderCap(t *testing.T) {
 	}
 	pairIn(t, e, "flood-5-7")
 
-
 	// An IPv6 client counts by its /64: another address in it is the
 	// same client. Other addresses fill the total (6), and no more.
 	flood(t, e, "2001:db8:1:2::10", "v6a", 1, 2)
