@@ -61,6 +61,8 @@ type Config struct {
 	TurnRelayPortMax      int      `yaml:"turn_relay_port_max" help:"highest UDP port for relay sockets"`
 	TurnRealm             string   `yaml:"turn_realm" help:"realm of the embedded TURN server"`
 	TurnUserQuota         int      `yaml:"turn_user_quota" help:"allocations one TURN credential may hold at once (0: no limit)"`
+	TurnTokenQuota        int      `yaml:"turn_token_quota" help:"allocations the credentials minted for one room token may hold at once, however many sockets bring it (0: no limit)"`
+	TurnIPQuota           int      `yaml:"turn_ip_quota" help:"allocations one client address may hold at once on the embedded TURN server (0: no limit)"`
 	TurnMaxAllocations    int      `yaml:"turn_max_allocations" help:"allocations the embedded TURN server holds at once (0: no limit)"`
 	TurnBandwidth         int      `yaml:"turn_bandwidth" help:"bytes per second one allocation may relay in each direction; excess packets are dropped (0: no limit)"`
 	TurnAllowPrivatePeers bool     `yaml:"turn_allow_private_peers" help:"let the embedded TURN server relay to loopback, private, link-local and other non-public addresses"`
@@ -131,6 +133,8 @@ func Default() Config {
 		TurnRelayPortMax:   65535,
 		TurnRealm:          "duet",
 		TurnUserQuota:      10,
+		TurnTokenQuota:     20,
+		TurnIPQuota:        64,
 		TurnMaxAllocations: 10000,
 		TurnBandwidth:      1 << 20,
 		WebhookQueue:       10000,

@@ -111,23 +111,29 @@ func (c *conn) join(m *protocol.Message) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*c.srv.cfg.ProbeTimeout+5*time.Second)
 	defer cancel()
 	// Authorize before the room is touched: a refused join takes no seat
-	// and probes no member. A repeated join of a room the socket is in
-	// changes nothing, so it is not checked again.
-	if c.srv.auth != nil && !in {
+	// and probes no member. A repeated join of a room the socket is in is
+	// checked again only when it brings a token: that is how a member
+	// renews what its token granted (its TURN credential lives no longer
+	// than the token); a refused renewal leaves the member where it was.
+	var grant access.Grant
+	if c.srv.auth != nil && (!in || m.Token != "") {
 		token := m.Token
 		if token == "" {
 			token = c.urlToken
 		}
-		err := c.srv.auth.AuthorizeJoin(ctx, access.JoinRequest{App: c.app, StreamID: id, Token: token, Mode: m.Mode, RemoteAddr: c.remote})
+		var err error
+		grant, err = access.GrantJoin(ctx, c.srv.auth, access.JoinRequest{App: c.app, StreamID: id, Token: token, Mode: m.Mode, RemoteAddr: c.remote})
 		if err != nil {
 			c.sendError(definition(err), id)
-			c.joinOutcome(id, false)
+			if !in {
+				c.joinOutcome(id, false, grant)
+			}
 			return
 		}
 	}
 	c.busy.Store(true)
 	info := c.joinInfo(m)
-	info.Again, info.Prelude = in, c.icePrelude(id)
+	info.Again, info.Prelude = in, c.icePrelude(id, grant)
 	err := c.srv.rooms.Join(ctx, c, hub.Key{App: c.app, Stream: id}, info)
 	c.busy.Store(false)
 	if errors.Is(err, hub.ErrRemoved) {
@@ -138,10 +144,10 @@ func (c *conn) join(m *protocol.Message) {
 	}
 	if err != nil {
 		c.sendError(definition(err), id)
-		c.joinOutcome(id, false)
+		c.joinOutcome(id, false, grant)
 		return
 	}
-	c.joinOutcome(id, true)
+	c.joinOutcome(id, true, grant)
 	if !in {
 		c.rooms = append(c.rooms, id)
 		c.srv.metrics.Joins.Inc()
