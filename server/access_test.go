@@ -16,7 +16,7 @@ import (
 
 const (
 	accessSecret = "access-test-secret-of-32-bytes-or-more"
-	turnSecret   = "turn-secret"
+	turnSecret   = "turn-secret-of-the-access-tests"
 	turnURI      = "turn:203.0.113.1:3478?transport=udp"
 )
 

@@ -205,7 +205,11 @@ type relayConn struct {
 // WriteTo sends a client's datagram to a peer.
 func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	if ua, ok := addr.(*net.UDPAddr); ok {
-		if why := c.s.policy.reason(ua.IP); why != "" {
+		why := c.s.policy.reason(ua.IP)
+		if why == "" {
+			why = c.s.policy.selfReason(ua.IP, ua.Port)
+		}
+		if why != "" {
 			// pion only writes to peers with a permission, which the policy
 			// already checked; this is the second lock on the door.
 			c.s.m.refuse("peer_" + why)

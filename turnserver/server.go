@@ -154,6 +154,9 @@ func Start(o Options) (*Server, error) {
 	if err := s.listen(); err != nil {
 		return nil, err
 	}
+	host, _, _ := net.SplitHostPort(o.Listen)
+	s.policy.self = ownAddrs(o.PublicIP, host, o.RelayAddress)
+	s.policy.relayMin, s.policy.relayMax, s.policy.listenPort = o.PortMin, o.PortMax, s.port
 	permit := func(client net.Addr, peer net.IP) bool {
 		if why := s.policy.reason(peer); why != "" {
 			s.m.refuse("peer_" + why)
