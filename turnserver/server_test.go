@@ -385,7 +385,7 @@ func TestRelayToOwnAddresses(t *testing.T) {
 	}
 	other := peer(t) // a loopback service outside the relay range
 	for name, to := range map[string]net.Addr{
-		"the TURN port":           &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: e.srv.Port()},
+		"the TURN port":            &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: e.srv.Port()},
 		"another port of the host": other.LocalAddr(),
 	} {
 		before := e.metric(t, "duet_turn_refused_total", "peer_self")
