@@ -78,6 +78,7 @@ func (c *Cluster) Join(ctx context.Context, conn hub.Conn, k hub.Key, info hub.J
 	} else {
 		c.admitted(k, m, o, info)
 	}
+	hub.TellSeated(conn, k, m.id, j.resumedFrom != "")
 	conn.Send(protocol.Joined(nil, k.Stream, c.joinedInfo(info, s, j)))
 	for _, kp := range j.kept {
 		conn.Send(c.keptFrame(k, kp))

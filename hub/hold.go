@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"net/netip"
+	"strconv"
 
 	"github.com/duet-rtc/duet/protocol"
 	"github.com/duet-rtc/duet/room"
@@ -151,6 +152,7 @@ func (l *Local) resumeLocked(sh *shard, k Key, e *entry, s *seat, c Conn, info J
 	s.conn = c
 	if i := e.ops.find(old); i >= 0 {
 		e.ops.seats[i].c, e.ops.seats[i].remote = c, info.Remote
+		TellSeated(c, k, strconv.FormatUint(e.ops.seats[i].id, 10), true)
 	}
 	s.session, s.resumable, s.addr = info.Session, info.Resumable, info.Addr
 	j := l.joinedInfo(e, s)

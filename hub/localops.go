@@ -105,6 +105,7 @@ func (l *Local) admittedLocked(k Key, e *entry, c Conn, info JoinInfo) {
 	now := l.now()
 	s := seatMeta{c: c, id: l.ops.nextMember.Add(1), remote: info.Remote, joined: now.UnixNano(), resumable: info.Resumable && l.grace > 0}
 	e.ops.seats[i] = s
+	TellSeated(c, k, strconv.FormatUint(s.id, 10), false)
 	if info.Prelude != nil {
 		c.Send(info.Prelude)
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/duet-rtc/duet/internal/ws"
 	"github.com/duet-rtc/duet/metrics"
 	"github.com/duet-rtc/duet/protocol"
+	"github.com/duet-rtc/duet/quality"
 )
 
 // ICEProvider answers getIceServerConfig. It is asked once per socket, and
@@ -78,6 +79,7 @@ type Server struct {
 	tls      *tls.Config // nil: plain HTTP
 	hsts     string
 	eng      *ws.Engine // runs every socket; closed by Drain
+	quality  *quality.Tracker
 
 	own *hub.Local // the backend New made (nil when Options.Rooms was given); closed after a drain
 
@@ -152,6 +154,11 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		return metrics.ResumeStats{Held: st.Held, Resumes: st.Resumes, Expiries: st.Expiries, KeptBytes: st.KeptBytes,
 			RefusedPerIP: st.HoldLimits[hub.CapPerAddr], RefusedTotal: st.HoldLimits[hub.CapTotal], EndedKept: st.HoldLimits[hub.CapKept]}
 	})
+	qm, err := quality.NewMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	s.quality = quality.NewTracker(quality.Options{Metrics: qm, DetachTTL: cfg.ReconnectGrace + time.Minute})
 	s.origin = originChecker(cfg.AllowedOrigins)
 	s.eng = ws.NewEngine(ws.Options{
 		MaxMessageBytes: cfg.MaxMessageBytes,
@@ -192,6 +199,10 @@ func (s *Server) Handler() http.Handler { return s.mux }
 
 // Rooms returns the room backend.
 func (s *Server) Rooms() hub.Rooms { return s.rooms }
+
+// Quality returns the node's quality state: live reports and what call
+// records are made of.
+func (s *Server) Quality() *quality.Tracker { return s.quality }
 
 // Connections is the number of open sockets.
 func (s *Server) Connections() int { return int(s.nconns.Load()) }
