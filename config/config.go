@@ -93,6 +93,9 @@ type Config struct {
 	NodeID             string        `yaml:"node_id" help:"this node's name in the cluster, unique among live nodes (empty: random)"`
 	NodeDeadAfter      time.Duration `yaml:"node_dead_after" help:"heartbeat silence after which a cluster node is probed directly, and declared dead (its members removed) if it does not answer within as long again"`
 	NATSStartTimeout   time.Duration `yaml:"nats_start_timeout" help:"how long a cluster node waits at start for NATS and JetStream to answer before it gives up"`
+
+	// Call quality and records, push notifications (reports.go).
+	CallRecords int `yaml:"call_records" help:"records of the last calls this node ended, kept for the admin API's /v1/admin/calls (0: none; the call_ended webhook is sent either way)"`
 }
 
 // MaxReconnectGrace bounds reconnect_grace: a held seat keeps its room
@@ -140,6 +143,7 @@ func Default() Config {
 		WebhookQueue:       10000,
 		WebhookTimeout:     5 * time.Second,
 		WebhookMaxAttempts: 12,
+		CallRecords:        1000,
 	}
 }
 
@@ -200,6 +204,7 @@ func (c *Config) Validate() error {
 	}
 	c.validateSecurity(bad)
 	c.validateOps(bad)
+	c.validateReports(bad)
 	switch c.LogFormat {
 	case "auto", "json", "text":
 	default:

@@ -186,18 +186,21 @@ type PointOut struct {
 }
 
 // Local returns the live quality of the members whose sockets are on
-// this node and that have reported, by member id; only rooms that keep
-// returns true are looked at (nil: all).
-func (t *Tracker) Local(keep func(hub.Key) bool) map[string]Live {
+// this node and that have reported, by member id: those in ids (nil: all).
+func (t *Tracker) Local(ids []string) map[string]Live {
+	var want map[string]bool
+	if ids != nil {
+		want = make(map[string]bool, len(ids))
+		for _, id := range ids {
+			want[id] = true
+		}
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	out := map[string]Live{}
-	for k, r := range t.rooms {
-		if keep != nil && !keep(k) {
-			continue
-		}
+	for _, r := range t.rooms {
 		for _, q := range r.ms {
-			if q.conn == 0 || !q.detached.IsZero() || q.Sum.Reports == 0 || q.Member == "" {
+			if q.conn == 0 || !q.detached.IsZero() || q.Sum.Reports == 0 || q.Member == "" || want != nil && !want[q.Member] {
 				continue
 			}
 			l := Live{MemberQuality: MemberQualityOf(q.State), UpdatedAt: q.Updated.UTC()}
