@@ -16,6 +16,7 @@ import (
 	"github.com/duet-rtc/duet/admin"
 	"github.com/duet-rtc/duet/config"
 	"github.com/duet-rtc/duet/hub"
+	"github.com/duet-rtc/duet/push"
 	"github.com/duet-rtc/duet/server"
 	"github.com/duet-rtc/duet/web"
 	"github.com/duet-rtc/duet/webhook"
@@ -33,6 +34,9 @@ type Options struct {
 	// NodeID names this node in listings when the backend does not (one
 	// node): node_id, else the host name.
 	NodeID string
+	// Subscribers proves the subscriber ids of push commands
+	// (auth.Authorizer); required with push on when room tokens are.
+	Subscribers push.IdentityChecker
 }
 
 // Ops is the operators' side of one node.
@@ -40,6 +44,7 @@ type Ops struct {
 	webhooks *webhook.Sender
 	rec      *recorder
 	api      *admin.API
+	push     *push.Service
 	srv      atomic.Pointer[server.Server]
 	local    *hub.Local // the backend Setup made, if any; closed by Close
 }
@@ -108,6 +113,12 @@ func Setup(o Options, opts *server.Options) (*Ops, error) {
 		x.rec.hooks = s
 		log.Info("webhooks on", "urls", len(cfg.WebhookURLs))
 	}
+	if cfg.PushEnabled() {
+		if err := x.setupPush(cfg, o, node, log, opts); err != nil {
+			x.Close(context.Background())
+			return nil, err
+		}
+	}
 	if cfg.AdminKey != "" || (cfg.AdminTokens && o.Tokens != nil) {
 		ad, ok := opts.Rooms.(hub.Admin)
 		if !ok {
@@ -153,6 +164,9 @@ func (x *Ops) Attach(s *server.Server) {
 func (x *Ops) Close(ctx context.Context) {
 	if x.local != nil {
 		x.local.Close() // ends the holds: nothing can resume on a stopped server
+	}
+	if x.push != nil {
+		x.push.Close(ctx)
 	}
 	if x.webhooks != nil {
 		x.webhooks.Close(ctx)

@@ -75,6 +75,12 @@ func (c *conn) handle(data []byte, now time.Time) (relayed bool) {
 		c.leave(m)
 	case protocol.CmdQualityReport:
 		c.report(data, now)
+	case protocol.CmdRegisterPush, protocol.CmdSendPush:
+		if c.srv.push == nil {
+			c.sendError(protocol.ErrUnsupportedCommand, "")
+			return
+		}
+		c.srv.push.Handle(c.app, m.Command, data, func(b []byte) { c.Send(b) })
 	default:
 		c.sendError(protocol.ErrUnsupportedCommand, "")
 	}

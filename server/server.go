@@ -61,6 +61,16 @@ type Options struct {
 	TLS *tls.Config
 	// HSTS is the Strict-Transport-Security value of HTTPS responses ("": none).
 	HSTS string
+	// Push answers Ant Media's push commands (package push); nil: they
+	// get unsupportedCommand, as any unknown command.
+	Push Pusher
+}
+
+// Pusher answers registerPushNotificationToken and sendPushNotification.
+// Handle reads frame before it returns; reply may be called later, from
+// any goroutine.
+type Pusher interface {
+	Handle(app, command string, frame []byte, reply func([]byte))
 }
 
 // Server is one duet node's transport.
@@ -80,6 +90,7 @@ type Server struct {
 	hsts     string
 	eng      *ws.Engine // runs every socket; closed by Drain
 	quality  *quality.Tracker
+	push     Pusher
 
 	own *hub.Local // the backend New made (nil when Options.Rooms was given); closed after a drain
 
@@ -141,6 +152,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		own:      own,
 		tls:      tlsCfg,
 		hsts:     opts.HSTS,
+		push:     opts.Push,
 	}
 	if s.ice == nil {
 		s.ice = ice.FromConfig(cfg)
