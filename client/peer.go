@@ -74,6 +74,10 @@ type PeerOptions struct {
 	// MaxICERestarts is how many ICE restarts in a row may fail before the
 	// session ends with ErrConnectionFailed [5].
 	MaxICERestarts int
+	// QualityInterval is how often the call's quality is measured and
+	// reported to the server (EventQuality; quality.go)
+	// [DefaultQualityInterval]; negative: never.
+	QualityInterval time.Duration
 }
 
 // PeerEventKind names what happened to a Peer.
@@ -103,12 +107,13 @@ const (
 type PeerEvent struct {
 	Kind    PeerEventKind
 	Room    string
-	Rejoin  bool   // for EventJoined
-	Resumed bool   // for EventJoined: the server gave the held seat back
-	Offerer bool   // for EventNegotiating and EventConnected
-	State   string // for EventConnectionState: the PeerConnection state
-	Reason  string // for EventPeerAway (the stop reason), EventRenegotiating ("ice restart: ..."), EventCollision
-	Err     error  // for EventSessionEnd, EventServerError, EventFailed
+	Rejoin  bool     // for EventJoined
+	Resumed bool     // for EventJoined: the server gave the held seat back
+	Offerer bool     // for EventNegotiating and EventConnected
+	State   string   // for EventConnectionState: the PeerConnection state
+	Reason  string   // for EventPeerAway (the stop reason), EventRenegotiating ("ice restart: ..."), EventCollision
+	Err     error    // for EventSessionEnd, EventServerError, EventFailed
+	Quality *Quality // for EventQuality
 }
 
 // Peer is one seat in one room: it negotiates a Session with whoever else
@@ -142,6 +147,7 @@ type Peer struct {
 	roomPeer string                    // the partner's session id, from the last joined or start
 	outbox   []TakeCandidate           // candidates that could not be sent while offline
 	away     bool                      // the server said the partner is gone, but we kept the connection
+	q        qualityState              // the call's quality reports (quality.go)
 
 	mu      sync.Mutex
 	ready   *Session // open, not yet returned by Accept
@@ -239,6 +245,7 @@ func NewPeer(ctx context.Context, c *Client, room string, opts *PeerOptions) (*P
 		cancel()
 		return nil, err
 	}
+	p.startQuality()
 	go p.run()
 	return p, nil
 }
@@ -349,6 +356,7 @@ func (p *Peer) run() {
 
 func (p *Peer) emit(e PeerEvent) {
 	e.Room = p.room
+	p.observeQuality(e)
 	if p.opts.OnEvent != nil {
 		p.opts.OnEvent(e)
 	}

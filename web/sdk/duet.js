@@ -10,6 +10,7 @@
 
 import { ENGINE_DEFAULTS, PeerLink, fingerprint } from './peer.js';
 import { SignalSocket } from './socket.js';
+import { QUALITY_DEFAULTS, QualityReporter } from './quality.js';
 
 export { fingerprint };
 
@@ -40,6 +41,7 @@ const DEFAULTS = {
   leaveOnPageHide: true,
   maxQueued: 500, // messages kept for the partner while the socket is down
   ...ENGINE_DEFAULTS,
+  ...QUALITY_DEFAULTS,
 };
 
 export class DuetCall extends EventTarget {
@@ -80,6 +82,7 @@ export class DuetCall extends EventTarget {
         this._shutdown('error');
       },
     });
+    this._quality = new QualityReporter(this);
   }
 
   // --- public API ----------------------------------------------------------
