@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/pion/webrtc/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -307,6 +308,15 @@ func TestCallQualityGoPeerAndTab(t *testing.T) {
 			t.Fatalf("live quality of %s = %+v", id, q)
 		}
 	}
+	// The admin page shows both members' grade and recent reports.
+	page := browsertest.NewTab(t, browser)
+	if err := chromedp.Do(page, chromedp.Navigate(nodes[0].HTTP()+"/admin")); err != nil {
+		t.Fatal(err)
+	}
+	signIn(t, page, qualityKey)
+	waitAdmin(t, page, `document.querySelectorAll('#rooms .member .q[data-level]').length === 2 &&
+		[...document.querySelectorAll('#rooms .member .q .hist')].every(h => h.children.length >= 2) &&
+		[...document.querySelectorAll('#rooms .member .q')].every(q => ['good', 'fair', 'poor'].includes(q.dataset.level))`)
 	p.Close() // leaves: the partner hears stop, reason left
 	left := time.Now()
 	web.WaitJS(t, tab, "duetDemo.counts.peerLeft === 1")
