@@ -34,29 +34,30 @@ import (
 
 // Options are a run's settings, all from flags.
 type Options struct {
-	Scenario   string        // idle, relay or setup
-	Protocol   string        // duet, peerjs or bare
-	URLs       []string      // servers; pairs are spread over them
-	Cross      bool          // the two sides of a pair on different URLs
-	Conns      int           // idle: sockets (pairs × 2)
-	Pairs      int           // relay, setup: pairs
-	Duration   time.Duration // relay, setup: measured time
-	Warmup     time.Duration // relay, setup: unmeasured time first
-	Hold       time.Duration // idle: time held after every socket is joined
-	Waves      int           // attacks: times the attack is run against the same server
-	Window     int           // relay: messages in flight per direction
-	Rate       float64       // relay: messages/s over the run (0: as fast as possible)
-	Tick       time.Duration // relay with a rate: shortest sleep of a paced sender
-	SDPBytes   int           // setup: size of offer and answer
-	Workers    int           // worker processes (1: in this process)
-	Sources    []net.IP      // source addresses, one per worker in turn
-	Parallel   int           // dials in flight per worker
-	ServerPIDs []int         // server processes whose RSS is read (idle)
-	Metrics    []string      // duet /metrics URLs for goroutine counts (idle)
-	Timeout    time.Duration // hard bound on the whole run
-	MaxConns   int           // hard bound on sockets
-	JSON       string        // write the summary as JSON to this file ("-": stdout)
-	Quiet      bool          // no progress line
+	Scenario    string        // idle, relay or setup
+	Protocol    string        // duet, peerjs or bare
+	URLs        []string      // servers; pairs are spread over them
+	Cross       bool          // the two sides of a pair on different URLs
+	Conns       int           // idle: sockets (pairs × 2)
+	Pairs       int           // relay, setup: pairs
+	Duration    time.Duration // relay, setup: measured time
+	Warmup      time.Duration // relay, setup: unmeasured time first
+	Hold        time.Duration // idle, quality: time held after every socket is joined
+	ReportEvery time.Duration // quality: interval of each socket's reports
+	Waves       int           // attacks: times the attack is run against the same server
+	Window      int           // relay: messages in flight per direction
+	Rate        float64       // relay: messages/s over the run (0: as fast as possible)
+	Tick        time.Duration // relay with a rate: shortest sleep of a paced sender
+	SDPBytes    int           // setup: size of offer and answer
+	Workers     int           // worker processes (1: in this process)
+	Sources     []net.IP      // source addresses, one per worker in turn
+	Parallel    int           // dials in flight per worker
+	ServerPIDs  []int         // server processes whose RSS is read (idle)
+	Metrics     []string      // duet /metrics URLs for goroutine counts (idle)
+	Timeout     time.Duration // hard bound on the whole run
+	MaxConns    int           // hard bound on sockets
+	JSON        string        // write the summary as JSON to this file ("-": stdout)
+	Quiet       bool          // no progress line
 
 	worker int    // >= 0 in a worker process
 	runID  string // names this run's rooms and ids, shared by its workers
@@ -81,7 +82,9 @@ func (o *Options) pairs() int {
 
 // holds reports whether the scenario holds --conns sockets and reads the
 // server's memory: idle and the attacks.
-func (o *Options) holds() bool { return o.Scenario == "idle" || attackBytes(o.Scenario) != nil }
+func (o *Options) holds() bool {
+	return o.Scenario == "idle" || o.Scenario == "quality" || attackBytes(o.Scenario) != nil
+}
 
 func parse(args []string, stderr io.Writer) (*Options, error) {
 	o := &Options{worker: -1}
@@ -103,6 +106,8 @@ Scenarios:
           server RSS per socket (what the attacker's bytes cost the server)
   attack-byte
           hold --conns sockets that each send one byte of a frame header
+  quality hold --conns sockets in calls, as idle, each sending a qualityReport
+          every --report-every; report server CPU and RSS (compare with idle)
   report  write docs/benchmarks.md from a comparison's JSON summaries
           (see scripts/bench-compare.sh)
 
@@ -119,7 +124,8 @@ Flags:`)
 	fs.IntVar(&o.Pairs, "pairs", 50, "relay, setup: pairs of peers")
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "relay, setup: measured time")
 	fs.DurationVar(&o.Warmup, "warmup", 2*time.Second, "relay, setup: time before measuring")
-	fs.DurationVar(&o.Hold, "hold", 5*time.Second, "idle: time to hold every socket before reading the server's memory")
+	fs.DurationVar(&o.Hold, "hold", 5*time.Second, "idle, quality: time to hold every socket before reading the server's memory")
+	fs.DurationVar(&o.ReportEvery, "report-every", 5*time.Second, "quality: interval of each socket's quality reports (duet.js sends one every 5 s)")
 	fs.IntVar(&o.Waves, "waves", 1, "attack-*: run the attack this many times in a row against the same server (a later wave reuses memory an earlier one left)")
 	fs.IntVar(&o.Window, "window", 16, "relay: messages in flight per direction of a pair")
 	fs.Float64Var(&o.Rate, "rate", 0, "relay: total messages/s to offer (0: as fast as the server accepts)")
@@ -182,8 +188,12 @@ Flags:`)
 func (o *Options) check() error {
 	switch o.Scenario {
 	case "idle", "relay", "setup", "attack-header", "attack-byte":
+	case "quality":
+		if o.Protocol != "duet" || o.ReportEvery <= 0 {
+			return errors.New("quality: duet's protocol only, and --report-every must be positive")
+		}
 	default:
-		return fmt.Errorf("unknown scenario %q: idle, relay, setup, attack-header or attack-byte", o.Scenario)
+		return fmt.Errorf("unknown scenario %q: idle, relay, setup, quality, attack-header or attack-byte", o.Scenario)
 	}
 	if _, err := dialectFor(o.Protocol); err != nil {
 		return err
@@ -345,7 +355,7 @@ func worker(ctx context.Context, o *Options, idx int, run string, ready func(), 
 	}
 	dl := &dialer{d: d, urls: o.URLs, cross: o.Cross, src: src, run: run, worker: idx}
 	t0 := time.Now()
-	join := o.Scenario == "idle" || o.Scenario == "relay"
+	join := o.Scenario == "idle" || o.Scenario == "relay" || o.Scenario == "quality"
 	pairs := dl.connectAll(ctx, first, end-first, o.Parallel, join, &cn.connected, &cn.errs)
 	if p := attackBytes(o.Scenario); p != nil {
 		attack(pairs, p, cn)
@@ -364,6 +374,16 @@ func worker(ctx context.Context, o *Options, idx int, run string, ready func(), 
 	switch o.Scenario {
 	case "idle", "attack-header", "attack-byte":
 		hold(d, pairs, mergeDone(ctx, stop), cn)
+	case "quality":
+		done := mergeDone(ctx, stop)
+		sent := make(chan struct{})
+		go func() {
+			defer close(sent)
+			reports(o, pairs, done, cn)
+		}()
+		hold(d, pairs, done, cn)
+		<-sent
+		r.Count = cn.done.Load()
 	case "relay":
 		r.Lat, r.Count, r.Bytes = relay(o, d, pairs, start, cn)
 	case "setup":
@@ -511,7 +531,7 @@ func runWave(ctx context.Context, o *Options, args []string, stderr io.Writer, s
 				c, d, e = c+h.last.Connected, d+h.last.Done, e+h.last.Errors
 			}
 		}
-		unit := map[string]string{"idle": "", "relay": " messages", "setup": " setups"}[o.Scenario]
+		unit := map[string]string{"idle": "", "relay": " messages", "setup": " setups", "quality": " reports"}[o.Scenario]
 		line := fmt.Sprintf("%d/%d sockets", c, o.sockets())
 		if unit != "" {
 			line += fmt.Sprintf(", %d%s", d, unit)
@@ -534,12 +554,15 @@ func runWave(ctx context.Context, o *Options, args []string, stderr io.Writer, s
 		h.start()
 	}
 	if o.holds() {
+		held := readServers(o)
 		select {
 		case <-time.After(o.Hold):
 		case <-ctx.Done():
 		}
 		if last {
-			s.idleFigures(base, readServers(o))
+			after := readServers(o)
+			s.idleFigures(base, after)
+			s.cpuFigures(held, after)
 		}
 		for _, h := range hs {
 			h.stop()
