@@ -166,7 +166,7 @@ func (a *apns) send(ctx context.Context, token string, content json.RawMessage) 
 		h.Set("content-type", "application/json")
 		resp, err := a.hc.Do(req)
 		if err != nil {
-			return outcome{result: resultFailed, err: err, retry: true}
+			return outcome{result: resultFailed, err: withoutURL("APNs", err), retry: true}
 		}
 		rb, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 		resp.Body.Close()

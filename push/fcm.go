@@ -196,7 +196,7 @@ func (f *fcm) send(ctx context.Context, token, topic string, content json.RawMes
 		req.Header.Set("Content-Type", "application/json")
 		resp, err := f.hc.Do(req)
 		if err != nil {
-			return outcome{result: resultFailed, err: err, retry: true}
+			return outcome{result: resultFailed, err: withoutURL("FCM", err), retry: true}
 		}
 		rb, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 		resp.Body.Close()

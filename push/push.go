@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -320,6 +321,16 @@ type outcome struct {
 	err    error
 	retry  bool          // worth another attempt
 	after  time.Duration // the service's Retry-After
+}
+
+// withoutURL is a request's error without its URL, which for APNs holds
+// the device token: errors go to logs and webhooks.
+func withoutURL(service string, err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%s request failed: %w", service, ue.Err)
+	}
+	return err
 }
 
 // retryAfter reads a Retry-After in seconds (0 when absent or a date).

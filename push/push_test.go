@@ -324,3 +324,23 @@ func counter(t *testing.T, reg *prometheus.Registry, name, v string) float64 {
 	}
 	return sum
 }
+
+// TestPushErrorsNameNoDevice: a service that cannot be reached is a
+// failure whose text (for logs and webhooks) holds no device token,
+// though APNs puts it in the URL.
+func TestPushErrorsNameNoDevice(t *testing.T) {
+	r := newRig(t, nil)
+	r.register(t, "bob", "apn", apnDevice)
+	r.apns.Server.Close()
+	a := r.ring(t, "alice", "bob")
+	if a.Success || a.Failed != 1 || strings.Contains(a.Information, apnDevice) {
+		t.Fatalf("answer = %+v", a)
+	}
+	for _, e := range r.events.all() {
+		if s, ok := e.(push.Sent); ok {
+			if b, _ := json.Marshal(s); strings.Contains(string(b), apnDevice) || s.Devices[0].Error == "" {
+				t.Fatalf("push_sent = %s", b)
+			}
+		}
+	}
+}
