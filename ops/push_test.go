@@ -171,4 +171,3 @@ func TestPushOff(t *testing.T) {
 	c.Expect("error", "unsupportedCommand")
 	c.Quiet()
 }
-

@@ -12,7 +12,6 @@ type limiter struct {
 
 	mu      sync.Mutex
 	buckets map[subKey]*bucket
-	swept   time.Time
 }
 
 type bucket struct {
