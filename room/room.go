@@ -109,9 +109,8 @@ func (r *Room[M]) Restart(m M) (JoinResult, []Action[M]) {
 // Leave removes m. explicit is true for a leave or stop command (m gets
 // leaved) and false for a closed or dead socket. The partner, if any, gets
 // stop and becomes the waiting peer. Leaving a room one is not in changes
-// nothing; when explicit it still answers leaved (duet's server answers a
-// leave for a room the socket is not in with an error before it gets
-// here).
+// nothing; when explicit it still answers leaved, as duet's server
+// answers a leave for a room the socket is not in.
 func (r *Room[M]) Leave(m M, explicit bool) []Action[M] {
 	var acts []Action[M]
 	if explicit {
