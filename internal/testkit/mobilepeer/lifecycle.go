@@ -166,7 +166,7 @@ func (p *Peer) JoinAgain(extra map[string]any) {
 // without a close handshake (the server sees it end, unless a proxy in
 // between keeps the server's side open).
 func (p *Peer) NetworkDown() {
-	p.udp.down.Store(true)
+	p.PathDown()
 	p.mu.Lock()
 	ws := p.ws
 	p.mu.Unlock()
@@ -176,4 +176,11 @@ func (p *Peer) NetworkDown() {
 }
 
 // NetworkUp gives the network back.
-func (p *Peer) NetworkUp() { p.udp.down.Store(false) }
+func (p *Peer) NetworkUp() { p.PathUp() }
+
+// PathDown loses the peer's ICE packets only (its socket stays up): what
+// it closes meanwhile, its partner never hears of.
+func (p *Peer) PathDown() { p.udp.down.Store(true) }
+
+// PathUp gives the ICE path back.
+func (p *Peer) PathUp() { p.udp.down.Store(false) }
