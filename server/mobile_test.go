@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -102,4 +103,27 @@ func TestMobileAndroidStopThenCallAgain(t *testing.T) {
 	mobilepeer.WaitCall(t, android, again, "call again", callBound)
 	t.Logf("call back %v after the partner called again", time.Since(t0).Round(time.Millisecond))
 	mobilepeer.NoErrors(t, android, first, again)
+}
+
+// TestMobileAndroidNoAppPings: the Android SDK sends no application ping
+// in a peer-to-peer call (it starts its ping timer on publish_started
+// only); it relies on the WebSocket's own pings, which its socket library
+// answers. Over many idle timeouts its socket and call stay up.
+func TestMobileAndroidNoAppPings(t *testing.T) {
+	s := start(t, func(c *config.Config) { c.PingInterval, c.IdleTimeout = 50*time.Millisecond, 300*time.Millisecond })
+	android := mobilepeer.Start(t, mobilepeer.Android, s.URL("WebRTCAppEE"), "r", scale)
+	ios := mobilepeer.Start(t, mobilepeer.IOS, s.URL("WebRTCAppEE"), "r", scale)
+	mobilepeer.WaitCall(t, android, ios, "first call", callBound)
+	pings := android.Pings()
+	mobilepeer.Wait(t, "30 server pings (five idle timeouts)", callBound, func() bool { return android.Pings() >= pings+30 })
+	mobilepeer.WaitCall(t, android, ios, "still up", callBound)
+	if n := android.Sockets(); n != 1 {
+		t.Errorf("android opened %d sockets: its first was dropped", n)
+	}
+	for _, f := range android.Frames() {
+		if strings.Contains(f, `"pong"`) {
+			t.Fatalf("android got a pong, so it sent a ping: %s", f)
+		}
+	}
+	mobilepeer.NoErrors(t, android, ios)
 }

@@ -132,6 +132,7 @@ type Peer struct {
 	checking     bool                      // iOS: reconnectIfRequiresScheduled
 	check        *time.Timer               // iOS: the scheduled check
 	rtp          atomic.Int64
+	pings        atomic.Int64 // the server's WebSocket pings answered
 }
 
 // New makes a peer; Start connects it.
@@ -204,6 +205,12 @@ func (p *Peer) connect() error {
 	if err != nil {
 		return err
 	}
+	// The server's WebSocket pings are answered as gorilla does by
+	// default (and as the SDKs' socket libraries do), and counted.
+	ws.SetPingHandler(func(data string) error {
+		p.pings.Add(1)
+		return ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+	})
 	p.mu.Lock()
 	if p.ws != nil || p.ctx.Err() != nil {
 		p.mu.Unlock()
@@ -435,6 +442,12 @@ func (p *Peer) Received() []string {
 	defer p.mu.Unlock()
 	return slices.Clone(p.got)
 }
+
+// Kind is the SDK the peer behaves as.
+func (p *Peer) Kind() Kind { return p.opt.Kind }
+
+// Pings counts the server's WebSocket pings the peer has answered.
+func (p *Peer) Pings() int64 { return p.pings.Load() }
 
 // RTPPackets counts the media packets received from the partner.
 func (p *Peer) RTPPackets() int64 { return p.rtp.Load() }

@@ -29,7 +29,7 @@ func WaitCall(t testing.TB, a, b *Peer, tag string, d time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for _, x := range []struct{ from, to *Peer }{{a, b}, {b, a}} {
-		text := fmt.Sprintf("%s from %s", tag, x.from.opt.Kind)
+		text := fmt.Sprintf("%s from %s", tag, x.from.Kind())
 		for !slices.Contains(x.to.Received(), text) {
 			if time.Now().After(deadline) {
 				t.Fatalf("%s: no call within %v\n  %s\n  %s", tag, d, a.Describe(), b.Describe())
