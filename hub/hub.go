@@ -42,7 +42,8 @@ type Conn interface {
 type Rooms interface {
 	// Join puts c into room k and sends the resulting notifications. A
 	// full room has its members probed; dead ones are evicted and the join
-	// retried once. Errors are protocol errors (errors.Is with
+	// retried once. A repeated join by a member of a full room restarts
+	// the call when info.RestartsCall (room.Room.Restart). Errors are protocol errors (errors.Is with
 	// protocol.ErrNoSpaceForNewPeer and friends) or ctx's error.
 	Join(ctx context.Context, c Conn, k Key, info JoinInfo) error
 	// Leave takes c out of room k for reason: ReasonLeft when c asked (it
