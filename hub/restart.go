@@ -19,6 +19,7 @@ import (
 func (l *Local) restartLocked(sh *shard, k Key, e *entry, c Conn, info JoinInfo) {
 	if p, ok := e.room.Partner(c); ok {
 		if s := e.seatOf(p); s != nil && s.hold != nil && !s.hold.overflow {
+			l.caps.Unkeep(s.hold.bytes)
 			s.hold.frames, s.hold.bytes = nil, 0
 		}
 	}

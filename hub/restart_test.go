@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/duet-rtc/duet/internal/testkit/fakeclock"
 )
@@ -106,7 +107,7 @@ func TestRestartPlain(t *testing.T) {
 	expectWire(t, w, "b: stop restart", "a: notification/joined", "b: start")
 	l.Join(ctx, b, k, JoinInfo{Again: true})
 	expectWire(t, w, "a: stop restart", "b: notification/joined", "a: start")
-	if err := l.Relay(a, k, []byte("offer")); err != nil {
+	if err := l.Relay(a, k, Lend([]byte("offer"))); err != nil {
 		t.Fatal(err)
 	}
 	expectWire(t, w, "b: offer")
@@ -150,7 +151,8 @@ func TestRestartDuetSDK(t *testing.T) {
 // partner, back, gets its joined, then the stop and the start.
 func TestRestartHeldPartner(t *testing.T) {
 	clock := new(fakeclock.Clock)
-	l := newHolding(clock, 1<<20)
+	caps := &HoldCaps{}
+	l := NewLocalWith(LocalOptions{ProbeTimeout: time.Millisecond, ReconnectGrace: grace, HoldBytes: 1 << 20, Clock: clock, HoldCaps: caps})
 	ctx := context.Background()
 	k := Key{"a", "r"}
 	w := &wire{}
@@ -159,7 +161,7 @@ func TestRestartHeldPartner(t *testing.T) {
 	l.Join(ctx, b, k, JoinInfo{})
 	l.Leave(a, k, ReasonClosed) // held; b is an Ant Media SDK: told nothing
 	for _, f := range []string{"offer", "candidate"} {
-		l.Relay(b, k, []byte(f))
+		l.Relay(b, k, Lend([]byte(f)))
 	}
 	var tok string
 	for _, line := range w.take() {
@@ -169,9 +171,15 @@ func TestRestartHeldPartner(t *testing.T) {
 			tok = m["resumeToken"].(string)
 		}
 	}
+	if caps.Kept() == 0 {
+		t.Fatal("nothing counted as kept")
+	}
 	l.Join(ctx, b, k, JoinInfo{Again: true})
 	expectWire(t, w, "b: notification/joined")
-	if err := l.Relay(b, k, []byte("late")); err != nil {
+	if n := caps.Kept(); n != int64(len(`{"command":"stop","streamId":"r","reason":"restart"}`)+len(`{"command":"start","streamId":"r"}`)) {
+		t.Fatalf("kept bytes after the restart: %d (the dropped frames still counted?)", n)
+	}
+	if err := l.Relay(b, k, Lend([]byte("late"))); err != nil {
 		t.Fatal(err)
 	}
 	a2 := &namedConn{"a2", w}
@@ -179,8 +187,8 @@ func TestRestartHeldPartner(t *testing.T) {
 		t.Fatal(err)
 	}
 	expectWire(t, w, "a2: notification/joined +resumeToken+resumed", "a2: stop restart", "a2: start", "a2: late")
-	if st := l.Stats(); st.Held != 0 || clock.Pending() != 0 {
-		t.Fatalf("stats %+v, %d timers", st, clock.Pending())
+	if st := l.Stats(); st.Held != 0 || clock.Pending() != 0 || caps.Kept() != 0 {
+		t.Fatalf("stats %+v, %d timers, %d bytes kept", st, clock.Pending(), caps.Kept())
 	}
 }
 

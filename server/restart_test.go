@@ -3,6 +3,8 @@ package server_test
 import (
 	"testing"
 
+	"github.com/duet-rtc/duet/hub"
+
 	"github.com/duet-rtc/duet/internal/testkit/wstest"
 )
 
@@ -152,4 +154,6 @@ func TestRestartWhileHeld(t *testing.T) {
 	b.Expect("takeConfiguration", "")
 	a2.Quiet()
 	b.Quiet()
+	// The dropped frames no longer count against max_held_bytes.
+	s.expectStats(t, func(st hub.Stats) bool { return st.Held == 0 && st.KeptBytes == 0 })
 }
