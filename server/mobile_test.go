@@ -110,12 +110,12 @@ func TestMobileAndroidStopThenCallAgain(t *testing.T) {
 // only); it relies on the WebSocket's own pings, which its socket library
 // answers. Over many idle timeouts its socket and call stay up.
 func TestMobileAndroidNoAppPings(t *testing.T) {
-	s := start(t, func(c *config.Config) { c.PingInterval, c.IdleTimeout = 50*time.Millisecond, 300*time.Millisecond })
+	s := start(t, func(c *config.Config) { c.PingInterval, c.IdleTimeout = 100*time.Millisecond, time.Second })
 	android := mobilepeer.Start(t, mobilepeer.Android, s.URL("WebRTCAppEE"), "r", scale)
 	ios := mobilepeer.Start(t, mobilepeer.IOS, s.URL("WebRTCAppEE"), "r", scale)
 	mobilepeer.WaitCall(t, android, ios, "first call", callBound)
 	pings := android.Pings()
-	mobilepeer.Wait(t, "30 server pings (five idle timeouts)", callBound, func() bool { return android.Pings() >= pings+30 })
+	mobilepeer.Wait(t, "30 server pings (three idle timeouts)", callBound, func() bool { return android.Pings() >= pings+30 })
 	mobilepeer.WaitCall(t, android, ios, "still up", callBound)
 	if n := android.Sockets(); n != 1 {
 		t.Errorf("android opened %d sockets: its first was dropped", n)
