@@ -82,6 +82,7 @@ const (
 	ReasonEvicted     = "evicted"     // it did not answer a liveness probe
 	ReasonKicked      = "kicked"      // an operator removed it
 	ReasonNodeFailure = "nodeFailure" // its server node died
+	ReasonRestart     = "restart"     // it gave its peer connection up and joined again: a start follows
 )
 
 // PeerReconnecting: the partner's socket was lost and the server holds its
