@@ -6,6 +6,9 @@ const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const app = params.get('app') || 'WebRTCAppEE';
 const room = params.get('room');
+// ?relay: every connection through TURN (iceTransportPolicy relay), to try
+// the server's TURN as a caller behind a symmetric NAT would use it.
+const relayOnly = params.has('relay');
 const wsURL = params.get('ws') ||
   `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/${encodeURIComponent(app)}/websocket`;
 
@@ -30,7 +33,7 @@ const demo = {
   notice: null,
   media: 'pending', // 'camera', 'none' (denied or absent)
   call: null,
-  counts: { joined: 0, connected: 0, peerLeft: 0, reconnecting: 0, peerReconnecting: 0, mediaTrouble: 0 },
+  counts: { joined: 0, connected: 0, peerLeft: 0, reconnecting: 0, peerReconnecting: 0, mediaTrouble: 0, callRestart: 0 },
   hint: null, // signaling trouble shown over the video: {code, text}
   inCall: false, // connected to the current partner at least once
   remote: { camera: false, screen: false },
@@ -209,7 +212,10 @@ async function startCall() {
   }
   if (!navigator.mediaDevices || !navigator.mediaDevices.getDisplayMedia) $('screen').hidden = true;
 
-  call = new DuetCall({ url: wsURL, room, localStream: stream, dataChannel: true });
+  call = new DuetCall({
+    url: wsURL, room, localStream: stream, dataChannel: true,
+    rtcConfig: relayOnly ? { iceTransportPolicy: 'relay' } : undefined,
+  });
   demo.call = call;
 
   call.on('state', ({ state }) => {
@@ -290,6 +296,11 @@ async function startCall() {
   });
   call.on('mediaRecovered', ({ after }) => { hint('media', null); log('mediaRecovered', after); });
   call.on('iceRestart', ({ reason: why }) => log('iceRestart', why));
+  call.on('callRestart', ({ initiator, reason: why }) => {
+    demo.counts.callRestart++;
+    hint('media', 'Connection lost. Reconnecting…');
+    log('callRestart', { initiator, reason: why });
+  });
   call.on('channelOpen', () => { setChatEnabled(true); log('channelOpen', null); });
   call.on('channelClose', () => { setChatEnabled(false); log('channelClose', null); });
   call.on('message', ({ text }) => {
