@@ -1,6 +1,6 @@
 // The demo call page: one room from ?room=, camera preview, remote video and
 // a text chat over the data channel, all through the duet SDK.
-import { DuetCall } from '/sdk/duet.js';
+import { DuetCall, playMedia } from '/sdk/duet.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -39,6 +39,7 @@ const demo = {
   remote: { camera: false, screen: false },
   local: { camera: false, screen: false },
   send: (text) => sendChat(text),
+  autoplay: null, // how the remote video plays: 'playing', 'muted' (sound refused), 'blocked'
 };
 window.duetDemo = demo;
 
@@ -243,7 +244,7 @@ async function startCall() {
     }
     const v = $('remote-video');
     if (v.srcObject !== remote) v.srcObject = remote;
-    v.play().catch(() => {}); // autoplay may need a gesture; the video shows once allowed
+    playRemote();
     if (track.kind === 'video') {
       demo.remote.camera = true;
       showRemoteCamera();
@@ -365,10 +366,37 @@ async function startCall() {
     b.title = off ? 'Unmute microphone' : 'Mute microphone';
   });
   $('cam').addEventListener('click', () => toggleCamera());
+  $('unmute').addEventListener('click', unmuteRemote);
   $('screen').addEventListener('click', () => toggleScreen());
   setPressed('cam', !demo.local.camera, 'Turn camera on', 'Turn camera off');
 
   call.connect().catch(() => {}); // failures arrive as events
+}
+
+// The browser may refuse to play the partner's sound before the person
+// has touched the page (Firefox's and Safari's autoplay policies): then
+// the video plays muted with a button that turns the sound on, or, if
+// even that is refused, the button starts it.
+async function playRemote() {
+  const v = $('remote-video');
+  const how = await playMedia(v);
+  if (how === 'aborted') return;
+  demo.autoplay = how;
+  log('autoplay', how);
+  const b = $('unmute');
+  b.hidden = how === 'playing';
+  b.classList.toggle('blocked', how === 'blocked');
+  b.textContent = how === 'blocked' ? 'Tap to start the video' : 'Tap to turn the sound on';
+}
+
+function unmuteRemote() {
+  const v = $('remote-video');
+  v.muted = false;
+  v.play().then(() => {
+    demo.autoplay = 'playing';
+    $('unmute').hidden = true;
+    log('autoplay', 'playing');
+  }, (err) => log('autoplay', `refused: ${err && err.name}`));
 }
 
 let screen = null; // the shared screen's stream while sharing

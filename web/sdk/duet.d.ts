@@ -194,5 +194,12 @@ export declare function iceServersFrom(msg: {
   iceServers?: RTCIceServer[];
 }): RTCIceServer[];
 
+/**
+ * Plays a media element as the browser's autoplay policy allows: with sound ('playing'), else muted
+ * ('muted': unmute from a user gesture), else not until a user gesture calls play() ('blocked').
+ * 'aborted': a newer load interrupted it.
+ */
+export declare function playMedia(el: HTMLMediaElement): Promise<'playing' | 'muted' | 'blocked' | 'aborted'>;
+
 /** The `a=fingerprint` of an SDP (lower case), or ''. */
 export declare function fingerprint(sdp: string | null | undefined): string;

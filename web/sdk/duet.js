@@ -755,6 +755,34 @@ export function iceServersFrom(msg) {
   return [];
 }
 
+/**
+ * Plays a media element (the partner's video) as far as the browser's
+ * autoplay policy allows: with sound if it may; else muted, so the
+ * picture shows (unmute it from a user gesture: a tap on a button); else
+ * not at all until a user gesture calls play() again. Firefox and Safari
+ * refuse audible playback that no gesture started, unless the page is
+ * capturing the camera or microphone (Safari) or the site is allowed.
+ * Resolves to 'playing', 'muted' or 'blocked' ('aborted' when a newer
+ * load interrupted this one; its own play decides).
+ * @param {HTMLMediaElement} el
+ */
+export async function playMedia(el) {
+  try {
+    await el.play();
+    return el.muted ? 'muted' : 'playing';
+  } catch (err) {
+    if (err && err.name === 'AbortError') return 'aborted';
+    if (el.muted) return 'blocked';
+  }
+  el.muted = true;
+  try {
+    await el.play();
+    return 'muted';
+  } catch (err) {
+    return err && err.name === 'AbortError' ? 'aborted' : 'blocked';
+  }
+}
+
 /** The hosts of the TURN servers in an RTCIceServer list. */
 function turnHosts(servers) {
   const hosts = new Set();

@@ -6,6 +6,7 @@
 const WATCH_INTERVAL = 100; // ms between getStats polls of the path
 const QUIET_WINDOW = 5000; // ms of healthy path over which its longest silence is remembered
 const QUIET_FACTOR = 3; // a silence this many times the longest healthy one is a stall
+const BROKEN = new Set(['stalled', 'disconnected', 'failed']); // restart reasons a working path makes moot
 const RESEND_OFFER = 3000; // an offer unanswered this long is sent again
 const INTERFACE_WATCH = 8000; // ms a broken path's interface is watched for
 const INTERFACE_POLL = 250;
@@ -98,11 +99,16 @@ export class PathWatch {
     link.pc.restartIce();
   }
 
-  /** Signaling is back (and the ICE servers fresh): a restart wanted meanwhile happens now. */
+  /**
+   * Signaling is back (and the ICE servers fresh): a restart wanted
+   * meanwhile happens now, unless it was for a broken path that works
+   * again.
+   */
   signalingReady() {
     if (!this.deferred || this.link.closed) return;
     const why = this.deferred;
     this.deferred = '';
+    if (BROKEN.has(why) && this.healthy) return;
     this.restartIce(why);
   }
 
@@ -163,6 +169,12 @@ export class PathWatch {
       link._emit('trouble', { reason });
       if (reason === 'stalled' || reason === 'disconnected' || reason === 'failed') this._watchInterfaces();
     }
+    // A stall alone is first only checked: the call probes its socket,
+    // which dies with the network the path went over (then the restart
+    // follows the reconnect, on the network there is now), and a loaded
+    // machine that merely paused the packets resumes them. Still stalled
+    // after twice its limit, the path restarts whatever the socket says.
+    if (reason === 'stalled' && now - this.lastAny < 2 * this._limit()) return;
     if (link.polite && reason !== 'network') {
       if (now - this.since < this.timing.politeRestartDelay) return;
       if (now - this.remoteRestartAt < this.timing.iceRestartMaxInterval) return;
