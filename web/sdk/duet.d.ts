@@ -42,9 +42,8 @@ export interface DuetCallOptions {
   /** ICE `disconnected` for this long (ms) restarts ICE. Default 1000. */
   iceRestartGrace?: number;
   /**
-   * Packets were arriving steadily and nothing came for this long (ms): the path is stalled. The socket is
-   * probed at once (it dies with the network the path used; the restart follows the reconnect); still
-   * stalled after twice the limit, ICE restarts. A quiet path (little media) gets 3x its longest silence
+   * Packets were arriving steadily and nothing came for this long (ms): the path is stalled; ICE restarts
+   * and the socket is probed (it dies with the network the path used). A quiet path (little media) gets 3x its longest silence
    * of the last 5 s instead, so it is not restarted for being quiet. Default 400.
    */
   stallTimeout?: number;

@@ -169,12 +169,6 @@ export class PathWatch {
       link._emit('trouble', { reason });
       if (reason === 'stalled' || reason === 'disconnected' || reason === 'failed') this._watchInterfaces();
     }
-    // A stall alone is first only checked: the call probes its socket,
-    // which dies with the network the path went over (then the restart
-    // follows the reconnect, on the network there is now), and a loaded
-    // machine that merely paused the packets resumes them. Still stalled
-    // after twice its limit, the path restarts whatever the socket says.
-    if (reason === 'stalled' && now - this.lastAny < 2 * this._limit()) return;
     if (link.polite && reason !== 'network') {
       if (now - this.since < this.timing.politeRestartDelay) return;
       if (now - this.remoteRestartAt < this.timing.iceRestartMaxInterval) return;
