@@ -55,7 +55,10 @@ func (p *Peer) handle(ev Event) error {
 		// A lost socket is not a lost call: the session and its
 		// PeerConnection stay; what cannot be sent meanwhile waits.
 		p.online = false
+		p.serverGone()
 		p.emit(PeerEvent{Kind: EventReconnect, Err: e.Err})
+	case ICEConfig:
+		p.iceConfig(e.Config)
 	case NetworkChanged:
 		gone := slices.ContainsFunc(e.Gone, p.iceAddr)
 		if s := p.cur; s != nil && (gone || slices.ContainsFunc(e.Added, p.iceAddr) &&
