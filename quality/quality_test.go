@@ -181,7 +181,8 @@ func TestEndCall(t *testing.T) {
 	if cq == nil || len(cq.Members) != 2 || cq.TURN || cq.Candidate != "host" || *cq.SetupMs != 900 || cq.Members[0].ID != "1" {
 		t.Fatalf("call quality = %+v", cq)
 	}
-	// The member that left is gone; the one that stays starts afresh.
+	// The member that left (a copy of another node's) is gone; the one
+	// that stays starts afresh.
 	if tr.Len() != 1 {
 		t.Fatalf("%d states, want 1", tr.Len())
 	}
@@ -247,4 +248,25 @@ func counter(t *testing.T, reg *prometheus.Registry, name, v string) float64 {
 		}
 	}
 	return 0
+}
+
+// TestEndCallOfARestart: a member that restarts its call (a repeated join
+// of an Ant Media mobile SDK, or restart from duet's) ends the call but
+// stays seated: its next reports still count, for the next call.
+func TestEndCallOfARestart(t *testing.T) {
+	tr := NewTracker(Options{})
+	k := hub.Key{App: "a", Stream: "r"}
+	tr.Seat(k, 1, "a", "1", "")
+	tr.Seat(k, 2, "a", "2", "")
+	for _, conn := range []uint64{1, 2} {
+		tr.Report(k, conn, Report{Seq: 1, Has: HasRTT, RTT: 30})
+	}
+	cq := tr.EndCall(hub.Event{Kind: hub.CallEnded, Key: k, Reason: hub.ReasonRestart, Member: hub.Member{ID: "1"},
+		Members: []hub.Member{{ID: "1"}, {ID: "2"}}})
+	if cq == nil || len(cq.Members) != 2 {
+		t.Fatalf("call quality = %+v", cq)
+	}
+	if st, ok := tr.Report(k, 1, Report{Seq: 1, Has: HasRTT, RTT: 40}); !ok || st.Sum.Reports != 1 {
+		t.Fatalf("a report after the restart: %+v, %v", st, ok)
+	}
 }

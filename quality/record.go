@@ -95,10 +95,12 @@ func MemberQualityOf(st State) MemberQuality {
 }
 
 // EndCall writes the quality of the call that ev (a CallEnded) ends, from
-// the states of its members here, and forgets the member that left. The
-// one that stays starts afresh: its next call is another. It returns nil
-// when no member reported. It is called once per call in a cluster, by
-// the node that ended it.
+// the states of its members here, and forgets the member that left, unless
+// its socket is still seated here (it restarted the call, or its leave is
+// told to the tracker just after): that one, like the member that stays,
+// starts afresh, as its next call is another. It returns nil when no
+// member reported. It is called once per call in a cluster, by the node
+// that ended it.
 func (t *Tracker) EndCall(ev hub.Event) *CallQuality {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -118,10 +120,12 @@ func (t *Tracker) EndCall(ev hub.Event) *CallQuality {
 		q.reset()
 	}
 	for i := 0; i < len(r.ms); i++ {
-		if q := r.ms[i]; q.Member == ev.Member.ID {
-			r.ms = append(r.ms[:i], r.ms[i+1:]...)
-			i--
+		q := r.ms[i]
+		if q.Member != ev.Member.ID || q.conn != 0 && q.detached.IsZero() {
+			continue
 		}
+		r.ms = append(r.ms[:i], r.ms[i+1:]...)
+		i--
 	}
 	if !r.hasLocal() {
 		delete(t.rooms, ev.Key)
