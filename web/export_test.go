@@ -10,3 +10,6 @@ var (
 	EvalFloat    = evalJS[float64]
 	EvalAsyncStr = evalAsync[string]
 )
+
+// AMSMount serves a page with Ant Media's SDK (see amsMount).
+var AMSMount = amsMount
