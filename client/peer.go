@@ -76,7 +76,7 @@ type PeerOptions struct {
 	MaxICERestarts int
 	// QualityInterval is how often the call's quality is measured and
 	// reported to the server (EventQuality; quality.go)
-	// [DefaultQualityInterval]; negative: never.
+	// [DefaultQualityInterval], at least a second; negative: never.
 	QualityInterval time.Duration
 }
 

@@ -135,10 +135,14 @@ type qualityCounters struct {
 }
 
 func (p *Peer) qualityInterval() time.Duration {
-	if p.opts.QualityInterval == 0 {
+	switch iv := p.opts.QualityInterval; {
+	case iv == 0:
 		return DefaultQualityInterval
+	case iv > 0 && iv < time.Second:
+		return time.Second // the server takes one report a second at most
+	default:
+		return iv
 	}
-	return p.opts.QualityInterval
 }
 
 // startQuality runs the reporter's clock until the peer stops.

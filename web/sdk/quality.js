@@ -8,7 +8,7 @@
 // (quality/grade.go) and the Go SDK (client/quality.go) use the same lines.
 
 export const QUALITY_DEFAULTS = {
-  qualityInterval: 5000, // ms between reports; 0: no reports and no local grading
+  qualityInterval: 5000, // ms between reports (1000 at least); 0: no reports and no local grading
 };
 
 const LEVELS = ['unknown', 'good', 'fair', 'poor'];
@@ -36,7 +36,9 @@ export class QualityReporter {
   /** @param {import('./duet.js').DuetCall} call */
   constructor(call) {
     this.call = call;
-    this.interval = call.options.qualityInterval;
+    // The server takes one report a second at most.
+    const iv = call.options.qualityInterval;
+    this.interval = iv > 0 ? Math.max(iv, 1000) : 0;
     this.link = null;
     this.seq = 0;
     this.prev = null; // counters of the previous sample
