@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/duet-rtc/duet/hub"
+	"github.com/duet-rtc/duet/internal/poison"
 	"github.com/duet-rtc/duet/quality"
 )
 
@@ -96,6 +97,7 @@ func (c *conn) report(data []byte, now time.Time) {
 	*buf = quality.AppendFrame((*buf)[:0], t.Origin(), k.Stream, &st)
 	// No partner (it left meanwhile) is no error: the report counted.
 	_ = c.srv.rooms.Relay(c, k, hub.Lend(*buf))
+	poison.Fill(*buf) // the frame was lent for the call
 	framePool.Put(buf)
 }
 
