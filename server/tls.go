@@ -54,6 +54,9 @@ func (s *Server) listener(ln net.Listener) net.Listener {
 	if s.tls == nil {
 		return ln
 	}
+	if s.turn != nil {
+		return newTURNMux(sniffListener{Listener: ln, log: s.log}, s.tls, s.turn, s.log)
+	}
 	return tls.NewListener(sniffListener{Listener: ln, log: s.log}, s.tls)
 }
 
