@@ -19,7 +19,7 @@ func (c *Config) validateTURN(bad func(field, format string, args ...any)) {
 		if c.TLSMode() == TLSOff {
 			bad("turn_tls_listen", "needs a certificate: tls_cert and tls_key, tls_self_signed or tls_acme_domains")
 		}
-		if c.TurnTLSListen == c.TurnListen {
+		if _, port, _ := net.SplitHostPort(c.TurnTLSListen); c.TurnTLSListen == c.TurnListen && port != "0" {
 			bad("turn_tls_listen", "must differ from turn_listen (%s), whose TCP port speaks plain TURN", c.TurnListen)
 		}
 	}
@@ -29,15 +29,15 @@ func (c *Config) validateTURN(bad func(field, format string, args ...any)) {
 }
 
 // TURNTLSShared reports whether TURN over TLS shares the HTTPS listener:
-// turn_tls_listen names the address of listen (the same port, and the same
-// host or both every address).
+// turn_tls_listen names the address of listen (the same port, not 0, and
+// the same host or both every address).
 func (c *Config) TURNTLSShared() bool {
 	if c.TurnTLSListen == "" {
 		return false
 	}
 	h1, p1, err1 := net.SplitHostPort(c.TurnTLSListen)
 	h2, p2, err2 := net.SplitHostPort(c.Listen)
-	if err1 != nil || err2 != nil || p1 != p2 {
+	if err1 != nil || err2 != nil || p1 != p2 || p1 == "0" { // port 0: each its own free port
 		return false
 	}
 	return h1 == h2 || anyAddr(h1) && anyAddr(h2)

@@ -46,6 +46,7 @@ func TestTURNTLSShared(t *testing.T) {
 		{"10.0.0.1:443", "10.0.0.2:443", false},
 		{":443", ":5349", false},
 		{":443", "", false},
+		{"127.0.0.1:0", "127.0.0.1:0", false},
 	} {
 		c := Config{Listen: tc.listen, TurnTLSListen: tc.tls}
 		if got := c.TURNTLSShared(); got != tc.shared {
