@@ -162,7 +162,7 @@ func (p candidatePair) String() string {
 }
 
 // selectedPairJS reads the selected candidate pair of the peer connection
-// pc (a JavaScript expression) from getStats, as JSON ('' before one is
+// pc (a JavaScript expression) from getStats, as JSON (” before one is
 // selected).
 func selectedPairJS(pc string) string {
 	return `(async (pc) => {
