@@ -162,8 +162,8 @@ func (p candidatePair) String() string {
 }
 
 // selectedPairJS reads the selected candidate pair of the peer connection
-// pc (a JavaScript expression) from getStats, as JSON (” before one is
-// selected).
+// pc (a JavaScript expression) from getStats, as JSON (empty before one
+// is selected).
 func selectedPairJS(pc string) string {
 	return `(async (pc) => {
   if (!pc) return '';
