@@ -74,7 +74,7 @@ func startCluster(t *testing.T, n int, c config.Config, clock cluster.Clock, opt
 		reg := prometheus.NewRegistry()
 		cl, err := cluster.New(context.Background(), cluster.Options{
 			URL: nats.URL(), NodeID: fmt.Sprintf("n%d", i+1), ProbeTimeout: c.ProbeTimeout, Registerer: reg, MemoryStorage: true,
-			ReconnectGrace: c.ReconnectGrace, HoldBytes: server.HoldBytes(c), Clock: clock,
+			ReconnectGrace: c.ReconnectGrace, HoldBytes: server.HoldBytes(c), HoldCaps: server.HoldCaps(c), Clock: clock,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -121,6 +121,10 @@ func (r envRooms) Stats() hub.Stats {
 		sum.Held += st.Held
 		sum.Resumes += st.Resumes
 		sum.Expiries += st.Expiries
+		sum.KeptBytes += st.KeptBytes
+		for i := range sum.HoldLimits {
+			sum.HoldLimits[i] += st.HoldLimits[i]
+		}
 	}
 	return sum
 }

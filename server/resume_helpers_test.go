@@ -41,12 +41,20 @@ func clustered() bool {
 // the next node, so a seat is held on one node and taken back on another.
 func startResume(t *testing.T, mutate ...func(*config.Config)) *resumeEnv {
 	t.Helper()
+	n, _ := strconv.Atoi(os.Getenv("DUET_TEST_NODES"))
+	return startResumeNodes(t, max(n, 1), mutate...)
+}
+
+// startResumeNodes is startResume on n nodes (1: the in-process backend)
+// whatever DUET_TEST_NODES says, for tests of what one node holds.
+func startResumeNodes(t *testing.T, n int, mutate ...func(*config.Config)) *resumeEnv {
+	t.Helper()
 	c := testserver.Config()
 	for _, f := range mutate {
 		f(&c)
 	}
 	clock := new(fakeclock.Clock)
-	if n, _ := strconv.Atoi(os.Getenv("DUET_TEST_NODES")); n > 1 {
+	if n > 1 {
 		c.ReconnectGrace = testGrace
 		t.Cleanup(func() { // after every node's Close, registered next
 			if n := clock.Pending(); n != 0 {
@@ -57,7 +65,7 @@ func startResume(t *testing.T, mutate ...func(*config.Config)) *resumeEnv {
 		return &resumeEnv{env: e, rooms: e.Rooms(), clock: clock}
 	}
 	local := hub.NewLocalWith(hub.LocalOptions{
-		ProbeTimeout: c.ProbeTimeout, ReconnectGrace: testGrace, HoldBytes: c.SendQueueBytes - 512, Clock: clock,
+		ProbeTimeout: c.ProbeTimeout, ReconnectGrace: testGrace, HoldBytes: c.SendQueueBytes - 512, HoldCaps: server.HoldCaps(c), Clock: clock,
 	})
 	t.Cleanup(func() {
 		local.Close() // after the server's drain, registered below

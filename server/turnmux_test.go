@@ -35,7 +35,7 @@ func startSharedTURN(t *testing.T) (*testserver.Server, *turnserver.Server, *x50
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ts.Close() })
-	s := testserver.Start(t, testserver.Config(), server.Options{TLS: tc, HSTS: "max-age=600", TURN: ts})
+	s := testserver.Start(t, testserver.Config(), server.Options{TLS: tc, HSTS: "max-age=600", TURNTLS: ts})
 	return s, ts, pool
 }
 

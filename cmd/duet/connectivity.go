@@ -46,8 +46,9 @@ func withConnectivity(cfg config.Config, log *slog.Logger, getenv func(string) s
 	if err != nil {
 		return nil, err
 	}
+	opts.TURN = ts // a member an operator removes loses its relays
 	if tt.sharedPort != 0 {
-		opts.TURN = ts
+		opts.TURNTLS = ts
 	}
 	if ice.External(cfg) {
 		if cfg.TurnSecret == "" && cfg.TurnUsername == "" {

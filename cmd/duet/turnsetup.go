@@ -41,6 +41,7 @@ func turnSecret(cfg config.Config, getenv func(string) string, create bool, log 
 	if err != nil {
 		return nil, err
 	}
+	certs.WarnIfShared(path, log)
 	var secret []byte
 	if create {
 		secret, err = ice.LoadOrCreateSecret(path)
@@ -49,6 +50,9 @@ func turnSecret(cfg config.Config, getenv func(string) string, create bool, log 
 	}
 	if err != nil {
 		return nil, fmt.Errorf("turn_secret_file: %w", err)
+	}
+	if len(secret) < config.MinTurnSecret {
+		return nil, fmt.Errorf("turn_secret_file %s: the secret must be at least %d bytes, got %d", path, config.MinTurnSecret, len(secret))
 	}
 	log.Info("TURN secret", "file", path)
 	return secret, nil
