@@ -11,10 +11,12 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/pion/turn/v5"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/duet-rtc/duet/turnserver"
 )
@@ -161,9 +163,16 @@ func TestServeTLSHandsOver(t *testing.T) {
 // progress (the leak check of TestMain sees none left).
 func TestTLSHandshakeBounds(t *testing.T) {
 	cfg, pool := testCert(t)
-	e := start(t, func(o *turnserver.Options) {
-		o.TLS, o.TLSListen, o.HandshakeTimeout = cfg, "127.0.0.1:0", 300*time.Millisecond
-	})
+	reg := prometheus.NewRegistry()
+	srv, err := turnserver.Start(turnserver.Options{Listen: "127.0.0.1:0", PublicIP: net.IPv4(127, 0, 0, 1), Secret: secret,
+		Registerer: reg, TLS: cfg, TLSListen: "127.0.0.1:0", HandshakeTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	closeSrv := func() { once.Do(func() { srv.Close() }) }
+	t.Cleanup(closeSrv)
+	e := &env{srv: srv, reg: reg}
 	_, uris := e.srv.URIs()
 	addr := strings.TrimSuffix(strings.TrimPrefix(uris[len(uris)-1], "turns:"), "?transport=tcp")
 
@@ -193,7 +202,7 @@ func TestTLSHandshakeBounds(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stalled.Close()
-	e.srv.Close()
+	closeSrv()
 	stalled.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := stalled.Read(make([]byte, 1)); err == nil || isTimeout(err) {
 		t.Fatalf("after Close: read %v, want the handshake ended", err)
