@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -43,6 +44,11 @@ type duetProc struct {
 // listens. addr may end in :0; a restart reuses the port it got.
 func startDuet(t testing.TB, bin, addr string, args ...string) *duetProc {
 	t.Helper()
+	if !slices.Contains(args, "--data-dir") {
+		// State kept across restarts (the TURN secret, certificates)
+		// stays with the test, not in the user's config directory.
+		args = append(slices.Clip(args), "--data-dir", t.TempDir())
+	}
 	p := &duetProc{bin: bin, args: args}
 	p.start(t, addr)
 	return p
