@@ -52,7 +52,7 @@ type natLab struct {
 }
 
 // newNATLab builds the lab and starts duet on its server address.
-func newNATLab(t *testing.T, extra ...string) *natLab {
+func newNATLab(t testing.TB, extra ...string) *natLab {
 	t.Helper()
 	if err := netlab.Available(); err != nil {
 		t.Fatal(err) // the suite runs as root (make test)
@@ -74,7 +74,7 @@ func newNATLab(t *testing.T, extra ...string) *natLab {
 
 // serveAMS serves Ant Media's SDK page over HTTPS on port 8443 of the
 // server address (duet's binary serves only duet's pages).
-func (l *natLab) serveAMS(t *testing.T, certFile, keyFile string) string {
+func (l *natLab) serveAMS(t testing.TB, certFile, keyFile string) string {
 	t.Helper()
 	mux := http.NewServeMux()
 	amsMount(t, amsPage)(mux)
@@ -93,7 +93,7 @@ func (l *natLab) serveAMS(t *testing.T, certFile, keyFile string) string {
 }
 
 // writeCert writes a self-signed certificate for ip and its key.
-func writeCert(t *testing.T, dir string, ip netip.Addr) (certFile, keyFile string, leaf *x509.Certificate) {
+func writeCert(t testing.TB, dir string, ip netip.Addr) (certFile, keyFile string, leaf *x509.Certificate) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
