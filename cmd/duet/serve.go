@@ -77,7 +77,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	stopTURN, err := withConnectivity(cfg, log, getenv, certSrc, ln, &opts)
 	if err != nil {
 		ln.Close()
-		log.Error("embedded TURN server failed to start", "err", err)
+		log.Error("TURN setup failed", "err", err)
 		return 1
 	}
 	// Stopped after the drain: calls relayed here keep their media while
