@@ -261,3 +261,28 @@ func TestDuetTurn(t *testing.T) {
 		t.Fatal("duet turn did not exit after its drain")
 	}
 }
+
+// TestTURNCommandLine: duet turn's help names what it is for; it refuses
+// TURN over TLS on its health port (duet serve shares its HTTPS port, duet
+// turn has none); a signaling node told to read a secret file that is
+// not there refuses to start rather than mint credentials no relay knows.
+func TestTURNCommandLine(t *testing.T) {
+	noEnv := func(string) string { return "" }
+	var out, errb strings.Builder
+	if code := run(t.Context(), []string{"turn", "--help"}, &out, &errb, noEnv); code != 0 || !strings.Contains(out.String(), "usage: duet turn") ||
+		!strings.Contains(out.String(), "-turn-tls-listen") {
+		t.Fatalf("duet turn --help: %d\n%s%s", code, out.String(), errb.String())
+	}
+	errb.Reset()
+	code := run(t.Context(), []string{"turn", "--listen", "127.0.0.1:7443", "--turn-tls-listen", "127.0.0.1:7443",
+		"--tls-self-signed", "--data-dir", t.TempDir()}, &out, &errb, noEnv)
+	if code != 2 || !strings.Contains(errb.String(), "turn_tls_listen") {
+		t.Fatalf("duet turn with TLS on its health port: %d %s", code, errb.String())
+	}
+	errb.Reset()
+	code = run(t.Context(), []string{"serve", "--listen", "127.0.0.1:0", "--log-format", "text", "--turn-uris", "turn:127.0.0.1:3478",
+		"--turn-secret-file", filepath.Join(t.TempDir(), "missing")}, &out, &errb, noEnv)
+	if code != 1 || !strings.Contains(errb.String(), "turn_secret_file") {
+		t.Fatalf("serve with a missing secret file: %d %s", code, errb.String())
+	}
+}
