@@ -24,7 +24,7 @@ type Config struct {
 	TLSACMECARoot  string   `yaml:"tls_acme_ca_root" help:"PEM file of CA certificates to trust for the ACME directory's HTTPS, for a private or test CA (empty: the system's)"`
 	TLSHSTS        string   `yaml:"tls_hsts" help:"Strict-Transport-Security on HTTPS responses: auto (one year with ACME certificates, none otherwise), off, or a max-age such as 8760h"`
 	HTTPListen     string   `yaml:"http_listen" help:"address of a plain-HTTP listener that redirects to HTTPS and answers ACME HTTP-01 challenges, e.g. :80 (empty: none)"`
-	DataDir        string   `yaml:"data_dir" help:"directory for state kept across restarts: the self-signed certificate, the ACME account and certificates (empty: $STATE_DIRECTORY under systemd, else the user's config directory + /duet)"`
+	DataDir        string   `yaml:"data_dir" help:"directory for state kept across restarts: the self-signed certificate, the ACME account and certificates, the TURN secret (empty: $STATE_DIRECTORY under systemd, else the user's config directory + /duet)"`
 
 	MaxMessageBytes int           `yaml:"max_message_bytes" help:"largest accepted WebSocket message in bytes"`
 	SendQueueBytes  int           `yaml:"send_queue_bytes" help:"bytes queued for a slow reader before it is disconnected"`
