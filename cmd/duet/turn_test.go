@@ -126,6 +126,11 @@ func (a *allocation) roundTrip(t *testing.T, msg string) {
 	}
 }
 
+// loopbackPeers lets a TURN server on loopback relay to the test's peer
+// sockets there: loopback is private, and the server's own address, which
+// it reaches only on relay ports — and a test socket's port is any.
+var loopbackPeers = []string{"--turn-allow-private-peers", "--turn-relay-port-min", "1024", "--turn-relay-port-max", "65535"}
+
 // TestTURNSecretSurvivesRestart: with turn_enabled and no turn_secret, the
 // secret is made once in the data directory (mode 0600) and a restarted
 // server accepts the credentials its clients were given before — the
@@ -133,7 +138,7 @@ func (a *allocation) roundTrip(t *testing.T, msg string) {
 func TestTURNSecretSurvivesRestart(t *testing.T) {
 	bin := buildDuet(t)
 	dir := t.TempDir()
-	args := []string{"--turn-enabled", "--turn-listen", "127.0.0.1:0", "--turn-allow-private-peers", "--data-dir", dir}
+	args := append([]string{"--turn-enabled", "--turn-listen", "127.0.0.1:0", "--data-dir", dir}, loopbackPeers...)
 	n := startDuet(t, bin, args...)
 	uris, user, pass := iceAnswer(t, n.url())
 	if _, err := allocate(t, uriAddr(t, uris, "turn", "udp"), user, pass, false); err != nil {
@@ -209,8 +214,8 @@ func TestDuetTurn(t *testing.T) {
 	dir := t.TempDir()
 	secretFile := filepath.Join(dir, "shared", "turn_secret")
 	os.Mkdir(filepath.Dir(secretFile), 0o700)
-	tn := startTURNNode(t, bin, "--turn-listen", "127.0.0.1:0", "--turn-tls-listen", "127.0.0.1:0", "--tls-self-signed",
-		"--turn-allow-private-peers", "--data-dir", dir, "--turn-secret-file", secretFile, "--drain-timeout", "20s")
+	tn := startTURNNode(t, bin, append([]string{"--turn-listen", "127.0.0.1:0", "--turn-tls-listen", "127.0.0.1:0", "--tls-self-signed",
+		"--data-dir", dir, "--turn-secret-file", secretFile, "--drain-timeout", "20s"}, loopbackPeers...)...)
 	udp, tlsAddr := uriAddr(t, tn.uris, "turn", "udp"), uriAddr(t, tn.uris, "turns", "tcp")
 	if code := tn.get(t, "/readyz"); code != 200 {
 		t.Fatalf("readyz %d", code)
