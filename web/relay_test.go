@@ -59,9 +59,10 @@ func wantRelayed(t testing.TB, name string, tab context.Context, turn string) {
 
 // TestRelayedCallSurvivesServerRestart: two relay-only tabs (every path
 // through TURN, as behind symmetric NATs) in a call through the embedded
-// TURN server of the real binary, run with its default secret: random per
-// process, so the credentials both tabs hold are refused by the next
-// process. The server is drained and restarted on its ports, then killed
+// TURN server of the real binary, its TURN port picked anew by each
+// process (--turn-listen :0), so the ICE servers both tabs hold lead
+// nowhere after a restart (the secret, kept in the data directory, stays).
+// The server is drained and restarted on its ports, then killed
 // (kill -9) and restarted. Each time both tabs fetch fresh ICE servers on
 // the new socket, apply them to the same RTCPeerConnection and restart ICE
 // through the new TURN at once: the remote video pauses at most 1.5 s, no
