@@ -97,6 +97,20 @@ func (p *duetProc) start(t testing.TB, addr string) {
 	}()
 }
 
+// rotateTURNSecret removes the TURN secret the process keeps in its data
+// directory: the next start makes a new one, and credentials minted before
+// are refused.
+func (p *duetProc) rotateTURNSecret(t testing.TB) {
+	t.Helper()
+	i := slices.Index(p.args, "--data-dir")
+	if i < 0 || i+1 >= len(p.args) {
+		t.Fatal("duet runs without --data-dir")
+	}
+	if err := os.Remove(filepath.Join(p.args[i+1], "turn_secret")); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // http is the server's base URL.
 func (p *duetProc) http() string { return "http://" + p.addr }
 
