@@ -61,6 +61,9 @@ type Options struct {
 	TLS *tls.Config
 	// HSTS is the Strict-Transport-Security value of HTTPS responses ("": none).
 	HSTS string
+	// TURNTLS, with TLS, shares the HTTPS port with TURN over TLS: the
+	// connections that are TURN go to it (see turnMux).
+	TURNTLS TURNHandler
 	// Push answers Ant Media's push commands (package push); nil: they
 	// get unsupportedCommand, as any unknown command.
 	Push Pusher
@@ -88,7 +91,8 @@ type Server struct {
 	mux      *http.ServeMux
 	tls      *tls.Config // nil: plain HTTP
 	hsts     string
-	eng      *ws.Engine // runs every socket; closed by Drain
+	turnTLS  TURNHandler // nil: the HTTPS port is HTTPS only
+	eng      *ws.Engine  // runs every socket; closed by Drain
 	quality  *quality.Tracker
 	push     Pusher
 
@@ -152,6 +156,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		own:      own,
 		tls:      tlsCfg,
 		hsts:     opts.HSTS,
+		turnTLS:  opts.TURNTLS,
 		push:     opts.Push,
 	}
 	if s.ice == nil {
