@@ -234,10 +234,12 @@ func TestCallQualityInBrowsers(t *testing.T) {
 			if got := metricSum(t, nodes, `duet_quality_rtt_seconds_count{app="WebRTCAppEE",candidate="host"}`); got < 4 {
 				t.Fatalf("duet_quality_rtt_seconds_count = %v", got)
 			}
+			// The server ends the call after this instant: the lower
+			// bound of its duration is measured before the leave.
+			leaving := time.Now()
 			web.EvalBool(t, bob, "duetDemo.call.leave(), true")
-			left := time.Now()
 			web.WaitJS(t, alice, "duetDemo.counts.peerLeft === 1 && document.getElementById('signal').hidden")
-			p := checkRecord(t, h, room, "left", left.Sub(start), time.Since(opened))
+			p := checkRecord(t, h, room, "left", leaving.Sub(start), time.Since(opened))
 			// The record is also the admin API's, from any node.
 			calls, err := (&admin.Client{URL: nodes[n/2].HTTP(), Key: qualityKey}).Calls(context.Background(), "WebRTCAppEE", room, 10)
 			if err != nil || len(calls.Calls) != 1 || calls.Calls[0].ID != p.ID {
@@ -245,6 +247,10 @@ func TestCallQualityInBrowsers(t *testing.T) {
 			}
 			if got := metricSum(t, nodes, `duet_quality_calls_total{app="WebRTCAppEE",candidate="host"}`); got != 1 {
 				t.Fatalf("duet_quality_calls_total{host} = %v", got)
+			}
+			// By now every node has seen the call end: still one call_ended.
+			if ended := h.events("call_ended"); len(ended) != 1 {
+				t.Fatalf("%d call_ended events, want 1", len(ended))
 			}
 		})
 	}
@@ -317,8 +323,8 @@ func TestCallQualityGoPeerAndTab(t *testing.T) {
 	waitAdmin(t, page, `document.querySelectorAll('#rooms .member .q[data-level]').length === 2 &&
 		[...document.querySelectorAll('#rooms .member .q .hist')].every(h => h.children.length >= 2) &&
 		[...document.querySelectorAll('#rooms .member .q')].every(q => ['good', 'fair', 'poor'].includes(q.dataset.level))`)
-	p.Close() // leaves: the partner hears stop, reason left
-	left := time.Now()
+	leaving := time.Now() // before the leave, which Close sends before it closes the peer connection
+	p.Close()             // leaves: the partner hears stop, reason left
 	web.WaitJS(t, tab, "duetDemo.counts.peerLeft === 1")
-	checkRecord(t, h, "gq", "left", left.Sub(start), time.Since(opened))
+	checkRecord(t, h, "gq", "left", leaving.Sub(start), time.Since(opened))
 }
