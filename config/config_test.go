@@ -146,3 +146,46 @@ func TestReconnectGrace(t *testing.T) {
 		}
 	}
 }
+
+// TestListsInEveryForm: a list setting is a YAML list or one
+// comma-separated string, in the file as in the environment and flags.
+func TestListsInEveryForm(t *testing.T) {
+	want := "https://a.example|https://b.example"
+	for _, file := range []string{
+		"allowed_origins: [https://a.example, https://b.example]\n",
+		"allowed_origins:\n  - https://a.example\n  - https://b.example\n",
+		"allowed_origins: https://a.example,https://b.example\n",
+		"allowed_origins: \"https://a.example, https://b.example\"\n",
+	} {
+		path := filepath.Join(t.TempDir(), "duet.yaml")
+		os.WriteFile(path, []byte(file), 0o600)
+		c, err := load(t, []string{"--config", path}, nil)
+		if err != nil || strings.Join(c.AllowedOrigins, "|") != want {
+			t.Errorf("%q: %q, %v", file, c.AllowedOrigins, err)
+		}
+	}
+	c, err := load(t, []string{"--allowed-origins", "https://a.example, https://b.example"}, nil)
+	if err != nil || strings.Join(c.AllowedOrigins, "|") != want {
+		t.Errorf("flag: %q, %v", c.AllowedOrigins, err)
+	}
+	// An empty value in the file clears a list.
+	path := filepath.Join(t.TempDir(), "duet.yaml")
+	os.WriteFile(path, []byte("allowed_origins:\n"), 0o600)
+	if c, err := load(t, []string{"--config", path}, map[string]string{}); err != nil || len(c.AllowedOrigins) != 0 {
+		t.Errorf("empty: %q, %v", c.AllowedOrigins, err)
+	}
+}
+
+// TestFileValuesParseLikeFlags: the file's values mean what the same text
+// means as a flag.
+func TestFileValuesParseLikeFlags(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "duet.yaml")
+	os.WriteFile(path, []byte("idle_timeout: 1m30s\nrate_limit: 12.5\ntls_self_signed: true\nmax_connections: 7\nlisten: \"5080\"\n"), 0o600)
+	c, err := load(t, []string{"--config", path}, nil)
+	if err == nil || err.Error() != `listen: "5080" is not host:port; write e.g. :5080` {
+		t.Errorf("listen 5080: %v", err)
+	}
+	if c.IdleTimeout != 90*time.Second || c.RateLimit != 12.5 || !c.TLSSelfSigned || c.MaxConnections != 7 || c.Listen != "5080" {
+		t.Errorf("%+v", c)
+	}
+}
