@@ -495,6 +495,20 @@ export class DuetCall extends EventTarget {
         this._updateState();
         return;
       case 'ended':
+        // The partner closed its connection. A hang-up sends leave first,
+        // but the server's stop with the reason takes the longer way: wait
+        // for it a little, so that peerLeft says why (else: closed).
+        if (this.signaling === 'open') {
+          if (!this._endTimer) {
+            this._endTimer = setTimeout(() => {
+              this._endTimer = null;
+              if (this.link !== link) return;
+              this._closeLink('closed');
+              this._updateState();
+            }, Math.max(1000, 4 * (this._socket.rtt || 0)));
+          }
+          return;
+        }
         this._closeLink('closed');
         this._updateState();
         return;
@@ -518,6 +532,8 @@ export class DuetCall extends EventTarget {
     const link = this.link;
     if (!link) return;
     this.link = null;
+    clearTimeout(this._endTimer);
+    this._endTimer = null;
     this._pendingCandidates = [];
     const hadChannel = link.channel && link.channel.readyState !== 'closed';
     link.close();
