@@ -32,7 +32,9 @@ if [ -n "$missing" ]; then
   $sudo apt-get install -y -qq $missing >/dev/null
 fi
 
-if [ -f web/test/package.json ] && [ ! -d web/test/node_modules ]; then
+# Again when the lock file changed since the last install (npm ci writes
+# node_modules/.package-lock.json).
+if [ -f web/test/package.json ] && { [ ! -d web/test/node_modules ] || [ web/test/package-lock.json -nt web/test/node_modules/.package-lock.json ]; }; then
   echo "deps: installing npm packages for the browser tests"
   (cd web/test && npm ci --no-audit --no-fund --loglevel=error)
 fi
