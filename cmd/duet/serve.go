@@ -105,14 +105,16 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if opts.TLS != nil {
 		scheme = "wss"
 	}
-	log.Info("duet listening", "version", readBuildInfo().Version, "addr", ln.Addr().String(), "tls", certSrc.Mode,
-		"websocket", fmt.Sprintf("%s://%s/{app}/websocket", scheme, ln.Addr()))
+	// What to open comes before the log line that says duet listens, so
+	// that whoever waits for that line has it.
 	switch {
 	case certSrc.SelfSigned != nil:
 		announceSelfSigned(stdout, log, certSrc.SelfSigned, ln.Addr())
 	case opts.TLS == nil:
 		announcePlain(stdout, ln.Addr())
 	}
+	log.Info("duet listening", "version", readBuildInfo().Version, "addr", ln.Addr().String(), "tls", certSrc.Mode,
+		"websocket", fmt.Sprintf("%s://%s/{app}/websocket", scheme, ln.Addr()))
 	// Certificates come at the first handshake anyway; asking now shows a
 	// CA that cannot reach us in the log at start. autocert bounds each
 	// request to five minutes; the process may end before.

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -92,10 +93,10 @@ var (
 // openCall does what the block's server told the reader: open its page in
 // two tabs (the second at the address for another device, when there is
 // one) and see the call connect.
-func (e *runEnv) openCall(t *testing.T, b Block, printed string) {
+func (e *runEnv) openCall(t *testing.T, b Block, printed string, logs func() string) {
 	here := openHere.FindStringSubmatch(printed)
 	if here == nil {
-		t.Fatalf("%s: the server printed no \"open on this machine\" URL:\n%s", b.Where(), printed)
+		t.Fatalf("%s: the server printed no \"open on this machine\" URL:\n%s\nits log:\n%s", b.Where(), printed, logs())
 	}
 	urls := []string{here[1], here[1]}
 	if there := openThere.FindStringSubmatch(printed); there != nil {
@@ -111,10 +112,18 @@ func (e *runEnv) openCall(t *testing.T, b Block, printed string) {
 	}
 	for i, tab := range tabs {
 		browsertest.WaitJS(t, tab, "!!window.duetDemo && duetDemo.state === 'connected'", 60*time.Second,
-			"window.duetDemo ? JSON.stringify({state: duetDemo.state, notice: duetDemo.notice}) : document.title")
+			"(window.duetDemo ? JSON.stringify({state: duetDemo.state, notice: duetDemo.notice}) : document.title) + ' server log: ' + "+strconv.Quote(lastLines(logs(), 20)))
 		t.Logf("%s: %s is in the call", b.Where(), urls[i])
 	}
 	for _, tab := range tabs {
 		_, _ = chromedp.Run(tab, chromedp.Evaluate[bool]("!!(duetDemo.call && (duetDemo.call.leave(), true))"))
 	}
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }

@@ -170,7 +170,8 @@ func (e *runEnv) runJS(t *testing.T, b Block) {
 		}
 		json.Unmarshal([]byte(got), &st)
 		if len(st.Errors) > 0 {
-			t.Errorf("%s: tab %d: %s\nconsole: %q\n%s", b.Where(), i+1, strings.Join(st.Errors, "\n"), st.Log, numbered(b))
+			t.Errorf("%s: tab %d: %s\nconsole: %q\n%s", b.Where(), i+1,
+				docLines(strings.Join(st.Errors, "\n"), pages.URL+"/doc/snippet.js", 1, b), st.Log, numbered(b))
 		} else {
 			t.Logf("%s: tab %d printed %q", b.Where(), i+1, st.Log)
 		}

@@ -82,7 +82,14 @@ func Extract(root, path string) ([]Block, error) {
 			continue
 		}
 		if m := directiveRE.FindStringSubmatch(trimmed); m != nil {
-			for _, part := range strings.Split(m[1], ";") {
+			parts := strings.Split(m[1], ";")
+			for i := 0; i < len(parts); i++ {
+				part := parts[i]
+				if strings.HasPrefix(strings.TrimSpace(part), "skip ") {
+					// A reason may have semicolons of its own: it is the
+					// rest of the comment.
+					part, i = strings.Join(parts[i:], ";"), len(parts)
+				}
 				d, err := parseDirective(strings.TrimSpace(part), n)
 				if err != nil {
 					return nil, fmt.Errorf("%s:%d: %w", path, n, err)

@@ -65,7 +65,9 @@ func (e *runEnv) shell(t *testing.T, file string) *shellSession {
 // preamble starts every block: the session's variables, strict errors,
 // and __duet_serve, which starts a server in the background and returns
 // once it listens (as when it runs in a terminal of its own).
-const preamble = `[ -f "$DUET_DOC_STATE/env" ] && . "$DUET_DOC_STATE/env" >/dev/null 2>&1
+const preamble = `__duet_block="$DUET_DOC_BLOCK"
+[ -f "$DUET_DOC_STATE/env" ] && . "$DUET_DOC_STATE/env" >/dev/null 2>&1
+export DUET_DOC_BLOCK="$__duet_block"
 cd "$DUET_DOC_CWD"
 __duet_serve() {
   local out log pid i
@@ -129,7 +131,7 @@ func (s *shellSession) run(t *testing.T, b Block) {
 		t.Errorf("%s: the output lacks %q:\n%s", b.Where(), d.Arg, out.String())
 	}
 	if _, ok := b.Has("open"); ok {
-		s.env.openCall(t, b, s.serverOutput(blockDir, ""))
+		s.env.openCall(t, b, s.serverOutput(blockDir, ""), func() string { return s.serverLogs(blockDir) })
 	}
 }
 
@@ -155,6 +157,17 @@ func (s *shellSession) serverOutput(blockDir, extra string) string {
 // stopServers ends the servers earlier blocks started: SIGTERM to each
 // one's process group (go run and its child too), SIGKILL to what is left
 // after 20 s.
+// serverLogs is what the block's servers logged (stderr).
+func (s *shellSession) serverLogs(blockDir string) string {
+	logs, _ := filepath.Glob(filepath.Join(blockDir, "server.*.log"))
+	var b strings.Builder
+	for _, l := range logs {
+		data, _ := os.ReadFile(l)
+		b.Write(data)
+	}
+	return b.String()
+}
+
 func (s *shellSession) stopServers(t *testing.T) {
 	pidsFile := filepath.Join(s.dir, "pids")
 	data, _ := os.ReadFile(pidsFile)
