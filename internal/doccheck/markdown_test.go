@@ -40,7 +40,7 @@ func TestExtract(t *testing.T) {
 	for doc, want := range map[string]string{
 		"<!-- snippet: skp x -->\n```sh\nx\n```\n": `d.md:1: unknown snippet directive "skp"`,
 		"<!-- snippet: skip -->\n```sh\nx\n```\n":  `d.md:1: snippet directive "skip" needs an argument`,
-		"```sh\nx\n":                               "d.md:1: code block not closed",
+		"```sh\nx\n": "d.md:1: code block not closed",
 	} {
 		os.WriteFile(filepath.Join(dir, "d.md"), []byte(doc), 0o644)
 		if _, err := Extract(dir, "d.md"); err == nil || !strings.HasPrefix(err.Error(), want) {
