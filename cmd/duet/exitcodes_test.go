@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/duet-rtc/duet/admin"
+	"github.com/duet-rtc/duet/cluster"
 	"github.com/duet-rtc/duet/internal/testkit/testserver"
 	"github.com/duet-rtc/duet/ops"
 	"github.com/duet-rtc/duet/server"
@@ -99,5 +100,27 @@ func TestPeerKicked(t *testing.T) {
 	}
 	if codes[exitKicked] != 1 || codes[exitConnFailed] != 1 {
 		t.Fatalf("exit codes %v, want one %d (kicked) and one %d\n%s\n%s", codes, exitKicked, exitConnFailed, a.stderr.String(), b.stderr.String())
+	}
+}
+
+// TestReplicasBeyondNATSFailAtStart: nats_kv_replicas 3 against a NATS
+// server that is not clustered can never work: duet serve says so at once,
+// naming the setting, instead of waiting nats_start_timeout.
+func TestReplicasBeyondNATSFailAtStart(t *testing.T) {
+	ns, err := cluster.StartEmbedded(cluster.EmbeddedOptions{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Shutdown()
+	var out, errb strings.Builder
+	began := time.Now()
+	code := run(t.Context(), []string{"serve", "--listen", "127.0.0.1:0", "--nats-url", ns.URL(), "--nats-kv-replicas", "3", "--log-level", "error"},
+		&out, &errb, func(string) string { return "" })
+	want := "duet serve: invalid configuration:\n  nats_kv_replicas: 3 needs a NATS cluster of 3 servers, but the NATS server at nats_url is not clustered; write 1, or cluster NATS\n"
+	if code != 2 || !strings.HasPrefix(errb.String(), want) || !strings.Contains(errb.String(), "replicas > 1 not supported in non-clustered mode") {
+		t.Fatalf("exit %d, stderr:\n%s\nwant it to start with:\n%s", code, errb.String(), want)
+	}
+	if took := time.Since(began); took > 15*time.Second {
+		t.Errorf("took %v; nats_start_timeout is a minute, a permanent error should end the start at once", took)
 	}
 }

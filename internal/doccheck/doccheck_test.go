@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/duet-rtc/duet/config"
+	"github.com/duet-rtc/duet/internal/testkit/testserver"
 )
 
 // TestDocSnippets runs every code block of the docs that a reader would
@@ -138,3 +139,5 @@ func repoRoot(t testing.TB) string {
 	}
 	return dir
 }
+
+func TestMain(m *testing.M) { testserver.VerifyTestMain(m) }

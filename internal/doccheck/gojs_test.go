@@ -260,6 +260,11 @@ func collectDeliveries(t *testing.T) *deliveries {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { // after the server's drain: what is still queued is dropped
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		x.Close(ctx)
+	})
 	srv := testserver.Start(t, cfg, opts)
 	x.Attach(srv.Server)
 	a, c := wstest.Dial(t, srv.URL("WebRTCAppEE")), wstest.Dial(t, srv.URL("WebRTCAppEE"))

@@ -3,6 +3,7 @@ package doccheck
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -55,5 +56,33 @@ func TestMarkServers(t *testing.T) {
 	want := "export X=1\n__duet_serve go run ./cmd/duet        # comment\nduet token --room r\n__duet_serve ./duet serve --listen :5081 \\\n  --node-id two   # bg\nDUET_X=1 __duet_serve duet --tls-self-signed\nduet serve --help\nduet peer --room r\n"
 	if got != want || n != 3 {
 		t.Errorf("got %d:\n%s\nwant:\n%s", n, got, want)
+	}
+}
+
+// TestREADMEGoVersion: the Go version the README asks for is go.mod's.
+func TestREADMEGoVersion(t *testing.T) {
+	root := repoRoot(t)
+	mod, err := os.ReadFile(filepath.Join(root, "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^go (\S+)$`).FindSubmatch(mod)
+	if m == nil {
+		t.Fatal("go.mod has no go line")
+	}
+	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "Go " + string(m[1]) + " or newer"
+	if n := strings.Count(string(readme), want); n < 2 {
+		t.Errorf("README.md says %q %d times, want it in Two commands and in Install (go.mod: go %s)", want, n, m[1])
+	}
+	if stated := regexp.MustCompile(`Go (\d+\.\d+(?:\.\d+)?) or newer`).FindAllStringSubmatch(string(readme), -1); len(stated) > 0 {
+		for _, s := range stated {
+			if s[1] != string(m[1]) {
+				t.Errorf("README.md asks for Go %s; go.mod says %s", s[1], m[1])
+			}
+		}
 	}
 }
