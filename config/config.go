@@ -41,6 +41,9 @@ type Config struct {
 	ProbeTimeout    time.Duration `yaml:"probe_timeout" help:"time a member of a full room has to answer a liveness probe"`
 	DrainTimeout    time.Duration `yaml:"drain_timeout" help:"on SIGTERM, time clients get to leave before sockets are closed"`
 	ReconnectGrace  time.Duration `yaml:"reconnect_grace" help:"how long the seat of a client that joined with resumable: true is held after its socket is lost without leave (0: never; resumable is ignored)"`
+	MaxHeldSeats    int           `yaml:"max_held_seats" help:"seats held at once for lost sockets on this node; past it a lost socket leaves at once, as if it had not asked to resume (0: no limit)"`
+	MaxHeldPerIP    int           `yaml:"max_held_seats_per_ip" help:"seats held at once for the lost sockets of one client address (an IPv6 /64 counts as one address); past it they leave at once (0: no limit)"`
+	MaxHeldBytes    int           `yaml:"max_held_bytes" help:"bytes of relayed frames kept for all held seats together; a frame past it ends its seat's hold as if the grace ran out (0: no limit)"`
 	AllowedOrigins  []string      `yaml:"allowed_origins" help:"browser origins allowed to connect, comma-separated (empty: all)"`
 
 	MaxConnectionsPerIP int      `yaml:"max_connections_per_ip" help:"open sockets one client address may hold; more get HTTP 429 (0: no limit)"`
@@ -61,6 +64,8 @@ type Config struct {
 	TurnRelayPortMax      int      `yaml:"turn_relay_port_max" help:"highest UDP port for relay sockets"`
 	TurnRealm             string   `yaml:"turn_realm" help:"realm of the embedded TURN server"`
 	TurnUserQuota         int      `yaml:"turn_user_quota" help:"allocations one TURN credential may hold at once (0: no limit)"`
+	TurnTokenQuota        int      `yaml:"turn_token_quota" help:"allocations the credentials minted for one room token may hold at once, however many sockets bring it (0: no limit)"`
+	TurnIPQuota           int      `yaml:"turn_ip_quota" help:"allocations one client address may hold at once on the embedded TURN server (0: no limit)"`
 	TurnMaxAllocations    int      `yaml:"turn_max_allocations" help:"allocations the embedded TURN server holds at once (0: no limit)"`
 	TurnBandwidth         int      `yaml:"turn_bandwidth" help:"bytes per second one allocation may relay in each direction; excess packets are dropped (0: no limit)"`
 	TurnAllowPrivatePeers bool     `yaml:"turn_allow_private_peers" help:"let the embedded TURN server relay to loopback, private, link-local and other non-public addresses"`
@@ -115,6 +120,9 @@ func Default() Config {
 		ProbeTimeout:       2 * time.Second,
 		DrainTimeout:       10 * time.Second,
 		ReconnectGrace:     30 * time.Second,
+		MaxHeldSeats:       10000,
+		MaxHeldPerIP:       32,
+		MaxHeldBytes:       256 << 20,
 		LogFormat:          "auto",
 		LogLevel:           "info",
 		NATSEmbeddedListen: "127.0.0.1:4222",
@@ -128,6 +136,8 @@ func Default() Config {
 		TurnRelayPortMax:   65535,
 		TurnRealm:          "duet",
 		TurnUserQuota:      10,
+		TurnTokenQuota:     20,
+		TurnIPQuota:        64,
 		TurnMaxAllocations: 10000,
 		TurnBandwidth:      1 << 20,
 		WebhookQueue:       10000,
@@ -183,6 +193,15 @@ func (c *Config) Validate() error {
 	}
 	if c.ReconnectGrace < 0 || c.ReconnectGrace > MaxReconnectGrace {
 		bad("reconnect_grace", "%s is out of range; write 0 (off) up to %s, e.g. 30s", short(c.ReconnectGrace), short(MaxReconnectGrace))
+	}
+	if c.MaxHeldSeats < 0 {
+		bad("max_held_seats", "%d is negative; write 0 for no limit, or e.g. %d", c.MaxHeldSeats, Default().MaxHeldSeats)
+	}
+	if c.MaxHeldPerIP < 0 {
+		bad("max_held_seats_per_ip", "%d is negative; write 0 for no limit, or e.g. %d", c.MaxHeldPerIP, Default().MaxHeldPerIP)
+	}
+	if c.MaxHeldBytes < 0 {
+		bad("max_held_bytes", "%d is negative; write 0 for no limit, or e.g. %d", c.MaxHeldBytes, Default().MaxHeldBytes)
 	}
 	if c.PingInterval > 0 && c.IdleTimeout > 0 && c.IdleTimeout <= c.PingInterval {
 		bad("idle_timeout", "%s is not longer than ping_interval (%s); write e.g. %s", short(c.IdleTimeout), short(c.PingInterval), short(3*c.PingInterval))

@@ -27,6 +27,9 @@ func (c *Config) validateSecurity(bad func(field, format string, args ...any)) {
 			bad("turn_uris", "%q does not start with turn: or turns:; write e.g. turn:turn.example.com:3478?transport=udp", u)
 		}
 	}
+	if c.TurnSecret != "" && len(c.TurnSecret) < MinTurnSecret {
+		bad("turn_secret", "%d bytes is too short (anyone who guesses it mints TURN credentials); write at least %d, e.g. the output of openssl rand -base64 32", len(c.TurnSecret), MinTurnSecret)
+	}
 	if c.TurnSecret != "" && (c.TurnUsername != "" || c.TurnCredential != "") {
 		bad("turn_secret", "set turn_secret (time-limited credentials) or turn_username and turn_credential (static ones), not both")
 	}
@@ -65,7 +68,8 @@ func (c *Config) validateSecurity(bad func(field, format string, args ...any)) {
 		name     string
 		v, write int
 	}{{"turn_user_quota", c.TurnUserQuota, def.TurnUserQuota}, {"turn_max_allocations", c.TurnMaxAllocations, def.TurnMaxAllocations},
-		{"turn_bandwidth", c.TurnBandwidth, def.TurnBandwidth}} {
+		{"turn_bandwidth", c.TurnBandwidth, def.TurnBandwidth}, {"turn_token_quota", c.TurnTokenQuota, def.TurnTokenQuota},
+		{"turn_ip_quota", c.TurnIPQuota, def.TurnIPQuota}} {
 		if d.v < 0 {
 			bad(d.name, "%d is negative; write 0 for no limit, or e.g. %d", d.v, d.write)
 		}
@@ -142,3 +146,8 @@ func unwrapPath(err error) error {
 	}
 	return err
 }
+
+// MinTurnSecret is the shortest turn_secret accepted: whoever learns it
+// mints TURN credentials, and HMAC keys are guessed offline from any one
+// credential they signed.
+const MinTurnSecret = 16
