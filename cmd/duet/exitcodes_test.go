@@ -80,8 +80,8 @@ func TestPeerKicked(t *testing.T) {
 	var member string
 	for member == "" {
 		r, err := c.Room(ctx, "WebRTCAppEE", "kick")
-		if err == nil && len(r.Members) == 2 && strings.Contains(a.stderr.String(), `"connected"`) &&
-			strings.Contains(b.stderr.String(), `"connected"`) {
+		if err == nil && len(r.Members) == 2 && strings.Contains(a.stderr.String(), `"event":"connected"`) &&
+			strings.Contains(b.stderr.String(), `"event":"connected"`) {
 			member = r.Members[0].ID
 			break
 		}

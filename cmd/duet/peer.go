@@ -174,7 +174,7 @@ func peerSession(ctx context.Context, cfg peerConfig, src *os.File, stdin io.Rea
 		return connectCode(ctx, cctx, err, exitConnFailed), err
 	}
 	defer c.Close()
-	kick := &kickWatch{kickStop: make(chan struct{}), cancel: kicked}
+	kick := newKickWatch(kicked)
 	go kick.watch(c.Subscribe(cfg.room))
 	var connected atomic.Bool
 	var joinOpts []client.JoinOption
@@ -230,11 +230,19 @@ var errKicked = errors.New("an operator removed this peer from the room (kicked)
 
 // kickWatch tells a kick of this peer from one of its partner. A kicked
 // member gets stop and then leaved, both with reason kicked; its partner
-// gets the stop alone.
+// gets the stop alone. The session may end before either is read here:
+// at the stop (handled by the Peer on its own subscription), or earlier,
+// when the partner's connection closes.
 type kickWatch struct {
+	stop     chan struct{} // closed at the first stop
 	kickStop chan struct{} // closed at a stop with reason kicked
 	once     sync.Once
+	kickOnce sync.Once
 	cancel   context.CancelCauseFunc
+}
+
+func newKickWatch(cancel context.CancelCauseFunc) *kickWatch {
+	return &kickWatch{stop: make(chan struct{}), kickStop: make(chan struct{}), cancel: cancel}
 }
 
 // watch cancels the run with errKicked at a leaved with reason kicked,
@@ -244,8 +252,9 @@ func (k *kickWatch) watch(sub *client.Subscription) {
 	for ev := range sub.Events() {
 		switch e := ev.(type) {
 		case client.Stop:
+			k.once.Do(func() { close(k.stop) })
 			if e.Reason == client.ReasonKicked {
-				k.once.Do(func() { close(k.kickStop) })
+				k.kickOnce.Do(func() { close(k.kickStop) })
 			}
 		case client.Leaved:
 			if e.Reason == client.ReasonKicked {
@@ -256,24 +265,30 @@ func (k *kickWatch) watch(sub *client.Subscription) {
 	}
 }
 
-// wasKicked reports whether the run ended because this peer was kicked.
-// The session ends at the stop; the leaved that says whom the kick was for
-// comes right after it on the same socket, so after a stop with reason
-// kicked it is waited for, briefly.
+// wasKicked reports whether the run, which ended with err, ended because
+// this peer was kicked. A session that ended because the partner went
+// (err ErrPeerLeft or io.EOF) waits, a second at most each, for the stop
+// to be read here, and after a stop with reason kicked for the leaved.
 func (k *kickWatch) wasKicked(run context.Context, err error) bool {
 	if errors.Is(context.Cause(run), errKicked) {
 		return true
 	}
-	select {
-	case <-k.kickStop:
-	default:
-		return false
-	}
-	if !errors.Is(err, client.ErrPeerLeft) {
+	if !errors.Is(err, client.ErrPeerLeft) && !errors.Is(err, io.EOF) {
 		return false
 	}
 	t := time.NewTimer(time.Second)
 	defer t.Stop()
+	select {
+	case <-k.stop:
+	case <-run.Done():
+	case <-t.C:
+	}
+	select {
+	case <-k.kickStop:
+	default:
+		return errors.Is(context.Cause(run), errKicked)
+	}
+	t.Reset(time.Second)
 	select {
 	case <-run.Done():
 	case <-t.C:
