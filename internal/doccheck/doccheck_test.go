@@ -68,6 +68,9 @@ func TestDocSnippets(t *testing.T) {
 				}
 				switch kind {
 				case "sh":
+					if env.noNS != nil {
+						t.Skipf("%s: shell blocks run in a network namespace of their own: %v", b.Where(), env.noNS)
+					}
 					if sh == nil {
 						sh = env.shell(t, file)
 					}
