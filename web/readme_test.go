@@ -30,6 +30,8 @@ func TestREADMEMatchesTypes(t *testing.T) {
 	gotOptions := firstColumn(optTable)
 	gotMethods := names(regexp.MustCompile("`(\\w+)\\("), section(t, readme, "Methods:", "\n\n"))
 	gotProps := names(regexp.MustCompile("`(\\w+)`"), section(t, readme, "Properties:", "\n\n"))
+	exports := names(regexp.MustCompile(`(?m)^export declare (?:class|function) (\w+)`), dts)
+	gotExports := append(names(regexp.MustCompile("`(\\w+)[`(]"), section(t, readme, "Exports besides `DuetCall`:", "\n\n")), "DuetCall")
 	evTable := section(t, readme, "| event | detail | when |", "\n\n")
 	gotEvents := firstColumn(evTable)
 
@@ -41,6 +43,7 @@ func TestREADMEMatchesTypes(t *testing.T) {
 		{"method (DuetCall)", methods, gotMethods},
 		{"property (DuetCall)", props, gotProps},
 		{"event (DuetEvents)", events, gotEvents},
+		{"export", exports, gotExports},
 	} {
 		for _, n := range c.dts {
 			if !slices.Contains(c.readm, n) {
