@@ -36,8 +36,8 @@ func (c *Config) validateSecurity(bad func(field, format string, args ...any)) {
 	if (c.TurnUsername == "") != (c.TurnCredential == "") {
 		bad("turn_username", "turn_username and turn_credential go together; set both, or neither")
 	}
-	if len(c.TurnURIs) > 0 && c.TurnSecret == "" && c.TurnUsername == "" {
-		bad("turn_uris", "%d URIs without credentials; set turn_secret (time-limited credentials) or turn_username and turn_credential", len(c.TurnURIs))
+	if len(c.TurnURIs) > 0 && c.TurnSecret == "" && c.TurnUsername == "" && c.TurnSecretFile == "" {
+		bad("turn_uris", "%d URIs without credentials; set turn_secret or turn_secret_file (time-limited credentials), or turn_username and turn_credential", len(c.TurnURIs))
 	}
 	if c.TurnCredentialTTL < time.Minute {
 		bad("turn_credential_ttl", "%s is below 1m; write e.g. 24h", short(c.TurnCredentialTTL))

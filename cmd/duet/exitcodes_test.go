@@ -20,7 +20,7 @@ func TestHelpGoesToStdout(t *testing.T) {
 	for _, args := range [][]string{
 		{"--help"}, {"serve", "--help"}, {"peer", "--help"}, {"token", "--help"}, {"rooms", "--help"},
 		{"rooms", "ls", "--help"}, {"bench", "--help"}, {"bench", "report", "--help"}, {"healthcheck", "--help"},
-		{"version", "--help"}, {"serve", "-h"},
+		{"version", "--help"}, {"serve", "-h"}, {"turn", "--help"},
 	} {
 		var out, errb strings.Builder
 		code := run(t.Context(), args, &out, &errb, func(string) string { return "" })
