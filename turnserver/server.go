@@ -93,6 +93,9 @@ type Server struct {
 	wake chan struct{} // EndUser has allocations for bindingWorker to close
 	done chan struct{} // closed by Close
 	wg   sync.WaitGroup
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // OptionsFromConfig maps the turn_* settings to Options. The secret is
@@ -306,13 +309,17 @@ func (s *Server) Allocations() int {
 }
 
 // Close stops the listeners, closes every client connection and allocation.
+// It is safe to call more than once; later calls return the first's
+// error.
 func (s *Server) Close() error {
-	err := s.turn.Close() // closes the UDP socket and the TCP listener
-	s.tcp.closeAll()
-	s.closeTLS()
-	close(s.done)
-	s.wg.Wait()
-	return err
+	s.closeOnce.Do(func() {
+		s.closeErr = s.turn.Close() // closes the UDP socket and the TCP listener
+		s.tcp.closeAll()
+		s.closeTLS()
+		close(s.done)
+		s.wg.Wait()
+	})
+	return s.closeErr
 }
 
 // closeTLS stops the TLS port, ends handshakes in progress and closes the

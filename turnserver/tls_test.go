@@ -11,7 +11,6 @@ import (
 	"net"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -169,8 +168,7 @@ func TestTLSHandshakeBounds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var once sync.Once
-	closeSrv := func() { once.Do(func() { srv.Close() }) }
+	closeSrv := func() { srv.Close() }
 	t.Cleanup(closeSrv)
 	e := &env{srv: srv, reg: reg}
 	_, uris := e.srv.URIs()
