@@ -35,7 +35,8 @@ func turnMain(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 			"mint its credentials from the same turn_secret or turn_secret_file.\n\nflags:")
 		cli.PrintFlags(fs.Output(), fs)
 	}
-	cfg, code, ok := loadConfig(fs, "duet turn", append([]string{"--turn-enabled"}, args...), stdout, stderr, getenv)
+	// "=true", so that a stray word after it is not reported as its value.
+	cfg, code, ok := loadConfig(fs, "duet turn", append([]string{"--turn-enabled=true"}, args...), stdout, stderr, getenv)
 	if !ok {
 		return code
 	}
