@@ -1,4 +1,4 @@
-package web_test
+package e2e
 
 import (
 	"context"
@@ -208,17 +208,17 @@ func TestCallQualityInBrowsers(t *testing.T) {
 			browser := browsertest.Browser(t)
 			url := func(node *testserver.Server) string { return node.HTTP() + "/?quality=1000&room=q" + strconv.Itoa(n) }
 			room := "q" + strconv.Itoa(n)
-			alice := web.OpenDemo(t, browser, url(nodes[0]))
-			web.WaitJS(t, alice, "duetDemo.state === 'waiting'")
+			alice := openDemo(t, browser, url(nodes[0]))
+			waitJS(t, alice, "duetDemo.state === 'waiting'")
 			opened := time.Now() // the call cannot have started before
-			bob := web.OpenDemo(t, browser, url(nodes[n-1]))
-			web.WaitJS(t, alice, "duetDemo.state === 'connected'")
-			web.WaitJS(t, bob, "duetDemo.state === 'connected'")
+			bob := openDemo(t, browser, url(nodes[n-1]))
+			waitJS(t, alice, "duetDemo.state === 'connected'")
+			waitJS(t, bob, "duetDemo.state === 'connected'")
 			start := time.Now()
 			for _, tab := range []context.Context{alice, bob} {
 				// The partner's reports reach the tab: both ends graded,
 				// and the indicator shows it.
-				web.WaitJS(t, tab, `duetDemo.quality && duetDemo.quality.remote !== 'unknown' && duetDemo.quality.local !== 'unknown' &&
+				waitJS(t, tab, `duetDemo.quality && duetDemo.quality.remote !== 'unknown' && duetDemo.quality.local !== 'unknown' &&
 					!document.getElementById('signal').hidden &&
 					document.getElementById('signal').dataset.level === duetDemo.quality.level`)
 			}
@@ -237,8 +237,8 @@ func TestCallQualityInBrowsers(t *testing.T) {
 			// The server ends the call after this instant: the lower
 			// bound of its duration is measured before the leave.
 			leaving := time.Now()
-			web.EvalBool(t, bob, "duetDemo.call.leave(), true")
-			web.WaitJS(t, alice, "duetDemo.counts.peerLeft === 1 && document.getElementById('signal').hidden")
+			evalJS[bool](t, bob, "duetDemo.call.leave(), true")
+			waitJS(t, alice, "duetDemo.counts.peerLeft === 1 && document.getElementById('signal').hidden")
 			p := checkRecord(t, h, room, "left", leaving.Sub(start), time.Since(opened))
 			// The record is also the admin API's, from any node.
 			calls, err := (&admin.Client{URL: nodes[n/2].HTTP(), Key: qualityKey}).Calls(context.Background(), "WebRTCAppEE", room, 10)
@@ -263,8 +263,8 @@ func TestCallQualityGoPeerAndTab(t *testing.T) {
 	h := &hooks{got: map[string]webhook.Payload{}}
 	nodes := qualityNodes(t, 1, h, nil, nil)
 	browser := browsertest.Browser(t)
-	tab := web.OpenDemo(t, browser, nodes[0].HTTP()+"/?quality=1000&room=gq")
-	web.WaitJS(t, tab, "duetDemo.state === 'waiting'")
+	tab := openDemo(t, browser, nodes[0].HTTP()+"/?quality=1000&room=gq")
+	waitJS(t, tab, "duetDemo.state === 'waiting'")
 
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
@@ -302,7 +302,7 @@ func TestCallQualityGoPeerAndTab(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	web.WaitJS(t, tab, "duetDemo.quality && duetDemo.quality.remote !== 'unknown'")
+	waitJS(t, tab, "duetDemo.quality && duetDemo.quality.remote !== 'unknown'")
 	wstest.Eventually(t, "the tab's grade at the Go peer", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
@@ -325,6 +325,6 @@ func TestCallQualityGoPeerAndTab(t *testing.T) {
 		[...document.querySelectorAll('#rooms .member .q')].every(q => ['good', 'fair', 'poor'].includes(q.dataset.level))`)
 	leaving := time.Now() // before the leave, which Close sends before it closes the peer connection
 	p.Close()             // leaves: the partner hears stop, reason left
-	web.WaitJS(t, tab, "duetDemo.counts.peerLeft === 1")
+	waitJS(t, tab, "duetDemo.counts.peerLeft === 1")
 	checkRecord(t, h, "gq", "left", leaving.Sub(start), time.Since(opened))
 }

@@ -1,4 +1,4 @@
-package web_test
+package e2e
 
 import (
 	"net/http"
@@ -10,7 +10,6 @@ import (
 	"github.com/duet-rtc/duet/config"
 	"github.com/duet-rtc/duet/internal/testkit/browsertest"
 	"github.com/duet-rtc/duet/internal/testkit/fakepush"
-	"github.com/duet-rtc/duet/web"
 	"github.com/duet-rtc/duet/webhook"
 )
 
@@ -43,7 +42,7 @@ func TestAntMediaSDKPush(t *testing.T) {
 	h := &hooks{got: map[string]webhook.Payload{}}
 	nodes := qualityNodes(t, 1, h, func(c *config.Config) {
 		c.PushFCMCredentials, c.PushFCMEndpoint, c.PushCAFile = fcm.Credentials, fcm.Server.URL, fakepush.CAFile(t, fcm.Server)
-	}, func(mux *http.ServeMux) { web.AMSMount(t, amsPushPage)(mux) })
+	}, func(mux *http.ServeMux) { amsMount(t, amsPushPage)(mux) })
 	browser := browsertest.Browser(t)
 	tab := browsertest.NewTab(t, browser)
 	if err := chromedp.Do(tab, chromedp.Navigate(nodes[0].HTTP()+"/ams-test/page.html?ws="+nodes[0].URL("WebRTCAppEE"))); err != nil {
@@ -52,15 +51,15 @@ func TestAntMediaSDKPush(t *testing.T) {
 	describe := `JSON.stringify(window.ams || 'no ams')`
 	browsertest.WaitJS(t, tab, `ams.events.includes('initialized')`, 30*time.Second, describe)
 	const device = "dEv1ce:APA91-from-the-ams-sdk"
-	web.EvalBool(t, tab, `adaptor.registerPushNotificationToken('bob@example.com', '', '`+device+`', 'fcm'), true`)
+	evalJS[bool](t, tab, `adaptor.registerPushNotificationToken('bob@example.com', '', '`+device+`', 'fcm'), true`)
 	browsertest.WaitJS(t, tab, `ams.answers.some(a => a.info === 'registerPushNotificationToken' && a.success === true)`, 30*time.Second, describe)
-	web.EvalBool(t, tab, `adaptor.sendPushNotification('alice@example.com', '', {Caller: 'alice@example.com', StreamId: 'room-9'}, ['bob@example.com']), true`)
+	evalJS[bool](t, tab, `adaptor.sendPushNotification('alice@example.com', '', {Caller: 'alice@example.com', StreamId: 'room-9'}, ['bob@example.com']), true`)
 	browsertest.WaitJS(t, tab, `ams.answers.some(a => a.info === 'sendPushNotification' && a.success === true)`, 30*time.Second, describe)
 	msgs := fcm.Messages()
 	if len(msgs) != 1 || msgs[0].Token != device || msgs[0].Data["Caller"] != "alice@example.com" || msgs[0].Data["StreamId"] != "room-9" {
 		t.Fatalf("FCM got %+v (refused: %v)", msgs, fcm.Bad())
 	}
 	// A send the SDK's callback reads as a failure: nobody registered.
-	web.EvalBool(t, tab, `adaptor.sendPushNotification('alice@example.com', '', {Caller: 'x'}, ['carol@example.com']), true`)
+	evalJS[bool](t, tab, `adaptor.sendPushNotification('alice@example.com', '', {Caller: 'x'}, ['carol@example.com']), true`)
 	browsertest.WaitJS(t, tab, `ams.answers.some(a => a.info === 'pushNotificationNotDelivered' && a.success === false)`, 30*time.Second, describe)
 }

@@ -1,4 +1,4 @@
-package web
+package e2e
 
 import (
 	"fmt"
@@ -15,6 +15,7 @@ import (
 	"github.com/duet-rtc/duet/internal/testkit/netlab"
 	"github.com/duet-rtc/duet/internal/testkit/testserver"
 	"github.com/duet-rtc/duet/server"
+	"github.com/duet-rtc/duet/web"
 )
 
 // lossPrefix names this test's namespaces and links (netlab sweeps what
@@ -62,7 +63,7 @@ func TestQualityUnderLoss(t *testing.T) {
 	ph := netlab.NewPhone(t, lossPrefix)
 	cfg := config.Default()
 	cfg.DrainTimeout = 5 * time.Second
-	srv := testserver.StartOn(t, netip.AddrPortFrom(ph.Server, 0).String(), cfg, server.Options{Mount: Mount})
+	srv := testserver.StartOn(t, netip.AddrPortFrom(ph.Server, 0).String(), cfg, server.Options{Mount: web.Mount})
 	origin := "http://" + srv.Addr
 	secure := chromedp.Flag("unsafely-treat-insecure-origin-as-secure", origin)
 	phoneBrowser := browsertest.Browser(t, secure,
