@@ -14,6 +14,8 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -57,6 +59,11 @@ type Options struct {
 	MaxConns   int           // hard bound on sockets
 	JSON       string        // write the summary as JSON to this file ("-": stdout)
 	Quiet      bool          // no progress line
+	Insecure   bool          // wss://: do not verify the server's certificate
+	CAFile     string        // wss://: PEM roots to verify the server with (empty: the system's)
+	Resume     bool          // wss://: resume TLS sessions (a session cache per worker)
+
+	tlsConf *tls.Config // built from Insecure, CAFile and Resume by check
 
 	worker int    // >= 0 in a worker process
 	runID  string // names this run's rooms and ids, shared by its workers
@@ -134,6 +141,9 @@ Flags:`)
 	fs.IntVar(&o.MaxConns, "max-conns", 200000, "hard bound on sockets")
 	fs.StringVar(&o.JSON, "json", "", "also write the summary as JSON to this file (- for stdout)")
 	fs.BoolVar(&o.Quiet, "quiet", false, "no progress line")
+	fs.BoolVar(&o.Insecure, "insecure", false, "wss://: do not verify the server's certificate (a self-signed test server)")
+	fs.StringVar(&o.CAFile, "ca", "", "wss://: PEM file of the certificates to trust for the server (default: the system's)")
+	fs.BoolVar(&o.Resume, "tls-resume", false, "wss://: keep session tickets and resume TLS sessions on later connections")
 	fs.IntVar(&o.worker, "worker-index", -1, "internal: run as worker N of a run")
 	fs.StringVar(&o.runID, "run-id", "", "internal: the run's name, shared by its workers")
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
@@ -172,7 +182,11 @@ Flags:`)
 	if len(o.Metrics) == 0 && o.Protocol == "duet" {
 		for _, u := range o.URLs {
 			if pu, err := url.Parse(u); err == nil {
-				o.Metrics = append(o.Metrics, "http://"+pu.Host+"/metrics")
+				scheme := "http://"
+				if pu.Scheme == "wss" {
+					scheme = "https://"
+				}
+				o.Metrics = append(o.Metrics, scheme+pu.Host+"/metrics")
 			}
 		}
 	}
@@ -209,6 +223,10 @@ func (o *Options) check() error {
 		return fmt.Errorf("--parallel must be at least 1, got %d", o.Parallel)
 	case o.Timeout <= 0:
 		return errors.New("--timeout must be positive")
+	}
+	var err error
+	if o.tlsConf, err = o.clientTLS(); err != nil {
+		return err
 	}
 	if o.Workers == 0 {
 		o.Workers = (o.sockets() + 8999) / 9000
@@ -343,7 +361,7 @@ func worker(ctx context.Context, o *Options, idx int, run string, ready func(), 
 	if len(o.Sources) > 0 {
 		src = o.Sources[idx%len(o.Sources)]
 	}
-	dl := &dialer{d: d, urls: o.URLs, cross: o.Cross, src: src, run: run, worker: idx}
+	dl := &dialer{d: d, urls: o.URLs, cross: o.Cross, src: src, tls: o.tlsConf, run: run, worker: idx}
 	t0 := time.Now()
 	join := o.Scenario == "idle" || o.Scenario == "relay"
 	pairs := dl.connectAll(ctx, first, end-first, o.Parallel, join, &cn.connected, &cn.errs)
@@ -654,4 +672,23 @@ func showProgress(o *Options, w io.Writer, line func() string) func() {
 		}
 	}()
 	return func() { close(done); wg.Wait() }
+}
+
+// clientTLS is the TLS configuration of wss:// dials.
+func (o *Options) clientTLS() (*tls.Config, error) {
+	c := &tls.Config{InsecureSkipVerify: o.Insecure} //nolint:gosec // a flag for test servers
+	if o.CAFile != "" {
+		pem, err := os.ReadFile(o.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("--ca: %w", err)
+		}
+		c.RootCAs = x509.NewCertPool()
+		if !c.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--ca: no PEM certificate in %s", o.CAFile)
+		}
+	}
+	if o.Resume {
+		c.ClientSessionCache = tls.NewLRUClientSessionCache(o.sockets())
+	}
+	return c, nil
 }

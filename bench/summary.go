@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net/http"
@@ -73,8 +74,8 @@ func readServers(o *Options) serverState {
 	if len(o.Metrics) > 0 {
 		st.goroutines, st.heap = 0, 0
 		for _, u := range o.Metrics {
-			v, err := metricOf(u, "go_goroutines")
-			h, herr := metricOf(u, "go_memstats_heap_inuse_bytes")
+			v, err := metricOf(u, "go_goroutines", o.tlsConf)
+			h, herr := metricOf(u, "go_memstats_heap_inuse_bytes", o.tlsConf)
 			if err != nil || herr != nil {
 				st.goroutines, st.heap = -1, -1
 				break
@@ -103,9 +104,13 @@ func rssOf(pid int) (int64, error) {
 	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
 }
 
-// metricOf reads one unlabelled sample from a Prometheus text endpoint.
-func metricOf(url, name string) (float64, error) {
+// metricOf reads one unlabelled sample from a Prometheus text endpoint;
+// an https:// one is read with tc.
+func metricOf(url, name string, tc *tls.Config) (float64, error) {
 	c := http.Client{Timeout: 5 * time.Second}
+	if tc != nil {
+		c.Transport = &http.Transport{TLSClientConfig: tc}
+	}
 	resp, err := c.Get(url)
 	if err != nil {
 		return 0, err
