@@ -25,6 +25,8 @@ command -v podman >/dev/null 2>&1 || missing="$missing podman"
 command -v qemu-aarch64 >/dev/null 2>&1 || missing="$missing qemu-user"
 command -v systemd-analyze >/dev/null 2>&1 || missing="$missing systemd"
 command -v file >/dev/null 2>&1 || missing="$missing file"
+# internal/tlsrec checks its record layer against OpenSSL's s_client.
+command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
 if [ -n "$missing" ]; then
   echo "deps: installing$missing from Debian packages"
   sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"

@@ -25,6 +25,7 @@ import (
 	"github.com/duet-rtc/duet/config"
 	"github.com/duet-rtc/duet/hub"
 	"github.com/duet-rtc/duet/ice"
+	"github.com/duet-rtc/duet/internal/tlsrec"
 	"github.com/duet-rtc/duet/internal/ws"
 	"github.com/duet-rtc/duet/metrics"
 	"github.com/duet-rtc/duet/protocol"
@@ -68,6 +69,9 @@ type Server struct {
 	tls      *tls.Config // nil: plain HTTP
 	hsts     string
 	eng      *ws.Engine // runs every socket; closed by Drain
+
+	tlsPool    *tlsrec.Pool // buffers of wss:// sockets' record layer
+	tlsMetrics *metrics.TLS
 
 	own *hub.Local // the backend New made (nil when Options.Rooms was given); closed after a drain
 
@@ -126,8 +130,11 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		trusted:  config.ParsePrefixes(cfg.TrustedProxies),
 		closed:   make(chan struct{}),
 		own:      own,
-		tls:      tlsCfg,
 		hsts:     opts.HSTS,
+	}
+	if tlsCfg != nil {
+		s.tls = tlsrec.ServerConfig(tlsCfg)
+		s.tlsPool = tlsrec.NewPool()
 	}
 	if s.ice == nil {
 		s.ice = ice.FromConfig(cfg)
@@ -140,6 +147,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		st := rooms.Stats()
 		return st.Held, st.Resumes, st.Expiries
 	})
+	s.tlsMetrics = metrics.RegisterTLS(reg)
 	s.origin = originChecker(cfg.AllowedOrigins)
 	s.eng = ws.NewEngine(ws.Options{
 		MaxMessageBytes: cfg.MaxMessageBytes,
@@ -301,6 +309,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.release()
 		return
 	}
+	nc, early = s.takeOver(nc, early)
 	c := &conn{srv: s, app: app, remote: remote, addr: addr, id: s.nextID.Add(1)}
 	// Ant Media's JS SDK cannot put a token in join; a page may put it in
 	// the socket URL instead. It is used only for joins that carry none.

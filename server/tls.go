@@ -14,6 +14,7 @@ import (
 
 	"github.com/duet-rtc/duet/certs"
 	"github.com/duet-rtc/duet/config"
+	"github.com/duet-rtc/duet/internal/tlsrec"
 )
 
 // errPlainHTTP ends a TLS handshake that began with a plain HTTP request,
@@ -55,6 +56,29 @@ func (s *Server) listener(ln net.Listener) net.Listener {
 		return ln
 	}
 	return tls.NewListener(sniffListener{Listener: ln, log: s.log}, s.tls)
+}
+
+// takeOver moves an upgraded wss:// socket from crypto/tls to duet's own
+// record layer (package tlsrec), which holds no buffer and no cipher
+// state while the socket is idle, so that ws parks it with no goroutine
+// like a plain socket. A socket tlsrec cannot serve (TLS 1.2) stays with
+// crypto/tls and keeps a reader goroutine. early is what the client sent
+// after its upgrade request that net/http had read; crypto/tls may hold
+// more, which is returned after it.
+func (s *Server) takeOver(nc net.Conn, early []byte) (net.Conn, []byte) {
+	tc, ok := nc.(*tls.Conn)
+	if !ok {
+		return nc, early
+	}
+	resumed := strconv.FormatBool(tc.ConnectionState().DidResume)
+	c, more, err := tlsrec.TakeOver(tc, s.tlsPool)
+	if err != nil {
+		s.tlsMetrics.Sockets.WithLabelValues("crypto_tls", resumed).Inc()
+		s.log.Debug("TLS socket stays with crypto/tls", "remote", nc.RemoteAddr().String(), "why", err)
+		return nc, early
+	}
+	s.tlsMetrics.Sockets.WithLabelValues("tlsrec", resumed).Inc()
+	return c, append(early, more...)
 }
 
 // RedirectHandler is for a plain-HTTP listener beside the TLS one (e.g. :80
@@ -111,7 +135,8 @@ func (l sniffListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &sniffConn{Conn: c, log: l.log}, nil
+	// The Watch lets tlsrec take the socket over after its upgrade.
+	return &sniffConn{Conn: tlsrec.NewWatch(c), log: l.log}, nil
 }
 
 type sniffConn struct {
@@ -120,6 +145,10 @@ type sniffConn struct {
 	checked bool
 	first   []byte // the first byte, read ahead, until it is handed on
 }
+
+// NetConn is the connection under the sniffer (tlsrec finds its Watch
+// through it).
+func (c *sniffConn) NetConn() net.Conn { return c.Conn }
 
 // Read runs on the connection's own goroutine, inside the TLS handshake and
 // under the deadline the HTTP server set for it.

@@ -100,6 +100,10 @@ func (c *Conn) run() {
 				return
 			}
 		case c.fd >= 0:
+			if c.layPending() {
+				dl = armed // the layer has bytes: read them, the socket is not asked
+				break
+			}
 			wait := busy && handled || lastN == 0 // lingering, or not read yet
 			if wait && armed.After(now) {
 				dl = armed // still waiting out the linger
@@ -115,6 +119,9 @@ func (c *Conn) run() {
 				c.rest = append([]byte(nil), buf[:w]...)
 			}
 			c.p.shrink(false)
+			if c.lay != nil {
+				c.lay.Park()
+			}
 			c.parkLocked()
 			if c.parked {
 				c.lastPark = now.UnixNano()

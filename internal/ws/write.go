@@ -67,6 +67,11 @@ func (c *Conn) writeLoop() {
 			if c.state >= stDying {
 				c.dropOutLocked()
 			}
+			if c.parked && c.lay != nil {
+				// The reader parked while this writer wrote, and could
+				// not take the layer's write state back then.
+				c.lay.ParkWrite()
+			}
 			c.mu.Unlock()
 			c.eng.putOut(spare)
 			return
