@@ -85,9 +85,25 @@ func TestTLSRecordLayer(t *testing.T) {
 		b.Send(msg{"command": "takeConfiguration", "streamId": room, "type": "answer", "sdp": "v=0"})
 		a.Expect("takeConfiguration", "")
 	}
-	for layer, want := range map[string]float64{"tlsrec": 3, "crypto_tls": 3} {
-		if got := counter(t, reg, "duet_tls_websockets_total", "layer", layer, "resumed", "false"); got != want {
-			t.Errorf("%s sockets: %v, want %v", layer, got, want)
+	// A resumed session is taken over too.
+	cache := tls.NewLRUClientSessionCache(4)
+	for i := range 2 {
+		d := websocket.Dialer{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", ClientSessionCache: cache}}
+		ws, _, err := d.Dial(url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := &client{T: t, WS: ws}
+		a.Send(msg{"command": "join", "streamId": fmt.Sprintf("resumed-%d", i)})
+		a.Expect("notification", "joined")
+		ws.Close()
+	}
+	for _, c := range []struct {
+		layer, resumed string
+		want           float64
+	}{{"tlsrec", "false", 4}, {"tlsrec", "true", 1}, {"crypto_tls", "false", 3}} {
+		if got := counter(t, reg, "duet_tls_websockets_total", "layer", c.layer, "resumed", c.resumed); got != c.want {
+			t.Errorf("%s sockets, resumed %s: %v, want %v", c.layer, c.resumed, got, c.want)
 		}
 	}
 }
