@@ -110,6 +110,11 @@ Scenarios:
           server RSS per socket (what the attacker's bytes cost the server)
   attack-byte
           hold --conns sockets that each send one byte of a frame header
+  handshake
+          --parallel dialers connect to a wss:// (or https://) URL, complete a
+          TLS handshake and close, back to back; report handshakes/s, their
+          latency and, with --server-pid, handshakes per server CPU-second
+          (--tls-resume: resume sessions from the tickets of earlier ones)
   report  write docs/benchmarks.md from a comparison's JSON summaries
           (see scripts/bench-compare.sh)
 
@@ -134,7 +139,7 @@ Flags:`)
 	fs.IntVar(&o.SDPBytes, "sdp-bytes", 5120, "setup: size of the offer and answer SDP")
 	fs.IntVar(&o.Workers, "workers", 0, "worker processes (0: one per 9,000 sockets; 1: in this process)")
 	fs.StringVar(&sources, "source-ips", "", "source addresses for the workers, comma-separated or a range like 127.0.0.10-127.0.0.40 (default: 127.0.0.10 upward when several workers dial a loopback server)")
-	fs.IntVar(&o.Parallel, "parallel", 64, "dials in flight per worker")
+	fs.IntVar(&o.Parallel, "parallel", 64, "dials in flight per worker (handshake: dialers per worker)")
 	fs.StringVar(&pids, "server-pid", "", "server process IDs whose RSS to read (idle), comma-separated")
 	fs.StringVar(&metrics, "metrics", "", "duet /metrics URLs for goroutine counts (idle), comma-separated (default: derived from --url for duet)")
 	fs.DurationVar(&o.Timeout, "timeout", 10*time.Minute, "hard bound on the whole run")
@@ -152,7 +157,7 @@ Flags:`)
 			return nil, flag.ErrHelp
 		}
 		fs.Usage()
-		return nil, errors.New("a scenario is required: idle, relay, setup, attack-header or attack-byte")
+		return nil, errors.New("a scenario is required: idle, relay, setup, attack-header, attack-byte or handshake")
 	}
 	o.Scenario = args[0]
 	if err := fs.Parse(args[1:]); err != nil {
@@ -195,9 +200,9 @@ Flags:`)
 
 func (o *Options) check() error {
 	switch o.Scenario {
-	case "idle", "relay", "setup", "attack-header", "attack-byte":
+	case "idle", "relay", "setup", "attack-header", "attack-byte", "handshake":
 	default:
-		return fmt.Errorf("unknown scenario %q: idle, relay, setup, attack-header or attack-byte", o.Scenario)
+		return fmt.Errorf("unknown scenario %q: idle, relay, setup, attack-header, attack-byte or handshake", o.Scenario)
 	}
 	if _, err := dialectFor(o.Protocol); err != nil {
 		return err
@@ -346,6 +351,7 @@ type result struct {
 	ConnectSecs float64 `json:"connect_secs"`
 	Count       int64   `json:"count"`
 	Bytes       int64   `json:"bytes"`
+	Resumed     int64   `json:"resumed,omitempty"`
 	Errors      int64   `json:"errors"`
 	FirstError  string  `json:"first_error,omitempty"`
 	Lat         *hist   `json:"lat,omitempty"`
@@ -364,7 +370,10 @@ func worker(ctx context.Context, o *Options, idx int, run string, ready func(), 
 	dl := &dialer{d: d, urls: o.URLs, cross: o.Cross, src: src, tls: o.tlsConf, run: run, worker: idx}
 	t0 := time.Now()
 	join := o.Scenario == "idle" || o.Scenario == "relay"
-	pairs := dl.connectAll(ctx, first, end-first, o.Parallel, join, &cn.connected, &cn.errs)
+	var pairs []*pair
+	if o.Scenario != "handshake" {
+		pairs = dl.connectAll(ctx, first, end-first, o.Parallel, join, &cn.connected, &cn.errs)
+	}
 	if p := attackBytes(o.Scenario); p != nil {
 		attack(pairs, p, cn)
 	}
@@ -387,6 +396,8 @@ func worker(ctx context.Context, o *Options, idx int, run string, ready func(), 
 	case "setup":
 		r.Lat, r.Count = setup(ctx, o, d, pairs, start, cn, run, idx)
 		closeAll(pairs)
+	case "handshake":
+		r.Lat, r.Count, r.Resumed = handshakes(ctx, o, src, start, cn)
 	}
 	r.Errors, r.FirstError = cn.errs.get()
 	return r
@@ -483,7 +494,7 @@ func Run(ctx context.Context, o *Options, args []string, stderr io.Writer) (*Sum
 			return nil, err
 		}
 	}
-	if s.Connected == 0 {
+	if s.Connected == 0 && o.Scenario != "handshake" {
 		return nil, fmt.Errorf("no socket connected: %s", s.FirstError)
 	}
 	return s, nil
@@ -551,6 +562,10 @@ func runWave(ctx context.Context, o *Options, args []string, stderr io.Writer, s
 	for _, h := range hs {
 		h.start()
 	}
+	cpu := make(chan float64, 1)
+	if o.Scenario == "handshake" && last {
+		go func() { cpu <- measureCPU(ctx, o) }()
+	}
 	if o.holds() {
 		select {
 		case <-time.After(o.Hold):
@@ -577,8 +592,36 @@ func runWave(ctx context.Context, o *Options, args []string, stderr io.Writer, s
 	}
 	if last {
 		s.merge(o, results)
+		if o.Scenario == "handshake" {
+			s.cpuFigures(<-cpu)
+		}
 	}
 	return nil
+}
+
+// measureCPU reads the servers' CPU time over the measured window (the
+// warm-up after the start, then the duration); -1 when it cannot.
+func measureCPU(ctx context.Context, o *Options) float64 {
+	sleep := func(d time.Duration) bool {
+		select {
+		case <-time.After(d):
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	if !sleep(o.Warmup) {
+		return -1
+	}
+	c0 := cpuSeconds(o.ServerPIDs)
+	if !sleep(o.Duration) || c0 < 0 {
+		return -1
+	}
+	c1 := cpuSeconds(o.ServerPIDs)
+	if c1 < 0 {
+		return -1
+	}
+	return c1 - c0
 }
 
 func startProcess(ctx context.Context, h *handle, i int, run string, args []string, stderr io.Writer, mu *sync.Mutex) error {

@@ -44,6 +44,12 @@ type Summary struct {
 	// report's distribution plot.
 	Percentiles []float64 `json:"percentiles_ms,omitempty"`
 
+	// handshake: sessions resumed, the servers' CPU time in the measured
+	// window, and handshakes per server CPU-second.
+	Resumed   int64   `json:"resumed,omitempty"`
+	ServerCPU float64 `json:"server_cpu_s,omitempty"`
+	PerCore   float64 `json:"per_cpu_s,omitempty"`
+
 	Errors     int64  `json:"errors"`
 	FirstError string `json:"first_error,omitempty"`
 }
@@ -150,6 +156,7 @@ func (s *Summary) merge(o *Options, rs []*result) {
 		slowest = max(slowest, r.ConnectSecs)
 		count += r.Count
 		bytes += r.Bytes
+		s.Resumed += r.Resumed
 		s.Errors += r.Errors
 		if s.FirstError == "" {
 			s.FirstError = r.FirstError
@@ -171,11 +178,25 @@ func (s *Summary) merge(o *Options, rs []*result) {
 	}
 }
 
+// cpuFigures sets the servers' CPU time and the handshakes per CPU-second.
+func (s *Summary) cpuFigures(cpu float64) {
+	if cpu > 0 {
+		s.ServerCPU = cpu
+		s.PerCore = s.PerSec * s.Duration / cpu
+	}
+}
+
 func (s *Summary) print(w io.Writer) {
-	fmt.Fprintf(w, "duet bench %s — protocol %s, %s, %d sockets, %d worker(s)\n", s.Scenario, s.Protocol, strings.Join(s.URLs, " "), s.Sockets, s.Workers)
+	if s.Scenario == "handshake" {
+		fmt.Fprintf(w, "duet bench handshake — %s, %d worker(s)\n", strings.Join(s.URLs, " "), s.Workers)
+	} else {
+		fmt.Fprintf(w, "duet bench %s — protocol %s, %s, %d sockets, %d worker(s)\n", s.Scenario, s.Protocol, strings.Join(s.URLs, " "), s.Sockets, s.Workers)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	row := func(k, format string, a ...any) { fmt.Fprintf(tw, "  %s\t"+format+"\n", append([]any{k}, a...)...) }
-	row("sockets connected", "%d of %d (%.0f/s)", s.Connected, s.Sockets, s.ConnectPerSec)
+	if s.Scenario != "handshake" {
+		row("sockets connected", "%d of %d (%.0f/s)", s.Connected, s.Sockets, s.ConnectPerSec)
+	}
 	switch s.Scenario {
 	case "idle", "attack-header", "attack-byte":
 		if s.RSSBytes > 0 {
@@ -198,6 +219,12 @@ func (s *Summary) print(w io.Writer) {
 		}
 		row("relayed", "%.0f messages/s, %.1f MB/s", s.PerSec, s.BytesPerSec/1e6)
 		row("one-way latency", "p50 %.3f ms  p99 %.3f ms  p99.9 %.3f ms  max %.3f ms", s.P50, s.P99, s.P999, s.Max)
+	case "handshake":
+		row("TLS handshakes", "%.0f /s (%.0f%% resumed)", s.PerSec, 100*float64(s.Resumed)/max(1, s.PerSec*s.Duration))
+		row("handshake latency", "p50 %.3f ms  p99 %.3f ms  p99.9 %.3f ms  max %.3f ms", s.P50, s.P99, s.P999, s.Max)
+		if s.ServerCPU > 0 {
+			row("server CPU", "%.2f s in %.0f s: %.0f handshakes per CPU-second", s.ServerCPU, s.Duration, s.PerCore)
+		}
 	case "setup":
 		row("call setups", "%.0f /s", s.PerSec)
 		row("setup latency", "p50 %.3f ms  p99 %.3f ms  p99.9 %.3f ms  max %.3f ms", s.P50, s.P99, s.P999, s.Max)
