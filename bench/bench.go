@@ -62,6 +62,7 @@ type Options struct {
 	Insecure   bool          // wss://: do not verify the server's certificate
 	CAFile     string        // wss://: PEM roots to verify the server with (empty: the system's)
 	Resume     bool          // wss://: resume TLS sessions (a session cache per worker)
+	Curve      string        // wss://: the one key exchange to offer ("": Go's default list)
 
 	tlsConf *tls.Config // built from Insecure, CAFile and Resume by check
 
@@ -149,6 +150,7 @@ Flags:`)
 	fs.BoolVar(&o.Insecure, "insecure", false, "wss://: do not verify the server's certificate (a self-signed test server)")
 	fs.StringVar(&o.CAFile, "ca", "", "wss://: PEM file of the certificates to trust for the server (default: the system's)")
 	fs.BoolVar(&o.Resume, "tls-resume", false, "wss://: keep session tickets and resume TLS sessions on later connections")
+	fs.StringVar(&o.Curve, "tls-curve", "", "wss://: offer only this key exchange: x25519, p256 or x25519mlkem768 (default: Go's list, post-quantum hybrid first)")
 	fs.IntVar(&o.worker, "worker-index", -1, "internal: run as worker N of a run")
 	fs.StringVar(&o.runID, "run-id", "", "internal: the run's name, shared by its workers")
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
@@ -572,7 +574,7 @@ func runWave(ctx context.Context, o *Options, args []string, stderr io.Writer, s
 		case <-ctx.Done():
 		}
 		if last {
-			s.idleFigures(base, readServers(o))
+			s.idleFigures(o, base, readServers(o))
 		}
 		for _, h := range hs {
 			h.stop()
@@ -732,6 +734,17 @@ func (o *Options) clientTLS() (*tls.Config, error) {
 	}
 	if o.Resume {
 		c.ClientSessionCache = tls.NewLRUClientSessionCache(o.sockets())
+	}
+	switch o.Curve {
+	case "":
+	case "x25519":
+		c.CurvePreferences = []tls.CurveID{tls.X25519}
+	case "p256":
+		c.CurvePreferences = []tls.CurveID{tls.CurveP256}
+	case "x25519mlkem768":
+		c.CurvePreferences = []tls.CurveID{tls.X25519MLKEM768}
+	default:
+		return nil, fmt.Errorf("--tls-curve: unknown key exchange %q (x25519, p256 or x25519mlkem768)", o.Curve)
 	}
 	return c, nil
 }

@@ -25,14 +25,17 @@ type Summary struct {
 	RateOffered float64  `json:"rate_offered,omitempty"`
 	Waves       int      `json:"waves,omitempty"`
 
-	Connected      int64   `json:"connected"`
-	ConnectPerSec  float64 `json:"connect_per_s"`
-	RSSBytes       int64   `json:"server_rss_bytes,omitempty"`
-	RSSPerSocket   float64 `json:"server_rss_per_socket_bytes,omitempty"`
-	Goroutines     int64   `json:"server_goroutines,omitempty"`
-	GoroutinesPerS float64 `json:"server_goroutines_per_socket,omitempty"`
-	HeapBytes      int64   `json:"server_heap_bytes,omitempty"`
-	HeapPerSocket  float64 `json:"server_heap_per_socket_bytes,omitempty"`
+	Connected     int64   `json:"connected"`
+	ConnectPerSec float64 `json:"connect_per_s"`
+	RSSBytes      int64   `json:"server_rss_bytes,omitempty"`
+	RSSPerSocket  float64 `json:"server_rss_per_socket_bytes,omitempty"`
+	// RSSPerSocketByPID splits RSSPerSocket by --server-pid process
+	// (PID as a string), e.g. a TLS proxy and the server behind it.
+	RSSPerSocketByPID map[string]float64 `json:"server_rss_per_socket_by_pid,omitempty"`
+	Goroutines        int64              `json:"server_goroutines,omitempty"`
+	GoroutinesPerS    float64            `json:"server_goroutines_per_socket,omitempty"`
+	HeapBytes         int64              `json:"server_heap_bytes,omitempty"`
+	HeapPerSocket     float64            `json:"server_heap_per_socket_bytes,omitempty"`
 
 	PerSec      float64 `json:"per_s,omitempty"` // relay: messages/s; setup: setups/s
 	BytesPerSec float64 `json:"bytes_per_s,omitempty"`
@@ -59,9 +62,10 @@ var plotPercentiles = []float64{1, 10, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 99.99
 
 // serverState is what can be read of the servers under test.
 type serverState struct {
-	rss        int64 // summed over --server-pid, -1 when unknown
-	goroutines int64 // summed over --metrics, -1 when unknown
-	heap       int64 // in-use heap summed over --metrics, -1 when unknown
+	rss        int64   // summed over --server-pid, -1 when unknown
+	rssBy      []int64 // each --server-pid's
+	goroutines int64   // summed over --metrics, -1 when unknown
+	heap       int64   // in-use heap summed over --metrics, -1 when unknown
 }
 
 func readServers(o *Options) serverState {
@@ -71,10 +75,11 @@ func readServers(o *Options) serverState {
 		for _, pid := range o.ServerPIDs {
 			v, err := rssOf(pid)
 			if err != nil {
-				st.rss = -1
+				st.rss, st.rssBy = -1, nil
 				break
 			}
 			st.rss += v
+			st.rssBy = append(st.rssBy, v)
 		}
 	}
 	if len(o.Metrics) > 0 {
@@ -132,10 +137,16 @@ func metricOf(url, name string, tc *tls.Config) (float64, error) {
 	return 0, fmt.Errorf("%s: no %s", url, name)
 }
 
-func (s *Summary) idleFigures(before, after serverState) {
+func (s *Summary) idleFigures(o *Options, before, after serverState) {
 	if before.rss >= 0 && after.rss >= 0 {
 		s.RSSBytes = after.rss
 		s.RSSPerSocket = float64(after.rss-before.rss) / float64(s.Sockets)
+		if len(o.ServerPIDs) > 1 && len(before.rssBy) == len(o.ServerPIDs) && len(after.rssBy) == len(o.ServerPIDs) {
+			s.RSSPerSocketByPID = map[string]float64{}
+			for i, pid := range o.ServerPIDs {
+				s.RSSPerSocketByPID[strconv.Itoa(pid)] = float64(after.rssBy[i]-before.rssBy[i]) / float64(s.Sockets)
+			}
+		}
 	}
 	if before.goroutines >= 0 && after.goroutines >= 0 {
 		s.Goroutines = after.goroutines
