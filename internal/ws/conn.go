@@ -134,11 +134,25 @@ type Layer interface {
 
 func (c *Conn) layPending() bool { return c.lay != nil && c.lay.Pending() }
 
-// startReaderLocked starts a reader goroutine. The caller holds c.mu.
+// startReaderLocked gives c a reader: a goroutine of the Engine's reader
+// pool, now or when one is free. A socket that cannot be parked keeps a
+// reader of its own for its whole life, outside the pool (it would hold a
+// place for good). The caller holds c.mu.
 func (c *Conn) startReaderLocked() {
 	c.parked, c.running = false, true
-	c.eng.wg.Add(1)
-	go c.run()
+	e := c.eng
+	if c.fd < 0 {
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			c.run()
+		}()
+		return
+	}
+	if e.readers.acquire(c) {
+		e.wg.Add(1)
+		go e.readLoop(c)
+	}
 }
 
 // wakeLocked makes the reader notice a change of state: a parked socket

@@ -20,7 +20,6 @@ import (
 // message still arriving, or an attacker who sends a header and no more),
 // holds no goroutine and no buffer a moment longer.
 func (c *Conn) run() {
-	defer c.eng.wg.Done()
 	e := c.eng
 	b := e.getBuf(len(c.rest))
 	buf := *b
@@ -104,7 +103,9 @@ func (c *Conn) run() {
 				dl = armed // the layer has bytes: read them, the socket is not asked
 				break
 			}
-			wait := busy && handled || lastN == 0 // lingering, or not read yet
+			// Linger for a busy socket unless other sockets wait for a
+			// reader; read first if this reader has not read yet.
+			wait := busy && handled && e.readers.waiting() == 0 || lastN == 0
 			if wait && armed.After(now) {
 				dl = armed // still waiting out the linger
 				break

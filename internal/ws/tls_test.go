@@ -94,7 +94,7 @@ func TestTLSSocketsPark(t *testing.T) {
 	if !e.Polling() {
 		t.Skip("no poller on this system") // the fallback is covered by TestFallback
 	}
-	d := websocket.Dialer{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
+	d := websocket.Dialer{TLSClientConfig: insecure()}
 	const n = 20
 	cs := make([]*websocket.Conn, n)
 	recs := make([]*recorder, n)
@@ -185,3 +185,5 @@ func readEcho(t *testing.T, br *bufio.Reader, want string) {
 		t.Fatalf("echo: %x %q %v", h[0], p, err)
 	}
 }
+
+func insecure() *tls.Config { return &tls.Config{InsecureSkipVerify: true} }
