@@ -46,6 +46,9 @@ type Options struct {
 	Warmup     time.Duration // relay, setup: unmeasured time first
 	Hold       time.Duration // idle: time held after every socket is joined
 	Waves      int           // attacks: times the attack is run against the same server
+	Spread     time.Duration // storm: a member comes back within this long of losing its socket
+	StormWait  time.Duration // storm: bound on the wait for every member, from the first loss
+	ReadyFile  string        // storm: created once every socket is joined (the cue to kill the server)
 	Window     int           // relay: messages in flight per direction
 	Rate       float64       // relay: messages/s over the run (0: as fast as possible)
 	Tick       time.Duration // relay with a rate: shortest sleep of a paced sender
@@ -74,18 +77,21 @@ type Options struct {
 const perWorkerLimit = 19000
 
 func (o *Options) sockets() int {
-	if o.holds() {
+	if o.usesConns() {
 		return o.Conns
 	}
 	return 2 * o.Pairs
 }
 
 func (o *Options) pairs() int {
-	if o.holds() {
+	if o.usesConns() {
 		return o.Conns / 2
 	}
 	return o.Pairs
 }
+
+// usesConns reports whether --conns (not --pairs) sizes the scenario.
+func (o *Options) usesConns() bool { return o.holds() || o.Scenario == "storm" }
 
 // holds reports whether the scenario holds --conns sockets and reads the
 // server's memory: idle and the attacks.
@@ -111,6 +117,12 @@ Scenarios:
           server RSS per socket (what the attacker's bytes cost the server)
   attack-byte
           hold --conns sockets that each send one byte of a frame header
+  storm   --conns sockets join rooms in pairs as duet's SDKs do (resumable,
+          with a call session) and wait; when the server is killed and
+          restarted (by a script: --ready-file says when), each comes back
+          within --spread of losing its socket and rejoins with its resume
+          token; report the time until every member is back, the outage per
+          member, and any stop received (a resumed call must never see one)
   handshake
           --parallel dialers connect to a wss:// (or https://) URL, complete a
           TLS handshake and close, back to back; report handshakes/s, their
@@ -133,6 +145,9 @@ Flags:`)
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "relay, setup: measured time")
 	fs.DurationVar(&o.Warmup, "warmup", 2*time.Second, "relay, setup: time before measuring")
 	fs.DurationVar(&o.Hold, "hold", 5*time.Second, "idle: time to hold every socket before reading the server's memory")
+	fs.DurationVar(&o.Spread, "spread", time.Second, "storm: each member reconnects at a random moment within this long of losing its socket")
+	fs.DurationVar(&o.StormWait, "storm-wait", 2*time.Minute, "storm: give up on members not back this long after the first loss")
+	fs.StringVar(&o.ReadyFile, "ready-file", "", "storm: create this file once every socket has joined")
 	fs.IntVar(&o.Waves, "waves", 1, "attack-*: run the attack this many times in a row against the same server (a later wave reuses memory an earlier one left)")
 	fs.IntVar(&o.Window, "window", 16, "relay: messages in flight per direction of a pair")
 	fs.Float64Var(&o.Rate, "rate", 0, "relay: total messages/s to offer (0: as fast as the server accepts)")
@@ -159,7 +174,7 @@ Flags:`)
 			return nil, flag.ErrHelp
 		}
 		fs.Usage()
-		return nil, errors.New("a scenario is required: idle, relay, setup, attack-header, attack-byte or handshake")
+		return nil, errors.New("a scenario is required: idle, relay, setup, attack-header, attack-byte, handshake or storm")
 	}
 	o.Scenario = args[0]
 	if err := fs.Parse(args[1:]); err != nil {
@@ -202,9 +217,9 @@ Flags:`)
 
 func (o *Options) check() error {
 	switch o.Scenario {
-	case "idle", "relay", "setup", "attack-header", "attack-byte", "handshake":
+	case "idle", "relay", "setup", "attack-header", "attack-byte", "handshake", "storm":
 	default:
-		return fmt.Errorf("unknown scenario %q: idle, relay, setup, attack-header, attack-byte or handshake", o.Scenario)
+		return fmt.Errorf("unknown scenario %q: idle, relay, setup, attack-header, attack-byte, handshake or storm", o.Scenario)
 	}
 	if _, err := dialectFor(o.Protocol); err != nil {
 		return err
@@ -216,9 +231,9 @@ func (o *Options) check() error {
 		return errors.New("--cross needs at least two URLs")
 	}
 	switch {
-	case o.holds() && (o.Conns < 2 || o.Conns%2 != 0):
+	case o.usesConns() && (o.Conns < 2 || o.Conns%2 != 0):
 		return fmt.Errorf("--conns must be an even number of at least 2, got %d", o.Conns)
-	case !o.holds() && o.Pairs < 1:
+	case !o.usesConns() && o.Pairs < 1:
 		return fmt.Errorf("--pairs must be at least 1, got %d", o.Pairs)
 	case o.sockets() > o.MaxConns:
 		return fmt.Errorf("%d sockets exceed --max-conns %d", o.sockets(), o.MaxConns)
@@ -349,14 +364,15 @@ type event struct {
 
 // result is one worker's figures.
 type result struct {
-	Connected   int64   `json:"connected"`
-	ConnectSecs float64 `json:"connect_secs"`
-	Count       int64   `json:"count"`
-	Bytes       int64   `json:"bytes"`
-	Resumed     int64   `json:"resumed,omitempty"`
-	Errors      int64   `json:"errors"`
-	FirstError  string  `json:"first_error,omitempty"`
-	Lat         *hist   `json:"lat,omitempty"`
+	Connected   int64        `json:"connected"`
+	ConnectSecs float64      `json:"connect_secs"`
+	Count       int64        `json:"count"`
+	Bytes       int64        `json:"bytes"`
+	Resumed     int64        `json:"resumed,omitempty"`
+	Storm       *stormResult `json:"storm,omitempty"`
+	Errors      int64        `json:"errors"`
+	FirstError  string       `json:"first_error,omitempty"`
+	Lat         *hist        `json:"lat,omitempty"`
 }
 
 // worker runs its share of the pairs. ready is called once its sockets are
@@ -371,6 +387,21 @@ func worker(ctx context.Context, o *Options, idx int, run string, ready func(), 
 	}
 	dl := &dialer{d: d, urls: o.URLs, cross: o.Cross, src: src, tls: o.tlsConf, run: run, worker: idx}
 	t0 := time.Now()
+	if o.Scenario == "storm" {
+		members := stormConnect(ctx, o, dl, first, end-first, cn)
+		connected, secs := cn.connected.Load(), time.Since(t0).Seconds()
+		ready()
+		var r *result
+		select {
+		case <-goCh:
+			r = storm(ctx, o, dl, members, cn)
+		case <-ctx.Done():
+			r = &result{}
+		}
+		r.Connected, r.ConnectSecs = connected, secs
+		r.Errors, r.FirstError = cn.errs.get()
+		return r
+	}
 	join := o.Scenario == "idle" || o.Scenario == "relay"
 	var pairs []*pair
 	if o.Scenario != "handshake" {
@@ -542,7 +573,7 @@ func runWave(ctx context.Context, o *Options, args []string, stderr io.Writer, s
 				c, d, e = c+h.last.Connected, d+h.last.Done, e+h.last.Errors
 			}
 		}
-		unit := map[string]string{"idle": "", "relay": " messages", "setup": " setups"}[o.Scenario]
+		unit := map[string]string{"idle": "", "relay": " messages", "setup": " setups", "storm": " members back", "handshake": " handshakes"}[o.Scenario]
 		line := fmt.Sprintf("%d/%d sockets", c, o.sockets())
 		if unit != "" {
 			line += fmt.Sprintf(", %d%s", d, unit)
@@ -559,6 +590,11 @@ func runWave(ctx context.Context, o *Options, args []string, stderr io.Writer, s
 			return fmt.Errorf("a worker ended before connecting: %s", r.FirstError)
 		case <-ctx.Done():
 			return fmt.Errorf("connecting: %w", ctx.Err())
+		}
+	}
+	if o.ReadyFile != "" {
+		if err := os.WriteFile(o.ReadyFile, []byte("ready\n"), 0o644); err != nil {
+			return err
 		}
 	}
 	for _, h := range hs {

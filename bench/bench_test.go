@@ -295,3 +295,41 @@ func writeCert(t *testing.T, dir string) (certFile, keyFile string) {
 	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
 	return certFile, keyFile
 }
+
+// TestStorm: members in calls lose their server, which comes back on its
+// address; every one rejoins within the spread, learns its partner's
+// session again, and none hears stop.
+func TestStorm(t *testing.T) {
+	cfg := testserver.Config()
+	cfg.RateLimit = 0
+	cfg.DrainTimeout = 10 * time.Millisecond // the drain closes every socket at once
+	srv := testserver.Start(t, cfg, server.Options{})
+	ready := filepath.Join(t.TempDir(), "ready")
+	o, err := parse([]string{"storm", "--url", srv.URL("App"), "--conns", "40", "--workers", "1", "--spread", "300ms",
+		"--storm-wait", "30s", "--ready-file", ready, "--timeout", "60s"}, testWriter{t})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Quiet = true
+	res := make(chan *Summary, 1)
+	go func() {
+		s, err := Run(context.Background(), o, nil, testWriter{t})
+		if err != nil {
+			t.Error(err)
+		}
+		res <- s
+	}()
+	wstest.Eventually(t, "every member joined", func() bool { _, err := os.Stat(ready); return err == nil })
+	srv.Stop(t)
+	testserver.StartOn(t, srv.Addr, cfg, server.Options{})
+	s := <-res
+	if s == nil {
+		t.FailNow()
+	}
+	var b strings.Builder
+	s.print(&b)
+	t.Log(b.String())
+	if s.StormLost != 40 || s.StormBack != 40 || s.StormStops != 0 || s.StormKnowPartner != 40 || s.Errors != 0 {
+		t.Fatalf("storm: %+v", s)
+	}
+}

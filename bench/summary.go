@@ -47,6 +47,16 @@ type Summary struct {
 	// report's distribution plot.
 	Percentiles []float64 `json:"percentiles_ms,omitempty"`
 
+	// storm: members whose socket was lost, those back in their room, the
+	// time from the first loss until the last was back, stop messages
+	// received after the loss (none is right), and members that learned
+	// their partner's session again (the call is recognised).
+	StormLost        int64   `json:"storm_lost,omitempty"`
+	StormBack        int64   `json:"storm_back,omitempty"`
+	StormAllBackMS   float64 `json:"storm_all_back_ms,omitempty"`
+	StormStops       int64   `json:"storm_stops"`
+	StormKnowPartner int64   `json:"storm_know_partner,omitempty"`
+
 	// handshake: sessions resumed, the servers' CPU time in the measured
 	// window, and handshakes per server CPU-second.
 	Resumed   int64   `json:"resumed,omitempty"`
@@ -177,6 +187,10 @@ func (s *Summary) merge(o *Options, rs []*result) {
 	if slowest > 0 {
 		s.ConnectPerSec = float64(s.Connected) / slowest
 	}
+	if o.Scenario == "storm" {
+		s.stormFigures(rs, h)
+		return
+	}
 	if o.holds() {
 		return
 	}
@@ -187,6 +201,30 @@ func (s *Summary) merge(o *Options, rs []*result) {
 	for _, p := range plotPercentiles {
 		s.Percentiles = append(s.Percentiles, ms(h.quantile(p/100)))
 	}
+}
+
+// stormFigures merges the workers' storm results.
+func (s *Summary) stormFigures(rs []*result, h *hist) {
+	var first, last int64
+	for _, r := range rs {
+		st := r.Storm
+		if st == nil {
+			continue
+		}
+		s.StormLost += st.Lost
+		s.StormBack += st.Back
+		s.StormStops += st.Stops
+		s.StormKnowPartner += st.KnowPartner
+		if st.FirstLoss != 0 {
+			first = minNonZero(first, st.FirstLoss)
+		}
+		last = max(last, st.LastBack)
+	}
+	if first != 0 && last > first {
+		s.StormAllBackMS = float64(last-first) / 1e6
+	}
+	ms := func(d time.Duration) float64 { return float64(d) / 1e6 }
+	s.P50, s.P99, s.P999, s.Max = ms(h.quantile(0.50)), ms(h.quantile(0.99)), ms(h.quantile(0.999)), ms(time.Duration(h.Max))
 }
 
 // cpuFigures sets the servers' CPU time and the handshakes per CPU-second.
@@ -230,6 +268,12 @@ func (s *Summary) print(w io.Writer) {
 		}
 		row("relayed", "%.0f messages/s, %.1f MB/s", s.PerSec, s.BytesPerSec/1e6)
 		row("one-way latency", "p50 %.3f ms  p99 %.3f ms  p99.9 %.3f ms  max %.3f ms", s.P50, s.P99, s.P999, s.Max)
+	case "storm":
+		row("members back", "%d of %d that lost their socket", s.StormBack, s.StormLost)
+		row("every member back", "%.0f ms after the first loss", s.StormAllBackMS)
+		row("outage per member", "p50 %.0f ms  p99 %.0f ms  max %.0f ms", s.P50, s.P99, s.Max)
+		row("stop received", "%d (a call that survives the server must see none)", s.StormStops)
+		row("partner recognised", "%d members (peerSession of their partner)", s.StormKnowPartner)
 	case "handshake":
 		row("TLS handshakes", "%.0f /s (%.0f%% resumed)", s.PerSec, 100*float64(s.Resumed)/max(1, s.PerSec*s.Duration))
 		row("handshake latency", "p50 %.3f ms  p99 %.3f ms  p99.9 %.3f ms  max %.3f ms", s.P50, s.P99, s.P999, s.Max)
