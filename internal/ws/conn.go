@@ -66,7 +66,8 @@ type Conn struct {
 	mu         sync.Mutex
 	state      state
 	cause      Cause
-	running    bool          // a reader goroutine owns the socket
+	running    bool          // a reader goroutine owns the socket (or will: it waits for one)
+	pooled     bool          // that reader holds a place in the Engine's reader pool
 	parked     bool          // waiting in the poller with no goroutine
 	inPoll     bool          // the fd is in the poller's set (armed or not)
 	writing    bool          // a writer goroutine runs
@@ -141,7 +142,8 @@ func (c *Conn) layPending() bool { return c.lay != nil && c.lay.Pending() }
 func (c *Conn) startReaderLocked() {
 	c.parked, c.running = false, true
 	e := c.eng
-	if c.fd < 0 {
+	c.pooled = c.fd >= 0
+	if !c.pooled {
 		e.wg.Add(1)
 		go func() {
 			defer e.wg.Done()

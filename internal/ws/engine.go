@@ -137,7 +137,39 @@ func (e *Engine) readLoop(c *Conn) {
 	defer e.wg.Done()
 	for c != nil {
 		c.run()
+		if !c.pooled {
+			return // its socket could not be parked: it gave its place away
+		}
 		c = e.readers.next()
+	}
+}
+
+// Outside runs f, which may block for long (a join that probes a room's
+// members, waits for admission or asks a remote authorizer), with its
+// reader's place in the pool given to a socket waiting for one: a reader
+// blocked there must not keep the sockets whose answers it waits for
+// from being read. It must be called from c's Handler, on its reader;
+// after f the reader waits for a place again. A reader outside the pool
+// (a socket that cannot be parked) just runs f.
+func (c *Conn) Outside(f func()) {
+	e := c.eng
+	c.mu.Lock()
+	pooled := c.pooled
+	c.mu.Unlock()
+	if !pooled {
+		f()
+		return
+	}
+	e.leavePool()
+	f()
+	e.readers.rejoin()
+}
+
+// leavePool gives a reader's place to the oldest socket waiting for one.
+func (e *Engine) leavePool() {
+	if next := e.readers.leave(); next != nil {
+		e.wg.Add(1)
+		go e.readLoop(next)
 	}
 }
 

@@ -20,6 +20,7 @@ type pool struct {
 	peakQ  int     // most sockets waiting at once
 	q      []*Conn // sockets waiting, oldest first from head
 	head   int
+	back   []chan struct{} // goroutines back from Outside, waiting for a place
 }
 
 // acquire reports whether c may have a goroutine now; if not, c waits in
@@ -44,6 +45,13 @@ func (p *pool) acquire(c *Conn) bool {
 func (p *pool) next() *Conn {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if len(p.back) > 0 {
+		// A goroutine back from Outside has work under way: the place
+		// goes to it, and this goroutine ends.
+		close(p.back[0])
+		p.back = p.back[1:]
+		return nil
+	}
 	if p.head == len(p.q) {
 		p.active--
 		return nil
@@ -58,6 +66,37 @@ func (p *pool) next() *Conn {
 		p.q, p.head = p.q[:n], 0
 	}
 	return c
+}
+
+// leave gives the caller's place to the oldest waiting socket, for which
+// it returns a Conn to start a goroutine for (nil: none waits, the place
+// is free).
+func (p *pool) leave() *Conn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.head == len(p.q) {
+		p.active--
+		return nil
+	}
+	c := p.q[p.head]
+	p.q[p.head] = nil
+	p.head++
+	return c
+}
+
+// rejoin takes a place again, waiting for one if none is free.
+func (p *pool) rejoin() {
+	p.mu.Lock()
+	if p.active < p.max {
+		p.active++
+		p.peak = max(p.peak, p.active)
+		p.mu.Unlock()
+		return
+	}
+	ch := make(chan struct{})
+	p.back = append(p.back, ch)
+	p.mu.Unlock()
+	<-ch
 }
 
 // waiting is the number of sockets in the queue.

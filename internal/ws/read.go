@@ -131,6 +131,12 @@ func (c *Conn) run() {
 				return
 			}
 			c.rest, dl = nil, time.Time{} // no poller for this socket after all
+			if c.pooled {
+				// Its reader stays for the socket's life: not on a place
+				// of the pool.
+				c.pooled = false
+				e.leavePool()
+			}
 		}
 		if !dl.Equal(armed) {
 			c.nc.SetReadDeadline(dl)

@@ -93,3 +93,43 @@ func TestStormBoundedPools(t *testing.T) {
 		})
 	}
 }
+
+// TestOutsideGivesThePlaceAway: a reader blocked in Outside (a join that
+// waits for other sockets' answers) lets the only place in the pool serve
+// the socket whose message it waits for, and gets a place again after.
+func TestOutsideGivesThePlaceAway(t *testing.T) {
+	e, url, conns := serve(t, Options{Linger: time.Millisecond, MaxReaders: 1})
+	if !e.Polling() {
+		t.Skip("no poller on this system")
+	}
+	a, b := dial(t, url), dial(t, url)
+	ra, rb := <-conns, <-conns
+	heard := make(chan string, 1)
+	rb.onMsg = func(r *recorder, p []byte) { heard <- string(p); r.c.Send(p) }
+	ra.onMsg = func(r *recorder, p []byte) {
+		if string(p) != "wait for b" {
+			r.c.Send(p)
+			return
+		}
+		// Waits for b's message, which only the one reader place can read.
+		r.c.Outside(func() {
+			select {
+			case m := <-heard:
+				r.c.Send([]byte("a saw " + m))
+			case <-time.After(10 * time.Second):
+				r.c.Send([]byte("a waited in vain"))
+			}
+		})
+	}
+	a.WriteMessage(websocket.TextMessage, []byte("wait for b"))
+	waitFor(t, "a's reader to block outside the pool", func() bool { return e.Readers().Active == 0 })
+	echo(t, b, "b speaks")
+	a.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, p, err := a.ReadMessage(); err != nil || string(p) != "a saw b speaks" {
+		t.Fatalf("%q %v", p, err)
+	}
+	echo(t, a, "a again") // a's reader has a place again
+	if r := e.Readers(); r.Peak > 1 {
+		t.Fatalf("readers %+v", r)
+	}
+}
