@@ -136,8 +136,7 @@ func (e *Engine) Busy() bool { return e.readers.waiting() > 0 }
 func (e *Engine) readLoop(c *Conn) {
 	defer e.wg.Done()
 	for c != nil {
-		c.run()
-		if !c.pooled {
+		if !c.run() {
 			return // its socket could not be parked: it gave its place away
 		}
 		c = e.readers.next()

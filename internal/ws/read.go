@@ -6,7 +6,8 @@ import (
 	"time"
 )
 
-// run is the reader: it reads and handles frames while bytes flow, and
+// run is the reader; it reports whether it still holds its place in the
+// Engine's reader pool (the socket may be another reader's by then). It reads and handles frames while bytes flow, and
 // then either parks the socket in the poller and ends (the poller starts a
 // new reader when bytes arrive) or, without a poller, waits in a one-byte
 // read holding no buffer. It is the only goroutine that closes the socket.
@@ -19,8 +20,9 @@ import (
 // joined and went quiet, or one that got only part of a frame (a large
 // message still arriving, or an attacker who sends a header and no more),
 // holds no goroutine and no buffer a moment longer.
-func (c *Conn) run() {
+func (c *Conn) run() (pooled bool) {
 	e := c.eng
+	pooled = c.pooled // only this reader changes it from here
 	b := e.getBuf(len(c.rest))
 	buf := *b
 	r, w := 0, copy(buf, c.rest)
@@ -49,7 +51,7 @@ func (c *Conn) run() {
 			if ok {
 				if !c.handle(op, pl, now) {
 					c.finish(b)
-					return
+					return pooled
 				}
 				handled = true
 				c.p.shrink(true)
@@ -66,7 +68,7 @@ func (c *Conn) run() {
 				// longer be parsed, sent something after it (its own close,
 				// most likely): nothing unread is left to cause a reset.
 				c.finish(b)
-				return
+				return pooled
 			}
 		}
 		if r == w {
@@ -90,13 +92,13 @@ func (c *Conn) run() {
 		case c.state >= stDying:
 			c.mu.Unlock()
 			c.finish(b)
-			return
+			return pooled
 		case c.state == stClosing:
 			dl = time.Unix(0, c.closeUntil)
 			if !now.Before(dl) {
 				c.mu.Unlock()
 				c.finish(b)
-				return
+				return pooled
 			}
 		case c.fd >= 0:
 			if c.layPending() {
@@ -128,13 +130,13 @@ func (c *Conn) run() {
 				c.lastPark = now.UnixNano()
 				c.mu.Unlock()
 				e.putBuf(b)
-				return
+				return pooled
 			}
 			c.rest, dl = nil, time.Time{} // no poller for this socket after all
 			if c.pooled {
 				// Its reader stays for the socket's life: not on a place
 				// of the pool.
-				c.pooled = false
+				c.pooled, pooled = false, false
 				e.leavePool()
 			}
 		}
@@ -176,7 +178,7 @@ func (c *Conn) run() {
 			}
 			c.mu.Unlock()
 			c.finish(b)
-			return
+			return pooled
 		}
 	}
 }
