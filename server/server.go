@@ -52,6 +52,13 @@ type Options struct {
 	TLS *tls.Config
 	// HSTS is the Strict-Transport-Security value of HTTPS responses ("": none).
 	HSTS string
+	// MaxPending bounds connections between accept and their upgrade or
+	// first answer (TLS handshakes, HTTP requests); more wait in the
+	// kernel's accept queue. 0: 1024.
+	MaxPending int
+	// MaxReaders and MaxWriters bound the goroutines reading and writing
+	// sockets at once (package ws). 0: 1024.
+	MaxReaders, MaxWriters int
 }
 
 // Server is one duet node's transport.
@@ -72,6 +79,11 @@ type Server struct {
 
 	tlsPool    *tlsrec.Pool // buffers of wss:// sockets' record layer
 	tlsMetrics *metrics.TLS
+
+	gate        atomic.Pointer[gate] // connections between accept and upgrade; set by Serve
+	gateSize    int
+	admit       admission
+	loadMetrics *metrics.Load
 
 	own *hub.Local // the backend New made (nil when Options.Rooms was given); closed after a drain
 
@@ -131,6 +143,10 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		closed:   make(chan struct{}),
 		own:      own,
 		hsts:     opts.HSTS,
+		gateSize: opts.MaxPending,
+	}
+	if s.gateSize <= 0 {
+		s.gateSize = defaultGateSize
 	}
 	if tlsCfg != nil {
 		s.tls = tlsrec.ServerConfig(tlsCfg)
@@ -148,6 +164,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		return st.Held, st.Resumes, st.Expiries
 	})
 	s.tlsMetrics = metrics.RegisterTLS(reg)
+	s.loadMetrics = metrics.RegisterLoad(reg, s.loadSample)
 	s.origin = originChecker(cfg.AllowedOrigins)
 	s.eng = ws.NewEngine(ws.Options{
 		MaxMessageBytes: cfg.MaxMessageBytes,
@@ -155,6 +172,8 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		PingInterval:    cfg.PingInterval,
 		IdleTimeout:     cfg.IdleTimeout,
 		WriteTimeout:    cfg.WriteTimeout,
+		MaxReaders:      opts.MaxReaders,
+		MaxWriters:      opts.MaxWriters,
 		Logger:          log,
 	})
 	mux := http.NewServeMux()
@@ -204,8 +223,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    32 << 10,         // a WebSocket handshake needs a few hundred bytes
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
+	sl := s.listener(ln)
+	hs.ConnState = s.gate.Load().connState
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(s.listener(ln)) }()
+	go func() { errc <- hs.Serve(sl) }()
 	select {
 	case err := <-errc:
 		dctx, cancel := context.WithTimeout(context.Background(), s.cfg.DrainTimeout)
@@ -310,6 +331,11 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	nc, early = s.takeOver(nc, early)
+	if gc, ok := nc.(*gateConn); ok {
+		// A plain socket, upgraded: the engine parks a *net.TCPConn.
+		gc.release()
+		nc = gc.Conn
+	}
 	c := &conn{srv: s, app: app, remote: remote, addr: addr, id: s.nextID.Add(1)}
 	// Ant Media's JS SDK cannot put a token in join; a page may put it in
 	// the socket URL instead. It is used only for joins that carry none.

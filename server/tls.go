@@ -52,10 +52,12 @@ func (s *Server) httpHandler() http.Handler {
 // http://host:port) is redirected to https:// on the same port instead of
 // failing the handshake.
 func (s *Server) listener(ln net.Listener) net.Listener {
+	g := newGate(ln, s.gateSize, defaultGateStale)
+	s.gate.Store(g)
 	if s.tls == nil {
-		return ln
+		return g
 	}
-	return tls.NewListener(sniffListener{Listener: ln, log: s.log}, s.tls)
+	return tls.NewListener(sniffListener{Listener: g, log: s.log}, s.tls)
 }
 
 // takeOver moves an upgraded wss:// socket from crypto/tls to duet's own
