@@ -44,6 +44,7 @@ type API struct {
 	o       Options
 	keyHash [32]byte
 	log     *slog.Logger
+	refusal *refusalLog
 }
 
 // New returns the API, or ErrOff when nothing could authenticate a call.
@@ -57,7 +58,7 @@ func New(o Options) (*API, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &API{o: o, keyHash: sha256.Sum256([]byte(o.Key)), log: o.Logger}, nil
+	return &API{o: o, keyHash: sha256.Sum256([]byte(o.Key)), log: o.Logger, refusal: &refusalLog{log: o.Logger, now: o.Now}}, nil
 }
 
 // Mount registers the endpoints on mux.
@@ -84,9 +85,8 @@ func (a *API) Mount(mux *http.ServeMux) {
 func (a *API) guard(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
-		if !a.authorized(r) {
-			// Never the credential itself.
-			a.log.Warn("admin request refused", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
+		if ok, why := a.authorized(r); !ok {
+			a.refusal.refused(r.Method, r.URL.Path, r.RemoteAddr, why)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="duet admin"`)
 			writeError(w, http.StatusUnauthorized, "missing or wrong admin credentials")
 			return
@@ -95,27 +95,29 @@ func (a *API) guard(h http.HandlerFunc) http.Handler {
 	})
 }
 
-func (a *API) authorized(r *http.Request) bool {
+// authorized reports whether r carries the admin key or an admin token,
+// and if not, why (for the log; never the credential).
+func (a *API) authorized(r *http.Request) (bool, string) {
 	scheme, cred, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || cred == "" {
-		return false
+		return false, "no bearer credential"
 	}
 	if a.o.Key != "" {
 		// Hashing first makes the comparison's time independent of the
 		// lengths too.
 		h := sha256.Sum256([]byte(cred))
 		if subtle.ConstantTimeCompare(h[:], a.keyHash[:]) == 1 {
-			return true
+			return true, ""
 		}
 	}
 	if a.o.Tokens != nil && strings.Count(cred, ".") == 2 {
 		err := a.o.Tokens.CheckAdmin(cred)
 		if err == nil {
-			return true
+			return true, ""
 		}
-		a.log.Info("admin token refused", "remote", r.RemoteAddr, "reason", err)
+		return false, "admin token refused: " + err.Error()
 	}
-	return false
+	return false, "wrong key"
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -51,19 +51,22 @@ func (a *Authorizer) Reload() error {
 // parse checks a token's signature and claims into claims. A token whose
 // key is not in the set (a kid the file did not have when it was read)
 // reloads the file, at most once per ReloadEvery, and is checked again.
+// The signed bytes are then read strictly (checkStrict), for room and
+// admin tokens alike.
 func (a *Authorizer) parse(token string, claims jwt.Claims) error {
 	st := a.state.Load()
 	_, err := st.parser.ParseWithClaims(token, claims, st.keys.keyFunc)
-	if err == nil || a.o.KeyFile == "" || !unknownKey(err) || !a.rl.allow(a.o.Now(), a.o.ReloadEvery) {
+	if err != nil && a.o.KeyFile != "" && unknownKey(err) && a.rl.allow(a.o.Now(), a.o.ReloadEvery) {
+		a.log.Info("token names a key not loaded; reading the key file again", "file", a.o.KeyFile)
+		if a.Reload() == nil {
+			st = a.state.Load()
+			_, err = st.parser.ParseWithClaims(token, claims, st.keys.keyFunc)
+		}
+	}
+	if err != nil {
 		return err
 	}
-	a.log.Info("token names a key not loaded; reading the key file again", "file", a.o.KeyFile)
-	if a.Reload() != nil {
-		return err
-	}
-	st = a.state.Load()
-	_, err = st.parser.ParseWithClaims(token, claims, st.keys.keyFunc)
-	return err
+	return checkStrict(token)
 }
 
 // unknownKey reports a token refused because no loaded key fits it: a kid

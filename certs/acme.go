@@ -43,6 +43,8 @@ func newACME(cfg config.Config, dataDir string, log *slog.Logger) (*acmeSource, 
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
+	WarnIfShared(dataDir, log)
+	WarnIfShared(dir, log)
 	hc := &http.Client{Timeout: 30 * time.Second}
 	if cfg.TLSACMECARoot != "" {
 		pem, err := os.ReadFile(cfg.TLSACMECARoot)

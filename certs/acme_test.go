@@ -100,16 +100,27 @@ func TestACMEHTTP01(t *testing.T) {
 	}
 	n.call(t, p.Roots)
 
-	// Anything else on the HTTP port goes to https on the TLS port.
+	// Anything else on the HTTP port for the domain goes to https on the
+	// TLS port; for a host the certificate is not for, nowhere.
 	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := hc.Get("http://" + httpLn.Addr().String() + "/?room=r1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	want := "https://127.0.0.1:" + strconv.Itoa(port(tlsLn)) + "/?room=r1"
-	if resp.StatusCode != http.StatusPermanentRedirect || resp.Header.Get("Location") != want {
-		t.Fatalf("http GET /: %d Location %q, want 308 %s", resp.StatusCode, resp.Header.Get("Location"), want)
+	for host, want := range map[string]string{
+		domain:      "https://" + domain + ":" + strconv.Itoa(port(tlsLn)) + "/?room=r1",
+		"127.0.0.1": "",
+	} {
+		req, _ := http.NewRequest("GET", "http://"+httpLn.Addr().String()+"/?room=r1", nil)
+		req.Host = host
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		code := http.StatusPermanentRedirect
+		if want == "" {
+			code = http.StatusMisdirectedRequest
+		}
+		if resp.StatusCode != code || resp.Header.Get("Location") != want {
+			t.Fatalf("http GET / for %s: %d Location %q, want %d %q", host, resp.StatusCode, resp.Header.Get("Location"), code, want)
+		}
 	}
 
 	n.waitRenewal(t, p.Roots, first)

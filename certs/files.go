@@ -40,6 +40,7 @@ func stampOf(name string) fileStamp {
 }
 
 func loadFileCert(certFile, keyFile string, log *slog.Logger) (*fileCert, error) {
+	WarnIfShared(keyFile, log)
 	f := &fileCert{certFile: certFile, keyFile: keyFile, log: log}
 	f.stamp = [2]fileStamp{stampOf(certFile), stampOf(keyFile)}
 	c, err := tls.LoadX509KeyPair(certFile, keyFile)

@@ -63,6 +63,9 @@ func LoadSelfSigned(dataDir string, want Hosts, now func() time.Time, log *slog.
 	if err := os.MkdirAll(s.dir, 0o700); err != nil {
 		return nil, err
 	}
+	WarnIfShared(dataDir, log)
+	WarnIfShared(s.dir, log)
+	WarnIfShared(filepath.Join(s.dir, selfSignedKey), log)
 	var err error
 	if s.key, err = s.loadKey(); err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"net/netip"
 	"time"
 
 	"github.com/duet-rtc/duet/hub"
@@ -108,21 +109,45 @@ func (s *stored) byToken(h string) string {
 type holdWatch struct {
 	until int64
 	stop  func() bool
+	// capped: the hold was counted against addr in HoldCaps (this node
+	// wrote it for one of its own sockets), and is given back with the
+	// watch.
+	capped bool
+	addr   netip.Addr
+}
+
+// release gives back w's place in HoldCaps. The caller holds holdMu and
+// has taken w out of c.holds.
+func (c *Cluster) releaseWatchLocked(w *holdWatch) {
+	if w.capped {
+		c.opt.HoldCaps.Release(w.addr)
+		w.capped = false
+	}
 }
 
 // watchHold records that this node wrote the hold of member id in k,
 // running until the deadline.
 func (c *Cluster) watchHold(k hub.Key, id string, until int64) {
+	c.watchHoldCapped(k, id, until, false, netip.Addr{})
+}
+
+// watchHoldCapped is watchHold for a hold counted against addr in
+// HoldCaps (capped), which the watch gives back when it ends.
+func (c *Cluster) watchHoldCapped(k hub.Key, id string, until int64, capped bool, addr netip.Addr) {
 	sid := seatID{id, k}
 	c.holdMu.Lock()
 	defer c.holdMu.Unlock()
 	if c.holdsClosed {
+		if capped {
+			c.opt.HoldCaps.Release(addr)
+		}
 		return
 	}
 	if w := c.holds[sid]; w != nil {
 		w.stop()
+		c.releaseWatchLocked(w)
 	}
-	w := &holdWatch{until: until}
+	w := &holdWatch{until: until, capped: capped, addr: addr}
 	w.stop = c.clock.AfterFunc(c.untilDeadline(until), func() { c.holdDue(k, id, w) })
 	c.holds[sid] = w
 }
@@ -133,6 +158,7 @@ func (c *Cluster) holdDue(k hub.Key, id string, w *holdWatch) {
 	mine := c.holds[sid] == w
 	if mine {
 		delete(c.holds, sid)
+		c.releaseWatchLocked(w)
 	}
 	c.holdMu.Unlock()
 	if mine {
@@ -149,6 +175,7 @@ func (c *Cluster) unwatchHold(k hub.Key, id string) {
 	if w := c.holds[sid]; w != nil {
 		w.stop()
 		delete(c.holds, sid)
+		c.releaseWatchLocked(w)
 	}
 }
 
@@ -168,17 +195,22 @@ func (c *Cluster) stopHolds() {
 	for sid, w := range c.holds {
 		w.stop()
 		delete(c.holds, sid)
+		c.releaseWatchLocked(w)
 	}
 }
 
 // leaveHeld takes local member m out of k because its socket went away
 // for reason, keeping its seat for the grace. The partner (wherever it is)
-// hears peerReconnecting if it is resumable.
-func (c *Cluster) leaveHeld(m *member, k hub.Key, reason hub.Reason) {
+// hears peerReconnecting if it is resumable. The caller took the hold's
+// place in HoldCaps for addr: the watch of the hold gives it back, or
+// leaveHeld does when it writes none.
+func (c *Cluster) leaveHeld(m *member, k hub.Key, reason hub.Reason, addr netip.Addr) {
 	until := c.deadline()
 	p := pendingLeave{id: m.id, k: k, reason: reason, until: until}
 	if c.queueLeaveIfCutOff(p) {
-		c.dropHeldSeat(m, k, false, until)
+		// Written once NATS is back, then watched uncounted.
+		c.opt.HoldCaps.Release(addr)
+		c.dropHeldSeat(m, k, nil)
 		return
 	}
 	o, err := c.transact(context.Background(), k, reason, func(t *txn) error {
@@ -187,34 +219,36 @@ func (c *Cluster) leaveHeld(m *member, k hub.Key, reason hub.Reason) {
 	})
 	if err != nil {
 		c.log.Warn("hold not written; retrying after the next reconnect", "app", k.App, "stream", k.Stream, "err", err)
+		c.opt.HoldCaps.Release(addr)
 		c.queueLeave(p)
-		c.dropHeldSeat(m, k, false, until)
+		c.dropHeldSeat(m, k, nil)
 		return
 	}
 	if !o.changed || o.st.held(m.id) != until {
 		// Removed meanwhile (an operator, a probe) or held already.
+		c.opt.HoldCaps.Release(addr)
 		c.left(k, m.id, o, reason, false)
-		c.dropHeldSeat(m, k, false, 0)
+		c.dropHeldSeat(m, k, nil)
 		return
 	}
 	// The partner first: frames that reach this node for the seat from now
 	// on are sent back to the partner's node, which must know of the hold
 	// before they arrive (same link, in order).
 	c.deliver(k, o, m.id)
-	c.dropHeldSeat(m, k, true, until)
+	c.dropHeldSeat(m, k, func() { c.watchHoldCapped(k, m.id, until, true, addr) })
 	c.heldWritten(k, o)
 	c.log.Info("holding seat", "app", k.App, "stream", k.Stream, "member", m.id, "reason", reason.String(), "grace", c.opt.ReconnectGrace)
 }
 
 // dropHeldSeat forgets local member m's seat in k, whose socket is gone,
-// without a word to anyone; watch says this node wrote the seat's hold.
-func (c *Cluster) dropHeldSeat(m *member, k hub.Key, watch bool, until int64) {
+// without a word to anyone. watch, when this node wrote the seat's hold,
+// starts watching it, under the member's lock: a frame for the seat finds
+// either the seat or the watch (deliverFrame).
+func (c *Cluster) dropHeldSeat(m *member, k hub.Key, watch func()) {
 	m.mu.Lock()
 	c.dropSeatLocked(m, k)
-	if watch {
-		// Under the member's lock: a frame for the seat finds either the
-		// seat or the watch (deliverFrame).
-		c.watchHold(k, m.id, until)
+	if watch != nil {
+		watch()
 	}
 	m.mu.Unlock()
 	c.holdOps(k, m.id)

@@ -1,8 +1,6 @@
 package cluster
 
 import (
-	"bytes"
-
 	"github.com/duet-rtc/duet/hub"
 	"github.com/duet-rtc/duet/protocol"
 )
@@ -53,6 +51,9 @@ func (c *Cluster) endKeepLocked(s *seat) {
 		s.watch()
 		s.watch = nil
 	}
+	if s.keep != nil {
+		c.opt.HoldCaps.Unkeep(s.keep.bytes)
+	}
 	s.keep, s.held = nil, 0
 }
 
@@ -61,12 +62,12 @@ func (c *Cluster) endKeepLocked(s *seat) {
 // the kept bytes past HoldBytes gives the hold up at once, as if its grace
 // had run out; it and what m relays until the hold ends are dropped. The
 // caller holds m.mu.
-func (c *Cluster) keepLocked(m *member, k hub.Key, s *seat, frame []byte, back bool) {
+func (c *Cluster) keepLocked(m *member, k hub.Key, s *seat, frame hub.Loan, back bool) {
 	kb := s.keep
 	if kb == nil || kb.overflow {
 		return
 	}
-	if kb.bytes+len(frame) > c.opt.HoldBytes {
+	if kb.bytes+frame.Len() > c.opt.HoldBytes || !c.opt.HoldCaps.Keep(frame.Len()) {
 		// What was kept stays: should the seat be taken back before the
 		// hold's end is written, its new member gets it, and m is told
 		// that what it relayed since was lost (followHoldLocked).
@@ -75,7 +76,7 @@ func (c *Cluster) keepLocked(m *member, k hub.Key, s *seat, frame []byte, back b
 		c.spawn(func() { c.expire(k, p, until, true) })
 		return
 	}
-	f := bytes.Clone(frame)
+	f := frame.Clone()
 	if back {
 		kb.frames = append(kb.frames, nil)
 		copy(kb.frames[kb.back+1:], kb.frames[kb.back:])
@@ -103,7 +104,7 @@ func (c *Cluster) followHoldLocked(m *member, k hub.Key, s *seat, old string, he
 		c.endKeepLocked(s)
 		s.resumedFrom = old
 		for _, f := range frames {
-			c.sendFrameLocked(m, k, s.partner, f)
+			c.sendFrameLocked(m, k, s.partner, hub.Lend(f))
 		}
 		if lost {
 			// The seat was taken back before its overflowed hold's end
@@ -122,22 +123,22 @@ func (c *Cluster) followHoldLocked(m *member, k hub.Key, s *seat, old string, he
 // it at once (Send only queues; m.mu is held, so the partner's seat is not
 // checked: its lock is not taken); one for another node waits in m's
 // outbox until the caller releases m.mu with unlockFlush.
-func (c *Cluster) sendFrameLocked(m *member, k hub.Key, to string, frame []byte) {
+func (c *Cluster) sendFrameLocked(m *member, k hub.Key, to string, frame hub.Loan) {
 	inc, num, ok := splitMember(to)
 	if !ok {
 		return
 	}
 	if inc == c.inc {
 		if p := c.memberByNum(num); p != nil {
-			p.conn.Send(frame)
+			frame.SendTo(p.conn)
 		}
 		return
 	}
-	m.outbox = append(m.outbox, outFrame{inc, num, k, bytes.Clone(frame)})
+	m.outbox = append(m.outbox, outFrame{inc, num, k, frame.Clone()})
 }
 
 // outFrame is a frame from a local member to member num of incarnation
-// inc, in room k.
+// inc, in room k, waiting in the member's outbox: its own copy.
 type outFrame struct {
 	inc   string
 	num   uint64
@@ -145,11 +146,12 @@ type outFrame struct {
 	frame []byte
 }
 
-// publishFrame sends a frame of m's on the link to its node.
-func (c *Cluster) publishFrame(m *member, f outFrame) {
+// publishFrame sends a frame of m's for member num of incarnation inc on
+// the link to that node (which copies it into what it holds).
+func (c *Cluster) publishFrame(m *member, inc string, num uint64, k hub.Key, frame hub.Loan) {
 	c.met.framesOut.Inc()
-	c.out.send(f.inc, msgFrame, m, f.k, 16+len(m.id)+len(f.k.App)+len(f.k.Stream)+len(f.frame), func(b []byte) []byte {
-		return frameBody(b, f.num, m.id, f.k, f.frame)
+	c.out.send(inc, msgFrame, m, k, 16+len(m.id)+len(k.App)+len(k.Stream)+frame.Len(), func(b []byte) []byte {
+		return frameBody(b, num, m.id, k, frame)
 	})
 }
 
@@ -166,7 +168,7 @@ func (c *Cluster) unlockFlush(m *member) {
 		m.outbox = nil
 		m.mu.Unlock()
 		for _, f := range batch {
-			c.publishFrame(m, f)
+			c.publishFrame(m, f.inc, f.num, f.k, hub.Lend(f.frame))
 		}
 		m.mu.Lock()
 	}
@@ -177,7 +179,7 @@ func (c *Cluster) unlockFlush(m *member) {
 // sendBack returns a frame that reached this node for a seat whose socket
 // is gone, and whose hold this node wrote, to its sender's node: it keeps
 // it for the seat's return.
-func (c *Cluster) sendBack(num uint64, from string, k hub.Key, frame []byte) {
+func (c *Cluster) sendBack(num uint64, from string, k hub.Key, frame hub.Loan) {
 	held := memberID(c.inc, num)
 	if !c.watching(k, held) {
 		return
@@ -190,7 +192,7 @@ func (c *Cluster) sendBack(num uint64, from string, k hub.Key, frame []byte) {
 		c.onBack(snum, held, k, frame)
 		return
 	}
-	c.out.send(inc, msgBack, nil, k, 16+len(held)+len(k.App)+len(k.Stream)+len(frame), func(b []byte) []byte {
+	c.out.send(inc, msgBack, nil, k, 16+len(held)+len(k.App)+len(k.Stream)+frame.Len(), func(b []byte) []byte {
 		return frameBody(b, snum, held, k, frame)
 	})
 }
@@ -199,7 +201,7 @@ func (c *Cluster) sendBack(num uint64, from string, k hub.Key, frame []byte) {
 // whose seat turned out to be held: it is kept, ahead of what was kept
 // since; if the seat has been taken back meanwhile, it goes to the new
 // member.
-func (c *Cluster) onBack(num uint64, held string, k hub.Key, frame []byte) {
+func (c *Cluster) onBack(num uint64, held string, k hub.Key, frame hub.Loan) {
 	m := c.memberByNum(num)
 	if m == nil {
 		return

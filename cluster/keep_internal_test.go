@@ -62,7 +62,7 @@ func TestFramesSentBackToTheKeeper(t *testing.T) {
 	wstest.Eventually(t, "n2 to watch the hold", func() bool { return cls[1].watching(k, bID) })
 	_, bNum, _ := splitMember(bID)
 	early := `{"command":"takeCandidate","streamId":"r","label":0,"id":"0","candidate":"early"}`
-	cls[1].deliverFrame(bNum, aID, k, []byte(early))
+	cls[1].deliverFrame(bNum, aID, k, hub.Lend([]byte(early)))
 	a.Send(wstest.Msg{"command": "takeCandidate", "streamId": "r", "label": 0, "id": "0", "candidate": "late"})
 	_, aNum, _ := splitMember(aID)
 	wstest.Eventually(t, "both frames kept on n1", func() bool {

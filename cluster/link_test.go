@@ -32,7 +32,7 @@ func TestLinkResyncsAfterReceiverLostState(t *testing.T) {
 	k := hub.Key{App: "live", Stream: "s"}
 	send := func() {
 		a.out.send(b.inc, msgFrame, nil, k, 64, func(buf []byte) []byte {
-			return frameBody(buf, 1, memberID(a.inc, 1), k, []byte(`{}`))
+			return frameBody(buf, 1, memberID(a.inc, 1), k, hub.Lend([]byte(`{}`)))
 		})
 	}
 	next := func() uint64 {

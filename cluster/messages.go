@@ -41,7 +41,7 @@ func (c *Cluster) onData(msg *nats.Msg) {
 			return
 		}
 		c.met.framesIn.Inc()
-		c.deliverFrame(to, from, k, frame)
+		c.deliverFrame(to, from, k, hub.Lend(frame)) // msg.Data is NATS's: lent for this call
 	case msgEvent:
 		to, k, ev, err := decodeEvent(body)
 		if err != nil {
@@ -62,7 +62,7 @@ func (c *Cluster) onData(msg *nats.Msg) {
 			c.log.Warn("malformed cluster frame", "err", err)
 			return
 		}
-		c.onBack(to, held, k, frame)
+		c.onBack(to, held, k, hub.Lend(frame))
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/duet-rtc/duet/hub"
 )
 
 // Options configure one node of a cluster. Zero values get defaults.
@@ -52,6 +54,10 @@ type Options struct {
 	// local member's partner (default 1 MiB); past it the hold ends as if
 	// its grace had run out.
 	HoldBytes int
+	// HoldCaps bound the seats this node holds for its lost sockets, per
+	// client address and in all, and the bytes it keeps for held
+	// partners (nil: no caps).
+	HoldCaps *hub.HoldCaps
 	// HoldSweep is how often a node looks in the bucket for held seats
 	// whose grace ran out with nobody left to watch them (default 5 s).
 	HoldSweep time.Duration

@@ -1,9 +1,9 @@
 package cluster
 
 import (
-	"bytes"
 	"context"
 	"errors"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -18,6 +18,9 @@ import (
 func (c *Cluster) Join(ctx context.Context, conn hub.Conn, k hub.Key, info hub.JoinInfo) error {
 	m := c.member(conn, true)
 	m.mu.Lock()
+	if info.Addr.IsValid() {
+		m.addr = info.Addr
+	}
 	if s := m.seats[k]; s != nil && !s.joining {
 		if plainJoin(info) && s.session == "" && !s.resumable {
 			// Already in: answer joined again, in order with the room's
@@ -178,11 +181,13 @@ func (c *Cluster) Leave(conn hub.Conn, k hub.Key, reason hub.Reason) {
 	m := c.member(conn, false)
 	var s *seat
 	resumable := false
+	var addr netip.Addr
 	if m != nil {
 		m.mu.Lock()
 		if s = m.seats[k]; s != nil {
 			resumable = s.resumable
 		}
+		addr = m.addr
 		m.mu.Unlock()
 	}
 	if s == nil {
@@ -195,9 +200,12 @@ func (c *Cluster) Leave(conn hub.Conn, k hub.Key, reason hub.Reason) {
 		return
 	}
 	if resumable && holdsSeat(reason) && c.holding() {
-		c.leaveHeld(m, k, reason)
-		c.forgetIfIdle(m)
-		return
+		if c.opt.HoldCaps.Take(addr) {
+			c.leaveHeld(m, k, reason, addr)
+			c.forgetIfIdle(m)
+			return
+		}
+		c.log.Info("seat not held: too many held seats", "app", k.App, "stream", k.Stream, "member", m.id, "reason", reason.String())
 	}
 	var o outcome
 	var err error
@@ -244,7 +252,7 @@ func removeMemberAs(id string, explicit bool) func(t *txn) error {
 // that node, which delivers it once and in order, after an outage if need
 // be (link.go). A frame for a partner whose seat is held is kept here
 // until the seat is taken back (keep.go).
-func (c *Cluster) Relay(conn hub.Conn, k hub.Key, frame []byte) error {
+func (c *Cluster) Relay(conn hub.Conn, k hub.Key, frame hub.Loan) error {
 	m := c.member(conn, false)
 	if m == nil {
 		return protocol.ErrNoPeerAssociated
@@ -269,7 +277,7 @@ func (c *Cluster) Relay(conn hub.Conn, k hub.Key, frame []byte) error {
 	if inc != c.inc && (m.flushing || len(m.outbox) > 0) {
 		// Kept frames for this partner are still being published: this
 		// one goes after them.
-		m.outbox = append(m.outbox, outFrame{inc, num, k, bytes.Clone(frame)})
+		m.outbox = append(m.outbox, outFrame{inc, num, k, frame.Clone()})
 		c.unlockFlush(m)
 		return nil
 	}
@@ -278,7 +286,7 @@ func (c *Cluster) Relay(conn hub.Conn, k hub.Key, frame []byte) error {
 		c.deliverFrame(num, m.id, k, frame)
 		return nil
 	}
-	c.publishFrame(m, outFrame{inc, num, k, frame})
+	c.publishFrame(m, inc, num, k, frame)
 	return nil
 }
 
@@ -293,8 +301,10 @@ func (c *Cluster) Stats() hub.Stats {
 	c.holdMu.Lock()
 	held := len(c.holds)
 	c.holdMu.Unlock()
-	return hub.Stats{Rooms: int64(n), Evictions: c.evictions.Load(), Probes: c.probes.Load(),
+	st := hub.Stats{Rooms: int64(n), Evictions: c.evictions.Load(), Probes: c.probes.Load(),
 		Held: int64(held), Resumes: c.resumes.Load(), Expiries: c.expiries.Load()}
+	c.opt.HoldCaps.AddStats(&st)
+	return st
 }
 
 var errNotMember = errors.New("cluster: not a member of the room")

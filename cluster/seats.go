@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"errors"
+	"net/netip"
 	"slices"
 	"sync"
 	"time"
@@ -30,6 +31,7 @@ type member struct {
 	conn hub.Conn
 	num  uint64
 	id   string
+	addr netip.Addr // the client's address (JoinInfo.Addr), for HoldCaps; set at its first join, under mu
 
 	mu    sync.Mutex
 	seats map[hub.Key]*seat
@@ -292,14 +294,14 @@ func (m *member) partnerOf(k hub.Key) string {
 // in k is still from: a frame that crossed a leave on the way is dropped,
 // as it would have been refused on a single node. A frame for a seat this
 // node holds for a lost socket goes back to its sender's node (keep.go).
-func (c *Cluster) deliverFrame(num uint64, from string, k hub.Key, frame []byte) {
+func (c *Cluster) deliverFrame(num uint64, from string, k hub.Key, frame hub.Loan) {
 	if m := c.memberByNum(num); m != nil {
 		m.mu.Lock()
 		s := m.seats[k]
 		ok := s != nil && !s.joining && (s.partner == from || s.pendingPartner(from))
 		m.mu.Unlock()
 		if ok {
-			m.conn.Send(frame)
+			frame.SendTo(m.conn)
 			return
 		}
 	}

@@ -78,12 +78,12 @@ func appendString(b []byte, s string) []byte {
 
 // frameBody appends a frame message's body to b: to, from, app, stream,
 // frame.
-func frameBody(b []byte, to uint64, from string, k hub.Key, frame []byte) []byte {
+func frameBody(b []byte, to uint64, from string, k hub.Key, frame hub.Loan) []byte {
 	b = binary.AppendUvarint(b, to)
 	b = appendString(b, from)
 	b = appendString(b, k.App)
 	b = appendString(b, k.Stream)
-	return append(b, frame...)
+	return frame.AppendTo(b)
 }
 
 // event is what a member's node needs to apply one room transition to it:

@@ -13,7 +13,7 @@ import (
 func TestWireRoundTrip(t *testing.T) {
 	k := hub.Key{App: "WebRTCAppEE", Stream: "a.b-c"}
 	frame := []byte(`{"command":"takeCandidate"}`)
-	msg := frameBody(linkHeader(nil, msgFrame, "n1~0a", 3, 99), 7, "n1~0a/3", k, frame)
+	msg := frameBody(linkHeader(nil, msgFrame, "n1~0a", 3, 99), 7, "n1~0a/3", k, hub.Lend(frame))
 	typ, inc, epoch, seq, body, err := decodeLink(msg)
 	if err != nil || typ != msgFrame || string(inc) != "n1~0a" || epoch != 3 || seq != 99 {
 		t.Fatalf("link header: %v %d %q %d %d", err, typ, inc, epoch, seq)
@@ -49,7 +49,7 @@ func TestWireRoundTrip(t *testing.T) {
 }
 
 func FuzzDecode(f *testing.F) {
-	f.Add(frameBody(linkHeader(nil, msgFrame, "a~1", 1, 1), 1, "a~1/1", hub.Key{App: "x", Stream: "y"}, []byte("{}")))
+	f.Add(frameBody(linkHeader(nil, msgFrame, "a~1", 1, 1), 1, "a~1/1", hub.Key{App: "x", Stream: "y"}, hub.Lend([]byte("{}"))))
 	f.Add(eventBody(linkHeader(nil, msgEvent, "a~1", 1, 2), 1, hub.Key{App: "x", Stream: "y"}, event{rev: 2, kinds: []room.Kind{room.Start}}))
 	f.Add(ackMsg("a~1", 1, 5, false))
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -41,6 +41,9 @@ type Config struct {
 	ProbeTimeout    time.Duration `yaml:"probe_timeout" help:"time a member of a full room has to answer a liveness probe"`
 	DrainTimeout    time.Duration `yaml:"drain_timeout" help:"on SIGTERM, time clients get to leave before sockets are closed"`
 	ReconnectGrace  time.Duration `yaml:"reconnect_grace" help:"how long the seat of a client that joined with resumable: true is held after its socket is lost without leave (0: never; resumable is ignored)"`
+	MaxHeldSeats    int           `yaml:"max_held_seats" help:"seats held at once for lost sockets on this node; past it a lost socket leaves at once, as if it had not asked to resume (0: no limit)"`
+	MaxHeldPerIP    int           `yaml:"max_held_seats_per_ip" help:"seats held at once for the lost sockets of one client address (an IPv6 /64 counts as one address); past it they leave at once (0: no limit)"`
+	MaxHeldBytes    int           `yaml:"max_held_bytes" help:"bytes of relayed frames kept for all held seats together; a frame past it ends its seat's hold as if the grace ran out (0: no limit)"`
 	AllowedOrigins  []string      `yaml:"allowed_origins" help:"browser origins allowed to connect, comma-separated (empty: all)"`
 
 	MaxConnectionsPerIP int      `yaml:"max_connections_per_ip" help:"open sockets one client address may hold; more get HTTP 429 (0: no limit)"`
@@ -61,6 +64,8 @@ type Config struct {
 	TurnRelayPortMax      int      `yaml:"turn_relay_port_max" help:"highest UDP port for relay sockets"`
 	TurnRealm             string   `yaml:"turn_realm" help:"realm of the embedded TURN server"`
 	TurnUserQuota         int      `yaml:"turn_user_quota" help:"allocations one TURN credential may hold at once (0: no limit)"`
+	TurnTokenQuota        int      `yaml:"turn_token_quota" help:"allocations the credentials minted for one room token may hold at once, however many sockets bring it (0: no limit)"`
+	TurnIPQuota           int      `yaml:"turn_ip_quota" help:"allocations one client address may hold at once on the embedded TURN server (0: no limit)"`
 	TurnMaxAllocations    int      `yaml:"turn_max_allocations" help:"allocations the embedded TURN server holds at once (0: no limit)"`
 	TurnBandwidth         int      `yaml:"turn_bandwidth" help:"bytes per second one allocation may relay in each direction; excess packets are dropped (0: no limit)"`
 	TurnAllowPrivatePeers bool     `yaml:"turn_allow_private_peers" help:"let the embedded TURN server relay to loopback, private, link-local and other non-public addresses"`
@@ -116,6 +121,9 @@ func Default() Config {
 		ProbeTimeout:       2 * time.Second,
 		DrainTimeout:       10 * time.Second,
 		ReconnectGrace:     30 * time.Second,
+		MaxHeldSeats:       10000,
+		MaxHeldPerIP:       32,
+		MaxHeldBytes:       256 << 20,
 		LogFormat:          "auto",
 		LogLevel:           "info",
 		NATSEmbeddedListen: "127.0.0.1:4222",
@@ -129,6 +137,8 @@ func Default() Config {
 		TurnRelayPortMax:   65535,
 		TurnRealm:          "duet",
 		TurnUserQuota:      10,
+		TurnTokenQuota:     20,
+		TurnIPQuota:        64,
 		TurnMaxAllocations: 10000,
 		TurnBandwidth:      1 << 20,
 		WebhookQueue:       10000,
@@ -176,6 +186,15 @@ func (c *Config) Validate() error {
 	}
 	if c.ReconnectGrace < 0 || c.ReconnectGrace > MaxReconnectGrace {
 		bad("reconnect_grace", "must be between 0 (off) and %s, got %s", MaxReconnectGrace, c.ReconnectGrace)
+	}
+	if c.MaxHeldSeats < 0 {
+		bad("max_held_seats", "must be 0 (no limit) or more, got %d", c.MaxHeldSeats)
+	}
+	if c.MaxHeldPerIP < 0 {
+		bad("max_held_seats_per_ip", "must be 0 (no limit) or more, got %d", c.MaxHeldPerIP)
+	}
+	if c.MaxHeldBytes < 0 {
+		bad("max_held_bytes", "must be 0 (no limit) or more, got %d", c.MaxHeldBytes)
 	}
 	if c.PingInterval > 0 && c.IdleTimeout > 0 && c.IdleTimeout <= c.PingInterval {
 		bad("idle_timeout", "must be longer than ping_interval (%s), got %s", c.PingInterval, c.IdleTimeout)

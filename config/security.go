@@ -25,6 +25,9 @@ func (c *Config) validateSecurity(bad func(field, format string, args ...any)) {
 			bad("turn_uris", "must start with turn: or turns:, got %q", u)
 		}
 	}
+	if c.TurnSecret != "" && len(c.TurnSecret) < MinTurnSecret {
+		bad("turn_secret", "must be at least %d bytes (anyone who guesses it mints TURN credentials), got %d", MinTurnSecret, len(c.TurnSecret))
+	}
 	if c.TurnSecret != "" && (c.TurnUsername != "" || c.TurnCredential != "") {
 		bad("turn_secret", "set turn_secret or turn_username/turn_credential, not both")
 	}
@@ -114,3 +117,8 @@ func ParsePrefixes(list []string) []netip.Prefix {
 	}
 	return out
 }
+
+// MinTurnSecret is the shortest turn_secret accepted: whoever learns it
+// mints TURN credentials, and HMAC keys are guessed offline from any one
+// credential they signed.
+const MinTurnSecret = 16

@@ -90,6 +90,10 @@ func (c *Config) validateTLS(bad func(field, format string, args ...any)) {
 	default:
 		if d, err := time.ParseDuration(c.TLSHSTS); err != nil || d <= 0 {
 			bad("tls_hsts", "must be auto, off or a positive duration such as 8760h, got %q", c.TLSHSTS)
+		} else if c.TLSSelfSigned {
+			// A browser that has seen HSTS refuses the click-through a
+			// self-signed certificate needs: the site would be locked.
+			bad("tls_hsts", "%q with tls_self_signed would lock browsers out (HSTS forbids accepting a self-signed certificate); use auto or off", c.TLSHSTS)
 		}
 	}
 	if c.HTTPListen != "" {

@@ -16,7 +16,6 @@ func TestTLSModesAndHSTS(t *testing.T) {
 	}{
 		{"plain", nil, TLSOff, 0},
 		{"self-signed", []string{"--tls-self-signed"}, TLSSelfSigned, 0},
-		{"self-signed, HSTS asked for", []string{"--tls-self-signed", "--tls-hsts", "1h"}, TLSSelfSigned, time.Hour},
 		{"acme", []string{"--tls-acme-domains", "call.example.com,www.call.example.com"}, TLSACME, 365 * 24 * time.Hour},
 		{"acme, HSTS off", []string{"--tls-acme-domains", "call.example.com", "--tls-hsts", "off"}, TLSACME, 0},
 		{"acme with redirect", []string{"--tls-acme-domains", "call.example.com", "--listen", ":443", "--http-listen", ":80"}, TLSACME, 365 * 24 * time.Hour},

@@ -1,11 +1,11 @@
 package hub
 
 import (
-	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"net/netip"
 
 	"github.com/duet-rtc/duet/protocol"
 	"github.com/duet-rtc/duet/room"
@@ -15,7 +15,8 @@ import (
 // at join, the hash of its current resume token, and, while its socket is
 // gone, the hold that keeps its place.
 type seat struct {
-	conn      Conn // the member in the room; while held, its lost socket
+	conn      Conn       // the member in the room; while held, its lost socket
+	addr      netip.Addr // its client's address, for HoldCaps
 	session   string
 	resumable bool
 	token     [sha256.Size]byte // SHA-256 of the current resume token; zero: none
@@ -25,6 +26,7 @@ type seat struct {
 // hold keeps a seat whose socket was lost: a timer for the grace and the
 // frames sent to the seat meanwhile, delivered in order on resume.
 type hold struct {
+	addr     netip.Addr // counted against HoldCaps
 	stop     func() bool
 	frames   [][]byte
 	bytes    int
@@ -108,7 +110,7 @@ func (l *Local) admitLocked(sh *shard, k Key, e *entry, c Conn, info JoinInfo, a
 	}
 	d := delivery{session: info.Session}
 	if s != nil {
-		s.session, s.resumable = info.Session, resumable
+		s.session, s.resumable, s.addr = info.Session, resumable, info.Addr
 		d.joined = l.joinedInfo(e, s)
 	}
 	l.deliverLocked(k, e, acts, d)
@@ -150,7 +152,7 @@ func (l *Local) resumeLocked(sh *shard, k Key, e *entry, s *seat, c Conn, info J
 	if i := e.ops.find(old); i >= 0 {
 		e.ops.seats[i].c, e.ops.seats[i].remote = c, info.Remote
 	}
-	s.session, s.resumable = info.Session, info.Resumable
+	s.session, s.resumable, s.addr = info.Session, info.Resumable, info.Addr
 	j := l.joinedInfo(e, s)
 	j.Resumed = true
 	l.resumes.Add(1)
@@ -161,7 +163,7 @@ func (l *Local) resumeLocked(sh *shard, k Key, e *entry, s *seat, c Conn, info J
 	}
 	if p, ok := e.room.Partner(c); ok {
 		if ps := e.seatOf(p); ps != nil && ps.resumable {
-			l.sendLocked(e, p, protocol.PeerReconnected(nil, k.Stream))
+			l.sendLocked(e, p, Lend(protocol.PeerReconnected(nil, k.Stream)))
 		}
 	}
 	l.expireOverflowedLocked(sh, k, e)
@@ -169,16 +171,17 @@ func (l *Local) resumeLocked(sh *shard, k Key, e *entry, s *seat, c Conn, info J
 }
 
 // holdLocked keeps s's seat for the reconnect grace after its socket went
-// away for reason, and tells a resumable partner.
+// away for reason, and tells a resumable partner. The caller took s's
+// place in HoldCaps; unholdLocked gives it back.
 func (l *Local) holdLocked(sh *shard, k Key, e *entry, s *seat, reason Reason) {
-	h := &hold{}
+	h := &hold{addr: s.addr}
 	s.hold = h
 	h.stop = l.clock.AfterFunc(l.grace, func() { l.expire(k, e, s, h) })
 	l.held.Add(1)
 	l.log.Info("holding seat", "app", k.App, "stream", k.Stream, "reason", reason.String(), "grace", l.grace)
 	if p, ok := e.room.Partner(s.conn); ok {
 		if ps := e.seatOf(p); ps != nil && ps.resumable {
-			l.sendLocked(e, p, protocol.PeerReconnecting(nil, k.Stream, l.grace.Milliseconds()))
+			l.sendLocked(e, p, Lend(protocol.PeerReconnecting(nil, k.Stream, l.grace.Milliseconds())))
 		}
 	}
 	l.expireOverflowedLocked(sh, k, e)
@@ -186,8 +189,10 @@ func (l *Local) holdLocked(sh *shard, k Key, e *entry, s *seat, reason Reason) {
 
 // unholdLocked ends s's hold, if any, without a transition.
 func (l *Local) unholdLocked(s *seat) {
-	if s.hold != nil {
-		s.hold.stop()
+	if h := s.hold; h != nil {
+		h.stop()
+		l.caps.Release(h.addr)
+		l.caps.Unkeep(h.bytes)
 		s.hold = nil
 		l.held.Add(-1)
 	}
@@ -229,24 +234,26 @@ func (l *Local) expireOverflowedLocked(sh *shard, k Key, e *entry) {
 }
 
 // sendLocked sends frame to member to, or keeps a copy while its seat is
-// held. A frame that would take the kept bytes past the bound marks the
-// hold to end (expireOverflowedLocked) and is dropped.
-func (l *Local) sendLocked(e *entry, to Conn, frame []byte) {
+// held. A frame that would take the kept bytes past the bound (the seat's
+// own, or HoldCaps' for all seats) marks the hold to end
+// (expireOverflowedLocked) and is dropped.
+func (l *Local) sendLocked(e *entry, to Conn, frame Loan) {
 	s := e.seatOf(to)
 	if s == nil || s.hold == nil {
-		to.Send(frame)
+		frame.SendTo(to)
 		return
 	}
 	h := s.hold
 	if h.overflow {
 		return
 	}
-	if h.bytes+len(frame) > l.holdBytes {
+	if h.bytes+frame.Len() > l.holdBytes || !l.caps.Keep(frame.Len()) {
+		l.caps.Unkeep(h.bytes)
 		h.overflow, h.frames, h.bytes = true, nil, 0
 		return
 	}
-	h.frames = append(h.frames, bytes.Clone(frame))
-	h.bytes += len(frame)
+	h.frames = append(h.frames, frame.Clone())
+	h.bytes += frame.Len()
 }
 
 // Close ends every hold as if its grace had run out and holds no more

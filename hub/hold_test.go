@@ -65,7 +65,7 @@ func TestHoldResumeInOrder(t *testing.T) {
 		t.Fatalf("partner got %q", got)
 	}
 	for _, f := range []string{"one", "two", "three"} {
-		if err := l.Relay(a, k, []byte(f)); err != nil {
+		if err := l.Relay(a, k, Lend([]byte(f))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -192,7 +192,7 @@ func FuzzLocalHold(f *testing.F) {
 				l.Leave(c.conn, k, ReasonLeft)
 				delete(c.rooms, k)
 			case 5:
-				l.Relay(c.conn, k, []byte(`{"command":"peerMessageCommand","data":"0123456789"}`))
+				l.Relay(c.conn, k, Lend([]byte(`{"command":"peerMessageCommand","data":"0123456789"}`)))
 			case 6:
 				c.conn.mu.Lock()
 				c.conn.alive = !c.conn.alive

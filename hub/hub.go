@@ -5,6 +5,7 @@ package hub
 
 import (
 	"context"
+	"net/netip"
 	"time"
 )
 
@@ -51,9 +52,10 @@ type Rooms interface {
 	// whose socket went away (closed, timeout, node failure) for its grace.
 	Leave(c Conn, k Key, reason Reason)
 	// Relay sends frame to c's partner in room k, or returns
-	// protocol.ErrNoPeerAssociated. It must not keep k or frame after it
-	// returns: both may point into the sender's read buffer.
-	Relay(c Conn, k Key, frame []byte) error
+	// protocol.ErrNoPeerAssociated. frame is lent for the call (keeping
+	// it takes a Clone); k's strings are the transport's own and may be
+	// kept.
+	Relay(c Conn, k Key, frame Loan) error
 	// Stats returns counters for metrics.
 	Stats() Stats
 }
@@ -74,6 +76,9 @@ type JoinInfo struct {
 	// (an operator removed it meanwhile) returns ErrRemoved instead of
 	// admitting it.
 	Again bool
+	// Addr is the client's address as HoldCaps count it (an IPv6 client
+	// by its /64); the zero Addr counts only in the total.
+	Addr netip.Addr
 	// Prelude, when set, is queued to the joiner just before its joined,
 	// only if the join admits it as a new member (the transport's held
 	// answer to getIceServerConfig, which must precede any offer).
@@ -136,4 +141,8 @@ type Stats struct {
 	Held      int64 // seats held now for a member whose socket was lost
 	Resumes   int64 // seats taken back by a new socket (held or half-open)
 	Expiries  int64 // held seats given up: the grace ran out or their buffer filled
+	KeptBytes int64 // bytes of frames kept for held seats now
+	// HoldLimits counts, by CapKind, the holds HoldCaps refused (a lost
+	// socket left as if it had not asked to resume) or ended (CapKept).
+	HoldLimits [3]int64
 }

@@ -22,6 +22,7 @@ type Local struct {
 	probeTimeout time.Duration
 	grace        time.Duration
 	holdBytes    int
+	caps         *HoldCaps
 	clock        Clock
 	log          *slog.Logger
 
@@ -64,6 +65,7 @@ type LocalOptions struct {
 	ProbeTimeout   time.Duration // how long a member of a full room has to answer a probe
 	ReconnectGrace time.Duration // how long a resumable member's seat is held; 0: never
 	HoldBytes      int           // bytes of frames kept for a held seat; 0: 1 MiB
+	HoldCaps       *HoldCaps     // what held seats may cost in all; nil: no caps
 	Clock          Clock         // nil: RealClock
 	Logger         *slog.Logger  // nil: discard
 }
@@ -77,7 +79,7 @@ func NewLocal(probeTimeout time.Duration, log *slog.Logger) *Local {
 // NewLocalWith returns an empty in-process backend configured by o.
 func NewLocalWith(o LocalOptions) *Local {
 	l := &Local{seed: maphash.MakeSeed(), probeTimeout: o.ProbeTimeout, grace: max(o.ReconnectGrace, 0),
-		holdBytes: o.HoldBytes, clock: o.Clock, log: o.Logger}
+		holdBytes: o.HoldBytes, caps: o.HoldCaps, clock: o.Clock, log: o.Logger}
 	if l.holdBytes <= 0 {
 		l.holdBytes = 1 << 20
 	}
@@ -224,25 +226,35 @@ func (l *Local) forgetIfEmpty(sh *shard, k Key, e *entry) {
 func (l *Local) Leave(c Conn, k Key, reason Reason) {
 	sh := l.shard(k)
 	sh.mu.Lock()
-	defer sh.mu.Unlock()
 	e := sh.rooms[k]
 	if e == nil || !e.room.Has(c) {
 		if reason == ReasonLeft {
 			c.Send(protocol.Notification(nil, protocol.NotifyLeaved, k.Stream))
 		}
+		sh.mu.Unlock()
 		return
 	}
+	refused := false
 	if s := e.seatOf(c); s != nil && holds(reason) && !l.closed.Load() {
 		if s.hold != nil {
+			sh.mu.Unlock()
 			return // already held
 		}
 		if s.resumable {
-			l.holdLocked(sh, k, e, s, reason)
-			return
+			if l.caps.Take(s.addr) {
+				l.holdLocked(sh, k, e, s, reason)
+				sh.mu.Unlock()
+				return
+			}
+			refused = true
 		}
 	}
 	l.removeLocked(k, e, c, reason)
 	l.forgetIfEmpty(sh, k, e)
+	sh.mu.Unlock()
+	if refused {
+		l.log.Info("seat not held: too many held seats", "app", k.App, "stream", k.Stream, "reason", reason.String())
+	}
 }
 
 // holds reports whether a member leaving for reason keeps a resumable
@@ -268,7 +280,7 @@ func (l *Local) removeLocked(k Key, e *entry, c Conn, reason Reason) {
 }
 
 // Relay implements Rooms. A frame for a held seat is kept for it.
-func (l *Local) Relay(c Conn, k Key, frame []byte) error {
+func (l *Local) Relay(c Conn, k Key, frame Loan) error {
 	sh := l.shard(k)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -281,7 +293,7 @@ func (l *Local) Relay(c Conn, k Key, frame []byte) error {
 		return protocol.ErrNoPeerAssociated
 	}
 	if e.seats == [2]*seat{} {
-		p.Send(frame) // plain members: the common case
+		frame.SendTo(p) // plain members: the common case
 		return nil
 	}
 	l.sendLocked(e, p, frame)
@@ -291,8 +303,10 @@ func (l *Local) Relay(c Conn, k Key, frame []byte) error {
 
 // Stats implements Rooms.
 func (l *Local) Stats() Stats {
-	return Stats{Rooms: l.rooms.Load(), Evictions: l.evictions.Load(), Probes: l.probes.Load(),
+	st := Stats{Rooms: l.rooms.Load(), Evictions: l.evictions.Load(), Probes: l.probes.Load(),
 		Held: l.held.Load(), Resumes: l.resumes.Load(), Expiries: l.expiries.Load()}
+	l.caps.addStats(&st)
+	return st
 }
 
 // delivery is what the messages of one transition need beyond its actions.
@@ -323,7 +337,7 @@ func (l *Local) deliverLocked(k Key, e *entry, acts []room.Action[Conn], d deliv
 		default:
 			panic("hub: unknown room action")
 		}
-		l.sendLocked(e, a.To, frame)
+		l.sendLocked(e, a.To, Lend(frame))
 	}
 }
 

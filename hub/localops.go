@@ -284,11 +284,11 @@ func (l *Local) kickLocked(k Key, e *entry, c Conn, reason Reason, tellPartner b
 	for _, a := range l.leaveLocked(k, e, c, reason) {
 		if a.Kind == room.Stop {
 			if tellPartner {
-				l.sendLocked(e, a.To, StopFrame(k.Stream, reason))
+				l.sendLocked(e, a.To, Lend(StopFrame(k.Stream, reason)))
 			}
 			continue
 		}
-		l.sendLocked(e, a.To, Frame(a.Kind, k.Stream))
+		l.sendLocked(e, a.To, Lend(Frame(a.Kind, k.Stream)))
 	}
 	c.Send(StopFrame(k.Stream, reason))
 	c.Send(LeavedFrame(k.Stream, reason))

@@ -38,6 +38,15 @@ func CheckPassword(secret []byte, username, password string) bool {
 	return subtle.ConstantTimeCompare([]byte(Password(secret, username)), []byte(password)) == 1
 }
 
+// UserToken is the room token a minted username is bound to (what follows
+// its last @; labels never hold one), "" when none.
+func UserToken(username string) string {
+	if i := strings.LastIndexByte(username, '@'); i >= 0 {
+		return username[i+1:]
+	}
+	return ""
+}
+
 // CheckUsername parses a minted username and reports ErrExpired once its
 // expiry has passed at now.
 func CheckUsername(username string, now time.Time) (expiry time.Time, err error) {

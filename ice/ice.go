@@ -66,11 +66,25 @@ func IsTURN(uri string) bool {
 	return strings.HasPrefix(uri, "turn:") || strings.HasPrefix(uri, "turns:")
 }
 
+// Member is who a TURN credential is minted for.
+type Member struct {
+	// Label names the credential's user before its random part: the app,
+	// or app.room for a room's member.
+	Label string
+	// Token names the room token that authorized the member
+	// (access.Grant.Token), "" without one. It ends the user after an @
+	// (UserToken), so that a TURN server that checks the credential can
+	// count what one token holds.
+	Token string
+	// Expiry is when that token expires: the credential expires no later
+	// (zero: no bound but the TTL).
+	Expiry time.Time
+}
+
 // ICEServerConfig implements server.ICEProvider. The full list goes in
 // iceServers; the fields the Ant Media SDKs read get one URI, chosen as
-// they can use it (see legacyURI). label names a minted credential's user
-// before its random part: the app, or app.room for a room's member.
-func (p *Provider) ICEServerConfig(_ context.Context, label string) protocol.ICEServerConfig {
+// they can use it (see legacyURI).
+func (p *Provider) ICEServerConfig(_ context.Context, m Member) protocol.ICEServerConfig {
 	var c protocol.ICEServerConfig
 	if len(p.o.STUN) > 0 {
 		c.ICEServers = append(c.ICEServers, protocol.ICEServer{URLs: p.o.STUN})
@@ -79,7 +93,15 @@ func (p *Provider) ICEServerConfig(_ context.Context, label string) protocol.ICE
 	if len(p.o.TURN) > 0 {
 		user, pass = p.o.Username, p.o.Credential
 		if len(p.o.Secret) > 0 {
-			user, pass = Mint(p.o.Secret, label+"."+randomID(), p.o.Now().Add(p.o.TTL))
+			expiry := p.o.Now().Add(p.o.TTL)
+			if !m.Expiry.IsZero() && m.Expiry.Before(expiry) {
+				expiry = m.Expiry
+			}
+			u := m.Label + "." + randomID()
+			if m.Token != "" {
+				u += "@" + m.Token
+			}
+			user, pass = Mint(p.o.Secret, u, expiry)
 		}
 		c.ICEServers = append(c.ICEServers, protocol.ICEServer{URLs: p.o.TURN, Username: user, Credential: pass})
 	}

@@ -39,7 +39,7 @@ func TestCheckUsername(t *testing.T) {
 }
 
 func TestNothingConfiguredAnswersEmpty(t *testing.T) {
-	c := FromConfig(config.Default()).ICEServerConfig(context.Background(), "live")
+	c := FromConfig(config.Default()).ICEServerConfig(context.Background(), Member{Label: "live"})
 	if c.StunServerURI != "" || c.TurnServerUsername != "" || c.TurnServerCredential != "" || len(c.ICEServers) != 0 {
 		t.Fatalf("got %+v", c)
 	}
@@ -50,7 +50,7 @@ func TestNothingConfiguredAnswersEmpty(t *testing.T) {
 func TestStunURIGetsNoCredentials(t *testing.T) {
 	cfg := config.Default()
 	cfg.StunURI, cfg.TurnUsername, cfg.TurnCredential = "stun:stun.example.com:3478", "u", "p"
-	c := FromConfig(cfg).ICEServerConfig(context.Background(), "live")
+	c := FromConfig(cfg).ICEServerConfig(context.Background(), Member{Label: "live"})
 	if c.StunServerURI != cfg.StunURI || c.TurnServerUsername != "" || c.TurnServerCredential != "" {
 		t.Fatalf("legacy fields %+v", c)
 	}
@@ -64,7 +64,7 @@ func TestStaticTURN(t *testing.T) {
 	cfg.StunURI = "stun:h:3478"
 	cfg.TurnURIs = []string{"turns:h:5349?transport=tcp", "turn:h:3478?transport=tcp", "turn:h:3478?transport=udp"}
 	cfg.TurnUsername, cfg.TurnCredential = "u", "p"
-	c := FromConfig(cfg).ICEServerConfig(context.Background(), "live")
+	c := FromConfig(cfg).ICEServerConfig(context.Background(), Member{Label: "live"})
 	want := []protocol.ICEServer{{URLs: []string{"stun:h:3478"}}, {URLs: cfg.TurnURIs, Username: "u", Credential: "p"}}
 	if !equal(c.ICEServers, want) {
 		t.Fatalf("iceServers %+v", c.ICEServers)
@@ -80,7 +80,7 @@ func TestStaticTURN(t *testing.T) {
 func TestTurnInStunURI(t *testing.T) {
 	cfg := config.Default()
 	cfg.StunURI, cfg.TurnUsername, cfg.TurnCredential = "turn:127.0.0.1:3478", "user", "pass"
-	c := FromConfig(cfg).ICEServerConfig(context.Background(), "live")
+	c := FromConfig(cfg).ICEServerConfig(context.Background(), Member{Label: "live"})
 	if c.StunServerURI != cfg.StunURI || c.TurnServerUsername != "user" || c.TurnServerCredential != "pass" ||
 		len(c.ICEServers) != 1 || c.ICEServers[0].Username != "user" {
 		t.Fatalf("got %+v", c)
@@ -91,8 +91,8 @@ func TestMintedCredentials(t *testing.T) {
 	now := time.Unix(1700000000, 0)
 	p := New(Options{STUN: []string{"stun:h:3478"}, TURN: []string{"turn:h:3478"}, Secret: []byte("s3cret"), TTL: time.Hour,
 		Now: func() time.Time { return now }})
-	a := p.ICEServerConfig(context.Background(), "live")
-	b := p.ICEServerConfig(context.Background(), "live")
+	a := p.ICEServerConfig(context.Background(), Member{Label: "live"})
+	b := p.ICEServerConfig(context.Background(), Member{Label: "live"})
 	if a.TurnServerUsername == b.TurnServerUsername {
 		t.Fatal("two requests got the same credential")
 	}

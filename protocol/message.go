@@ -140,6 +140,9 @@ func (m *Message) Own() {
 		*s = strings.Clone(*s)
 	}
 	m.ID = FlexString(strings.Clone(string(m.ID)))
+	if m.Data != nil {
+		m.Data = bytes.Clone(m.Data)
+	}
 }
 
 // DecodeInto is Decode into a Message the caller owns (and may reuse: it

@@ -41,21 +41,27 @@ func clientAddr(r *http.Request, trusted []netip.Prefix) (addr netip.Addr, remot
 }
 
 // parseHop reads one X-Forwarded-For entry: an IP, maybe with a port, maybe
-// in brackets.
+// in brackets. An IPv6 zone ("fe80::1%eth0") makes it unreadable: a zone
+// is any text, it means nothing beyond the proxy's host, and the address
+// goes into logs, the admin API and webhooks.
 func parseHop(s string) (netip.Addr, bool) {
 	s = strings.TrimSpace(s)
-	if a, err := netip.ParseAddr(s); err == nil {
-		return a.Unmap(), true
-	}
-	if ap, err := netip.ParseAddrPort(s); err == nil {
-		return ap.Addr().Unmap(), true
-	}
-	if host, _, err := net.SplitHostPort(s); err == nil {
-		if a, err := netip.ParseAddr(host); err == nil {
-			return a.Unmap(), true
+	var a netip.Addr
+	if v, err := netip.ParseAddr(s); err == nil {
+		a = v
+	} else if ap, err := netip.ParseAddrPort(s); err == nil {
+		a = ap.Addr()
+	} else if host, _, err := net.SplitHostPort(s); err == nil {
+		if a, err = netip.ParseAddr(host); err != nil {
+			return netip.Addr{}, false
 		}
+	} else {
+		return netip.Addr{}, false
 	}
-	return netip.Addr{}, false
+	if a.Zone() != "" {
+		return netip.Addr{}, false
+	}
+	return a.Unmap(), true
 }
 
 func inAny(a netip.Addr, list []netip.Prefix) bool {

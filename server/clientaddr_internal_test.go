@@ -3,6 +3,7 @@ package server
 import (
 	"net/http"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/duet-rtc/duet/config"
@@ -26,14 +27,22 @@ func TestClientAddr(t *testing.T) {
 		{"unreadable hop stops the walk", "10.1.2.3:4000", []string{"198.51.100.1, garbage"}, "10.1.2.3"},
 		{"only trusted hops", "10.1.2.3:4000", []string{"10.7.7.7"}, "10.7.7.7"},
 		{"IPv4-mapped peer", "[::ffff:10.1.2.3]:4000", []string{"198.51.100.1"}, "198.51.100.1"},
+		// A zone is any text (issue #20: HTML, right-to-left overrides,
+		// tabs reached the admin API, webhooks and logs): unreadable.
+		{"zone with markup", "10.1.2.3:4000", []string{"fe80::1%<b>x</b>"}, "10.1.2.3"},
+		{"zone with RTL override", "10.1.2.3:4000", []string{"[fe80::1%\u202egnp.exe]:80"}, "10.1.2.3"},
+		{"zone with a tab", "10.1.2.3:4000", []string{"198.51.100.1, fe80::2%\tx"}, "10.1.2.3"},
 	} {
 		r := &http.Request{RemoteAddr: tc.peer, Header: http.Header{}}
 		for _, v := range tc.xff {
 			r.Header.Add("X-Forwarded-For", v)
 		}
-		got, _ := clientAddr(r, trusted)
+		got, remote := clientAddr(r, trusted)
 		if got != netip.MustParseAddr(tc.want) {
 			t.Errorf("%s: got %s, want %s", tc.name, got, tc.want)
+		}
+		if strings.ContainsAny(remote, "%<>\t\u202e") {
+			t.Errorf("%s: remote %q carries the zone", tc.name, remote)
 		}
 	}
 }

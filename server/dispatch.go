@@ -11,6 +11,7 @@ import (
 
 	"github.com/duet-rtc/duet/access"
 	"github.com/duet-rtc/duet/hub"
+	"github.com/duet-rtc/duet/internal/poison"
 	"github.com/duet-rtc/duet/internal/ws"
 	"github.com/duet-rtc/duet/protocol"
 )
@@ -108,29 +109,35 @@ func (c *conn) join(m *protocol.Message) {
 		return
 	}
 	if !in && !c.admitJoin(m, id) {
-		c.joinOutcome(id, false)
+		c.joinOutcome(id, false, access.Grant{})
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*c.srv.cfg.ProbeTimeout+5*time.Second)
 	defer cancel()
 	// Authorize before the room is touched: a refused join takes no seat
-	// and probes no member. A repeated join of a room the socket is in
-	// changes nothing, so it is not checked again.
-	if c.srv.auth != nil && !in {
+	// and probes no member. A repeated join of a room the socket is in is
+	// checked again only when it brings a token: that is how a member
+	// renews what its token granted (its TURN credential lives no longer
+	// than the token); a refused renewal leaves the member where it was.
+	var grant access.Grant
+	if c.srv.auth != nil && (!in || m.Token != "") {
 		token := m.Token
 		if token == "" {
 			token = c.urlToken
 		}
-		err := c.srv.auth.AuthorizeJoin(ctx, access.JoinRequest{App: c.app, StreamID: id, Token: token, Mode: m.Mode, RemoteAddr: c.remote})
+		var err error
+		grant, err = access.GrantJoin(ctx, c.srv.auth, access.JoinRequest{App: c.app, StreamID: id, Token: token, Mode: m.Mode, RemoteAddr: c.remote})
 		if err != nil {
 			c.sendError(definition(err), id)
-			c.joinOutcome(id, false)
+			if !in {
+				c.joinOutcome(id, false, grant)
+			}
 			return
 		}
 	}
 	c.busy.Store(true)
 	info := c.joinInfo(m)
-	info.Again, info.Prelude = in, c.icePrelude(id)
+	info.Again, info.Prelude = in, c.icePrelude(id, grant)
 	var err error
 	// A join may wait for members' answers to a probe: outside the reader
 	// pool, so that their sockets can be read meanwhile.
@@ -144,10 +151,10 @@ func (c *conn) join(m *protocol.Message) {
 	}
 	if err != nil {
 		c.sendError(definition(err), id)
-		c.joinOutcome(id, false)
+		c.joinOutcome(id, false, grant)
 		return
 	}
-	c.joinOutcome(id, true)
+	c.joinOutcome(id, true, grant)
 	if !in {
 		c.rooms = append(c.rooms, id)
 		c.srv.metrics.Joins.Inc()
@@ -190,6 +197,7 @@ type decodeState struct {
 var decodePool = sync.Pool{New: func() any { return new(decodeState) }}
 
 func (st *decodeState) release() {
+	poison.Fill(st.frame)       // a relayed frame is lent to the backend for one call
 	st.msg = protocol.Message{} // drop the strings (an SDP can be large)
 	if cap(st.frame) > 64<<10 {
 		st.frame = nil
@@ -198,8 +206,11 @@ func (st *decodeState) release() {
 	decodePool.Put(st)
 }
 
-// relay forwards m to the partner. Backends copy the frame in Send, so it
-// is encoded into the pooled buffer.
+// relay forwards m to the partner. m's strings point into the socket's
+// read buffer, which the next read overwrites: the room is named by the
+// socket's own copy of its name (a backend may keep a Key), and the frame
+// is encoded into the pooled buffer and lent to the backend for the call
+// (hub.Loan: keeping it takes a Clone).
 func (c *conn) relay(m *protocol.Message, st *decodeState) {
 	id, ok := c.streamID(m)
 	if !ok {
@@ -209,13 +220,18 @@ func (c *conn) relay(m *protocol.Message, st *decodeState) {
 		c.sendError(definition(err), id)
 		return
 	}
+	i := slices.Index(c.rooms, id)
+	if i < 0 {
+		// Not a member: no backend call, and so nothing to keep.
+		c.sendError(protocol.ErrNoPeerAssociated, id)
+		return
+	}
 	st.frame = protocol.Relay(st.frame[:0], m)
-	frame := st.frame
-	if err := c.srv.rooms.Relay(c, hub.Key{App: c.app, Stream: id}, frame); err != nil {
+	if err := c.srv.rooms.Relay(c, hub.Key{App: c.app, Stream: c.rooms[i]}, hub.Lend(st.frame)); err != nil {
 		c.sendError(definition(err), id)
 		return
 	}
-	c.srv.metrics.Relayed(m.Command, len(frame))
+	c.srv.metrics.Relayed(m.Command, len(st.frame))
 }
 
 func (c *conn) sendError(def protocol.Error, streamID string) {

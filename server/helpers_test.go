@@ -48,7 +48,7 @@ func startSingle(t *testing.T, mutate ...func(*config.Config)) *env {
 	return startNodes(t, 1, mutate...)
 }
 
-func startNodes(t *testing.T, n int, mutate ...func(*config.Config)) *env {
+func startNodes(t testing.TB, n int, mutate ...func(*config.Config)) *env {
 	t.Helper()
 	c := testserver.Config()
 	for _, f := range mutate {
@@ -62,7 +62,7 @@ func startNodes(t *testing.T, n int, mutate ...func(*config.Config)) *env {
 
 // startCluster runs n nodes with config c and options opts clustered on an
 // embedded NATS server; clock (nil: the system's) times their held seats.
-func startCluster(t *testing.T, n int, c config.Config, clock cluster.Clock, opts server.Options) *env {
+func startCluster(t testing.TB, n int, c config.Config, clock cluster.Clock, opts server.Options) *env {
 	t.Helper()
 	nats, err := cluster.StartEmbedded(cluster.EmbeddedOptions{StoreDir: t.TempDir()})
 	if err != nil {
@@ -74,7 +74,7 @@ func startCluster(t *testing.T, n int, c config.Config, clock cluster.Clock, opt
 		reg := prometheus.NewRegistry()
 		cl, err := cluster.New(context.Background(), cluster.Options{
 			URL: nats.URL(), NodeID: fmt.Sprintf("n%d", i+1), ProbeTimeout: c.ProbeTimeout, Registerer: reg, MemoryStorage: true,
-			ReconnectGrace: c.ReconnectGrace, HoldBytes: server.HoldBytes(c), Clock: clock,
+			ReconnectGrace: c.ReconnectGrace, HoldBytes: server.HoldBytes(c), HoldCaps: server.HoldCaps(c), Clock: clock,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -121,12 +121,16 @@ func (r envRooms) Stats() hub.Stats {
 		sum.Held += st.Held
 		sum.Resumes += st.Resumes
 		sum.Expiries += st.Expiries
+		sum.KeptBytes += st.KeptBytes
+		for i := range sum.HoldLimits {
+			sum.HoldLimits[i] += st.HoldLimits[i]
+		}
 	}
 	return sum
 }
 
 // Stop drains every node.
-func (e *env) Stop(t *testing.T) {
+func (e *env) Stop(t testing.TB) {
 	for _, s := range e.nodes {
 		s.Stop(t)
 	}

@@ -126,6 +126,37 @@ func TestRedirectHandler(t *testing.T) {
 	if w.Code != http.StatusBadRequest {
 		t.Errorf("bad Host: %d", w.Code)
 	}
+	// The Host header is the client's: a redirect names only hosts the
+	// certificate is for (issue #20).
+	for _, host := range []string{"evil.example", "evil.example:80", "[2001:db8::2]", "127.0.0.2"} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest("GET", "http://"+host+"/", nil))
+		if w.Code != http.StatusMisdirectedRequest || w.Header().Get("Location") != "" {
+			t.Errorf("Host %s: %d Location %q, want 421 and no redirect", host, w.Code, w.Header().Get("Location"))
+		}
+	}
+}
+
+// TestPlainHTTPRedirectNamesOnlyOwnHosts: on the TLS port too, a plain
+// request whose Host the certificate is not for is refused, not
+// redirected there.
+func TestPlainHTTPRedirectNamesOnlyOwnHosts(t *testing.T) {
+	s, _ := startHTTPS(t, "")
+	c, err := net.Dial("tcp", s.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: evil.example:8080\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMisdirectedRequest || resp.Header.Get("Location") != "" {
+		t.Fatalf("%d Location %q, want 421 and no redirect", resp.StatusCode, resp.Header.Get("Location"))
+	}
 }
 
 func httpsGet(t *testing.T, hc *http.Client, url string) (int, string) {

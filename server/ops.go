@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/duet-rtc/duet/access"
 	"github.com/duet-rtc/duet/hub"
 	"github.com/duet-rtc/duet/ice"
 	"github.com/duet-rtc/duet/protocol"
@@ -23,14 +24,16 @@ type opsState struct {
 	mu         sync.Mutex
 	removed    []string // rooms an operator took it out of, not yet forgotten by the reader
 	hasRemoved atomic.Bool
+	turnUser   string // the TURN username of this socket's credential ("": none); under mu
 
 	// Owned by the reader goroutine.
-	iceHeld   int       // getIceServerConfig requests waiting for a join's outcome
-	authed    bool      // a join with a valid token has succeeded (tokens required)
-	label     string    // app.room of the first successful join: the credential's user
-	ice       []byte    // this socket's iceServerConfig answer, once minted
-	iceRenew  time.Time // when to mint a fresh one (half its lifetime)
-	iceMinted bool      // ice holds credentials minted for this socket
+	iceHeld   int          // getIceServerConfig requests waiting for a join's outcome
+	authed    bool         // a join with a valid token has succeeded (tokens required)
+	label     string       // app.room of the first successful join: the credential's user
+	grant     access.Grant // what the last join with a valid token was granted
+	ice       []byte       // this socket's iceServerConfig answer, once minted
+	iceRenew  time.Time    // when to mint a fresh one (half its lifetime)
+	iceMinted bool         // ice holds credentials minted for this socket
 }
 
 var _ hub.Removable = (*conn)(nil)
@@ -40,8 +43,14 @@ var _ hub.Removable = (*conn)(nil)
 func (c *conn) Removed(k hub.Key) {
 	c.ops.mu.Lock()
 	c.ops.removed = append(c.ops.removed, k.Stream)
+	user := c.ops.turnUser
 	c.ops.mu.Unlock()
 	c.ops.hasRemoved.Store(true)
+	if user != "" && c.srv.turn != nil {
+		// A removed member's relays end with it (EndUser only marks
+		// them: the TURN server closes them on its own goroutine).
+		c.srv.turn.EndUser(user)
+	}
 }
 
 // forgetRemoved drops the rooms an operator removed the socket from.
@@ -82,27 +91,32 @@ func (c *conn) getICE() {
 	if label == "" {
 		label = c.app
 	}
-	c.Send(c.iceAnswer(label))
+	c.Send(c.iceAnswer(ice.Member{Label: label, Token: c.ops.grant.Token, Expiry: c.ops.grant.Expiry}))
 	c.srv.metrics.ICEAnswers.WithLabelValues("servers").Inc()
 }
 
 // iceAnswer is the socket's iceServerConfig frame. Credentials are minted
-// once per socket (label names them: the app, or app.room of the join
-// that authorized it) and given again on every request until half their
-// lifetime has passed, so that one member holds one TURN credential and
-// the embedded TURN server's quota per credential is a quota per member.
-func (c *conn) iceAnswer(label string) []byte {
+// once per socket for member m (the app, or app.room of the join that
+// authorized it; bound to its room token and no longer-lived than it) and
+// given again on every request until half their lifetime has passed, so
+// that one member holds one TURN credential and the embedded TURN server's
+// quota per credential is a quota per member.
+func (c *conn) iceAnswer(m ice.Member) []byte {
 	now := time.Now()
 	if c.ops.ice != nil && (!c.ops.iceMinted || now.Before(c.ops.iceRenew)) {
 		return c.ops.ice
 	}
-	cfg := c.srv.ice.ICEServerConfig(context.Background(), label)
+	cfg := c.srv.ice.ICEServerConfig(context.Background(), m)
 	c.ops.ice = protocol.IceServerConfigMsg(nil, cfg)
 	c.ops.iceMinted = false
-	if expiry, err := ice.CheckUsername(turnUsername(cfg), now); err == nil {
+	user := turnUsername(cfg)
+	if expiry, err := ice.CheckUsername(user, now); err == nil {
 		c.ops.iceMinted = true
 		c.ops.iceRenew = now.Add(expiry.Sub(now) / 2)
 	}
+	c.ops.mu.Lock()
+	c.ops.turnUser = user
+	c.ops.mu.Unlock()
 	return c.ops.ice
 }
 
@@ -119,23 +133,32 @@ func turnUsername(cfg protocol.ICEServerConfig) string {
 }
 
 // icePrelude is what a join hands the backend to send just before joined:
-// the answer to held getIceServerConfig requests, minted for this member.
-func (c *conn) icePrelude(stream string) []byte {
+// the answer to held getIceServerConfig requests, minted for this member
+// under what its join was granted.
+func (c *conn) icePrelude(stream string, g access.Grant) []byte {
 	if c.ops.iceHeld == 0 {
 		return nil
 	}
-	return c.iceAnswer(c.app + "." + stream)
+	return c.iceAnswer(ice.Member{Label: c.app + "." + stream, Token: g.Token, Expiry: g.Expiry})
 }
 
 // joinOutcome settles held getIceServerConfig requests after a join:
 // authorized tells whether the socket is now in a room with a valid token
-// (the prelude already answered one request).
-func (c *conn) joinOutcome(stream string, authorized bool) {
+// (the prelude already answered one request), granted g. A grant other
+// than the one the socket's credential was minted under makes the next
+// request mint afresh.
+func (c *conn) joinOutcome(stream string, authorized bool, g access.Grant) {
 	if authorized && c.ops.label == "" {
 		c.ops.label = c.app + "." + stream
 	}
 	if c.srv.auth == nil {
 		return
+	}
+	if authorized && g != c.ops.grant {
+		if c.ops.iceHeld == 0 && c.ops.iceMinted {
+			c.ops.ice = nil // renewed: the next answer is minted for g
+		}
+		c.ops.grant = g
 	}
 	held := c.ops.iceHeld
 	c.ops.iceHeld = 0

@@ -20,8 +20,15 @@ func NewLocal(cfg config.Config, log *slog.Logger) *hub.Local {
 		ProbeTimeout:   cfg.ProbeTimeout,
 		ReconnectGrace: cfg.ReconnectGrace,
 		HoldBytes:      HoldBytes(cfg),
+		HoldCaps:       HoldCaps(cfg),
 		Logger:         log,
 	})
+}
+
+// HoldCaps are the caps on held seats that cfg sets, for any backend
+// (max_held_seats_per_ip, max_held_seats, max_held_bytes).
+func HoldCaps(cfg config.Config) *hub.HoldCaps {
+	return &hub.HoldCaps{PerAddr: cfg.MaxHeldPerIP, Total: cfg.MaxHeldSeats, KeptMax: int64(cfg.MaxHeldBytes)}
 }
 
 // HoldBytes is how many bytes of relayed frames a backend keeps for a held
@@ -45,7 +52,7 @@ func (s *Server) closeOwnRooms() {
 // joinInfo is what a join tells the room backend. An invalid session is
 // treated as absent.
 func (c *conn) joinInfo(m *protocol.Message) hub.JoinInfo {
-	info := hub.JoinInfo{Remote: c.remote, Resumable: m.Resumable, ResumeToken: m.ResumeToken}
+	info := hub.JoinInfo{Remote: c.remote, Addr: capKey(c.addr), Resumable: m.Resumable, ResumeToken: m.ResumeToken}
 	if protocol.ValidSession(m.Session) {
 		info.Session = m.Session
 	}

@@ -41,12 +41,20 @@ func clustered() bool {
 // the next node, so a seat is held on one node and taken back on another.
 func startResume(t *testing.T, mutate ...func(*config.Config)) *resumeEnv {
 	t.Helper()
+	n, _ := strconv.Atoi(os.Getenv("DUET_TEST_NODES"))
+	return startResumeNodes(t, max(n, 1), mutate...)
+}
+
+// startResumeNodes is startResume on n nodes (1: the in-process backend)
+// whatever DUET_TEST_NODES says, for tests of what one node holds.
+func startResumeNodes(t testing.TB, n int, mutate ...func(*config.Config)) *resumeEnv {
+	t.Helper()
 	c := testserver.Config()
 	for _, f := range mutate {
 		f(&c)
 	}
 	clock := new(fakeclock.Clock)
-	if n, _ := strconv.Atoi(os.Getenv("DUET_TEST_NODES")); n > 1 {
+	if n > 1 {
 		c.ReconnectGrace = testGrace
 		t.Cleanup(func() { // after every node's Close, registered next
 			if n := clock.Pending(); n != 0 {
@@ -57,7 +65,7 @@ func startResume(t *testing.T, mutate ...func(*config.Config)) *resumeEnv {
 		return &resumeEnv{env: e, rooms: e.Rooms(), clock: clock}
 	}
 	local := hub.NewLocalWith(hub.LocalOptions{
-		ProbeTimeout: c.ProbeTimeout, ReconnectGrace: testGrace, HoldBytes: c.SendQueueBytes - 512, Clock: clock,
+		ProbeTimeout: c.ProbeTimeout, ReconnectGrace: testGrace, HoldBytes: c.SendQueueBytes - 512, HoldCaps: server.HoldCaps(c), Clock: clock,
 	})
 	t.Cleanup(func() {
 		local.Close() // after the server's drain, registered below
@@ -93,7 +101,7 @@ func joinResumable(c *client, room, session, token string) msg {
 
 // pairResumable joins a then b, both resumable with sessions "sa" and
 // "sb", and returns their joined messages; a's start is consumed.
-func pairResumable(t *testing.T, a, b *client, room string) (ja, jb msg) {
+func pairResumable(t testing.TB, a, b *client, room string) (ja, jb msg) {
 	t.Helper()
 	ja = joinResumable(a, room, "sa", "")
 	jb = joinResumable(b, room, "sb", "")
@@ -137,7 +145,7 @@ func keys(m msg) string {
 }
 
 // waitHeld waits until the backend holds n seats.
-func (e *resumeEnv) waitHeld(t *testing.T, n int64) {
+func (e *resumeEnv) waitHeld(t testing.TB, n int64) {
 	t.Helper()
 	wstest.Eventually(t, "held seats = "+strconv.FormatInt(n, 10), func() bool { return e.rooms.Stats().Held == n })
 }
@@ -145,7 +153,7 @@ func (e *resumeEnv) waitHeld(t *testing.T, n int64) {
 // expectStats waits until the backend's counters, summed over the nodes,
 // satisfy ok: on one node they do at once; on a cluster a node may learn
 // a moment later that a hold it wrote has ended elsewhere.
-func (e *resumeEnv) expectStats(t *testing.T, ok func(hub.Stats) bool) {
+func (e *resumeEnv) expectStats(t testing.TB, ok func(hub.Stats) bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for st := e.rooms.Stats(); !ok(st); st = e.rooms.Stats() {

@@ -35,7 +35,15 @@ import (
 // again when half of a minted credential's lifetime has passed; label
 // names the credential's user: the app, or app.room for a room's member.
 type ICEProvider interface {
-	ICEServerConfig(ctx context.Context, label string) protocol.ICEServerConfig
+	ICEServerConfig(ctx context.Context, m ice.Member) protocol.ICEServerConfig
+}
+
+// TURNRelays is the embedded TURN server as the transport sees it: a
+// member an operator removes loses the relays its credential holds, and
+// the credential itself. EndUser must not block (it is called under a
+// room backend's lock).
+type TURNRelays interface {
+	EndUser(username string)
 }
 
 // Options are the server's collaborators. Zero values get defaults.
@@ -45,6 +53,7 @@ type Options struct {
 	Rooms      hub.Rooms            // nil: an in-process hub.Local
 	Authorizer access.Authorizer    // nil: every join is allowed
 	ICE        ICEProvider          // nil: ice.FromConfig (stun_uri, turn_uris and their credentials)
+	TURN       TURNRelays           // the embedded TURN server, if it runs in this process
 	// Extra handlers mounted on the mux (the web UI, admin endpoints).
 	Mount func(mux *http.ServeMux)
 	// TLS serves https:// and wss:// (nil: from tls_cert and tls_key when
@@ -68,6 +77,7 @@ type Server struct {
 	rooms    hub.Rooms
 	auth     access.Authorizer
 	ice      ICEProvider
+	turn     TURNRelays
 	metrics  *metrics.Metrics
 	registry *prometheus.Registry
 	origin   func(*http.Request) bool
@@ -136,6 +146,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		rooms:    rooms,
 		auth:     opts.Authorizer,
 		ice:      opts.ICE,
+		turn:     opts.TURN,
 		registry: reg,
 		conns:    make(map[*conn]struct{}),
 		perIP:    make(map[netip.Addr]int),
@@ -159,9 +170,10 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		st := rooms.Stats()
 		return st.Rooms, st.Evictions, st.Probes
 	})
-	metrics.RegisterResume(reg, func() (int64, int64, int64) {
+	metrics.RegisterResume(reg, func() metrics.ResumeStats {
 		st := rooms.Stats()
-		return st.Held, st.Resumes, st.Expiries
+		return metrics.ResumeStats{Held: st.Held, Resumes: st.Resumes, Expiries: st.Expiries, KeptBytes: st.KeptBytes,
+			RefusedPerIP: st.HoldLimits[hub.CapPerAddr], RefusedTotal: st.HoldLimits[hub.CapTotal], EndedKept: st.HoldLimits[hub.CapKept]}
 	})
 	s.tlsMetrics = metrics.RegisterTLS(reg)
 	s.loadMetrics = metrics.RegisterLoad(reg, s.loadSample)

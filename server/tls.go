@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"io"
 	"log/slog"
@@ -57,7 +58,7 @@ func (s *Server) listener(ln net.Listener) net.Listener {
 	if s.tls == nil {
 		return g
 	}
-	return tls.NewListener(sniffListener{Listener: g, log: s.log}, s.tls)
+	return tls.NewListener(sniffListener{Listener: g, log: s.log, covers: s.covers}, s.tls)
 }
 
 // takeOver moves an upgraded wss:// socket from crypto/tls to duet's own
@@ -101,6 +102,10 @@ func (s *Server) RedirectHandler(httpsAddr string) http.Handler {
 			http.Error(w, "bad Host header", http.StatusBadRequest)
 			return
 		}
+		if !s.covers(host) {
+			http.Error(w, misdirected, http.StatusMisdirectedRequest)
+			return
+		}
 		if port != "443" && port != "" {
 			host = net.JoinHostPort(strings.Trim(host, "[]"), port)
 		} else if strings.Contains(host, ":") && !strings.HasPrefix(host, "[") {
@@ -108,6 +113,42 @@ func (s *Server) RedirectHandler(httpsAddr string) http.Handler {
 		}
 		http.Redirect(w, r, "https://"+host+r.URL.RequestURI(), http.StatusPermanentRedirect)
 	})
+}
+
+// misdirected answers a request whose Host names something this server has
+// no certificate for: the Host header is the client's to choose, so a
+// redirect may only name the server's own names.
+const misdirected = "this server has no certificate for that host name\n"
+
+// covers reports whether the server's certificate is valid for host (a
+// name or an address), the only hosts a redirect to https:// may name.
+func (s *Server) covers(host string) bool {
+	if s.tls == nil {
+		return false
+	}
+	host = strings.Trim(host, "[]")
+	hello := &tls.ClientHelloInfo{}
+	if net.ParseIP(host) == nil {
+		hello.ServerName = host // SNI carries names only
+	}
+	var cert *tls.Certificate
+	switch {
+	case s.tls.GetCertificate != nil:
+		cert, _ = s.tls.GetCertificate(hello)
+	case len(s.tls.Certificates) > 0:
+		cert = &s.tls.Certificates[0]
+	}
+	if cert == nil || len(cert.Certificate) == 0 {
+		return false
+	}
+	leaf := cert.Leaf
+	if leaf == nil {
+		var err error
+		if leaf, err = x509.ParseCertificate(cert.Certificate[0]); err != nil {
+			return false
+		}
+	}
+	return leaf.VerifyHostname(host) == nil
 }
 
 // validHost reports whether h may go into a Location header: letters,
@@ -129,7 +170,8 @@ func validHost(h string) bool {
 // plain HTTP request and answered with a redirect to https://.
 type sniffListener struct {
 	net.Listener
-	log *slog.Logger
+	log    *slog.Logger
+	covers func(host string) bool
 }
 
 func (l sniffListener) Accept() (net.Conn, error) {
@@ -138,12 +180,13 @@ func (l sniffListener) Accept() (net.Conn, error) {
 		return nil, err
 	}
 	// The Watch lets tlsrec take the socket over after its upgrade.
-	return &sniffConn{Conn: tlsrec.NewWatch(c), log: l.log}, nil
+	return &sniffConn{Conn: tlsrec.NewWatch(c), log: l.log, covers: l.covers}, nil
 }
 
 type sniffConn struct {
 	net.Conn
 	log     *slog.Logger
+	covers  func(host string) bool
 	checked bool
 	first   []byte // the first byte, read ahead, until it is handed on
 }
@@ -197,10 +240,24 @@ func (c *sniffConn) redirect(first byte) {
 		io.WriteString(c.Conn, "HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
 		return
 	}
+	if !c.covers(hostOnly(host)) {
+		io.WriteString(c.Conn, "HTTP/1.1 421 Misdirected Request\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: "+
+			strconv.Itoa(len(misdirected))+"\r\n\r\n"+misdirected)
+		return
+	}
 	target := "https://" + host + req.URL.RequestURI()
 	c.log.Debug("plain HTTP on the TLS port: redirected", "remote", c.RemoteAddr().String(), "to", target)
 	// 307, not a permanent redirect: the port may serve plain HTTP again
 	// another day, and browsers keep permanent redirects.
 	io.WriteString(c.Conn, "HTTP/1.1 307 Temporary Redirect\r\nLocation: "+target+
 		"\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
+}
+
+// hostOnly is the host of a Host header value (name, address or
+// [address], with or without a port).
+func hostOnly(h string) string {
+	if host, _, err := net.SplitHostPort(h); err == nil {
+		return host
+	}
+	return strings.Trim(h, "[]")
 }

@@ -7,6 +7,7 @@ type metrics struct {
 	active  prometheus.Gauge
 	total   prometheus.Counter
 	refused *prometheus.CounterVec
+	endedBy *prometheus.CounterVec
 	bytes   map[string]prometheus.Counter
 	drops   map[string]prometheus.Counter
 }
@@ -27,7 +28,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "duet_turn_refused_total",
-			Help: "Requests the embedded TURN server refused, by reason: bad_credentials, expired, quota, capacity, no_port, tcp_relay, peer_<kind> (a relay to a denied address).",
+			Help: "Requests the embedded TURN server refused, by reason: bad_credentials, expired, revoked, quota, token_quota, ip_quota, capacity, no_port, tcp_relay, peer_<kind> (a relay to a denied address).",
+		}, []string{"reason"}),
+		endedBy: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "duet_turn_allocations_ended_total",
+			Help: "Allocations the embedded TURN server ended before their client did, by reason: expired (the credential, and so its room token), removed (an operator removed its member).",
 		}, []string{"reason"}),
 		bytes: map[string]prometheus.Counter{},
 		drops: map[string]prometheus.Counter{},
@@ -36,7 +41,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		m.bytes[d] = bytes.WithLabelValues(d)
 		m.drops[d] = drops.WithLabelValues(d)
 	}
-	for _, c := range []prometheus.Collector{m.active, m.total, m.refused, bytes, drops} {
+	for _, r := range []string{"expired", "removed"} {
+		m.endedBy.WithLabelValues(r)
+	}
+	for _, c := range []prometheus.Collector{m.active, m.total, m.refused, m.endedBy, bytes, drops} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -47,5 +55,6 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 func (m *metrics) refuse(reason string)      { m.refused.WithLabelValues(reason).Inc() }
 func (m *metrics) allocated()                { m.active.Inc(); m.total.Inc() }
 func (m *metrics) deallocated()              { m.active.Dec() }
+func (m *metrics) ended(reason string)       { m.endedBy.WithLabelValues(reason).Inc() }
 func (m *metrics) relayed(dir string, n int) { m.bytes[dir].Add(float64(n)) }
 func (m *metrics) dropped(dir string, n int) { m.drops[dir].Add(float64(n)) }

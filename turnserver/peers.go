@@ -12,6 +12,7 @@ var special = []netip.Prefix{
 	netip.MustParsePrefix("192.0.0.0/24"),    // IETF protocol assignments
 	netip.MustParsePrefix("198.18.0.0/15"),   // benchmarking
 	netip.MustParsePrefix("240.0.0.0/4"),     // reserved, and broadcast
+	netip.MustParsePrefix("64:ff9b::/96"),    // well-known NAT64: embeds any IPv4 address, private ones too
 	netip.MustParsePrefix("64:ff9b:1::/48"),  // local-use NAT64
 	netip.MustParsePrefix("2001::/23"),       // IETF protocol assignments (Teredo, ORCHID...)
 	netip.MustParsePrefix("2002::/16"),       // 6to4: embeds any IPv4 address
@@ -31,6 +32,78 @@ var special = []netip.Prefix{
 type peerPolicy struct {
 	allowPrivate bool
 	allowed      []netip.Prefix
+	// The server's own addresses (public, relay, listen, and with an
+	// unspecified relay address every interface's): a peer there is
+	// reached only on a relay port (two callers relayed by this server
+	// talk relay to relay), never on the TURN port itself or any other
+	// service of the host.
+	self               []netip.Addr
+	relayMin, relayMax int // 0, 0: any port is a relay port
+	listenPort         int
+}
+
+// selfReason returns "self" when ip:port is one of the server's own
+// addresses on a port that is not a relay port (or is the TURN port).
+func (p peerPolicy) selfReason(ip net.IP, port int) string {
+	a, ok := netip.AddrFromSlice(ip)
+	if !ok {
+		return "invalid"
+	}
+	a = a.Unmap()
+	own := false
+	for _, s := range p.self {
+		if s == a {
+			own = true
+		}
+	}
+	switch {
+	case !own:
+		return ""
+	case port == p.listenPort:
+		return "self"
+	case p.relayMin == 0 && p.relayMax == 0:
+		return ""
+	case port < p.relayMin || port > p.relayMax:
+		return "self"
+	}
+	return ""
+}
+
+// ownAddrs are the addresses a server reaches itself on: the public IP,
+// the listen and relay IPs, and every interface's address when either of
+// those is unspecified.
+func ownAddrs(public net.IP, listenHost, relay string) []netip.Addr {
+	var out []netip.Addr
+	add := func(a netip.Addr) {
+		if a.IsValid() && !a.IsUnspecified() {
+			out = append(out, a.Unmap())
+		}
+	}
+	if a, ok := netip.AddrFromSlice(public); ok {
+		add(a)
+	}
+	all := false
+	for _, h := range []string{listenHost, relay} {
+		a, err := netip.ParseAddr(h)
+		switch {
+		case h == "" || err == nil && a.IsUnspecified():
+			all = true
+		case err == nil:
+			add(a)
+		}
+	}
+	if all {
+		if addrs, err := net.InterfaceAddrs(); err == nil {
+			for _, ia := range addrs {
+				if n, ok := ia.(*net.IPNet); ok {
+					if a, ok := netip.AddrFromSlice(n.IP); ok {
+						add(a)
+					}
+				}
+			}
+		}
+	}
+	return out
 }
 
 // reason returns "" when peer may be relayed to, else why not.

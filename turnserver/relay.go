@@ -4,17 +4,23 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/pion/turn/v5"
 	"golang.org/x/time/rate"
+
+	"github.com/duet-rtc/duet/ice"
 )
 
 // Errors an allocation can fail with.
 var (
 	ErrQuota      = errors.New("turnserver: allocation quota reached")
+	ErrTokenQuota = errors.New("turnserver: the room token's allocation quota is reached")
+	ErrIPQuota    = errors.New("turnserver: the client address's allocation quota is reached")
+	ErrRevoked    = errors.New("turnserver: the credential was revoked")
 	ErrCapacity   = errors.New("turnserver: server holds its maximum of allocations")
 	ErrTCPRelay   = errors.New("turnserver: TCP relays (RFC 6062) are not offered")
 	ErrNoPort     = errors.New("turnserver: no free relay port")
@@ -22,14 +28,20 @@ var (
 )
 
 // relays allocates relay sockets in the port range, counts them per
-// credential and in total, and wraps each in a relayConn that enforces the
-// bandwidth cap and the peer policy and counts bytes.
+// credential, per room token, per client address and in total, and wraps
+// each in a relayConn that enforces the bandwidth cap and the peer policy,
+// counts bytes, and ends when its credential expires (see binding.go).
 type relays struct {
 	s *Server
 
-	mu     sync.Mutex
-	total  int
-	byUser map[string]int
+	mu      sync.Mutex
+	total   int
+	byUser  map[string]int
+	byToken map[string]int     // by ice.UserToken of the credential
+	byIP    map[netip.Addr]int // by client address (from pion's allocation events)
+	open    map[string]map[*relayConn]struct{}
+	revoked map[string]time.Time // credentials EndUser ended, until they expire
+	ending  []*relayConn         // for the binding worker to close
 }
 
 var _ turn.RelayAddressGenerator = (*relays)(nil)
@@ -37,18 +49,28 @@ var _ turn.RelayAddressGenerator = (*relays)(nil)
 // Validate implements turn.RelayAddressGenerator.
 func (r *relays) Validate() error { return nil }
 
-// admit reports whether user may take one more allocation, without
-// reserving it: pion asks before allocating (answering 486 on no).
-func (r *relays) admit(user string) error {
+// admit reports whether user, at client address ip, may take one more
+// allocation, without reserving it: pion asks before allocating
+// (answering 486 on no).
+func (r *relays) admit(user string, ip netip.Addr) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if o := r.s.o; o.IPQuota > 0 && ip.IsValid() && r.byIP[ip] >= o.IPQuota {
+		return ErrIPQuota
+	}
 	return r.checkLocked(user)
 }
 
 func (r *relays) checkLocked(user string) error {
 	o := r.s.o
+	if _, ok := r.revoked[user]; ok {
+		return ErrRevoked
+	}
 	if o.UserQuota > 0 && r.byUser[user] >= o.UserQuota {
 		return ErrQuota
+	}
+	if tok := ice.UserToken(user); o.TokenQuota > 0 && tok != "" && r.byToken[tok] >= o.TokenQuota {
+		return ErrTokenQuota
 	}
 	if o.MaxAllocations > 0 && r.total >= o.MaxAllocations {
 		return ErrCapacity
@@ -66,16 +88,30 @@ func (r *relays) reserve(user string) error {
 	}
 	r.total++
 	r.byUser[user]++
+	if tok := ice.UserToken(user); tok != "" {
+		r.byToken[tok]++
+	}
 	return nil
 }
 
-func (r *relays) release(user string) {
+func (r *relays) release(c *relayConn) {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.total--
-	if r.byUser[user]--; r.byUser[user] <= 0 {
-		delete(r.byUser, user)
+	if r.byUser[c.user]--; r.byUser[c.user] <= 0 {
+		delete(r.byUser, c.user)
 	}
-	r.mu.Unlock()
+	if tok := ice.UserToken(c.user); tok != "" {
+		if r.byToken[tok]--; r.byToken[tok] <= 0 {
+			delete(r.byToken, tok)
+		}
+	}
+	if set := r.open[c.user]; set != nil {
+		delete(set, c)
+		if len(set) == 0 {
+			delete(r.open, c.user)
+		}
+	}
 }
 
 // AllocatePacketConn implements turn.RelayAddressGenerator: a UDP socket on
@@ -85,19 +121,21 @@ func (r *relays) AllocatePacketConn(conf turn.AllocateListenerConfig) (net.Packe
 		r.s.m.refuse(reasonFor(err))
 		return nil, nil, err
 	}
+	rc := &relayConn{s: r.s, user: conf.UserID}
 	pc, err := r.listen(conf)
 	if err != nil {
-		r.release(conf.UserID)
+		r.release(rc)
 		r.s.m.refuse("no_port")
 		return nil, nil, err
 	}
+	rc.PacketConn = pc
 	port := pc.LocalAddr().(*net.UDPAddr).Port
-	rc := &relayConn{PacketConn: pc, s: r.s, user: conf.UserID}
 	if bw := r.s.o.Bandwidth; bw > 0 {
 		burst := max(bw, 64<<10) // a whole datagram always fits
 		rc.in = rate.NewLimiter(rate.Limit(bw), burst)
 		rc.out = rate.NewLimiter(rate.Limit(bw), burst)
 	}
+	r.track(rc)
 	r.s.m.allocated()
 	return rc, &net.UDPAddr{IP: r.s.o.PublicIP, Port: port}, nil
 }
@@ -142,6 +180,12 @@ func reasonFor(err error) string {
 		return "quota"
 	case errors.Is(err, ErrCapacity):
 		return "capacity"
+	case errors.Is(err, ErrTokenQuota):
+		return "token_quota"
+	case errors.Is(err, ErrIPQuota):
+		return "ip_quota"
+	case errors.Is(err, ErrRevoked):
+		return "revoked"
 	}
 	return "other"
 }
@@ -154,13 +198,18 @@ type relayConn struct {
 	s       *Server
 	user    string
 	in, out *rate.Limiter // nil: no cap
+	expire  func() bool   // stops the timer that ends it with its credential
 	once    sync.Once
 }
 
 // WriteTo sends a client's datagram to a peer.
 func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	if ua, ok := addr.(*net.UDPAddr); ok {
-		if why := c.s.policy.reason(ua.IP); why != "" {
+		why := c.s.policy.reason(ua.IP)
+		if why == "" {
+			why = c.s.policy.selfReason(ua.IP, ua.Port)
+		}
+		if why != "" {
 			// pion only writes to peers with a permission, which the policy
 			// already checked; this is the second lock on the door.
 			c.s.m.refuse("peer_" + why)
@@ -196,7 +245,10 @@ func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
 func (c *relayConn) Close() error {
 	err := c.PacketConn.Close()
 	c.once.Do(func() {
-		c.s.relays.release(c.user)
+		if c.expire != nil {
+			c.expire()
+		}
+		c.s.relays.release(c)
 		c.s.m.deallocated()
 	})
 	return err

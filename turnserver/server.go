@@ -39,9 +39,10 @@ type Options struct {
 	Realm string
 	// Secret checks credentials (see ice.Mint). Required.
 	Secret []byte
-	// UserQuota bounds allocations per credential; MaxAllocations in
-	// total (0: no limit).
-	UserQuota, MaxAllocations int
+	// UserQuota bounds allocations per credential, TokenQuota per room
+	// token (over every credential minted for it), IPQuota per client
+	// address, MaxAllocations in total (0: no limit).
+	UserQuota, TokenQuota, IPQuota, MaxAllocations int
 	// Bandwidth is bytes per second per allocation and direction (0: no cap).
 	Bandwidth int
 	// AllowPrivatePeers lifts the deny-list except for multicast and
@@ -66,6 +67,10 @@ type Server struct {
 	udp    net.PacketConn
 	tcp    *trackingListener
 	port   int
+
+	wake chan struct{} // EndUser has allocations for bindingWorker to close
+	done chan struct{} // closed by Close
+	wg   sync.WaitGroup
 }
 
 // OptionsFromConfig maps the turn_* settings to Options. The secret is
@@ -80,6 +85,8 @@ func OptionsFromConfig(cfg config.Config, secret []byte, reg prometheus.Register
 		Realm:             cfg.TurnRealm,
 		Secret:            secret,
 		UserQuota:         cfg.TurnUserQuota,
+		TokenQuota:        cfg.TurnTokenQuota,
+		IPQuota:           cfg.TurnIPQuota,
 		MaxAllocations:    cfg.TurnMaxAllocations,
 		Bandwidth:         cfg.TurnBandwidth,
 		AllowPrivatePeers: cfg.TurnAllowPrivatePeers,
@@ -141,10 +148,15 @@ func Start(o Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{o: o, log: log, m: m, policy: peerPolicy{allowPrivate: o.AllowPrivatePeers, allowed: o.AllowedPeers}}
-	s.relays = &relays{s: s, byUser: map[string]int{}}
+	s.relays = &relays{s: s, byUser: map[string]int{}, byToken: map[string]int{}, byIP: map[netip.Addr]int{},
+		open: map[string]map[*relayConn]struct{}{}, revoked: map[string]time.Time{}}
+	s.wake, s.done = make(chan struct{}, 1), make(chan struct{})
 	if err := s.listen(); err != nil {
 		return nil, err
 	}
+	host, _, _ := net.SplitHostPort(o.Listen)
+	s.policy.self = ownAddrs(o.PublicIP, host, o.RelayAddress)
+	s.policy.relayMin, s.policy.relayMax, s.policy.listenPort = o.PortMin, o.PortMax, s.port
 	permit := func(client net.Addr, peer net.IP) bool {
 		if why := s.policy.reason(peer); why != "" {
 			s.m.refuse("peer_" + why)
@@ -164,6 +176,8 @@ func Start(o Options) (*Server, error) {
 					s.m.refuse("bad_credentials")
 				}
 			},
+			OnAllocationCreated: s.allocationCreated,
+			OnAllocationDeleted: s.allocationDeleted,
 		},
 		PacketConnConfigs: []turn.PacketConnConfig{{PacketConn: s.udp, RelayAddressGenerator: s.relays, PermissionHandler: permit}},
 		ListenerConfigs:   []turn.ListenerConfig{{Listener: s.tcp, RelayAddressGenerator: s.relays, PermissionHandler: permit}},
@@ -174,6 +188,8 @@ func Start(o Options) (*Server, error) {
 		return nil, err
 	}
 	s.turn = ts
+	s.wg.Add(1)
+	go s.bindingWorker()
 	log.Info("embedded TURN server listening", "addr", net.JoinHostPort(s.host(), strconv.Itoa(s.port)),
 		"public_ip", o.PublicIP.String(), "relay_ports", fmt.Sprintf("%d-%d", o.PortMin, o.PortMax))
 	return s, nil
@@ -233,6 +249,8 @@ func (s *Server) Allocations() int {
 func (s *Server) Close() error {
 	err := s.turn.Close() // closes the UDP socket and the TCP listener
 	s.tcp.closeAll()
+	close(s.done)
+	s.wg.Wait()
 	return err
 }
 
@@ -249,13 +267,18 @@ func (s *Server) authenticate(ra *turn.RequestAttributes) (string, []byte, bool)
 		s.log.Debug("TURN credential refused", "client", ra.SrcAddr.String(), "err", err)
 		return "", nil, false
 	}
+	if s.relays.isRevoked(ra.Username) {
+		s.m.refuse("revoked")
+		return "", nil, false
+	}
 	pass := ice.Password(s.o.Secret, ra.Username)
 	return ra.Username, turn.GenerateAuthKey(ra.Username, ra.Realm, pass), true
 }
 
 // quota is pion's QuotaHandler, asked before each allocation.
-func (s *Server) quota(user, _ string, _ net.Addr) bool {
-	if err := s.relays.admit(user); err != nil {
+func (s *Server) quota(user, _ string, src net.Addr) bool {
+	ip, _ := clientIP(src)
+	if err := s.relays.admit(user, ip); err != nil {
 		s.m.refuse(reasonFor(err))
 		return false
 	}

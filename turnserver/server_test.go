@@ -266,6 +266,9 @@ func TestPeerPolicy(t *testing.T) {
 		{"0.0.0.0", true, "", false},
 		{"10.1.2.3", false, "10.0.0.0/8", true},
 		{"10.1.2.3", false, "10.9.0.0/16", false},
+		// NAT64's well-known prefix embeds any IPv4 address (issue #20).
+		{"64:ff9b::a01:203", false, "", false},
+		{"64:ff9b::808:808", false, "", false},
 	} {
 		var allowed []netip.Prefix
 		if tc.allowed != "" {
@@ -349,5 +352,48 @@ func TestStartNeedsSecret(t *testing.T) {
 	_, err := turnserver.Start(turnserver.Options{Listen: "127.0.0.1:0", PublicIP: net.IPv4(127, 0, 0, 1)})
 	if err == nil || errors.Is(err, nil) {
 		t.Fatal("started without a secret")
+	}
+}
+
+// TestRelayToOwnAddresses: a peer on the server's own address is reached
+// only on a relay port — two callers this server relays talk relay to
+// relay — never on the TURN port itself (a relay loop) or another port of
+// the host (issue #20).
+func TestRelayToOwnAddresses(t *testing.T) {
+	e := start(t, func(o *turnserver.Options) {
+		allowLoopback(o)
+		o.PortMin, o.PortMax = 61000, 61999 // above the ephemeral ports the test peer gets
+	})
+	user, pass := minted(time.Hour)
+	a, err := e.client(t, user, pass, false).Allocate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := e.client(t, user, pass, true).Allocate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	// Relay to relay: both on the server's address, on relay ports.
+	b.WriteTo([]byte("open"), a.LocalAddr()) // b's permission for a
+	if _, err := a.WriteTo([]byte("relay to relay"), b.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := read(t, b); got != "relay to relay" {
+		t.Fatalf("b got %q", got)
+	}
+	other := peer(t) // a loopback service outside the relay range
+	for name, to := range map[string]net.Addr{
+		"the TURN port":            &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: e.srv.Port()},
+		"another port of the host": other.LocalAddr(),
+	} {
+		before := e.metric(t, "duet_turn_refused_total", "peer_self")
+		a.WriteTo([]byte("loop"), to)
+		waitFor(t, name+" refused as peer_self", func() bool { return e.metric(t, "duet_turn_refused_total", "peer_self") > before })
+	}
+	other.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	if n, _, err := other.ReadFrom(make([]byte, 64)); err == nil {
+		t.Fatalf("the host's other port got %d bytes through the relay", n)
 	}
 }

@@ -13,7 +13,7 @@ import (
 // Headers of a webhook request.
 const (
 	HeaderEvent     = "X-Duet-Event"     // the event's name, e.g. call_ended
-	HeaderDelivery  = "X-Duet-Delivery"  // the event's id: the same on every attempt, for deduplication
+	HeaderDelivery  = "X-Duet-Delivery"  // a copy of the event's id, the same on every attempt; unsigned: deduplicate on the body's id
 	HeaderAttempt   = "X-Duet-Attempt"   // 1 for the first attempt
 	HeaderTimestamp = "X-Duet-Timestamp" // Unix seconds when this attempt was signed
 	HeaderSignature = "X-Duet-Signature" // "v1=" + hex HMAC-SHA256(secret, timestamp + "." + body)

@@ -6,8 +6,8 @@
 //
 // Delivery is at least once per event while the node runs (a receiver that
 // got a request whose answer was lost gets it again: deduplicate by the
-// event id); events still queued when the node stops after its drain, or
-// dies, are lost.
+// event id in the signed body, not by a header); events still queued when
+// the node stops after its drain, or dies, are lost.
 package webhook
 
 import (

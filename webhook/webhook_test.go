@@ -1,6 +1,7 @@
 package webhook_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -415,5 +416,26 @@ func TestVerify(t *testing.T) {
 		if err := webhook.Verify(key, c.ts, c.sig, c.body, c.at, webhook.DefaultWindow); !errors.Is(err, c.want) {
 			t.Errorf("%s: %v, want %v", c.name, err, c.want)
 		}
+	}
+}
+
+// TestDeduplicateOnSignedID backs what the README tells receivers (issue
+// #20): the body's id is covered by the signature, X-Duet-Delivery is not.
+// A request replayed within the window with another X-Duet-Delivery still
+// verifies, so a receiver that deduplicated on the header would take it
+// twice; one with another id in the body does not.
+func TestDeduplicateOnSignedID(t *testing.T) {
+	secret := []byte("0123456789abcdef")
+	body := []byte(`{"id":"3f2a","event":"call_ended"}`)
+	now := time.Now()
+	sig := webhook.Sign(secret, now.Unix(), body)
+	ts := strconv.FormatInt(now.Unix(), 10)
+	// The header is not part of what is signed: changing it changes nothing.
+	if err := webhook.Verify(secret, ts, sig, body, now, webhook.DefaultWindow); err != nil {
+		t.Fatalf("a request with any X-Duet-Delivery: %v", err)
+	}
+	forged := bytes.Replace(body, []byte(`"3f2a"`), []byte(`"3f2b"`), 1)
+	if err := webhook.Verify(secret, ts, sig, forged, now, webhook.DefaultWindow); !errors.Is(err, webhook.ErrBadSignature) {
+		t.Fatalf("a body with another id: %v, want ErrBadSignature", err)
 	}
 }

@@ -47,6 +47,7 @@ func withCluster(ctx context.Context, cfg config.Config, log *slog.Logger, opts 
 		// kept frames bounded the same way (server.NewLocal).
 		ReconnectGrace: cfg.ReconnectGrace,
 		HoldBytes:      server.HoldBytes(cfg),
+		HoldCaps:       server.HoldCaps(cfg),
 		Logger:         log,
 		Registerer:     opts.Registry,
 	})

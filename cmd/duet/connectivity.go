@@ -35,6 +35,7 @@ func withConnectivity(cfg config.Config, log *slog.Logger, opts *server.Options)
 	if err != nil {
 		return nil, err
 	}
+	opts.TURN = ts // a member an operator removes loses its relays
 	if ice.External(cfg) {
 		opts.ICE = ice.FromConfig(cfg)
 	} else {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"os"
 	"time"
+
+	"github.com/duet-rtc/duet/internal/poison"
 )
 
 // run is the reader; it reports whether it still holds its place in the
@@ -215,6 +217,9 @@ func (c *Conn) handle(op Opcode, p []byte, now time.Time) bool {
 		if !c.Closing() {
 			c.h.Message(op, p, now)
 		}
+		// p was lent to the handler for this call only (a duetpoison
+		// build proves nobody kept it).
+		poison.Fill(p)
 	}
 	return true
 }

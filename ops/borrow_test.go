@@ -1,0 +1,200 @@
+package ops_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/duet-rtc/duet/cluster"
+	"github.com/duet-rtc/duet/internal/testkit/testserver"
+	"github.com/duet-rtc/duet/internal/testkit/wstest"
+	"github.com/duet-rtc/duet/ops"
+	"github.com/duet-rtc/duet/server"
+	"github.com/duet-rtc/duet/webhook"
+)
+
+func TestMain(m *testing.M) { testserver.VerifyTestMain(m) }
+
+const hookSecret = "borrow-test-webhook-secret"
+
+// gatedHooks is a webhook receiver that verifies every request and keeps
+// its payload, but answers nothing until the gate opens: the sender's
+// workers stay busy, so the events behind them wait in its queue and are
+// encoded only after the gate opens.
+type gatedHooks struct {
+	gate chan struct{}
+	mu   sync.Mutex
+	got  map[string]webhook.Payload // by event id: retries count once
+	bad  int
+}
+
+func (h *gatedHooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	select {
+	case <-h.gate:
+	case <-r.Context().Done():
+		return
+	}
+	err := webhook.Verify([]byte(hookSecret), r.Header.Get(webhook.HeaderTimestamp), r.Header.Get(webhook.HeaderSignature), body, time.Now(), webhook.DefaultWindow)
+	var p webhook.Payload
+	if err == nil {
+		err = json.Unmarshal(body, &p)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err != nil {
+		h.bad++
+		http.Error(w, err.Error(), http.StatusUnauthorized)
+		return
+	}
+	h.got[p.ID] = p
+}
+
+func (h *gatedHooks) payloads() []webhook.Payload {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []webhook.Payload
+	for _, p := range h.got {
+		out = append(out, p)
+	}
+	return out
+}
+
+// TestWebhookRoomIsNotBorrowed is issue #20's first finding: a held seat
+// that overflows while its partner relays is given up from inside the
+// relay, and the events that report it must name the room they happened
+// in, not whatever the relaying socket's read buffer holds by the time
+// the webhook sender encodes them. The receiver holds the sender's
+// workers until the relaying socket has sent more frames (naming another
+// room at the same place), so the events are encoded after the buffer was
+// read into again; under -race the old code also reports the race.
+func TestWebhookRoomIsNotBorrowed(t *testing.T) {
+	for _, backend := range []string{"local", "cluster"} {
+		t.Run(backend, func(t *testing.T) { testWebhookRoomIsNotBorrowed(t, backend == "cluster") })
+	}
+}
+
+func testWebhookRoomIsNotBorrowed(t *testing.T, clustered bool) {
+	h := &gatedHooks{gate: make(chan struct{}), got: map[string]webhook.Payload{}}
+	recv := httptest.NewServer(h)
+	t.Cleanup(recv.Close)
+	opened := false
+	open := func() {
+		if !opened {
+			opened = true
+			close(h.gate)
+		}
+	}
+	t.Cleanup(open) // before recv.Close: nothing stays blocked
+
+	c := testserver.Config()
+	c.WebhookURLs, c.WebhookSecret = []string{recv.URL}, hookSecret
+	c.ReconnectGrace = time.Minute
+	var opts server.Options
+	reg := prometheus.NewRegistry()
+	opts.Registry = reg
+	if clustered {
+		nats, err := cluster.StartEmbedded(cluster.EmbeddedOptions{StoreDir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nats.Shutdown)
+		cl, err := cluster.New(context.Background(), cluster.Options{
+			URL: nats.URL(), NodeID: "n1", ProbeTimeout: c.ProbeTimeout, Registerer: reg, MemoryStorage: true,
+			ReconnectGrace: c.ReconnectGrace, HoldBytes: server.HoldBytes(c),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(cl.Close)
+		opts.Rooms = cl
+	}
+	x, err := ops.Setup(ops.Options{Config: c, Registry: reg}, &opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		x.Close(ctx)
+	})
+	srv := testserver.Start(t, c, opts)
+	x.Attach(srv.Server)
+
+	// Four joins elsewhere keep the sender's four workers waiting at the gate.
+	rooms := map[string]bool{"victim-room": true}
+	for _, r := range []string{"fill-1", "fill-2", "fill-3", "fill-4"} {
+		f := wstest.Dial(t, srv.URL("app"))
+		f.Send(map[string]any{"command": "join", "streamId": r})
+		f.Expect("notification", "joined")
+		rooms[r] = true
+	}
+
+	a, b := wstest.Dial(t, srv.URL("app")), wstest.Dial(t, srv.URL("app"))
+	a.Send(map[string]any{"command": "join", "streamId": "victim-room", "session": "sa", "resumable": true})
+	a.Expect("notification", "joined")
+	b.Send(map[string]any{"command": "join", "streamId": "victim-room", "session": "sb", "resumable": true})
+	b.Expect("notification", "joined")
+	a.Expect("start", "")
+	a.WS.Close() // lost without leave: a's seat is held
+	b.Expect("notification", "peerReconnecting")
+
+	// b relays more than the hold may keep, the last of it in small frames
+	// that are read into the socket's read buffer: the hold is given up
+	// from inside one of those relays, and b is told stop.
+	big, small := strings.Repeat("x", 200<<10), strings.Repeat("y", 4<<10)
+	for range 4 {
+		b.Send(map[string]any{"command": "peerMessageCommand", "streamId": "victim-room", "definition": "d", "data": big})
+	}
+	for range 80 {
+		b.Send(map[string]any{"command": "peerMessageCommand", "streamId": "victim-room", "definition": "d", "data": small})
+	}
+	for m := b.Read(); m.Str("command") != "stop"; m = b.Read() {
+	}
+	// Frames of the same shape naming another room, read into the same
+	// buffer: a borrowed room name now reads "other-roomz".
+	for i := range 64 {
+		b.Send(map[string]any{"command": "peerMessageCommand", "streamId": "other-roomz", "definition": "d", "data": small[:i*61]})
+	}
+	for n := 0; n < 64; {
+		if m := b.Read(); m.Str("command") == "error" && m.Str("streamId") == "other-roomz" {
+			n++
+		}
+	}
+	open()
+
+	// 4 fills, 2 joins, call_started, then peer_left and call_ended.
+	wstest.Eventually(t, "9 webhook events", func() bool { return len(h.payloads()) >= 9 })
+	for _, p := range h.payloads() {
+		t.Logf("%s %q %s", p.Event, p.Room, p.Reason)
+	}
+	ended := 0
+	for _, p := range h.payloads() {
+		if !rooms[p.Room] {
+			t.Errorf("%s event names room %q (%q), a room nobody was in", p.Event, p.Room, []byte(p.Room))
+		}
+		if p.Event == "call_ended" {
+			ended++
+			if p.Room != "victim-room" || p.Reason != "timeout" {
+				t.Errorf("call_ended = room %q reason %q, want victim-room timeout", p.Room, p.Reason)
+			}
+		}
+	}
+	if ended != 1 {
+		t.Errorf("%d call_ended events, want 1", ended)
+	}
+	h.mu.Lock()
+	bad := h.bad
+	h.mu.Unlock()
+	if bad != 0 {
+		t.Errorf("%d webhook requests failed verification", bad)
+	}
+}
