@@ -70,7 +70,7 @@ func TestOpenSSLClient(t *testing.T) {
 			io.WriteString(in, "before\n")
 			wait("echo before")
 			io.WriteString(in, "K\n") // KeyUpdate, and ask for ours
-			wait("KEYUPDATE")          // s_client drops the rest of a read that began with K
+			wait("KEYUPDATE")         // s_client drops the rest of a read that began with K
 			io.WriteString(in, "after\n")
 			wait("echo after")
 			io.WriteString(in, "Q\n")
