@@ -36,6 +36,12 @@ type Summary struct {
 	GoroutinesPerS    float64            `json:"server_goroutines_per_socket,omitempty"`
 	HeapBytes         int64              `json:"server_heap_bytes,omitempty"`
 	HeapPerSocket     float64            `json:"server_heap_per_socket_bytes,omitempty"`
+	// Kernel memory per held socket, read from /proc for the whole machine
+	// (with a server on this host: both ends of each connection): the
+	// slab caches of TCP sockets, the whole slab, and TCP buffer pages.
+	KernelSocketSlabPerSocket float64 `json:"kernel_socket_slab_per_socket_bytes,omitempty"`
+	KernelSlabPerSocket       float64 `json:"kernel_slab_per_socket_bytes,omitempty"`
+	KernelTCPMemPerSocket     float64 `json:"kernel_tcp_mem_per_socket_bytes,omitempty"`
 
 	PerSec      float64 `json:"per_s,omitempty"` // relay: messages/s; setup: setups/s
 	BytesPerSec float64 `json:"bytes_per_s,omitempty"`
@@ -72,6 +78,7 @@ var plotPercentiles = []float64{1, 10, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 99.99
 
 // serverState is what can be read of the servers under test.
 type serverState struct {
+	kernel     kernelState
 	rss        int64   // summed over --server-pid, -1 when unknown
 	rssBy      []int64 // each --server-pid's
 	goroutines int64   // summed over --metrics, -1 when unknown
@@ -79,7 +86,7 @@ type serverState struct {
 }
 
 func readServers(o *Options) serverState {
-	st := serverState{rss: -1, goroutines: -1, heap: -1}
+	st := serverState{rss: -1, goroutines: -1, heap: -1, kernel: readKernel()}
 	if len(o.ServerPIDs) > 0 {
 		st.rss = 0
 		for _, pid := range o.ServerPIDs {
@@ -157,6 +164,17 @@ func (s *Summary) idleFigures(o *Options, before, after serverState) {
 				s.RSSPerSocketByPID[strconv.Itoa(pid)] = float64(after.rssBy[i]-before.rssBy[i]) / float64(s.Sockets)
 			}
 		}
+	}
+	per := func(a, b int64) float64 {
+		if a < 0 || b < 0 {
+			return 0
+		}
+		return float64(b-a) / float64(s.Sockets)
+	}
+	if len(o.ServerPIDs) > 0 { // a server on this host
+		s.KernelSocketSlabPerSocket = per(before.kernel.socketSlab, after.kernel.socketSlab)
+		s.KernelSlabPerSocket = per(before.kernel.slab, after.kernel.slab)
+		s.KernelTCPMemPerSocket = per(before.kernel.tcpMem, after.kernel.tcpMem)
 	}
 	if before.goroutines >= 0 && after.goroutines >= 0 {
 		s.Goroutines = after.goroutines
@@ -259,6 +277,10 @@ func (s *Summary) print(w io.Writer) {
 		}
 		if s.Goroutines > 0 {
 			row("server goroutines", "%d (%.2f per socket)", s.Goroutines, s.GoroutinesPerS)
+		}
+		if s.KernelSocketSlabPerSocket != 0 {
+			row("kernel, this host", "%.2f KiB per socket in socket slabs (%.2f in all slab, %.2f TCP buffers), both ends",
+				s.KernelSocketSlabPerSocket/1024, s.KernelSlabPerSocket/1024, s.KernelTCPMemPerSocket/1024)
 		}
 	case "relay":
 		if s.RateOffered > 0 {
