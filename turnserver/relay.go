@@ -143,7 +143,12 @@ func (r *relays) AllocatePacketConn(conf turn.AllocateListenerConfig) (net.Packe
 func (r *relays) listen(conf turn.AllocateListenerConfig) (net.PacketConn, error) {
 	o := r.s.o
 	try := func(port int) (net.PacketConn, error) {
-		return net.ListenPacket(conf.Network, net.JoinHostPort(o.RelayAddress, strconv.Itoa(port)))
+		pc, err := net.ListenPacket(conf.Network, net.JoinHostPort(o.RelayAddress, strconv.Itoa(port)))
+		if uc, ok := pc.(*net.UDPConn); ok {
+			uc.SetReadBuffer(relaySockBuf)
+			uc.SetWriteBuffer(relaySockBuf)
+		}
+		return pc, err
 	}
 	if conf.RequestedPort != 0 {
 		return try(conf.RequestedPort)
