@@ -82,6 +82,7 @@ const (
 	ReasonEvicted     = "evicted"     // it did not answer a liveness probe
 	ReasonKicked      = "kicked"      // an operator removed it
 	ReasonNodeFailure = "nodeFailure" // its server node died
+	ReasonRestart     = "restart"     // it gave its peer connection up and joined again: a start follows
 )
 
 // PeerReconnecting: the partner's socket was lost and the server holds its
@@ -187,6 +188,10 @@ type (
 		Session     string `json:"session,omitempty"`
 		Resumable   bool   `json:"resumable,omitempty"`
 		ResumeToken string `json:"resumeToken,omitempty"`
+		// Restart asks a repeated join to start the call over (the
+		// partner gets stop, reason restart, then start): sent by a peer
+		// that gave its connection up while the partner is still there.
+		Restart bool `json:"restart,omitempty"`
 	}
 	roomWire struct {
 		Command  string `json:"command"`

@@ -142,6 +142,11 @@ type Peer struct {
 	roomPeer string                    // the partner's session id, from the last joined or start
 	outbox   []TakeCandidate           // candidates that could not be sent while offline
 	away     bool                      // the server said the partner is gone, but we kept the connection
+	// turnSuspect: the socket we lost was to the server whose TURN relays
+	// our path; the path moves as soon as we are back (resync).
+	turnSuspect bool
+	iceExpiry   time.Time   // when the TURN credentials in use expire
+	iceRefresh  *time.Timer // asks for fresh ones before then
 
 	mu      sync.Mutex
 	ready   *Session // open, not yet returned by Accept
@@ -313,6 +318,9 @@ func (p *Peer) post(f func()) {
 func (p *Peer) run() {
 	defer close(p.done)
 	stop := func(err error) {
+		if p.iceRefresh != nil {
+			p.iceRefresh.Stop()
+		}
 		p.endSession(ErrClosed)
 		p.mu.Lock()
 		if p.err == nil {

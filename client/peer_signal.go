@@ -55,7 +55,10 @@ func (p *Peer) handle(ev Event) error {
 		// A lost socket is not a lost call: the session and its
 		// PeerConnection stay; what cannot be sent meanwhile waits.
 		p.online = false
+		p.serverGone()
 		p.emit(PeerEvent{Kind: EventReconnect, Err: e.Err})
+	case ICEConfig:
+		p.iceConfig(e.Config)
 	case NetworkChanged:
 		gone := slices.ContainsFunc(e.Gone, p.iceAddr)
 		if s := p.cur; s != nil && (gone || slices.ContainsFunc(e.Added, p.iceAddr) &&
@@ -137,7 +140,8 @@ func (p *Peer) start(e Start) {
 }
 
 // stop: the server says the partner is gone. Only a hang-up (left,
-// kicked, or a server that gives no reason) ends a connected session: for
+// kicked, or a server that gives no reason) or a restart (the partner gave
+// its peer connection up and joined again) ends a connected session: for
 // any other reason the partner may come back (a new socket, a restarted
 // server, another node) and the connection may well be up.
 func (p *Peer) stop(e Stop) {
@@ -145,7 +149,7 @@ func (p *Peer) stop(e Stop) {
 	s := p.cur
 	switch {
 	case s == nil:
-	case e.Reason == "" || e.Reason == ReasonLeft || e.Reason == ReasonKicked,
+	case e.Reason == "" || e.Reason == ReasonLeft || e.Reason == ReasonKicked || e.Reason == ReasonRestart,
 		s.pc.ConnectionState() != webrtc.PeerConnectionStateConnected:
 		p.endSession(ErrPeerLeft)
 	default:

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"errors"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -107,9 +108,17 @@ func (p *Peer) resync(s *Session) {
 			}
 		}
 	}
-	if s.pc.ConnectionState() != webrtc.PeerConnectionStateConnected {
+	turn := p.turnSuspect
+	p.turnSuspect = false
+	switch {
+	case s.pc.ConnectionState() != webrtc.PeerConnectionStateConnected:
 		p.wantRestart(s, "rejoined while not connected")
-	} else {
+	case turn && s.offerer:
+		// Our path went through the TURN server of the server we lost
+		// (the embedded one dies with its process): move it now, through
+		// the TURN servers the new socket was given, before it fails.
+		p.wantRestart(s, "turn server gone")
+	default:
 		p.negotiate(s) // anything pion asked for meanwhile
 	}
 }
@@ -143,6 +152,9 @@ func (p *Peer) endSession(err error) {
 		return
 	}
 	p.emit(PeerEvent{Kind: EventSessionEnd, Err: err})
+	if errors.Is(err, ErrConnectionFailed) && s.everConnected && p.roomPeer != "" {
+		p.rebuild()
+	}
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()

@@ -57,6 +57,19 @@ func (c *Cluster) endKeepLocked(s *seat) {
 	s.keep, s.held = nil, 0
 }
 
+// restartKeepLocked: local member s restarted its call while its partner's
+// seat is held. What it relayed before belonged to the negotiation it gave
+// up; the partner gets the restart's stop and start instead. (Frames that
+// the held seat's node sends back later, msgBack, are such frames too;
+// they are rare, racing the hold itself, and are kept as before.) The
+// caller holds the member's lock.
+func (c *Cluster) restartKeepLocked(s *seat) {
+	if kb := s.keep; kb != nil && !kb.overflow {
+		c.opt.HoldCaps.Unkeep(kb.bytes)
+		kb.frames, kb.bytes, kb.back = nil, 0, 0
+	}
+}
+
 // keepLocked keeps a frame for m's held partner in k: at the end (a relay)
 // or after the frames sent back before (back). A frame that would take
 // the kept bytes past HoldBytes gives the hold up at once, as if its grace

@@ -138,17 +138,45 @@ func (c *Cluster) admitted(k hub.Key, m *member, o outcome, info hub.JoinInfo) {
 
 // partnerChanged follows a local seat's partner as room transitions
 // arrive. A partner that resumed on a new socket is the same partner: the
-// call goes on, and its start stays.
-func (c *Cluster) partnerChanged(id string, k hub.Key, partner string, resumed bool) {
+// call goes on, and its start stays. A transition that sends start begins
+// a new call, with the same partner too (a restart).
+func (c *Cluster) partnerChanged(id string, k hub.Key, partner string, resumed, started bool) {
 	c.ops.mu.Lock()
 	if s := c.ops.seats[seatID{id, k}]; s != nil {
-		if resumed && s.partner != "" {
+		switch {
+		case resumed && s.partner != "":
 			s.partner = partner
-		} else {
+		case started && partner == s.partner && partner != "":
+			s.prev, s.prevAt, s.paired = partner, s.paired, time.Now()
+		default:
 			s.setPartner(partner, time.Now())
 		}
 	}
 	c.ops.mu.Unlock()
+}
+
+// restartedOps reports local member id's restart of its call in k, which
+// write o committed: the call ended (reason restart) and a new one began.
+// id stays the same member.
+func (c *Cluster) restartedOps(k hub.Key, id string, o outcome) {
+	now := time.Now()
+	partner, _ := o.r.Partner(id)
+	c.ops.mu.Lock()
+	meta := c.ops.seats[seatID{id, k}]
+	var mine seatMeta
+	if meta != nil {
+		meta.prev, meta.prevAt, meta.paired = partner, meta.paired, now
+		mine = *meta
+	}
+	c.ops.mu.Unlock()
+	if c.ops.observer == nil || meta == nil {
+		return
+	}
+	me := c.memberInfo(id, &mine)
+	pm := c.memberInfo(partner, c.localSeat(partner, k))
+	c.emit(hub.Event{Kind: hub.CallEnded, Key: k, Time: now, Member: me, Reason: hub.ReasonRestart,
+		Members: ordered(pm, me), CallStart: mine.prevAt})
+	c.emit(hub.Event{Kind: hub.CallStarted, Key: k, Time: now, Member: me, Members: []hub.Member{pm, me}, CallStart: now})
 }
 
 // resumedOps records local member m's seat in k, which it took back: no

@@ -22,9 +22,9 @@ func (c *Cluster) Join(ctx context.Context, conn hub.Conn, k hub.Key, info hub.J
 		m.addr = info.Addr
 	}
 	if s := m.seats[k]; s != nil && !s.joining {
-		if plainJoin(info) && s.session == "" && !s.resumable {
-			// Already in: answer joined again, in order with the room's
-			// other messages to this member.
+		if plainJoin(info) && s.session == "" && !s.resumable && s.partner == "" {
+			// Already in, waiting alone: answer joined again, in order
+			// with the room's other messages to this member.
 			conn.Send(hub.Frame(room.Joined, k.Stream))
 			m.mu.Unlock()
 			return nil
@@ -309,14 +309,21 @@ func (c *Cluster) Stats() hub.Stats {
 
 var errNotMember = errors.New("cluster: not a member of the room")
 
-// rejoin answers a repeated join of a member that sent (or had sent) the
-// resume fields: like every joined, its answer carries a new resume token
-// (the old one stops working) and the partner's session.
+// rejoin answers a repeated join of a member that is paired or sent (or
+// had sent) the resume fields: like every joined, its answer carries a new
+// resume token (the old one stops working) and the partner's session. A
+// join that RestartsCall, in a full room, starts the call over
+// (txn.restart): the partner hears stop (reason restart) and start.
 func (c *Cluster) rejoin(ctx context.Context, m *member, k hub.Key, info hub.JoinInfo) error {
 	var tok string
-	o, err := c.transact(ctx, k, 0, func(t *txn) error {
+	restarted := false
+	o, err := c.transact(ctx, k, hub.ReasonRestart, func(t *txn) error {
 		if !t.room.Has(m.id) {
 			return errNotMember
+		}
+		restarted = t.room.Len() == 2 && info.RestartsCall()
+		if restarted {
+			t.restart(m.id)
 		}
 		tok = c.setJoiner(t, m.id, info)
 		return nil
@@ -334,6 +341,9 @@ func (c *Cluster) rejoin(ctx context.Context, m *member, k hub.Key, info hub.Joi
 	s := m.seats[k]
 	if s != nil {
 		s.session, s.resumable, s.token = info.Session, info.Resumable && c.holding(), o.st.val(m.id).Token
+		if restarted && o.changed {
+			c.restartKeepLocked(s)
+		}
 		m.conn.Send(protocol.Joined(nil, k.Stream, c.joinedInfo(info, s, joinPlan{token: tok})))
 	}
 	m.mu.Unlock()
@@ -342,6 +352,9 @@ func (c *Cluster) rejoin(ctx context.Context, m *member, k hub.Key, info hub.Joi
 			c.applyEvent(m, k, c.eventFor(o, m.id, nil, 0)) // in revision order with the others
 		}
 		c.deliver(k, o, m.id)
+		if restarted {
+			c.restartedOps(k, m.id, o)
+		}
 	}
 	return nil
 }

@@ -168,7 +168,7 @@ func (c *Cluster) applyEvent(m *member, k hub.Key, ev event) {
 func (c *Cluster) applyLocked(m *member, k hub.Key, s *seat, ev event) {
 	old, resumed := s.partner, ev.flags&evResumed != 0
 	s.rev, s.partner, s.peerSession = ev.rev, ev.partner, ev.session
-	c.partnerChanged(m.id, k, ev.partner, resumed)
+	c.partnerChanged(m.id, k, ev.partner, resumed, slices.Contains(ev.kinds, room.Start))
 	c.followHoldLocked(m, k, s, old, ev.held, resumed)
 	for _, kind := range ev.kinds {
 		m.conn.Send(c.message(k, s, kind, ev.reason))

@@ -58,6 +58,22 @@ func (t *txn) leave(id string, explicit bool, reason hub.Reason) {
 	delete(t.vals, id)
 }
 
+// restart starts member id's call over (room.Room.Restart): its partner
+// gets stop (reason restart) and start, and a new call begins. The room
+// messages kept for a held partner belonged to the call given up: they
+// are dropped, so that the stop and the start are all it finds on its
+// return (and a start kept before is not cancelled by the stop).
+func (t *txn) restart(id string) {
+	if p, ok := t.room.Partner(id); ok && t.held(p) != 0 {
+		v := t.val(p)
+		v.Kept = nil
+		t.set(v)
+	}
+	_, acts := t.room.Restart(id)
+	t.add(acts, hub.ReasonRestart)
+	t.call = t.now
+}
+
 // send adds a message of kind for member to.
 func (t *txn) send(kind room.Kind, to string) {
 	t.acts = append(t.acts, act{kind: kind, to: to})

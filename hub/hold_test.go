@@ -133,8 +133,8 @@ func TestCloseEndsHolds(t *testing.T) {
 	}
 }
 
-// FuzzLocalHold applies random joins (plain, resumable, resuming with the
-// newest token a client got), socket losses, leaves, relays, probes and
+// FuzzLocalHold applies random joins (plain, resumable, resumable asking
+// for a restart, resuming with the newest token a client got), socket losses, leaves, relays, probes and
 // clock advances by four clients over two rooms, and checks: at most two
 // members, every member is a live client or a held seat, the held counter
 // matches, and at the end, once the grace has passed, nothing is left:
@@ -142,6 +142,7 @@ func TestCloseEndsHolds(t *testing.T) {
 func FuzzLocalHold(f *testing.F) {
 	f.Add([]byte{0x08, 0x09, 0x21, 0x11, 0x38, 0x29})
 	f.Add([]byte{0x08, 0x09, 0x20, 0x11, 0x19, 0x30, 0x08, 0x40})
+	f.Add([]byte{0x08, 0x01, 0x18, 0x29, 0x01, 0x48, 0x10, 0x00, 0x39})
 	f.Fuzz(func(t *testing.T, ops []byte) {
 		clock := new(fakeclock.Clock)
 		l := newHolding(clock, 64)
@@ -183,7 +184,7 @@ func FuzzLocalHold(f *testing.F) {
 			case 0:
 				join(c, k, JoinInfo{})
 			case 1:
-				join(c, k, JoinInfo{Resumable: true, Session: "s"})
+				join(c, k, JoinInfo{Resumable: true, Session: "s", Restart: op&0x40 != 0})
 			case 2:
 				join(c, k, JoinInfo{Resumable: true, ResumeToken: c.tokens[k]})
 			case 3:

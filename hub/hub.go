@@ -43,7 +43,8 @@ type Conn interface {
 type Rooms interface {
 	// Join puts c into room k and sends the resulting notifications. A
 	// full room has its members probed; dead ones are evicted and the join
-	// retried once. Errors are protocol errors (errors.Is with
+	// retried once. A repeated join by a member of a full room restarts
+	// the call when info.RestartsCall (room.Room.Restart). Errors are protocol errors (errors.Is with
 	// protocol.ErrNoSpaceForNewPeer and friends) or ctx's error.
 	Join(ctx context.Context, c Conn, k Key, info JoinInfo) error
 	// Leave takes c out of room k for reason: ReasonLeft when c asked (it
@@ -70,6 +71,9 @@ type JoinInfo struct {
 	Session     string // the client's call-session id, valid or ""; the partner gets it as peerSession
 	Resumable   bool   // hold the seat for the reconnect grace if the socket is lost without leave
 	ResumeToken string // take back the seat a previous socket held (the token of its last joined)
+	// Restart: a repeated join of a full room by a member that sent a
+	// session starts the call over only when set (see RestartsCall).
+	Restart bool
 
 	// Again is set when the transport believes the socket is already a
 	// member and so skipped authorization: a backend that finds it is not
@@ -84,6 +88,15 @@ type JoinInfo struct {
 	// answer to getIceServerConfig, which must precede any offer).
 	Prelude []byte
 }
+
+// RestartsCall reports whether this join, when it is a repeated join by a
+// member of a full room, starts the call over (room.Room.Restart): the
+// partner gets stop (reason restart) and start, so a new negotiation
+// begins. A plain member (an Ant Media SDK: no session) always does: the
+// iOS SDK calls again so, after tearing its peer connection down. A duet
+// SDK (it sends a session) does only when it asks with restart, so a
+// join it repeats for any other reason never costs a working call.
+func (i JoinInfo) RestartsCall() bool { return i.Session == "" || i.Restart }
 
 // Holder is implemented by a backend that can hold the seat of a resumable
 // member whose socket is lost. A backend that does not implement it sends
@@ -112,6 +125,7 @@ const (
 	ReasonEvicted                       // it did not answer a liveness probe when the room was full
 	ReasonKicked                        // an operator removed it
 	ReasonNodeFailure                   // its node died (cluster)
+	ReasonRestart                       // it joined again to start the call over (it stays in the room)
 )
 
 // String is the reason's name on the wire and in logs.
@@ -129,6 +143,8 @@ func (r Reason) String() string {
 		return "kicked"
 	case ReasonNodeFailure:
 		return "nodeFailure"
+	case ReasonRestart:
+		return "restart"
 	}
 	return "unknown"
 }

@@ -109,7 +109,8 @@ func (l *Local) shard(k Key) *shard {
 
 // Join implements Rooms. A join whose ResumeToken matches a seat of the
 // room takes that seat (see resumeLocked); any other token is ignored and
-// the join proceeds as an ordinary one.
+// the join proceeds as an ordinary one. A repeated join by a member of a
+// full room that RestartsCall starts the call over (restart.go).
 func (l *Local) Join(ctx context.Context, c Conn, k Key, info JoinInfo) error {
 	sh := l.shard(k)
 	for attempt := 0; ; attempt++ {
@@ -136,6 +137,11 @@ func (l *Local) Join(ctx context.Context, c Conn, k Key, info JoinInfo) error {
 				}
 				return nil
 			}
+		}
+		if e.room.Len() == 2 && e.room.Has(c) && info.RestartsCall() {
+			l.restartLocked(sh, k, e, c, info)
+			sh.mu.Unlock()
+			return nil
 		}
 		res, acts := e.room.Join(c)
 		if res == room.Admitted {

@@ -29,7 +29,7 @@ const (
 	ErrMessageTooLarge    Error = "messageTooLarge"    // frame over the configured limit; the socket closes
 	ErrTooManyRooms       Error = "tooManyRooms"       // the socket is already in the maximum number of rooms
 	ErrServiceUnavailable Error = "serviceUnavailable" // the room backend cannot take joins right now
-	ErrNotInRoom          Error = "notInRoom"          // leave or stop for a room the socket is not in
+	ErrNotInRoom          Error = "notInRoom"          // no longer sent: earlier duet servers' answer to a leave for a room the socket is not in (now leaved)
 	ErrRelayFailed        Error = "relayFailed"        // relayed messages were dropped on the way to the partner (cluster outage)
 )
 
@@ -39,5 +39,5 @@ var Definitions = []Error{
 	ErrUnauthorized, ErrTokenNotValid, ErrHighResourceUsage, ErrMissingParameter,
 	ErrNotSetRemoteDesc, ErrUnsupportedCommand, ErrInvalidJSON, ErrInvalidParameter,
 	ErrRateLimited, ErrMessageTooLarge, ErrTooManyRooms, ErrServiceUnavailable,
-	ErrNotInRoom, ErrRelayFailed,
+	ErrRelayFailed,
 }

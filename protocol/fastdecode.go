@@ -63,12 +63,16 @@ func decodeFastWith(p parser, m *Message) bool {
 			dst = &m.Session
 		case "resumeToken":
 			dst = &m.ResumeToken
-		case "resumable":
+		case "resumable", "restart":
 			v, ok := p.boolean()
 			if !ok {
 				return false
 			}
-			m.Resumable = v
+			if string(kb) == "restart" {
+				m.Restart = v
+			} else {
+				m.Resumable = v
+			}
 		case "id":
 			s, ok := p.str()
 			if !ok {
@@ -118,7 +122,7 @@ func decodeFastWith(p parser, m *Message) bool {
 // foldsToKnown reports whether key would match a field case-insensitively,
 // as encoding/json matches; such keys go to the slow path.
 func foldsToKnown(key []byte) bool {
-	for _, k := range [...]string{"command", "streamId", "type", "sdp", "label", "id", "candidate", "definition", "data", "token", "mode", "session", "resumable", "resumeToken"} {
+	for _, k := range [...]string{"command", "streamId", "type", "sdp", "label", "id", "candidate", "definition", "data", "token", "mode", "session", "resumable", "resumeToken", "restart"} {
 		if len(k) == len(key) && equalFoldASCII(k, key) {
 			return true
 		}

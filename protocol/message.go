@@ -59,6 +59,10 @@ type Message struct {
 	Session     string `json:"session"`     // the client's call-session id; see ValidSession
 	Resumable   bool   `json:"resumable"`   // hold my seat if my socket is lost
 	ResumeToken string `json:"resumeToken"` // take back the seat a previous socket held
+	// Restart asks that a repeated join of a paired room start the call
+	// over (docs/protocol.md, Rooms): a duet SDK that gave its peer
+	// connection up sends it. A join without session always restarts.
+	Restart bool `json:"restart"`
 }
 
 // Label is an m-line index. SDKs send it as a number or a numeric string.

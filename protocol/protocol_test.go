@@ -31,6 +31,13 @@ func TestDecode(t *testing.T) {
 		{`{"command":"join","streamId":"r","resumable":null,"session":null}`, nil,
 			func(m *Message) bool { return !m.Resumable && m.Session == "" }},
 		{`{"command":"join","streamId":"r","resumable":"yes"}`, ErrInvalidParameter, nil},
+		{`{"command":"join","streamId":"r","session":"abc","restart":true}`, nil,
+			func(m *Message) bool { return m.Restart && m.Session == "abc" && !m.Resumable }},
+		{`{"command":"join","streamId":"r","restart":false,"resumable":true}`, nil,
+			func(m *Message) bool { return !m.Restart && m.Resumable }},
+		{`{"command":"join","streamId":"r","restart":null}`, nil, func(m *Message) bool { return !m.Restart }},
+		{`{"command":"join","streamId":"r","restart":"true"}`, ErrInvalidParameter, nil},
+		{`{"command":"join","streamId":"r","restart":1}`, ErrInvalidParameter, nil},
 		{`{"command":"join","streamId":"r","session":42}`, ErrInvalidParameter, nil},
 		{`{"command":"join","streamId":"r","resumeToken":{}}`, ErrInvalidParameter, nil},
 		{`not json`, ErrInvalidJSON, nil},
@@ -214,6 +221,8 @@ func FuzzDecodeFast(f *testing.F) {
 		`{"command":"join","streamId":"r","session":"s-1","resumable":true,"resumeToken":"AbC_-1"}`,
 		`{"command":"join","resumable":false,"resumable":true}`, `{"resumable":null}`, `{"resumable":"true"}`,
 		`{"resumable":1}`, `{"Resumable":true}`, `{"RESUMETOKEN":"x"}`, `{"session":7}`,
+		`{"command":"join","streamId":"r","session":"s","restart":true}`, `{"restart":false,"restart":true}`,
+		`{"restart":null}`, `{"restart":"yes"}`, `{"Restart":true}`, `{"restart":0}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -234,7 +243,8 @@ func FuzzDecodeFast(f *testing.F) {
 		if fast.Command != slow.Command || fast.StreamID != slow.StreamID || fast.Type != slow.Type ||
 			fast.SDP != slow.SDP || fast.Label != slow.Label || fast.ID != slow.ID || fast.Candidate != slow.Candidate ||
 			fast.Definition != slow.Definition || string(fast.Data) != string(slow.Data) || fast.Token != slow.Token || fast.Mode != slow.Mode ||
-			fast.Session != slow.Session || fast.Resumable != slow.Resumable || fast.ResumeToken != slow.ResumeToken {
+			fast.Session != slow.Session || fast.Resumable != slow.Resumable || fast.ResumeToken != slow.ResumeToken ||
+			fast.Restart != slow.Restart {
 			t.Fatalf("decoders disagree on %q:\nfast %+v\nslow %+v", frame, fast, *slow)
 		}
 	})

@@ -90,12 +90,27 @@ func (r *Room[M]) Join(m M) (JoinResult, []Action[M]) {
 	return Full, nil
 }
 
+// Restart is a repeated join by m that starts its call over: a member of
+// a full room leaves, without leaved (its partner gets stop and becomes
+// the waiting peer), and joins again (m gets joined, then the partner
+// start: the partner offers). This is how a client that tore its side of
+// the call down and joins again on the same socket gets a new negotiation
+// (the Ant Media iOS SDK calls again so). For anyone else, a member
+// waiting alone included, it is Join.
+func (r *Room[M]) Restart(m M) (JoinResult, []Action[M]) {
+	if r.n != 2 || !r.Has(m) {
+		return r.Join(m)
+	}
+	acts := r.Leave(m, false)
+	res, joined := r.Join(m)
+	return res, append(acts, joined...)
+}
+
 // Leave removes m. explicit is true for a leave or stop command (m gets
 // leaved) and false for a closed or dead socket. The partner, if any, gets
 // stop and becomes the waiting peer. Leaving a room one is not in changes
-// nothing; when explicit it still answers leaved (duet's server answers a
-// leave for a room the socket is not in with an error before it gets
-// here).
+// nothing; when explicit it still answers leaved, as duet's server
+// answers a leave for a room the socket is not in.
 func (r *Room[M]) Leave(m M, explicit bool) []Action[M] {
 	var acts []Action[M]
 	if explicit {

@@ -41,6 +41,20 @@ func TestTransitions(t *testing.T) {
 			{op: "join", who: "B", wantRes: Admitted, wantActs: []Action[string]{a(Joined, "B"), a(Start, "A")}},
 			{op: "join", who: "B", wantRes: Admitted, wantActs: []Action[string]{a(Joined, "B")}, members: []string{"A", "B"}},
 		}},
+		{"restart by a paired member: stop to the partner, joined, then the partner starts", []step{
+			{op: "join", who: "A", wantRes: Admitted, wantActs: []Action[string]{a(Joined, "A")}},
+			{op: "join", who: "B", wantRes: Admitted, wantActs: []Action[string]{a(Joined, "B"), a(Start, "A")}},
+			{op: "restart", who: "A", wantRes: Admitted, wantActs: []Action[string]{a(Stop, "B"), a(Joined, "A"), a(Start, "B")}, members: []string{"B", "A"}},
+			{op: "restart", who: "A", wantRes: Admitted, wantActs: []Action[string]{a(Stop, "B"), a(Joined, "A"), a(Start, "B")}, members: []string{"B", "A"}},
+			{op: "restart", who: "B", wantRes: Admitted, wantActs: []Action[string]{a(Stop, "A"), a(Joined, "B"), a(Start, "A")}, members: []string{"A", "B"}},
+			{op: "relay", who: "B", wantOK: true, wantTo: "A"},
+		}},
+		{"restart while waiting alone, or by a newcomer, is a join", []step{
+			{op: "restart", who: "A", wantRes: Admitted, wantActs: []Action[string]{a(Joined, "A")}, members: []string{"A"}},
+			{op: "restart", who: "A", wantRes: Admitted, wantActs: []Action[string]{a(Joined, "A")}, members: []string{"A"}},
+			{op: "restart", who: "B", wantRes: Admitted, wantActs: []Action[string]{a(Joined, "B"), a(Start, "A")}, members: []string{"A", "B"}},
+			{op: "restart", who: "C", wantRes: Full, members: []string{"A", "B"}},
+		}},
 		{"offerer leaves: leaved to it, stop to partner, next join starts the partner", []step{
 			{op: "join", who: "A", wantRes: Admitted, wantActs: []Action[string]{a(Joined, "A")}},
 			{op: "join", who: "B", wantRes: Admitted, wantActs: []Action[string]{a(Joined, "B"), a(Start, "A")}},
@@ -107,6 +121,12 @@ func TestTransitions(t *testing.T) {
 					if res != s.wantRes {
 						t.Fatalf("step %d: join %s = %v, want %v", i, s.who, res, s.wantRes)
 					}
+				case "restart":
+					var res JoinResult
+					res, acts = r.Restart(s.who)
+					if res != s.wantRes {
+						t.Fatalf("step %d: restart %s = %v, want %v", i, s.who, res, s.wantRes)
+					}
 				case "leave":
 					acts = r.Leave(s.who, true)
 				case "drop":
@@ -132,11 +152,12 @@ func TestTransitions(t *testing.T) {
 	}
 }
 
-// FuzzRoom runs random sequences of joins, leaves and drops by four peers
-// and checks the invariants after every step.
+// FuzzRoom runs random sequences of joins, restarts, leaves and drops by
+// four peers and checks the invariants after every step.
 func FuzzRoom(f *testing.F) {
 	f.Add([]byte{0, 1, 2, 0x10, 0x21, 3, 0x31})
 	f.Add([]byte{0, 0, 1, 1, 2, 0x20, 0x11, 0x02})
+	f.Add([]byte{0, 1, 0x08, 0x09, 0x0a, 0x10, 0x09})
 	f.Fuzz(func(t *testing.T, ops []byte) {
 		var r Room[int]
 		present := map[int]bool{}
@@ -159,6 +180,10 @@ func FuzzRoom(f *testing.F) {
 				}
 				who = n
 			case 0:
+				if op&8 != 0 {
+					restart(t, &r, who, present)
+					break
+				}
 				res, acts := r.Join(who)
 				switch {
 				case present[who]:
@@ -207,4 +232,32 @@ func FuzzRoom(f *testing.F) {
 			}
 		}
 	})
+}
+
+// restart runs r.Restart(who) inside FuzzRoom: a paired member's call
+// starts over, with its partner as the offerer; anything else is a join.
+func restart(t *testing.T, r *Room[int], who int, present map[int]bool) {
+	t.Helper()
+	partner, paired := r.Partner(who)
+	res, acts := r.Restart(who)
+	switch {
+	case paired:
+		want := []Action[int]{{Stop, partner}, {Joined, who}, {Start, partner}}
+		if res != Admitted || !slices.Equal(acts, want) || !slices.Equal(r.Members(), []int{partner, who}) {
+			t.Fatalf("restart by %d paired with %d: %v %v, members %v", who, partner, res, acts, r.Members())
+		}
+	case present[who]:
+		if res != Admitted || !slices.Equal(acts, []Action[int]{{Joined, who}}) {
+			t.Fatalf("restart by lone member %d: %v %v", who, res, acts)
+		}
+	case len(present) == 2:
+		if res != Full || acts != nil {
+			t.Fatalf("restart into full room: %v %v", res, acts)
+		}
+	default:
+		present[who] = true
+		if res != Admitted || acts[0] != (Action[int]{Joined, who}) {
+			t.Fatalf("restart as a join by %d: %v %v", who, res, acts)
+		}
+	}
 }

@@ -10,7 +10,9 @@
 #   scripts/bench-media-gaps.sh                 # RUNS=10, about 25 minutes
 #   RUNS=3 OUT=/dev/stdout scripts/bench-media-gaps.sh
 #
-# Settings: RUNS (10), FAULTS (none,drain,kill,cut,network), BEFORE (c1fec73;
+# Settings: RUNS (10), FAULTS (none,drain,kill,cut,network; also
+# relay-drain,relay-kill: both tabs relay-only through the server's embedded
+# TURN, its secret random per process), BEFORE (c1fec73;
 # empty: skip the before column), OUT (docs/benchmarks.md). The network
 # fault needs root (network namespaces); without it, it is left out.
 set -euo pipefail
@@ -49,6 +51,8 @@ name() {
     kill) echo "server killed (SIGKILL) and restarted on its port" ;;
     cut) echo "one socket cut by a TCP proxy, server alive" ;;
     network) echo "the phone's active uplink taken down (address and link)" ;;
+    relay-drain) echo "relay-only tabs through the embedded TURN (random secret): server drained and restarted" ;;
+    relay-kill) echo "relay-only tabs through the embedded TURN (random secret): server killed and restarted" ;;
   esac
 }
 

@@ -9,11 +9,16 @@ if [ ! -x "$gobin/staticcheck" ]; then
   go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 fi
 
-if ! command -v chromium >/dev/null 2>&1; then
-  echo "deps: installing chromium from Debian packages"
+browsers=""
+command -v chromium >/dev/null 2>&1 || browsers="$browsers chromium"
+# Firefox for the cross-browser tests (web/firefox_test.go), driven by
+# puppeteer-core (web/test) over WebDriver BiDi.
+command -v firefox-esr >/dev/null 2>&1 || command -v firefox >/dev/null 2>&1 || browsers="$browsers firefox-esr"
+if [ -n "$browsers" ]; then
+  echo "deps: installing$browsers from Debian packages"
   sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
   $sudo apt-get update -qq
-  $sudo apt-get install -y -qq chromium >/dev/null
+  $sudo apt-get install -y -qq $browsers >/dev/null
 fi
 
 # The deployment tests: podman builds the image, busybox-static is the
@@ -34,9 +39,10 @@ if [ -n "$missing" ]; then
   $sudo apt-get install -y -qq $missing >/dev/null
 fi
 
-if [ -f web/test/package.json ] && [ ! -d web/test/node_modules ]; then
+# Installed again whenever the lock file changed since the last install.
+if [ -f web/test/package.json ] && ! cmp -s web/test/package-lock.json web/test/node_modules/.duet-installed-lock; then
   echo "deps: installing npm packages for the browser tests"
-  (cd web/test && npm ci --no-audit --no-fund --loglevel=error)
+  (cd web/test && npm ci --no-audit --no-fund --loglevel=error && cp package-lock.json node_modules/.duet-installed-lock)
 fi
 if [ -f bench/peerjs/package.json ] && [ ! -d bench/peerjs/node_modules ]; then
   echo "deps: installing the PeerJS server for the benchmark tests"

@@ -162,8 +162,10 @@ func (c *conn) join(m *protocol.Message) {
 }
 
 // leave takes the socket out of a room it is in. A leave or stop for any
-// other room is answered with notInRoom: leaved would tell the client it
-// left something, and a partner in that room (if any) is not its own.
+// other room touches no room (a partner there is not this socket's) and is
+// answered with leaved all the same: the Android SDK sends leave before
+// every rejoin, on its new socket, and hands any error to the app
+// (docs/protocol.md, "Leaving a room one is not in").
 func (c *conn) leave(m *protocol.Message) {
 	id, ok := c.streamID(m)
 	if !ok {
@@ -171,7 +173,7 @@ func (c *conn) leave(m *protocol.Message) {
 	}
 	i := slices.Index(c.rooms, id)
 	if i < 0 {
-		c.sendError(protocol.ErrNotInRoom, id)
+		c.Send(protocol.Notification(nil, protocol.NotifyLeaved, id))
 		return
 	}
 	c.srv.rooms.Leave(c, hub.Key{App: c.app, Stream: id}, hub.ReasonLeft)

@@ -117,22 +117,30 @@ func TestDisconnectSendsStop(t *testing.T) {
 	wstest.Eventually(t, "rooms forgotten", func() bool { return s.Rooms().Stats().Rooms == 0 && s.Connections() == 0 })
 }
 
-func TestDoubleJoinIsIdempotent(t *testing.T) {
+// TestRepeatedJoin: a repeated join while waiting alone changes nothing;
+// while paired, a plain member's (an Ant Media SDK's: the iOS SDK calls
+// again so) starts the call over: the partner gets stop (reason restart)
+// and start, and offers to the joiner.
+func TestRepeatedJoin(t *testing.T) {
 	s := start(t)
 	a, b := wstest.Dial(t, s.URL("live")), wstest.Dial(t, s.URL("live"))
 	wstest.Join(a, "r")
 	a.Expect("notification", "joined")
 	wstest.Join(a, "r")
 	a.Expect("notification", "joined")
-	pair2 := func() {
-		wstest.Join(b, "r")
-		b.Expect("notification", "joined")
-	}
-	pair2()
+	a.Quiet() // waiting alone: nothing else
+	wstest.Join(b, "r")
+	b.Expect("notification", "joined")
 	a.Expect("start", "")
 	wstest.Join(b, "r") // again, while paired
 	b.Expect("notification", "joined")
-	a.Quiet() // no second start
+	if m := a.Expect("stop", ""); m.Str("reason") != "restart" {
+		t.Fatalf("stop = %v, want reason restart", m)
+	}
+	a.Expect("start", "")
+	a.Send(msg{"command": "takeConfiguration", "streamId": "r", "type": "offer", "sdp": "v=0"})
+	b.Expect("takeConfiguration", "")
+	a.Quiet()
 	b.Quiet()
 }
 

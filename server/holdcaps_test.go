@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -42,6 +43,25 @@ func flood(t *testing.T, e *resumeEnv, from, prefix string, sockets, rooms int) 
 			st := e.rooms.Stats()
 			return st.Held+st.HoldLimits[hub.CapPerAddr]+st.HoldLimits[hub.CapTotal] ==
 				before.Held+before.HoldLimits[hub.CapPerAddr]+before.HoldLimits[hub.CapTotal]+int64(rooms)
+		})
+		// A hold is refused before the plain leave that follows is
+		// written (on a cluster, a moment later): wait until each room is
+		// gone or holds its seat.
+		wstest.Eventually(t, "the refused seats' leaves", func() bool {
+			snap, err := e.nodes[0].Rooms().(hub.Admin).Snapshot(context.Background(), hub.Filter{App: "app"})
+			if err != nil {
+				return false
+			}
+			for _, ri := range snap.Rooms {
+				if strings.HasPrefix(ri.Key.Stream, fmt.Sprintf("%s-%d-", prefix, i)) {
+					for _, m := range ri.Members {
+						if !m.Held {
+							return false
+						}
+					}
+				}
+			}
+			return true
 		})
 	}
 }

@@ -52,7 +52,7 @@ func (s *Server) closeOwnRooms() {
 // joinInfo is what a join tells the room backend. An invalid session is
 // treated as absent.
 func (c *conn) joinInfo(m *protocol.Message) hub.JoinInfo {
-	info := hub.JoinInfo{Remote: c.remote, Addr: capKey(c.addr), Resumable: m.Resumable, ResumeToken: m.ResumeToken}
+	info := hub.JoinInfo{Remote: c.remote, Addr: capKey(c.addr), Resumable: m.Resumable, ResumeToken: m.ResumeToken, Restart: m.Restart}
 	if protocol.ValidSession(m.Session) {
 		info.Session = m.Session
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -83,8 +84,9 @@ func TestAntMediaSDKJoinsWithToken(t *testing.T) {
 		wait(tab, `ams.events.includes('ice:connected') || ams.events.includes('ice:completed')`)
 		wait(tab, `ams.events.includes('data_channel_opened')`)
 		// The SDK took duet's TURN server, with a credential minted for
-		// this member of the room.
-		wait(tab, fmt.Sprintf(`adaptor.peerconnection_config.iceServers.some(s => s.urls === %q && /^\d+:WebRTCAppEE\.%s\.[0-9a-f]+$/.test(s.username) && s.credential)`, turn, room))
+		// this member of the room and bound to its token.
+		wait(tab, fmt.Sprintf(`adaptor.peerconnection_config.iceServers.some(s => s.urls === %q && /^\d+:WebRTCAppEE\.%s\.[0-9a-f]+@%s$/.test(s.username) && s.credential)`,
+			turn, room, regexp.QuoteMeta(auth.TokenID(token))))
 	}
 	if _, err := chromedp.Run(alice, chromedp.Evaluate[any](fmt.Sprintf(`adaptor.sendData(%q, 'token ok'), 1`, room))); err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -22,7 +23,7 @@ import (
 const watchJS = `(() => {
   if (window.watch) return true;
   const v = document.getElementById('remote-video');
-  const w = window.watch = { reset_at: performance.now(), last: performance.now(), max: 0, frames: 0, pc: duetDemo.call.pc, in: [] };
+  const w = window.watch = { reset_at: performance.now(), last: performance.now(), max: 0, frames: 0, pc: duetDemo.call.pc, in: [], states: [] };
   let handle = 0;
   const frame = (now) => {
     w.max = Math.max(w.max, now - w.last);
@@ -44,10 +45,11 @@ const watchJS = `(() => {
     if (dir !== 'in' || ['ping', 'pong', 'takeCandidate'].includes(msg.command)) return;
     w.in.push([msg.command, msg.definition || msg.type || '', msg.reason || ''].filter(Boolean).join(':'));
   });
-  w.reset = () => { w.max = 0; w.frames = 0; w.reset_at = w.last = performance.now(); w.in = []; return true; };
+  duetDemo.call.on('state', ({ state }) => w.states.push(state));
+  w.reset = () => { w.max = 0; w.frames = 0; w.reset_at = w.last = performance.now(); w.in = []; w.states = []; return true; };
   // The largest pause so far, counting the one still going on.
   w.read = () => JSON.stringify({ max: Math.round(Math.max(w.max, performance.now() - w.last)), frames: w.frames,
-    samePC: duetDemo.call.pc === w.pc, in: w.in, state: duetDemo.call.state, signaling: duetDemo.call.signaling });
+    samePC: duetDemo.call.pc === w.pc, in: w.in, states: w.states, state: duetDemo.call.state, signaling: duetDemo.call.signaling });
   return true;
 })()`
 
@@ -57,6 +59,7 @@ type watchReport struct {
 	Frames  int      `json:"frames"` // frames presented since the reset
 	SamePC  bool     `json:"samePC"` // still the peer connection of the install
 	In      []string `json:"in"`     // signaling messages received since the reset (command:definition:reason)
+	States  []string `json:"states"` // the call's states since the reset
 	State   string   `json:"state"`
 	Signals string   `json:"signaling"`
 }
@@ -119,6 +122,9 @@ func (w *callWatch) check(label string, maxGap time.Duration) []watchReport {
 		}
 		if r.received("stop") {
 			w.t.Errorf("%s: %s: was sent stop: %v", label, w.names[i], r.In)
+		}
+		if slices.Contains(r.States, "waiting") {
+			w.t.Errorf("%s: %s: showed \"Waiting for peer\" (states %v)", label, w.names[i], r.States)
 		}
 		out = append(out, r)
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -34,6 +35,7 @@ type duetProc struct {
 	bin  string
 	args []string
 	addr string // host:port it listens on
+	turn string // host:port of its embedded TURN server, when it runs one
 	cmd  *exec.Cmd
 	done chan error
 	once sync.Once
@@ -66,8 +68,13 @@ func (p *duetProc) start(t testing.TB, addr string) {
 	listening := ""
 	for listening == "" && lines.Scan() {
 		var rec struct{ Msg, Addr string }
-		if json.Unmarshal(lines.Bytes(), &rec) == nil && rec.Msg == "duet listening" {
-			listening = rec.Addr
+		if json.Unmarshal(lines.Bytes(), &rec) == nil {
+			switch rec.Msg {
+			case "duet listening":
+				listening = rec.Addr
+			case "embedded TURN server listening":
+				p.turn = rec.Addr
+			}
 		}
 	}
 	if listening == "" {
@@ -117,8 +124,16 @@ func (p *duetProc) wait(d time.Duration) error {
 
 // restart starts a new process on the same address (the old one must
 // have ended): clients that reconnect find a server with no memory of them.
+// An embedded TURN server listening on a :0 port the first time listens
+// on the port it got then, as a server restarted with its configuration
+// does.
 func (p *duetProc) restart(t testing.TB) {
 	t.Helper()
+	for i, a := range p.args {
+		if a == "--turn-listen" && i+1 < len(p.args) && strings.HasSuffix(p.args[i+1], ":0") && p.turn != "" {
+			p.args[i+1] = p.turn
+		}
+	}
 	p.start(t, p.addr)
 }
 

@@ -29,7 +29,9 @@ import (
 //
 //	go test ./web -run '^$' -bench MediaGaps -benchtime 1x -timeout 60m
 //
-// DUET_GAP_FAULTS picks faults (none,drain,kill,cut,network); with
+// DUET_GAP_FAULTS picks faults (none,drain,kill,cut,network, and
+// relay-drain,relay-kill: the drain and the kill with both tabs relay-only
+// through the server's embedded TURN, its secret random per process); with
 // DUET_GAP_SDK_REV=<git revision> the pages run that revision's duet.js
 // instead (e.g. the one before issue #12, to measure what it fixed). b.N
 // is ignored: the repetitions are the measurement.
@@ -113,13 +115,18 @@ func gapRuns(b *testing.B, fault string, runs int, sdk []byte) []float64 {
 		br := browsertest.Browser(b)
 		callUp(roomURL(srv, "gap-none"), br, br)
 		hit, back, window = func(int) {}, func(int) {}, 5*time.Second
-	case "drain", "kill":
-		proc := startDuet(b, buildDuet(b), "127.0.0.1:0", "--drain-timeout", "3s")
+	case "drain", "kill", "relay-drain", "relay-kill":
+		args, query := []string{"--drain-timeout", "3s"}, ""
+		if strings.HasPrefix(fault, "relay-") {
+			args = append(args, "--turn-enabled", "--turn-listen", "127.0.0.1:0", "--turn-allow-private-peers")
+			query = "&relay"
+		}
+		proc := startDuet(b, buildDuet(b), "127.0.0.1:0", args...)
 		pages := testserver.Start(b, config.Default(), server.Options{Mount: mountSDK(sdk)})
 		br := browsertest.Browser(b)
-		callUp(roomURL(pages, "gap-"+fault)+"&ws=ws://"+proc.addr+"/WebRTCAppEE/websocket", br, br)
+		callUp(roomURL(pages, "gap-"+fault)+query+"&ws=ws://"+proc.addr+"/WebRTCAppEE/websocket", br, br)
 		hit = func(int) {
-			if fault == "drain" {
+			if strings.HasSuffix(fault, "drain") {
 				proc.drain(b)
 			} else {
 				proc.kill(b)

@@ -27,7 +27,8 @@ type Payload struct {
 	// own peer_joined.
 	Members []Member `json:"members,omitempty"`
 	// Reason says why Member left (peer_left, call_ended): left, closed,
-	// timeout, evicted, kicked, nodeFailure.
+	// timeout, evicted, kicked, nodeFailure; restart for a call_ended whose
+	// member joined again to start the call over (it stays in the room).
 	Reason string `json:"reason,omitempty"`
 	// CallStartedAt (call_started, call_ended) and DurationMs (call_ended)
 	// are absent when the node that ended the call could not learn when

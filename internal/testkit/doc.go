@@ -2,7 +2,8 @@
 // packages under internal/: testserver (a real server on a :0 port),
 // wstest (a WebSocket test client), tcpproxy (a TCP relay that can cut or
 // freeze connections), browsertest (headless Chromium), netlab (network
-// namespaces with two uplinks), fakeclock (a manual clock for timers) and
-// syncbuf (a buffer a process writes while a test reads). Only tests
-// import them.
+// namespaces with two uplinks), fakeclock (a manual clock for timers),
+// syncbuf (a buffer a process writes while a test reads) and mobilepeer (a
+// pion peer that behaves on the wire as the Ant Media iOS or Android SDK
+// does around a call). Only tests import them.
 package testkit

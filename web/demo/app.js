@@ -1,11 +1,14 @@
 // The demo call page: one room from ?room=, camera preview, remote video and
 // a text chat over the data channel, all through the duet SDK.
-import { DuetCall } from '/sdk/duet.js';
+import { DuetCall, playMedia } from '/sdk/duet.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const app = params.get('app') || 'WebRTCAppEE';
 const room = params.get('room');
+// ?relay: every connection through TURN (iceTransportPolicy relay), to try
+// the server's TURN as a caller behind a symmetric NAT would use it.
+const relayOnly = params.has('relay');
 const wsURL = params.get('ws') ||
   `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/${encodeURIComponent(app)}/websocket`;
 
@@ -30,12 +33,13 @@ const demo = {
   notice: null,
   media: 'pending', // 'camera', 'none' (denied or absent)
   call: null,
-  counts: { joined: 0, connected: 0, peerLeft: 0, reconnecting: 0, peerReconnecting: 0, mediaTrouble: 0 },
+  counts: { joined: 0, connected: 0, peerLeft: 0, reconnecting: 0, peerReconnecting: 0, mediaTrouble: 0, callRestart: 0 },
   hint: null, // signaling trouble shown over the video: {code, text}
   inCall: false, // connected to the current partner at least once
   remote: { camera: false, screen: false },
   local: { camera: false, screen: false },
   send: (text) => sendChat(text),
+  autoplay: null, // how the remote video plays: 'playing', 'muted' (sound refused), 'blocked'
 };
 window.duetDemo = demo;
 
@@ -209,7 +213,10 @@ async function startCall() {
   }
   if (!navigator.mediaDevices || !navigator.mediaDevices.getDisplayMedia) $('screen').hidden = true;
 
-  call = new DuetCall({ url: wsURL, room, localStream: stream, dataChannel: true });
+  call = new DuetCall({
+    url: wsURL, room, localStream: stream, dataChannel: true,
+    rtcConfig: relayOnly ? { iceTransportPolicy: 'relay' } : undefined,
+  });
   demo.call = call;
 
   call.on('state', ({ state }) => {
@@ -237,7 +244,7 @@ async function startCall() {
     }
     const v = $('remote-video');
     if (v.srcObject !== remote) v.srcObject = remote;
-    v.play().catch(() => {}); // autoplay may need a gesture; the video shows once allowed
+    playRemote();
     if (track.kind === 'video') {
       demo.remote.camera = true;
       showRemoteCamera();
@@ -290,6 +297,11 @@ async function startCall() {
   });
   call.on('mediaRecovered', ({ after }) => { hint('media', null); log('mediaRecovered', after); });
   call.on('iceRestart', ({ reason: why }) => log('iceRestart', why));
+  call.on('callRestart', ({ initiator, reason: why }) => {
+    demo.counts.callRestart++;
+    hint('media', 'Connection lost. Reconnecting…');
+    log('callRestart', { initiator, reason: why });
+  });
   call.on('channelOpen', () => { setChatEnabled(true); log('channelOpen', null); });
   call.on('channelClose', () => { setChatEnabled(false); log('channelClose', null); });
   call.on('message', ({ text }) => {
@@ -354,10 +366,37 @@ async function startCall() {
     b.title = off ? 'Unmute microphone' : 'Mute microphone';
   });
   $('cam').addEventListener('click', () => toggleCamera());
+  $('unmute').addEventListener('click', unmuteRemote);
   $('screen').addEventListener('click', () => toggleScreen());
   setPressed('cam', !demo.local.camera, 'Turn camera on', 'Turn camera off');
 
   call.connect().catch(() => {}); // failures arrive as events
+}
+
+// The browser may refuse to play the partner's sound before the person
+// has touched the page (Firefox's and Safari's autoplay policies): then
+// the video plays muted with a button that turns the sound on, or, if
+// even that is refused, the button starts it.
+async function playRemote() {
+  const v = $('remote-video');
+  const how = await playMedia(v);
+  if (how === 'aborted') return;
+  demo.autoplay = how;
+  log('autoplay', how);
+  const b = $('unmute');
+  b.hidden = how === 'playing';
+  b.classList.toggle('blocked', how === 'blocked');
+  b.textContent = how === 'blocked' ? 'Tap to start the video' : 'Tap to turn the sound on';
+}
+
+function unmuteRemote() {
+  const v = $('remote-video');
+  v.muted = false;
+  v.play().then(() => {
+    demo.autoplay = 'playing';
+    $('unmute').hidden = true;
+    log('autoplay', 'playing');
+  }, (err) => log('autoplay', `refused: ${err && err.name}`));
 }
 
 let screen = null; // the shared screen's stream while sharing

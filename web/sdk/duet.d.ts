@@ -41,7 +41,11 @@ export interface DuetCallOptions {
   probeTimeout?: number;
   /** ICE `disconnected` for this long (ms) restarts ICE. Default 1000. */
   iceRestartGrace?: number;
-  /** Media was arriving and nothing came for this long (ms): the path is broken. Default 800. */
+  /**
+   * Packets were arriving steadily and nothing came for this long (ms): the path is stalled; ICE restarts
+   * and the socket is probed (it dies with the network the path used). A quiet path (little media) gets 3x its longest silence
+   * of the last 5 s instead, so it is not restarted for being quiet. Default 400.
+   */
   stallTimeout?: number;
   /** No media expected and not even an ICE check for this long (ms): the path is broken. Default 6000. */
   idleStallTimeout?: number;
@@ -49,9 +53,19 @@ export interface DuetCallOptions {
   iceRestartInterval?: number;
   /** The longest wait between ICE restarts (ms). Default 8000. */
   iceRestartMaxInterval?: number;
-  /** The polite side restarts ICE itself only if the other did not within this (ms). Default 2500. */
+  /** The polite side restarts ICE itself only if the other did not within this (ms). Default 1500. */
   politeRestartDelay?: number;
-  /** Broken this long (ms), restarts and all: the peer connection is closed (`peerLeft`, reason `unreachable`). Default 30000. */
+  /**
+   * The partner closed its connection without leaving the room (or ours was closed under us): unless it asks
+   * for a new pairing within this (ms), this side does (a join with `restart: true`). Default 1000.
+   */
+  rebuildDelay?: number;
+  /** A new pairing was asked for and no connection came of it within this (ms): the call shows `waiting`. Default 15000. */
+  rebuildTimeout?: number;
+  /**
+   * Broken this long (ms), restarts and all: the peer connection is closed. With the partner still in the
+   * room a new pairing is asked for (`callRestart`); otherwise `peerLeft`, reason `unreachable`. Default 30000.
+   */
   peerTimeout?: number;
   /** Send `leave` when the page is closed or navigated away. Default true. */
   leaveOnPageHide?: boolean;
@@ -93,6 +107,12 @@ export interface DuetEvents {
   message: { data: string | ArrayBuffer | Blob; text: string | null };
   /** The partner is gone and its peer connection closed; the call waits for a new partner. */
   peerLeft: { room: string; reason: PeerLeftReason };
+  /**
+   * The connection with the partner, still in the room, is rebuilt through the server: `local` when this side
+   * gave it up (reason `unreachable` or `closed`) and asked for a new pairing, `remote` when the partner did
+   * (stop with reason `restart`). A new peer connection follows; the state is `reconnecting` meanwhile.
+   */
+  callRestart: { room: string; initiator: 'local' | 'remote'; reason: string };
   /** The server holds the partner's seat while it reconnects (up to `grace` ms). */
   peerReconnecting: { room: string; grace: number };
   /** The partner took its held seat back. */
@@ -103,7 +123,7 @@ export interface DuetEvents {
   mediaTrouble: { reason: string };
   /** The media path works again, `after` ms after it broke. */
   mediaRecovered: { after: number };
-  /** An ICE restart started (`reason`: stalled, disconnected, failed, interfaceGone, online, networkChange, signalingBack, manual). */
+  /** An ICE restart started (`reason`: stalled, disconnected, failed, interfaceGone, online, networkChange, signalingBack, turnServerGone, turnCredentials, manual). */
   iceRestart: { reason: string };
   /** Offers that crossed: `ignoredOffer` (impolite side) or `withdrawnOffer` (polite side); `resentOffer` after a lost socket. */
   negotiation: { event: string };
@@ -193,6 +213,13 @@ export declare function iceServersFrom(msg: {
   turnServerCredential?: string;
   iceServers?: RTCIceServer[];
 }): RTCIceServer[];
+
+/**
+ * Plays a media element as the browser's autoplay policy allows: with sound ('playing'), else muted
+ * ('muted': unmute from a user gesture), else not until a user gesture calls play() ('blocked').
+ * 'aborted': a newer load interrupted it.
+ */
+export declare function playMedia(el: HTMLMediaElement): Promise<'playing' | 'muted' | 'blocked' | 'aborted'>;
 
 /** The `a=fingerprint` of an SDP (lower case), or ''. */
 export declare function fingerprint(sdp: string | null | undefined): string;

@@ -9,6 +9,7 @@
 // after a restart the two sides recognise each other by their session ids.
 
 import { ENGINE_DEFAULTS, PeerLink, fingerprint } from './peer.js';
+import { urlHost } from './path.js';
 import { SignalSocket } from './socket.js';
 
 export { fingerprint };
@@ -29,6 +30,9 @@ const TOKEN_REFUSED = new Set(['unauthorized_access', 'authenticationTokenNotVal
 /** Why the partner left for good (stop reasons); any other keeps a working connection. */
 const HUNG_UP = new Set(['left', 'kicked']);
 
+/** The stop reason of a partner that gave its connection up and asked the server to pair us again. */
+const RESTART = 'restart';
+
 const DEFAULTS = {
   dataChannel: true,
   pingInterval: 3000, // the Ant Media JS SDK's interval
@@ -39,6 +43,8 @@ const DEFAULTS = {
   tokenRetries: 3,
   leaveOnPageHide: true,
   maxQueued: 500, // messages kept for the partner while the socket is down
+  rebuildDelay: 1000, // a connection the partner closed: ask for a new one after this, unless it does
+  rebuildTimeout: 15000, // a new pairing asked for and nothing came of it: the call waits
   ...ENGINE_DEFAULTS,
 };
 
@@ -71,9 +77,16 @@ export class DuetCall extends EventTarget {
     // getIceServerConfig decides (none configured: host candidates only).
     this._iceServers = this.options.iceServers || [];
     this._joined = null;
+    this._partnered = false; // the server pairs us with a partner (as far as we know)
+    this._turnSuspect = false; // the server we lost ran the TURN relay our path goes through
+    this._restarting = 0; // a new pairing is under way since (0: none)
+    this._restartJoin = 0; // the socket generation of our join with restart, until its joined
+    this._rebuildTimer = 0;
+    this._iceRefresh = 0;
     this._socket = new SignalSocket(this.url, this.options, {
       open: (gen) => this._socketOpen(gen),
       message: (msg, gen) => this._receive(msg, gen),
+      losing: (reason) => this._serverGone(reason),
       lost: (info) => this._socketLost(info),
       error: (err) => {
         this._emit('error', { definition: 'invalidUrl', message: String(err) });
@@ -161,10 +174,11 @@ export class DuetCall extends EventTarget {
 
   _socketOpen(gen) {
     if (!this.options.iceServers) this._socket.send({ command: 'getIceServerConfig' });
-    this._sendJoin(gen, false);
+    this._sendJoin(gen, false, !!this._restartJoin);
   }
 
-  async _sendJoin(gen, refresh) {
+  /** restart: ask the server to pair us with the partner again (a new negotiation). */
+  async _sendJoin(gen, refresh, restart) {
     let token = this.options.token;
     if (typeof token === 'function') {
       try {
@@ -183,7 +197,26 @@ export class DuetCall extends EventTarget {
     };
     if (this.resumeToken) join.resumeToken = this.resumeToken;
     if (token) join.token = token;
+    if (restart) {
+      join.restart = true;
+      this._restartJoin = gen;
+    }
     this._send(join);
+  }
+
+  /**
+   * The socket to the server is going (lost, or the server drains): if
+   * our path is relayed through a TURN server that server told us of, it
+   * may be going too (the embedded TURN goes down with the process). Then
+   * the path is restarted as soon as we are back, without waiting for it
+   * to fail, and the reconnect does not back off: the call needs it.
+   * Reports whether the reconnect is urgent.
+   */
+  _serverGone() {
+    const link = this.link;
+    if (!link || this.state === 'closed') return false;
+    if (!this.options.iceServers && link.relayedVia(turnHosts(this._iceServers))) this._turnSuspect = true;
+    return this._turnSuspect || (link.connectedOnce && !link.healthy);
   }
 
   _socketLost({ attempt, delay, reason }) {
@@ -243,6 +276,10 @@ export class DuetCall extends EventTarget {
 
   _shutdown(reason, error) {
     this._socket.stop();
+    this._cancelRebuild();
+    clearTimeout(this._iceRefresh);
+    clearTimeout(this._restartingTimer);
+    this._restarting = 0;
     for (const f of this._cleanup) f();
     this._cleanup = [];
     this._closeLink(null);
@@ -270,15 +307,16 @@ export class DuetCall extends EventTarget {
     if (this.state === 'closed') return;
     switch (msg.command) {
       case 'iceServerConfig':
-        this._iceServers = iceServersFrom(msg);
-        return;
+        return this._iceConfig(iceServersFrom(msg));
       case 'notification':
         return this._notification(msg, gen);
       case 'start':
         return this._start(msg);
       case 'takeConfiguration':
+        this._partnered = true;
         return this._description(msg);
       case 'takeCandidate':
+        this._partnered = true;
         return this._candidate(msg);
       case 'stop':
         return this._stop(msg);
@@ -318,6 +356,14 @@ export class DuetCall extends EventTarget {
     this._socket.succeeded();
     if (msg.resumeToken) this.resumeToken = msg.resumeToken;
     this._setSignaling('open');
+    if (this._restartJoin && this._restartJoin === this._socket.gen) {
+      // The answer to our join with restart: the server pairs us anew and
+      // the partner offers. A connection made before this answer (from a
+      // start of the old pairing) is history.
+      this._restartJoin = 0;
+      this._closeLink(null);
+      this._partnered = !!msg.peerSession || this._partnered;
+    }
     if (msg.resumed) {
       // Our seat was held: the partner never left, and what it sent
       // meanwhile follows this message. What we had to send goes now.
@@ -329,7 +375,9 @@ export class DuetCall extends EventTarget {
       this._queue = [];
       if (!first) this._serverForgot(msg.peerSession);
       else if (msg.peerSession) this.peerSession = msg.peerSession;
+      if (!first) this._partnered = !!msg.peerSession;
     }
+    if (this._rebuildWanted && this.link === null && this._partnered) this._rebuild(this._rebuildWanted);
     this._updateState();
     this._emit('joined', { room: this.room, reconnected: !first, resumed: !!msg.resumed, peerSession: msg.peerSession || null });
     if (this._joined && !this._joined.done) {
@@ -360,13 +408,25 @@ export class DuetCall extends EventTarget {
 
   /** The partner is reachable through the server again: finish what the gap interrupted. */
   _partnerBack() {
+    this._partnered = true;
     const link = this.link;
-    if (!link || link.resendOffer()) return; // an offer in flight (a restart, say) finishes first
+    if (!link) {
+      if (this._rebuildWanted) this._rebuild(this._rebuildWanted);
+      return;
+    }
+    link.signalingReady(); // a restart that waited for signaling (and fresh ICE servers)
+    const turn = this._turnSuspect;
+    this._turnSuspect = false;
+    if (link.resendOffer()) return; // an offer in flight (a restart, say) finishes first
     // The impolite side drives restarts; the polite one follows (see peer.js).
-    if (!link.healthy && link.connectedOnce && !link.polite) link.restartIceOnce('signalingBack');
+    if (link.polite || !link.connectedOnce) return;
+    if (turn) link.restartIceOnce('turnServerGone');
+    else if (!link.healthy) link.restartIceOnce('signalingBack');
   }
 
   _start(msg) {
+    this._partnered = true;
+    this._cancelRebuild();
     // A partner joined while we waited: we offer, unless it is the partner
     // our connection already goes to (after a server restart).
     if (this.link && msg.peerSession && msg.peerSession === this.peerSession) {
@@ -410,7 +470,26 @@ export class DuetCall extends EventTarget {
 
   _stop(msg) {
     const reason = msg.reason || 'left'; // servers without reasons send stop only when the partner went
+    this._partnered = false;
+    this._cancelRebuild();
     const link = this.link;
+    if (reason === RESTART) {
+      // The partner gave its connection up and asked for a new pairing:
+      // start follows, and with it a fresh negotiation.
+      this._closeLink(null);
+      this._restartingSince();
+      this._emit('callRestart', { room: this.room, initiator: 'remote', reason });
+      this._updateState();
+      return;
+    }
+    if (!link && this._restarting) {
+      // Our connection was already given up for a new pairing: the partner is gone instead.
+      this._restarting = 0;
+      this._emit('peerLeft', { room: this.room, reason });
+      this._updateState();
+      return;
+    }
+    this._restarting = 0;
     if (link && !HUNG_UP.has(reason) && link.connectedOnce && link.healthy) {
       // The partner lost the server, not us: media still flows. Keep it;
       // it comes back as a new join (or the path dies and we give up).
@@ -444,6 +523,7 @@ export class DuetCall extends EventTarget {
       polite,
       config: { ...(this.options.rtcConfig || {}), iceServers: this._iceServers },
       timing: this.options,
+      canSignal: () => this.signaling === 'open' && this._partnered,
       signal: (m) => this._signalFrom(link, m),
       emit: (name, detail) => this._linkEvent(link, name, detail),
     });
@@ -472,6 +552,8 @@ export class DuetCall extends EventTarget {
     if (link !== this.link) return;
     switch (name) {
       case 'connected':
+        this._restarting = 0;
+        this._rebuildWanted = '';
         this._updateState();
         this._emit('connected', { room: this.room });
         return;
@@ -490,14 +572,23 @@ export class DuetCall extends EventTarget {
         this._emit('mediaRecovered', detail);
         return;
       case 'failed':
-        // Restarts exhausted: the partner is unreachable for good.
-        this._closeLink('unreachable');
+      case 'ended': {
+        // failed: restarts exhausted, this connection cannot be restored.
+        // ended: the partner closed its connection (or ours was closed
+        // under us). The partner may still be in the room: then, unless
+        // it asks for a new pairing itself (stop with restart) first, we
+        // do, so that the two are never left waiting for each other.
+        const why = name === 'failed' ? 'unreachable' : 'closed';
+        if (!this._partnered) {
+          this._closeLink(why);
+        } else {
+          this._closeLink(null);
+          const delay = name === 'ended' ? this.options.rebuildDelay : link.polite ? this.options.politeRestartDelay : 0;
+          this._scheduleRebuild(why, delay);
+        }
         this._updateState();
         return;
-      case 'ended':
-        this._closeLink('closed');
-        this._updateState();
-        return;
+      }
       case 'negotiationError':
         this._emit('error', { definition: 'negotiationFailed', room: this.room, message: String(detail.error), error: detail.error });
         return;
@@ -525,6 +616,85 @@ export class DuetCall extends EventTarget {
     if (reason !== null) this._emit('peerLeft', { room: this.room, reason });
   }
 
+  // --- a new pairing (no dead end) ----------------------------------------
+
+  /**
+   * A connection given up while the partner may still be in the room
+   * would leave both waiting for a peer that is there: after delay ms,
+   * unless the server paired us anew meanwhile (stop with restart, start),
+   * ask it to (join with restart: the partner gets stop, then start, and
+   * offers on a new connection).
+   */
+  _scheduleRebuild(reason, delay) {
+    this._cancelRebuild();
+    this._rebuildWanted = reason;
+    this._restartingSince();
+    this._rebuildTimer = setTimeout(() => {
+      this._rebuildTimer = 0;
+      if (this._rebuildWanted && !this.link && this._partnered) this._rebuild(reason);
+    }, delay);
+  }
+
+  _cancelRebuild() {
+    clearTimeout(this._rebuildTimer);
+    this._rebuildTimer = 0;
+    this._rebuildWanted = '';
+  }
+
+  _rebuild(reason) {
+    if (this.state === 'closed' || this.link) return;
+    if (this.signaling !== 'open') return; // the next joined does it (_rebuildWanted stays)
+    this._rebuildWanted = '';
+    this._restartingSince();
+    this._emit('callRestart', { room: this.room, initiator: 'local', reason });
+    this._sendJoin(this._socket.gen, false, true);
+    this._updateState();
+  }
+
+  _restartingSince() {
+    if (!this._restarting) this._restarting = Date.now();
+    clearTimeout(this._restartingTimer);
+    this._restartingTimer = setTimeout(() => {
+      if (!this._restarting || this.link) return;
+      this._restarting = 0; // nothing came of it: the call waits, as it is
+      this._updateState();
+    }, this.options.rebuildTimeout);
+  }
+
+  // --- ICE servers ---------------------------------------------------------
+
+  /**
+   * The server's ICE servers, asked on every socket open: the next peer
+   * connection uses them, and so does the next ICE restart of the current
+   * one (a restarted server mints credentials its predecessor's TURN
+   * would refuse, or runs its TURN elsewhere). TURN credentials are asked
+   * again before they expire, and a path relayed on ours is restarted
+   * with the new ones (a TURN server refuses to refresh an allocation made
+   * with an expired credential).
+   */
+  _iceConfig(servers) {
+    const refreshing = this._refreshing;
+    this._refreshing = null;
+    this._iceServers = servers;
+    const link = this.link;
+    if (link) link.setIceServers(servers);
+    clearTimeout(this._iceRefresh);
+    const expiry = credentialExpiry(servers);
+    if (refreshing && expiry > refreshing.expiry && link && link === refreshing.link &&
+        link.path.pair && link.path.pair.local.type === 'relay') {
+      link.restartIce('turnCredentials');
+    }
+    if (!expiry) return;
+    const left = expiry - Date.now();
+    this._iceRefresh = setTimeout(() => this._refreshIce(expiry), Math.max(1000, Math.min(0.75 * left, 2 ** 31 - 1)));
+  }
+
+  _refreshIce(expiry) {
+    if (this.state === 'closed') return;
+    this._refreshing = { link: this.link, expiry };
+    if (!this._socket.send({ command: 'getIceServerConfig' })) this._refreshing = null; // the next socket asks anyway
+  }
+
   // --- state ---------------------------------------------------------------
 
   _updateState() {
@@ -533,8 +703,10 @@ export class DuetCall extends EventTarget {
     let s;
     if (link) {
       if (link.healthy && link.connectedOnce) s = 'connected';
-      else if (link.connectedOnce) s = 'reconnecting';
+      else if (link.connectedOnce || this._restarting) s = 'reconnecting';
       else s = 'negotiating';
+    } else if (this._restarting) {
+      s = 'reconnecting'; // a new pairing with the same partner is under way
     } else if (this.signaling === 'open') {
       s = 'waiting';
     } else {
@@ -581,6 +753,58 @@ export function iceServersFrom(msg) {
     return [{ urls: uri, username: msg.turnServerUsername || '', credential: msg.turnServerCredential || '' }];
   }
   return [];
+}
+
+/**
+ * Plays a media element (the partner's video) as far as the browser's
+ * autoplay policy allows: with sound if it may; else muted, so the
+ * picture shows (unmute it from a user gesture: a tap on a button); else
+ * not at all until a user gesture calls play() again. Firefox and Safari
+ * refuse audible playback that no gesture started, unless the page is
+ * capturing the camera or microphone (Safari) or the site is allowed.
+ * Resolves to 'playing', 'muted' or 'blocked' ('aborted' when a newer
+ * load interrupted this one; its own play decides).
+ * @param {HTMLMediaElement} el
+ */
+export async function playMedia(el) {
+  try {
+    await el.play();
+    return el.muted ? 'muted' : 'playing';
+  } catch (err) {
+    if (err && err.name === 'AbortError') return 'aborted';
+    if (el.muted) return 'blocked';
+  }
+  el.muted = true;
+  try {
+    await el.play();
+    return 'muted';
+  } catch (err) {
+    return err && err.name === 'AbortError' ? 'aborted' : 'blocked';
+  }
+}
+
+/** The hosts of the TURN servers in an RTCIceServer list. */
+function turnHosts(servers) {
+  const hosts = new Set();
+  for (const s of servers || []) {
+    for (const u of [].concat(s.urls || [])) if (/^turns?:/i.test(u)) hosts.add(urlHost(u));
+  }
+  return hosts;
+}
+
+/**
+ * When the TURN credentials of an RTCIceServer list expire (ms since the
+ * epoch), from a TURN REST username (`expiry:user`); 0 when none says.
+ */
+function credentialExpiry(servers) {
+  let first = 0;
+  for (const s of servers || []) {
+    const m = /^(\d{9,}):/.exec(s.username || '');
+    if (!m) continue;
+    const at = Number(m[1]) * 1000;
+    if (!first || at < first) first = at;
+  }
+  return first;
 }
 
 /** A random session id (128 bits, base64url), made once per call. */

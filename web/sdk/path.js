@@ -3,7 +3,10 @@
 // restarts ICE on the same connection until the path works again or the
 // partner is plainly gone.
 
-const WATCH_INTERVAL = 200; // ms between getStats polls of the path
+const WATCH_INTERVAL = 100; // ms between getStats polls of the path
+const QUIET_WINDOW = 5000; // ms of healthy path over which its longest silence is remembered
+const QUIET_FACTOR = 3; // a silence this many times the longest healthy one is a stall
+const BROKEN = new Set(['stalled', 'disconnected', 'failed']); // restart reasons a working path makes moot
 const RESEND_OFFER = 3000; // an offer unanswered this long is sent again
 const INTERFACE_WATCH = 8000; // ms a broken path's interface is watched for
 const INTERFACE_POLL = 250;
@@ -11,11 +14,11 @@ const INTERFACE_POLL = 250;
 /** Defaults of the engine's timing options (see DuetCallOptions). */
 export const ENGINE_DEFAULTS = {
   iceRestartGrace: 1000, // 'disconnected' this long → ICE restart
-  stallTimeout: 800, // media was arriving and nothing came for this long → ICE restart
+  stallTimeout: 400, // packets were arriving steadily and nothing came for this long → ICE restart
   idleStallTimeout: 6000, // no media expected: no packet at all (not even ICE checks) for this long
   iceRestartInterval: 1000, // still broken after a restart: try again after this, doubling each time
   iceRestartMaxInterval: 8000, // … up to this
-  politeRestartDelay: 2500, // the polite side restarts only if the impolite one did not within this
+  politeRestartDelay: 1500, // the polite side restarts only if the impolite one did not within this
   peerTimeout: 30000, // broken this long, restarts and all: the partner is gone
 };
 
@@ -29,12 +32,15 @@ export class PathWatch {
     this.told = false; // the call was told (it checks its socket)
     this.lastRestart = 0;
     this.remoteRestartAt = 0; // the partner's last ICE restart offer
+    this.deferred = ''; // a restart wanted while signaling was down: why
     this.localAddr = ''; // our address on the path while it worked
+    this.pair = null; // the selected candidate pair while it worked: {local, remote}
     this.offerAt = 0; // our offer waits for an answer since
     this.packets = -1; // inbound RTP packets at the last poll
-    this.any = -1; // inbound packets of any kind, ICE checks included
+    this.any = -1; // inbound packets and bytes of any kind, ICE checks included
     this.lastPacket = 0;
     this.lastAny = 0;
+    this.silences = []; // [at, ms]: the silences between inbound packets while the path worked
     this.media = false; // the partner's media was arriving
     this._polling = false;
     this._ifWatch = false;
@@ -53,16 +59,57 @@ export class PathWatch {
   }
 
   /**
+   * Whether the selected pair goes through a TURN relay at one of hosts
+   * (addresses or names): our relayed candidate, or the partner's.
+   */
+  relayedVia(hosts) {
+    const p = this.pair;
+    if (!p) return false;
+    for (const c of [p.local, p.remote]) {
+      if (c.type !== 'relay') continue;
+      if (hosts.has(c.address) || (c.url && hosts.has(urlHost(c.url)))) return true;
+    }
+    return false;
+  }
+
+  /** Whether the selected pair uses a TURN relay at all. */
+  get relayed() {
+    return !!this.pair && (this.pair.local.type === 'relay' || this.pair.remote.type === 'relay');
+  }
+
+  /**
    * Restarts ICE: new candidates on whatever networks exist now, on the
    * same connection (media goes on over the old path while it still works).
    */
   restartIce(reason) {
     const link = this.link;
     if (link.closed) return;
+    if (!link.canSignal()) {
+      // The offer could reach nobody, and the ICE servers we know may be
+      // stale (a restarted server mints other TURN credentials, its TURN
+      // may be elsewhere): restart once the server has us back and its
+      // answer to getIceServerConfig is applied.
+      this.deferred = this.deferred || reason;
+      return;
+    }
+    this.deferred = '';
     this.lastRestart = Date.now();
     link.counters.iceRestarts++;
     link._emit('iceRestart', { reason });
     link.pc.restartIce();
+  }
+
+  /**
+   * Signaling is back (and the ICE servers fresh): a restart wanted
+   * meanwhile happens now, unless it was for a broken path that works
+   * again.
+   */
+  signalingReady() {
+    if (!this.deferred || this.link.closed) return;
+    const why = this.deferred;
+    this.deferred = '';
+    if (BROKEN.has(why) && this.healthy) return;
+    this.restartIce(why);
   }
 
   /** restartIce, unless one started less than iceRestartInterval ago (it is still under way). */
@@ -145,10 +192,26 @@ export class PathWatch {
     this.link._emit('recovered', { after: gap });
   }
 
+  /**
+   * No inbound packet for longer than this path's silences while it
+   * worked allow. A call whose packets arrive every few tens of ms (media
+   * either way: RTP, or the partner's RTCP feedback on ours) is stalled
+   * after stallTimeout; a quiet one (no media, a muted camera) only after
+   * QUIET_FACTOR times its longest healthy silence, so it is not restarted
+   * for being quiet.
+   */
   _stalled() {
+    return this.lastAny > 0 && Date.now() - this.lastAny > this._limit();
+  }
+
+  _limit() {
     const now = Date.now();
-    if (this.media && now - this.lastPacket > this.timing.stallTimeout) return true;
-    return this.lastAny > 0 && now - this.lastAny > this.timing.idleStallTimeout;
+    while (this.silences.length && now - this.silences[0][0] > QUIET_WINDOW) this.silences.shift();
+    const floor = this.media ? this.timing.stallTimeout : this.timing.idleStallTimeout;
+    if (!this.media && !this.silences.length) return floor;
+    let longest = 0;
+    for (const [, ms] of this.silences) longest = Math.max(longest, ms);
+    return Math.min(Math.max(floor, QUIET_FACTOR * longest), Math.max(floor, this.timing.idleStallTimeout));
   }
 
   /**
@@ -190,6 +253,11 @@ export class PathWatch {
     const link = this.link;
     if (link.closed || this._polling) return;
     const pc = link.pc;
+    if (pc.signalingState === 'closed') {
+      // Closed under us (by the page, or the browser): nothing can restore it.
+      link._emit('ended', { pc: 'closed' });
+      return;
+    }
     const ice = pc.iceConnectionState;
     const now = Date.now();
     // An offer without an answer for long: the answer (or the offer) was
@@ -207,40 +275,37 @@ export class PathWatch {
       return;
     }
     this._polling = true;
-    let packets = 0;
-    let any = 0;
-    let localAddr = '';
+    let s;
     try {
-      const stats = await pc.getStats();
-      stats.forEach((r) => {
-        if (r.type === 'inbound-rtp') packets += r.packetsReceived || 0;
-        if (r.type === 'transport') {
-          any += r.packetsReceived || r.bytesReceived || 0;
-          const pair = r.selectedCandidatePairId && stats.get(r.selectedCandidatePairId);
-          if (pair) any += (pair.requestsReceived || 0) + (pair.responsesReceived || 0);
-          const local = pair && stats.get(pair.localCandidateId);
-          if (local) localAddr = local.address || local.ip || '';
-        }
-      });
+      s = readStats(await pc.getStats());
     } catch {
       return;
     } finally {
       this._polling = false;
     }
     if (link.closed) return;
-    if (packets !== this.packets) {
-      if (this.packets >= 0 && packets > this.packets) {
+    const at = Date.now();
+    if (s.packets !== this.packets) {
+      if (this.packets >= 0 && s.packets > this.packets) {
         this.media = true;
-        this.lastPacket = now;
+        this.lastPacket = at;
       }
-      this.packets = packets;
+      this.packets = s.packets;
     }
-    if (any !== this.any) {
-      this.any = any;
-      this.lastAny = now;
+    if (s.any !== this.any) {
+      if (this.any >= 0 && this.lastAny > 0 && !this.since) {
+        const gap = at - this.lastAny;
+        if (gap <= this._limit()) this.silences.push([at, gap]);
+      }
+      this.any = s.any;
+      this.lastAny = at;
     }
     const stalled = this._stalled();
-    if (localAddr && !stalled) this.localAddr = localAddr; // the address of the path that works
+    if (!stalled && s.pair) {
+      // The path that works: its address, and whether it is relayed.
+      this.pair = s.pair;
+      if (s.pair.local.address) this.localAddr = s.pair.local.address;
+    }
     if (stalled) {
       this._trouble('stalled');
       this._giveUpCheck(now);
@@ -257,6 +322,55 @@ export class PathWatch {
     if (!this.since) this.since = now;
     if (now - this.since > this.timing.peerTimeout) this.link._emit('failed', { after: now - this.since });
   }
+}
+
+/**
+ * What a getStats report says of the path: inbound RTP packets, a counter
+ * of everything that arrived (packets and bytes on the transport, the
+ * selected pair's bytes and ICE checks), and the selected pair. Chromium
+ * names the pair in its transport report; Firefox marks it `selected`.
+ */
+function readStats(stats) {
+  let packets = 0;
+  let any = 0;
+  let pair = null;
+  const pairs = [];
+  stats.forEach((r) => {
+    if (r.type === 'inbound-rtp') packets += r.packetsReceived || 0;
+    if (r.type === 'transport') {
+      any += (r.packetsReceived || 0) + (r.bytesReceived || 0);
+      const p = r.selectedCandidatePairId && stats.get(r.selectedCandidatePairId);
+      if (p) pairs.push(p);
+    }
+  });
+  if (!pairs.length) {
+    stats.forEach((r) => {
+      if (r.type === 'candidate-pair' && (r.selected || (r.nominated && r.state === 'succeeded' && !pairs.length))) pairs.push(r);
+    });
+  }
+  for (const p of pairs) {
+    any += (p.bytesReceived || 0) + (p.requestsReceived || 0) + (p.responsesReceived || 0);
+    const l = stats.get(p.localCandidateId);
+    const r = stats.get(p.remoteCandidateId);
+    if (!pair && l && r) pair = { local: candidate(l), remote: candidate(r) };
+  }
+  return { packets, any: any + packets, pair };
+}
+
+function candidate(c) {
+  return {
+    type: c.candidateType || '',
+    address: c.address || c.ip || '',
+    protocol: c.protocol || '',
+    relayProtocol: c.relayProtocol || '',
+    url: c.url || '',
+  };
+}
+
+/** The host of a stun:/turn: URL (or of a ws: URL), without brackets. */
+export function urlHost(url) {
+  const m = /^[a-z]+:(?:\/\/)?(\[[^\]]+\]|[^:/?]+)/i.exec(url || '');
+  return m ? m[1].replace(/^\[|\]$/g, '').toLowerCase() : '';
 }
 
 /** The host addresses the browser would gather on now (a throwaway connection's candidates). */

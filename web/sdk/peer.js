@@ -17,6 +17,7 @@ export class PeerLink {
    * @param {RTCConfiguration} o.config
    * @param {(m: {type?: string, sdp?: string, candidate?: RTCIceCandidate}) => void} o.signal
    * @param {(name: string, detail: object) => void} o.emit
+   * @param {() => boolean} [o.canSignal] whether an offer can reach the partner now
    * @param {object} o.timing   ENGINE_DEFAULTS (path.js), possibly changed
    */
   constructor(o) {
@@ -24,6 +25,7 @@ export class PeerLink {
     this.timing = o.timing;
     this._signal = o.signal;
     this._emit = o.emit;
+    this.canSignal = o.canSignal || (() => true);
     this.pc = new RTCPeerConnection(o.config);
     this.channel = null;
     this.remoteStream = new MediaStream();
@@ -363,6 +365,34 @@ export class PeerLink {
     this.path.networkChanged(why);
   }
 
+  /** Signaling reaches the partner again: a restart that waited for it happens now. */
+  signalingReady() {
+    this.path.signalingReady();
+  }
+
+  /** Whether the working path is relayed through a TURN server at one of hosts. */
+  relayedVia(hosts) {
+    return this.path.relayedVia(hosts);
+  }
+
+  /**
+   * Uses servers for every gathering from now on (the next ICE restart):
+   * fresh TURN credentials, or the TURN servers of another server
+   * instance. Reports whether they differ from the ones in use.
+   */
+  setIceServers(servers) {
+    if (this.closed) return false;
+    const cfg = this.pc.getConfiguration();
+    if (sameServers(cfg.iceServers || [], servers)) return false;
+    try {
+      this.pc.setConfiguration({ ...cfg, iceServers: servers });
+    } catch (err) {
+      this._emit('negotiationError', { error: err });
+      return false;
+    }
+    return true;
+  }
+
   /** A DTLS transport closed by the partner means its connection is gone for good. */
   _watchTransports() {
     const seen = new Set();
@@ -399,6 +429,11 @@ async function addCandidate(pc, c) {
     // A candidate for an m-line we rejected, from an older ICE generation,
     // or for an offer we ignored: harmless.
   }
+}
+
+function sameServers(a, b) {
+  const norm = (list) => JSON.stringify(list.map((s) => [[].concat(s.urls || []), s.username || '', s.credential || '']));
+  return norm(a) === norm(b);
 }
 
 /** The first a=ice-ufrag value of an SDP, or ''. */

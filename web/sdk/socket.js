@@ -3,11 +3,15 @@
 // finds a half-open socket the browser would wait minutes to notice.
 // Losing it is routine; the call above it keeps its peer connection.
 
+/** Reconnect attempts made at the short delay while the call needs the server (about 5 s of them). */
+const URGENT_ATTEMPTS = 25;
+
 export class SignalSocket {
   /**
    * @param {string} url
    * @param {{pingInterval: number, pongTimeout: number, minReconnectDelay: number, maxReconnectDelay: number}} opts
    * @param {{open: (gen: number) => void, message: (msg: object, gen: number) => void,
+   *          losing?: (reason: string) => boolean,
    *          lost: (info: {attempt: number, delay: number, reason: string}) => void,
    *          error: (err: unknown) => void}} on
    */
@@ -23,6 +27,7 @@ export class SignalSocket {
     this._lastFrame = 0;
     this._probe = 0;
     this._pingAt = 0; // when the unanswered ping went out
+    this._urgent = 0; // reconnect attempts left at the short delay
     this.rtt = 0; // smoothed ping round trip, ms
     this._stopped = false;
   }
@@ -46,6 +51,7 @@ export class SignalSocket {
   /** The server took us in: the next loss starts again from the shortest delay. */
   succeeded() {
     this._attempt = 0;
+    this._urgent = 0;
   }
 
   /**
@@ -84,9 +90,19 @@ export class SignalSocket {
       try { ws.close(); } catch { /* already closing */ }
     }
     const n = this._attempt++;
+    // A call whose media needs the server back (its path is broken, or
+    // relayed through a TURN server that went with it) retries at a short
+    // delay for a while, still jittered, instead of backing off.
+    if (this.on.losing && this.on.losing(reason)) this._urgent = this._urgent || URGENT_ATTEMPTS;
     if (delay === undefined) {
-      const cap = Math.min(this.opts.maxReconnectDelay, this.opts.minReconnectDelay * 2 ** n);
-      delay = cap / 2 + Math.random() * (cap / 2); // jitter spreads a drained server's clients
+      const min = this.opts.minReconnectDelay;
+      if (this._urgent > 0) {
+        this._urgent--;
+        delay = min / 5 + Math.random() * (min * 3 / 10);
+      } else {
+        const cap = Math.min(this.opts.maxReconnectDelay, min * 2 ** n);
+        delay = cap / 2 + Math.random() * (cap / 2); // jitter spreads a drained server's clients
+      }
     }
     this.on.lost({ attempt: n + 1, delay, reason });
     this._later(() => {
