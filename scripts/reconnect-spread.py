@@ -8,7 +8,9 @@ backoff). An attempt before the node is back fails at once (connection refused) 
 the next one waits again. The first attempt after the node is back succeeds. This
 prints, for several restart times, when the clients arrive after the restart and
 the busiest 100 ms as a share of them — the burst the node must absorb — and the
-same for "full jitter" ([0, cap]) for comparison.
+same for "full jitter" ([0, cap]) for comparison. duet.js also has an urgent mode, for
+a call whose media needs the server back (relayed through its TURN, or its path
+broken): up to 25 attempts at min/5 + [0, 0.3 min] (100-250 ms), then the backoff.
 
     scripts/reconnect-spread.py            # 100,000 clients per case
 """
@@ -21,13 +23,19 @@ SDKS = {
 }
 
 
-def arrivals(n, lo, hi, restart, full_jitter, rng):
+def arrivals(n, lo, hi, restart, mode, rng):
     out = []
     for _ in range(n):
-        t, k = 0.0, 0
+        t, k, urgent = 0.0, 0, 25 if mode == "urgent" else 0
         while True:
             cap = min(hi, lo * 2 ** k)
-            t += rng.uniform(0, cap) if full_jitter else rng.uniform(cap / 2, cap)
+            if urgent > 0:
+                urgent -= 1
+                t += lo / 5 + rng.uniform(0, lo * 3 / 10)
+            elif mode == "full":
+                t += rng.uniform(0, cap)
+            else:
+                t += rng.uniform(cap / 2, cap)
             k += 1
             if t >= restart:
                 out.append(t - restart)
@@ -42,14 +50,16 @@ def main():
     print("| SDK | jitter | node back after | first | median | last | busiest 100 ms |")
     print("|---|---|---|---|---|---|---|")
     for name, (lo, hi) in SDKS.items():
-        for full in (False, True):
+        modes = ["equal", "full"] + (["urgent"] if name == "duet.js" else [])
+        for mode in modes:
             for restart in (0.1, 0.5, 1.0, 3.0):
-                a = arrivals(n, lo, hi, restart, full, rng)
+                a = arrivals(n, lo, hi, restart, mode, rng)
                 buckets = {}
                 for x in a:
                     buckets[int(x * 10)] = buckets.get(int(x * 10), 0) + 1
                 peak = max(buckets.values()) / n
-                print(f"| {name} | {'full' if full else 'equal (as shipped)'} | {restart:.1f} s | {a[0]:.2f} | "
+                label = {"equal": "equal (as shipped)", "full": "full (for comparison)", "urgent": "urgent (as shipped)"}[mode]
+                print(f"| {name} | {label} | {restart:.1f} s | {a[0]:.2f} | "
                       f"{a[len(a) // 2]:.2f} | {a[-1]:.2f} | {peak:.0%} |")
 
 
