@@ -18,9 +18,11 @@ var errNotSocket = errors.New("server: not a socket")
 // without a bound every client of a restarted node would be mid-handshake
 // at once. A connection beyond the bound waits in the kernel's accept
 // queue until one finishes. When the gate is full and more wait, a
-// connection that has held its place longer than stale without finishing
-// is closed: a client that opens connections and says nothing must not be
-// able to keep everyone else out with a few hundred of them.
+// connection whose server has been waiting for its client's bytes for
+// longer than stale is closed: a client that opens connections and says
+// nothing (or stalls mid-handshake) must not be able to keep everyone else
+// out with a few hundred of them. One that waits for the server (a busy
+// node handshaking a storm) keeps its place.
 type gate struct {
 	net.Listener
 	slots  chan struct{}
@@ -31,7 +33,7 @@ type gate struct {
 	waiting atomic.Int32 // Accept calls waiting for a place: the gate is full
 
 	mu   sync.Mutex
-	held map[*gateConn]time.Time
+	held map[*gateConn]struct{}
 }
 
 // Gate defaults: a thousand handshakes in flight hold a few tens of
@@ -44,7 +46,7 @@ const (
 
 func newGate(ln net.Listener, size int, stale time.Duration) *gate {
 	return &gate{Listener: ln, slots: make(chan struct{}, size), stale: stale, closed: make(chan struct{}),
-		held: make(map[*gateConn]time.Time)}
+		held: make(map[*gateConn]struct{})}
 }
 
 // Accept takes a connection and waits for a place for it. One accepted
@@ -78,19 +80,19 @@ func (g *gate) Accept() (net.Conn, error) {
 	}
 	gc := &gateConn{Conn: c, g: g}
 	g.mu.Lock()
-	g.held[gc] = time.Now()
+	g.held[gc] = struct{}{}
 	g.mu.Unlock()
 	return gc, nil
 }
 
-// expire closes the connections that have held a place for longer than
-// stale.
+// expire closes the connections whose server has waited for their
+// client for longer than stale.
 func (g *gate) expire() {
-	cut := time.Now().Add(-g.stale)
+	cut := time.Now().Add(-g.stale).UnixNano()
 	var old []*gateConn
 	g.mu.Lock()
-	for c, at := range g.held {
-		if at.Before(cut) {
+	for c := range g.held {
+		if w := c.waiting.Load(); w != 0 && w < cut {
 			old = append(old, c)
 		}
 	}
@@ -133,12 +135,26 @@ func (g *gate) connState(c net.Conn, st http.ConnState) {
 // released, once.
 type gateConn struct {
 	net.Conn
-	g    *gate
-	once sync.Once
+	g       *gate
+	once    sync.Once
+	waiting atomic.Int64 // unix ns since a read has waited for the client; 0: none waits
+	left    atomic.Bool  // released: a socket now, no longer watched
+}
+
+// Read notes how long the server waits for the client.
+func (c *gateConn) Read(p []byte) (int, error) {
+	if c.left.Load() {
+		return c.Conn.Read(p)
+	}
+	c.waiting.Store(time.Now().UnixNano())
+	n, err := c.Conn.Read(p)
+	c.waiting.Store(0)
+	return n, err
 }
 
 func (c *gateConn) release() {
 	c.once.Do(func() {
+		c.left.Store(true)
 		c.g.mu.Lock()
 		delete(c.g.held, c)
 		c.g.mu.Unlock()
