@@ -90,7 +90,8 @@ func stormConnect(ctx context.Context, o *Options, dl *dialer, first, n int, cn 
 	return members
 }
 
-// connect dials, joins and waits for joined, keeping its resume token.
+// connect dials, joins and waits for joined (until ctx ends, or 30 s),
+// keeping its resume token.
 func (m *member) connect(ctx context.Context, url string, src net.IP, tc *tls.Config) error {
 	c, err := dialWS(ctx, url, src, tc)
 	if err != nil {
@@ -100,7 +101,13 @@ func (m *member) connect(ctx context.Context, url string, src net.IP, tc *tls.Co
 		c.close()
 		return err
 	}
-	c.nc.SetReadDeadline(time.Now().Add(30 * time.Second))
+	dl, ok := ctx.Deadline()
+	if !ok {
+		dl = time.Now().Add(30 * time.Second)
+	}
+	// A client that gave up waiting for joined and closed would leave a
+	// member that did join: its partner would hear stop. An SDK waits.
+	c.nc.SetReadDeadline(dl)
 	for {
 		p, err := c.read()
 		if err != nil {
