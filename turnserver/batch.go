@@ -2,6 +2,7 @@ package turnserver
 
 import (
 	"net"
+	"runtime"
 	"sync"
 
 	"golang.org/x/net/ipv4"
@@ -49,9 +50,12 @@ type batchConn struct {
 	next, have int
 
 	wmu     sync.Mutex
-	sending bool
-	queue   []ipv4.Message // copies waiting for the writer that is sending
+	kicked  bool // the flusher was woken for what is queued
+	closed  bool
+	queue   []ipv4.Message // copies waiting for the flusher
 	free    [][]byte       // buffers of sent copies
+	kick    chan struct{}
+	flushed chan struct{}
 }
 
 // maxQueued bounds the copies waiting: past it a writer writes its own
@@ -61,7 +65,7 @@ const maxQueued = 256
 func newBatchConn(c *net.UDPConn) *batchConn {
 	c.SetReadBuffer(listenSockBuf)
 	c.SetWriteBuffer(listenSockBuf)
-	bc := &batchConn{UDPConn: c, in: make([]ipv4.Message, batchSize)}
+	bc := &batchConn{UDPConn: c, in: make([]ipv4.Message, batchSize), kick: make(chan struct{}, 1), flushed: make(chan struct{})}
 	if la, ok := c.LocalAddr().(*net.UDPAddr); ok && la.IP.To4() != nil {
 		bc.b = ipv4.NewPacketConn(c)
 	} else {
@@ -70,6 +74,7 @@ func newBatchConn(c *net.UDPConn) *batchConn {
 	for i := range bc.in {
 		bc.in[i].Buffers = [][]byte{make([]byte, maxDatagram)}
 	}
+	go bc.flush()
 	return bc
 }
 
@@ -87,38 +92,44 @@ func (c *batchConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	return copy(p, m.Buffers[0][:m.N]), m.Addr, nil
 }
 
-// WriteTo implements net.PacketConn. A datagram queued for another
-// writer is reported written: UDP promises no more.
+// WriteTo implements net.PacketConn: it queues a copy of p for the
+// flusher and returns (UDP promises no more than that). A full queue is
+// written past, directly.
 func (c *batchConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	c.wmu.Lock()
-	if c.sending && len(c.queue) < maxQueued {
-		var b []byte
-		if k := len(c.free); k > 0 {
-			b, c.free = c.free[k-1][:0], c.free[:k-1]
-		}
-		c.queue = append(c.queue, ipv4.Message{Buffers: [][]byte{append(b, p...)}, Addr: addr})
-		c.wmu.Unlock()
-		return len(p), nil
-	}
-	if c.sending { // the queue is full: write alongside
+	if c.closed || len(c.queue) >= maxQueued {
 		c.wmu.Unlock()
 		return c.UDPConn.WriteTo(p, addr)
 	}
-	c.sending = true
+	var b []byte
+	if k := len(c.free); k > 0 {
+		b, c.free = c.free[k-1][:0], c.free[:k-1]
+	}
+	c.queue = append(c.queue, ipv4.Message{Buffers: [][]byte{append(b, p...)}, Addr: addr})
+	wake := !c.kicked
+	c.kicked = true
 	c.wmu.Unlock()
-	n, err := c.UDPConn.WriteTo(p, addr)
+	if wake {
+		c.kick <- struct{}{}
+	}
+	return len(p), nil
+}
+
+// flush sends what writers queued, in batches, until the socket closes.
+// Woken by the first writer of a batch, it first lets every goroutine
+// that is ready run (the allocations' readers woken by the same poll),
+// so that their datagrams go in the same sendmmsg.
+func (c *batchConn) flush() {
+	defer close(c.flushed)
 	var batch []ipv4.Message
-	for {
+	for range c.kick {
+		runtime.Gosched()
 		c.wmu.Lock()
 		for _, m := range batch {
 			c.free = append(c.free, m.Buffers[0])
 		}
-		if len(c.queue) == 0 {
-			c.sending = false
-			c.wmu.Unlock()
-			return n, err
-		}
 		batch, c.queue = c.queue, batch[:0]
+		c.kicked = false
 		c.wmu.Unlock()
 		for sent := 0; sent < len(batch); {
 			k, err := c.b.WriteBatch(batch[sent:], 0)
@@ -128,4 +139,16 @@ func (c *batchConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 			sent += k
 		}
 	}
+}
+
+// Close stops the flusher and closes the socket.
+func (c *batchConn) Close() error {
+	c.wmu.Lock()
+	if !c.closed {
+		c.closed = true
+		close(c.kick)
+	}
+	c.wmu.Unlock()
+	<-c.flushed
+	return c.UDPConn.Close()
 }

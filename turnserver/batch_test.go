@@ -27,6 +27,7 @@ func udpPair(t *testing.T) (*net.UDPConn, *net.UDPConn) {
 func TestBatchConnReads(t *testing.T) {
 	a, _ := udpPair(t)
 	bc := newBatchConn(a)
+	t.Cleanup(func() { bc.Close() })
 	senders := make([]*net.UDPConn, 3)
 	for i := range senders {
 		_, senders[i] = udpPair(t)
@@ -67,6 +68,7 @@ func TestBatchConnWrites(t *testing.T) {
 	a, dst := udpPair(t)
 	dst.SetReadBuffer(4 << 20)
 	bc := newBatchConn(a)
+	t.Cleanup(func() { bc.Close() })
 	const writers, each = 8, 200
 	var wg sync.WaitGroup
 	for w := range writers {
