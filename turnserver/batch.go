@@ -53,7 +53,6 @@ type batchConn struct {
 	kicked  bool // the flusher was woken for what is queued
 	closed  bool
 	queue   []ipv4.Message // copies waiting for the flusher
-	free    [][]byte       // buffers of sent copies
 	kick    chan struct{}
 	flushed chan struct{}
 }
@@ -101,11 +100,18 @@ func (c *batchConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 		c.wmu.Unlock()
 		return c.UDPConn.WriteTo(p, addr)
 	}
-	var b []byte
-	if k := len(c.free); k > 0 {
-		b, c.free = c.free[k-1][:0], c.free[:k-1]
+	// Queue slots keep their buffers from one batch to the next.
+	n := len(c.queue)
+	if n < cap(c.queue) {
+		c.queue = c.queue[:n+1]
+	} else {
+		c.queue = append(c.queue, ipv4.Message{})
 	}
-	c.queue = append(c.queue, ipv4.Message{Buffers: [][]byte{append(b, p...)}, Addr: addr})
+	m := &c.queue[n]
+	if m.Buffers == nil {
+		m.Buffers = make([][]byte, 1)
+	}
+	m.Buffers[0], m.Addr = append(m.Buffers[0][:0], p...), addr
 	wake := !c.kicked
 	c.kicked = true
 	c.wmu.Unlock()
@@ -125,9 +131,6 @@ func (c *batchConn) flush() {
 	for range c.kick {
 		runtime.Gosched()
 		c.wmu.Lock()
-		for _, m := range batch {
-			c.free = append(c.free, m.Buffers[0])
-		}
 		batch, c.queue = c.queue, batch[:0]
 		c.kicked = false
 		c.wmu.Unlock()
