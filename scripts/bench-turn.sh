@@ -91,7 +91,8 @@ cpu = int(ticks) / 100
 d = {"server": server, "sessions": int(m), "interval_ms": int(z), "messages": int(n), "packet_bytes": 1200,
      "round": int(r), "sent": sent, "received": recv, "cpu_s": cpu,
      "loss_pct": float(lost[-1][1]) if lost else None, "rtt_ms": float(rtt[-1]) if rtt else None,
-     "cpu_per_packet_us": cpu / sent * 1e6 if sent else None}
+     "cpu_per_packet_us": cpu / sent * 1e6 if sent else None,
+     "cpu_per_delivered_us": cpu / recv * 1e6 if recv else None}
 print(json.dumps(d))
 PY
   echo "$server m=$m z=$z round $r: $(cat "$results/turn-$server-$m-$z-r$r.json")" >&2
@@ -125,7 +126,7 @@ def med(server, m, z):
             pass
     if not runs:
         return None
-    runs.sort(key=lambda d: d["cpu_per_packet_us"])
+    runs.sort(key=lambda d: d.get("cpu_per_delivered_us") or 1e9)
     x = runs[len(runs) // 2]
     x["all"] = runs
     return x
@@ -141,16 +142,19 @@ print("```")
 print(open(machine).read().strip())
 print("```")
 print()
-print("| load | packets | coturn: CPU-s / loss | duet: CPU-s / loss | coturn µs per packet | duet µs per packet | duet / coturn |")
+print("CPU per packet is given per packet sent and per packet delivered: a server that drops a packet at its socket")
+print("spends nothing on it, so when the losses differ the second is the fair one.")
+print()
+print("| load | packets sent | coturn: CPU-s / loss | duet: CPU-s / loss | µs per packet sent: coturn / duet | µs per packet delivered: coturn / duet | duet / coturn (delivered) |")
 print("|---|---|---|---|---|---|---|")
 for l in loads:
     m, z = l.split(":")
     c, d = med("coturn", m, z), med("duet", m, z)
     pk = (c or d or {}).get("sent", 0)
     cell = lambda x: f"{x['cpu_s']:.2f} / {x['loss_pct']:.2f} %" if x and x.get("loss_pct") is not None else "—"
-    us = lambda x: f"{x['cpu_per_packet_us']:.1f}" if x else "—"
-    ratio = f"{d['cpu_per_packet_us'] / c['cpu_per_packet_us']:.2f}×" if c and d else "—"
-    print(f"| {m} sessions, {z} ms | {pk:,} | {cell(c)} | {cell(d)} | {us(c)} | {us(d)} | {ratio} |")
+    us = lambda x, k: f"{x[k]:.1f}" if x and x.get(k) else "—"
+    ratio = f"{d['cpu_per_delivered_us'] / c['cpu_per_delivered_us']:.2f}×" if c and d and c.get("cpu_per_delivered_us") and d.get("cpu_per_delivered_us") else "—"
+    print(f"| {m} sessions, {z} ms | {pk:,} | {cell(c)} | {cell(d)} | {us(c, 'cpu_per_packet_us')} / {us(d, 'cpu_per_packet_us')} | {us(c, 'cpu_per_delivered_us')} / {us(d, 'cpu_per_delivered_us')} | {ratio} |")
 print()
 print("<!-- turn:end -->")
 PY
