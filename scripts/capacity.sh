@@ -153,15 +153,15 @@ turn = sorted(glob.glob(f"{work}/turn/*.json"))
 tr = None
 for p in turn:
     d = load(p)
-    if d and d.get("server") == "duet" and d.get("cpu_per_packet_us"):
+    if d and d.get("server") == "duet" and d.get("cpu_per_delivered_us"):
         tr = d
 if tr:
     print()
     print("## TURN relay (duet's embedded TURN, one core, turnutils_uclient)")
     print()
-    pps = 1e6 / tr["cpu_per_packet_us"]
+    pps = 1e6 / tr["cpu_per_delivered_us"]
     mbit = pps * tr.get("packet_bytes", 1200) * 8 / 1e6
-    print(f"- {tr['cpu_per_packet_us']:.1f} µs of server CPU per relayed packet: **about {pps:,.0f} packets/s or {mbit:,.0f} Mbit/s per core**")
+    print(f"- {tr['cpu_per_delivered_us']:.1f} µs of server CPU per relayed packet delivered: **about {pps:,.0f} packets/s or {mbit:,.0f} Mbit/s per core**")
     print(f"  of {tr.get('packet_bytes', 1200)}-byte packets (loss {tr.get('loss_pct', 0):.2f} % at the measured load).")
 print()
 print("## This machine's limits")
