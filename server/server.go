@@ -68,6 +68,9 @@ type Options struct {
 	// MaxReaders and MaxWriters bound the goroutines reading and writing
 	// sockets at once (package ws). 0: 1024.
 	MaxReaders, MaxWriters int
+	// TURNTLS, with TLS, shares the HTTPS port with TURN over TLS: the
+	// connections that are TURN go to it (see turnMux).
+	TURNTLS TURNHandler
 }
 
 // Server is one duet node's transport.
@@ -85,7 +88,8 @@ type Server struct {
 	mux      *http.ServeMux
 	tls      *tls.Config // nil: plain HTTP
 	hsts     string
-	eng      *ws.Engine // runs every socket; closed by Drain
+	turnTLS  TURNHandler // nil: the HTTPS port is HTTPS only
+	eng      *ws.Engine  // runs every socket; closed by Drain
 
 	tlsPool    *tlsrec.Pool // buffers of wss:// sockets' record layer
 	tlsMetrics *metrics.TLS
@@ -155,6 +159,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		own:      own,
 		hsts:     opts.HSTS,
 		gateSize: opts.MaxPending,
+		turnTLS:  opts.TURNTLS,
 	}
 	if s.gateSize <= 0 {
 		s.gateSize = defaultGateSize

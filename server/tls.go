@@ -58,7 +58,25 @@ func (s *Server) listener(ln net.Listener) net.Listener {
 	if s.tls == nil {
 		return g
 	}
-	return tls.NewListener(sniffListener{Listener: g, log: s.log, covers: s.covers}, s.tls)
+	sniff := sniffListener{Listener: g, log: s.log, covers: s.covers}
+	if s.turnTLS != nil {
+		return newTURNMux(sniff, s.tls, leavesGate{s.turnTLS}, s.log)
+	}
+	return tls.NewListener(sniff, s.tls)
+}
+
+// leavesGate hands TURN over TLS connections on the HTTPS port to TURN,
+// out of the gate: they are sorted once their handshake is done, never
+// answered by HTTP, and live as long as their allocations, so keeping
+// their places would fill the gate, and the gate would close them for
+// waiting on their client.
+type leavesGate struct{ TURNHandler }
+
+func (h leavesGate) ServeTLS(c net.Conn) error {
+	if gc := findGateConn(c); gc != nil {
+		gc.release()
+	}
+	return h.TURNHandler.ServeTLS(c)
 }
 
 // takeOver moves an upgraded wss:// socket from crypto/tls to duet's own
@@ -70,6 +88,11 @@ func (s *Server) listener(ln net.Listener) net.Listener {
 // more, which is returned after it.
 func (s *Server) takeOver(nc net.Conn, early []byte) (net.Conn, []byte) {
 	tc, ok := nc.(*tls.Conn)
+	if pc, peeked := nc.(*peekedConn); peeked && len(pc.first) == 0 {
+		// Sorted by TURN's mux on a shared port: its first byte went to
+		// the upgrade request.
+		tc, ok = pc.Conn, true
+	}
 	if !ok {
 		return nc, early
 	}
