@@ -32,6 +32,8 @@ import (
 	"time"
 
 	"golang.org/x/term"
+
+	"github.com/duet-rtc/duet/internal/cli"
 )
 
 // Options are a run's settings, all from flags.
@@ -97,12 +99,20 @@ func (o *Options) usesConns() bool { return o.holds() || o.Scenario == "storm" }
 // server's memory: idle and the attacks.
 func (o *Options) holds() bool { return o.Scenario == "idle" || attackBytes(o.Scenario) != nil }
 
-func parse(args []string, stderr io.Writer) (*Options, error) {
+// usageError is a mistake in the command line: reported with a pointer
+// to --help rather than the whole usage.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+
+// parse reads duet bench's command line. A mistake is returned wrapped in
+// usageError; --help prints the usage on w and returns flag.ErrHelp.
+func parse(args []string, w io.Writer) (*Options, error) {
 	o := &Options{worker: -1}
 	fs := flag.NewFlagSet("duet bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(w)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, `usage: duet bench SCENARIO [flags]
+		fmt.Fprintln(fs.Output(), `usage: duet bench SCENARIO [flags]
 
 Scenarios:
   idle    hold --conns sockets joined to rooms in pairs; report server RSS and
@@ -134,7 +144,7 @@ Scenarios:
 The server must not rate-limit the generator: run duet with --rate-limit 0.
 
 Flags:`)
-		fs.PrintDefaults()
+		cli.PrintFlags(fs.Output(), fs)
 	}
 	var urls, sources, pids, metrics string
 	fs.StringVar(&o.Protocol, "protocol", "duet", "server protocol: duet, peerjs or bare")
@@ -168,17 +178,24 @@ Flags:`)
 	fs.StringVar(&o.Curve, "tls-curve", "", "wss://: offer only this key exchange: x25519, p256 or x25519mlkem768 (default: Go's list, post-quantum hybrid first)")
 	fs.IntVar(&o.worker, "worker-index", -1, "internal: run as worker N of a run")
 	fs.StringVar(&o.runID, "run-id", "", "internal: the run's name, shared by its workers")
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
-			fs.Usage()
-			return nil, flag.ErrHelp
-		}
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help" || args[0] == "help") {
 		fs.Usage()
-		return nil, errors.New("a scenario is required: idle, relay, setup, attack-header, attack-byte, handshake or storm")
+		return nil, flag.ErrHelp
+	}
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		return nil, &usageError{errors.New("a scenario comes first: idle, relay, setup, attack-header, attack-byte, handshake or storm")}
 	}
 	o.Scenario = args[0]
-	if err := fs.Parse(args[1:]); err != nil {
+	pos, err := cli.Parse(fs, args[1:])
+	if err == nil {
+		err = cli.NoArgs(fs, args[1:], pos)
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		fs.Usage()
 		return nil, err
+	}
+	if err != nil {
+		return nil, &usageError{err}
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
@@ -189,7 +206,6 @@ Flags:`)
 		}
 		o.URLs = append(o.URLs, u)
 	}
-	var err error
 	if o.Sources, err = parseSources(sources); err != nil {
 		return nil, fmt.Errorf("--source-ips: %w", err)
 	}
@@ -320,9 +336,13 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "report" {
 		return reportMain(args[1:], stdout, stderr)
 	}
-	o, err := parse(args, stderr)
+	o, err := parse(args, stdout)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
+	}
+	var ue *usageError
+	if errors.As(err, &ue) {
+		return cli.Fail(stderr, "duet bench", ue.err)
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "duet bench:", err)

@@ -195,7 +195,7 @@ func TestFlags(t *testing.T) {
 		args []string
 		want string
 	}{
-		{nil, "a scenario is required"},
+		{nil, "a scenario comes first"},
 		{[]string{"dance"}, "unknown scenario"},
 		{[]string{"idle", "--conns", "3"}, "even number"},
 		{[]string{"relay", "--pairs", "0"}, "--pairs must be at least 1"},

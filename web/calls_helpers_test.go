@@ -46,10 +46,21 @@ const watchJS = `(() => {
     w.in.push([msg.command, msg.definition || msg.type || '', msg.reason || ''].filter(Boolean).join(':'));
   });
   duetDemo.call.on('state', ({ state }) => w.states.push(state));
-  w.reset = () => { w.max = 0; w.frames = 0; w.reset_at = w.last = performance.now(); w.in = []; w.states = []; return true; };
+  // What the engine did, ms after the reset: the story a failed check tells.
+  w.log = [];
+  const note = (what) => { if (w.log.length < 60) w.log.push(Math.round(performance.now() - w.reset_at) + ' ' + what); };
+  duetDemo.call.on('iceRestart', ({ reason }) => note('iceRestart:' + reason));
+  duetDemo.call.on('mediaTrouble', ({ reason }) => { const p = duetDemo.call.link && duetDemo.call.link.path; note('trouble:' + reason + (p ? ' limit:' + p._limit() : '')); });
+  duetDemo.call.on('mediaRecovered', ({ after }) => note('recovered:' + after));
+  duetDemo.call.on('connectionState', (d) => note('pc:' + (d.state || JSON.stringify(d))));
+  duetDemo.call.on('signaling', ({ state }) => note('socket:' + state));
+  let ice = '';
+  setInterval(() => { const pc = duetDemo.call.pc; if (pc && pc.iceConnectionState !== ice) { ice = pc.iceConnectionState; note('ice:' + ice); } }, 50);
+  duetDemo.call.on('signal', ({ dir, msg }) => { if (msg.command === 'takeConfiguration') note(dir + ':' + msg.type); });
+  w.reset = () => { w.max = 0; w.frames = 0; w.reset_at = w.last = performance.now(); w.in = []; w.states = []; w.log = []; const p = duetDemo.call.link && duetDemo.call.link.path; if (p) note('limit:' + p._limit() + ' silences:' + p.silences.map(x => x[1]).join(',')); return true; };
   // The largest pause so far, counting the one still going on.
   w.read = () => JSON.stringify({ max: Math.round(Math.max(w.max, performance.now() - w.last)), frames: w.frames,
-    samePC: duetDemo.call.pc === w.pc, in: w.in, states: w.states, state: duetDemo.call.state, signaling: duetDemo.call.signaling });
+    samePC: duetDemo.call.pc === w.pc, in: w.in, states: w.states, state: duetDemo.call.state, signaling: duetDemo.call.signaling, log: w.log });
   return true;
 })()`
 
@@ -62,6 +73,7 @@ type watchReport struct {
 	States  []string `json:"states"` // the call's states since the reset
 	State   string   `json:"state"`
 	Signals string   `json:"signaling"`
+	Log     []string `json:"log"` // the engine's events, ms after the reset
 }
 
 func (r watchReport) received(prefix string) bool {
@@ -114,6 +126,9 @@ func (w *callWatch) check(label string, maxGap time.Duration) []watchReport {
 		r := w.read(i)
 		w.t.Logf("%s: %s: largest video pause %.0f ms (%d frames), same peer connection %v, received %v",
 			label, w.names[i], r.Max, r.Frames, r.SamePC, r.In)
+		if r.Max > float64(maxGap.Milliseconds()) || !r.SamePC {
+			w.t.Logf("%s: %s: timeline %v", label, w.names[i], r.Log)
+		}
 		if !r.SamePC {
 			w.t.Errorf("%s: %s: the call moved to a new RTCPeerConnection", label, w.names[i])
 		}
@@ -131,7 +146,7 @@ func (w *callWatch) check(label string, maxGap time.Duration) []watchReport {
 	return out
 }
 
-// streamJS starts a numbered data stream: every 40 ms a 4-byte sequence
+// streamJS sets up a numbered data stream (stream.start() starts it): every 40 ms a 4-byte sequence
 // number over the data channel (binary, so the demo's chat ignores it),
 // and counts the ones that arrive from the partner out of order.
 const streamJS = `(() => {
@@ -143,11 +158,14 @@ const streamJS = `(() => {
     if (n !== s.got + 1 && s.bad.length < 20) s.bad.push(s.got + '→' + n);
     s.got = n;
   });
-  s.timer = setInterval(() => {
-    const b = new ArrayBuffer(4);
-    new DataView(b).setUint32(0, s.sent + 1);
-    try { duetDemo.call.send(b); s.sent++; } catch (err) { s.error = String(err); clearInterval(s.timer); }
-  }, 40);
+  s.start = () => {
+    s.timer = setInterval(() => {
+      const b = new ArrayBuffer(4);
+      new DataView(b).setUint32(0, s.sent + 1);
+      try { duetDemo.call.send(b); s.sent++; } catch (err) { s.error = String(err); clearInterval(s.timer); }
+    }, 40);
+    return true;
+  };
   s.stop = () => { clearInterval(s.timer); return s.sent; };
   return true;
 })()`
@@ -155,9 +173,14 @@ const streamJS = `(() => {
 // startStreams starts a numbered stream in each direction between a and b.
 func startStreams(t testing.TB, a, b context.Context) {
 	t.Helper()
+	// Both ends listen before either sends: a message that came before
+	// the other tab's listener was counted lost.
 	for _, tab := range []context.Context{a, b} {
 		waitJS(t, tab, "duetDemo.chatOpen === true")
 		evalJS[bool](t, tab, streamJS)
+	}
+	for _, tab := range []context.Context{a, b} {
+		evalJS[bool](t, tab, "stream.start()")
 	}
 }
 
@@ -178,6 +201,7 @@ func checkStreams(t testing.TB, names [2]string, a, b context.Context) {
 		waitJS(t, other, fmt.Sprintf("stream.got === %d", sent[i]))
 		if bad := evalJS[string](t, other, "stream.bad.join(', ')"); bad != "" {
 			t.Errorf("%s → %s: messages out of order or lost: %s", names[i], names[1-i], bad)
+			continue
 		}
 		t.Logf("%s → %s: %d numbered messages, all delivered in order", names[i], names[1-i], sent[i])
 	}

@@ -2,6 +2,7 @@ package ws
 
 import (
 	"errors"
+	"net"
 	"os"
 	"time"
 
@@ -30,6 +31,7 @@ func (c *Conn) run() (pooled bool) {
 	r, w := 0, copy(buf, c.rest)
 	c.rest = nil
 	broken := false  // the stream cannot be parsed on: discard until the peer closes
+	shut := false    // our side of the TCP connection is closed (broken streams only)
 	handled := false // a message was handled since this reader started
 	lastN := 0       // bytes of the last read
 	now := time.Now()
@@ -65,12 +67,18 @@ func (c *Conn) run() (pooled bool) {
 		}
 		if broken {
 			r = w
-			if lastN > 0 && c.closeWritten() {
+			if lastN > 0 && !shut && c.closeWritten() {
 				// Our close frame is out and the peer, whose frames can no
-				// longer be parsed, sent something after it (its own close,
-				// most likely): nothing unread is left to cause a reset.
-				c.finish(b)
-				return pooled
+				// longer be parsed, sent something after it: its own close,
+				// or the rest of what it was sending. Closing now would
+				// answer bytes still on their way with a reset, which can
+				// destroy our close frame before the peer reads it. So our
+				// side ends with a FIN, and what comes next is read and
+				// dropped until the peer closes too or the grace ends.
+				if shut = closeWrite(c.nc); !shut {
+					c.finish(b)
+					return pooled
+				}
 			}
 		}
 		if r == w {
@@ -183,6 +191,13 @@ func (c *Conn) run() (pooled bool) {
 			return pooled
 		}
 	}
+}
+
+// closeWrite sends a FIN on the socket, if it can say it has no more to
+// write (a TCP or TLS connection).
+func closeWrite(nc net.Conn) bool {
+	cw, ok := nc.(interface{ CloseWrite() error })
+	return ok && cw.CloseWrite() == nil
 }
 
 // busyWindow is how soon after its last park a socket must wake again to
