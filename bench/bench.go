@@ -14,6 +14,8 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -47,6 +49,9 @@ type Options struct {
 	Hold        time.Duration // idle, quality: time held after every socket is joined
 	ReportEvery time.Duration // quality: interval of each socket's reports
 	Waves       int           // attacks: times the attack is run against the same server
+	Spread      time.Duration // storm: a member comes back within this long of losing its socket
+	StormWait   time.Duration // storm: bound on the wait for every member, from the first loss
+	ReadyFile   string        // storm: created once every socket is joined (the cue to kill the server)
 	Window      int           // relay: messages in flight per direction
 	Rate        float64       // relay: messages/s over the run (0: as fast as possible)
 	Tick        time.Duration // relay with a rate: shortest sleep of a paced sender
@@ -60,6 +65,12 @@ type Options struct {
 	MaxConns    int           // hard bound on sockets
 	JSON        string        // write the summary as JSON to this file ("-": stdout)
 	Quiet       bool          // no progress line
+	Insecure    bool          // wss://: do not verify the server's certificate
+	CAFile      string        // wss://: PEM roots to verify the server with (empty: the system's)
+	Resume      bool          // wss://: resume TLS sessions (a session cache per worker)
+	Curve       string        // wss://: the one key exchange to offer ("": Go's default list)
+
+	tlsConf *tls.Config // built from Insecure, CAFile and Resume by check
 
 	worker int    // >= 0 in a worker process
 	runID  string // names this run's rooms and ids, shared by its workers
@@ -69,18 +80,21 @@ type Options struct {
 const perWorkerLimit = 19000
 
 func (o *Options) sockets() int {
-	if o.holds() {
+	if o.usesConns() {
 		return o.Conns
 	}
 	return 2 * o.Pairs
 }
 
 func (o *Options) pairs() int {
-	if o.holds() {
+	if o.usesConns() {
 		return o.Conns / 2
 	}
 	return o.Pairs
 }
+
+// usesConns reports whether --conns (not --pairs) sizes the scenario.
+func (o *Options) usesConns() bool { return o.holds() || o.Scenario == "storm" }
 
 // holds reports whether the scenario holds --conns sockets and reads the
 // server's memory: idle and the attacks.
@@ -118,6 +132,17 @@ Scenarios:
           hold --conns sockets that each send one byte of a frame header
   quality hold --conns sockets in calls, as idle, each sending a qualityReport
           every --report-every; report server CPU and RSS (compare with idle)
+  storm   --conns sockets join rooms in pairs as duet's SDKs do (resumable,
+          with a call session) and wait; when the server is killed and
+          restarted (by a script: --ready-file says when), each comes back
+          within --spread of losing its socket and rejoins with its resume
+          token; report the time until every member is back, the outage per
+          member, and any stop received (a resumed call must never see one)
+  handshake
+          --parallel dialers connect to a wss:// (or https://) URL, complete a
+          TLS handshake and close, back to back; report handshakes/s, their
+          latency and, with --server-pid, handshakes per server CPU-second
+          (--tls-resume: resume sessions from the tickets of earlier ones)
   report  write docs/benchmarks.md from a comparison's JSON summaries
           (see scripts/bench-compare.sh)
 
@@ -136,6 +161,9 @@ Flags:`)
 	fs.DurationVar(&o.Warmup, "warmup", 2*time.Second, "relay, setup: time before measuring")
 	fs.DurationVar(&o.Hold, "hold", 5*time.Second, "idle, quality: time to hold every socket before reading the server's memory")
 	fs.DurationVar(&o.ReportEvery, "report-every", 5*time.Second, "quality: interval of each socket's quality reports (duet.js sends one every 5 s)")
+	fs.DurationVar(&o.Spread, "spread", time.Second, "storm: each member reconnects at a random moment within this long of losing its socket")
+	fs.DurationVar(&o.StormWait, "storm-wait", 2*time.Minute, "storm: give up on members not back this long after the first loss")
+	fs.StringVar(&o.ReadyFile, "ready-file", "", "storm: create this file once every socket has joined")
 	fs.IntVar(&o.Waves, "waves", 1, "attack-*: run the attack this many times in a row against the same server (a later wave reuses memory an earlier one left)")
 	fs.IntVar(&o.Window, "window", 16, "relay: messages in flight per direction of a pair")
 	fs.Float64Var(&o.Rate, "rate", 0, "relay: total messages/s to offer (0: as fast as the server accepts)")
@@ -143,13 +171,17 @@ Flags:`)
 	fs.IntVar(&o.SDPBytes, "sdp-bytes", 5120, "setup: size of the offer and answer SDP")
 	fs.IntVar(&o.Workers, "workers", 0, "worker processes (0: one per 9,000 sockets; 1: in this process)")
 	fs.StringVar(&sources, "source-ips", "", "source addresses for the workers, comma-separated or a range like 127.0.0.10-127.0.0.40 (default: 127.0.0.10 upward when several workers dial a loopback server)")
-	fs.IntVar(&o.Parallel, "parallel", 64, "dials in flight per worker")
+	fs.IntVar(&o.Parallel, "parallel", 64, "dials in flight per worker (handshake: dialers per worker)")
 	fs.StringVar(&pids, "server-pid", "", "server process IDs whose RSS to read (idle), comma-separated")
 	fs.StringVar(&metrics, "metrics", "", "duet /metrics URLs for goroutine counts (idle), comma-separated (default: derived from --url for duet)")
 	fs.DurationVar(&o.Timeout, "timeout", 10*time.Minute, "hard bound on the whole run")
 	fs.IntVar(&o.MaxConns, "max-conns", 200000, "hard bound on sockets")
 	fs.StringVar(&o.JSON, "json", "", "also write the summary as JSON to this file (- for stdout)")
 	fs.BoolVar(&o.Quiet, "quiet", false, "no progress line")
+	fs.BoolVar(&o.Insecure, "insecure", false, "wss://: do not verify the server's certificate (a self-signed test server)")
+	fs.StringVar(&o.CAFile, "ca", "", "wss://: PEM file of the certificates to trust for the server (default: the system's)")
+	fs.BoolVar(&o.Resume, "tls-resume", false, "wss://: keep session tickets and resume TLS sessions on later connections")
+	fs.StringVar(&o.Curve, "tls-curve", "", "wss://: offer only this key exchange: x25519, p256 or x25519mlkem768 (default: Go's list, post-quantum hybrid first)")
 	fs.IntVar(&o.worker, "worker-index", -1, "internal: run as worker N of a run")
 	fs.StringVar(&o.runID, "run-id", "", "internal: the run's name, shared by its workers")
 	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help" || args[0] == "help") {
@@ -157,7 +189,7 @@ Flags:`)
 		return nil, flag.ErrHelp
 	}
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		return nil, &usageError{errors.New("a scenario comes first: idle, relay, setup, attack-header or attack-byte")}
+		return nil, &usageError{errors.New("a scenario comes first: idle, relay, setup, attack-header, attack-byte, handshake or storm")}
 	}
 	o.Scenario = args[0]
 	pos, err := cli.Parse(fs, args[1:])
@@ -194,7 +226,11 @@ Flags:`)
 	if len(o.Metrics) == 0 && o.Protocol == "duet" {
 		for _, u := range o.URLs {
 			if pu, err := url.Parse(u); err == nil {
-				o.Metrics = append(o.Metrics, "http://"+pu.Host+"/metrics")
+				scheme := "http://"
+				if pu.Scheme == "wss" {
+					scheme = "https://"
+				}
+				o.Metrics = append(o.Metrics, scheme+pu.Host+"/metrics")
 			}
 		}
 	}
@@ -203,13 +239,13 @@ Flags:`)
 
 func (o *Options) check() error {
 	switch o.Scenario {
-	case "idle", "relay", "setup", "attack-header", "attack-byte":
+	case "idle", "relay", "setup", "attack-header", "attack-byte", "handshake", "storm":
 	case "quality":
 		if o.Protocol != "duet" || o.ReportEvery <= 0 {
 			return errors.New("quality: duet's protocol only, and --report-every must be positive")
 		}
 	default:
-		return fmt.Errorf("unknown scenario %q: idle, relay, setup, quality, attack-header or attack-byte", o.Scenario)
+		return fmt.Errorf("unknown scenario %q: idle, relay, setup, quality, attack-header, attack-byte, handshake or storm", o.Scenario)
 	}
 	if _, err := dialectFor(o.Protocol); err != nil {
 		return err
@@ -221,9 +257,9 @@ func (o *Options) check() error {
 		return errors.New("--cross needs at least two URLs")
 	}
 	switch {
-	case o.holds() && (o.Conns < 2 || o.Conns%2 != 0):
+	case o.usesConns() && (o.Conns < 2 || o.Conns%2 != 0):
 		return fmt.Errorf("--conns must be an even number of at least 2, got %d", o.Conns)
-	case !o.holds() && o.Pairs < 1:
+	case !o.usesConns() && o.Pairs < 1:
 		return fmt.Errorf("--pairs must be at least 1, got %d", o.Pairs)
 	case o.sockets() > o.MaxConns:
 		return fmt.Errorf("%d sockets exceed --max-conns %d", o.sockets(), o.MaxConns)
@@ -235,6 +271,10 @@ func (o *Options) check() error {
 		return fmt.Errorf("--parallel must be at least 1, got %d", o.Parallel)
 	case o.Timeout <= 0:
 		return errors.New("--timeout must be positive")
+	}
+	var err error
+	if o.tlsConf, err = o.clientTLS(); err != nil {
+		return err
 	}
 	if o.Workers == 0 {
 		o.Workers = (o.sockets() + 8999) / 9000
@@ -354,13 +394,15 @@ type event struct {
 
 // result is one worker's figures.
 type result struct {
-	Connected   int64   `json:"connected"`
-	ConnectSecs float64 `json:"connect_secs"`
-	Count       int64   `json:"count"`
-	Bytes       int64   `json:"bytes"`
-	Errors      int64   `json:"errors"`
-	FirstError  string  `json:"first_error,omitempty"`
-	Lat         *hist   `json:"lat,omitempty"`
+	Connected   int64        `json:"connected"`
+	ConnectSecs float64      `json:"connect_secs"`
+	Count       int64        `json:"count"`
+	Bytes       int64        `json:"bytes"`
+	Resumed     int64        `json:"resumed,omitempty"`
+	Storm       *stormResult `json:"storm,omitempty"`
+	Errors      int64        `json:"errors"`
+	FirstError  string       `json:"first_error,omitempty"`
+	Lat         *hist        `json:"lat,omitempty"`
 }
 
 // worker runs its share of the pairs. ready is called once its sockets are
@@ -373,10 +415,28 @@ func worker(ctx context.Context, o *Options, idx int, run string, ready func(), 
 	if len(o.Sources) > 0 {
 		src = o.Sources[idx%len(o.Sources)]
 	}
-	dl := &dialer{d: d, urls: o.URLs, cross: o.Cross, src: src, run: run, worker: idx}
+	dl := &dialer{d: d, urls: o.URLs, cross: o.Cross, src: src, tls: o.tlsConf, run: run, worker: idx}
 	t0 := time.Now()
+	if o.Scenario == "storm" {
+		members := stormConnect(ctx, o, dl, first, end-first, cn)
+		connected, secs := cn.connected.Load(), time.Since(t0).Seconds()
+		ready()
+		var r *result
+		select {
+		case <-goCh:
+			r = storm(ctx, o, dl, members, cn)
+		case <-ctx.Done():
+			r = &result{}
+		}
+		r.Connected, r.ConnectSecs = connected, secs
+		r.Errors, r.FirstError = cn.errs.get()
+		return r
+	}
 	join := o.Scenario == "idle" || o.Scenario == "relay" || o.Scenario == "quality"
-	pairs := dl.connectAll(ctx, first, end-first, o.Parallel, join, &cn.connected, &cn.errs)
+	var pairs []*pair
+	if o.Scenario != "handshake" {
+		pairs = dl.connectAll(ctx, first, end-first, o.Parallel, join, &cn.connected, &cn.errs)
+	}
 	if p := attackBytes(o.Scenario); p != nil {
 		attack(pairs, p, cn)
 	}
@@ -409,6 +469,8 @@ func worker(ctx context.Context, o *Options, idx int, run string, ready func(), 
 	case "setup":
 		r.Lat, r.Count = setup(ctx, o, d, pairs, start, cn, run, idx)
 		closeAll(pairs)
+	case "handshake":
+		r.Lat, r.Count, r.Resumed = handshakes(ctx, o, src, start, cn)
 	}
 	r.Errors, r.FirstError = cn.errs.get()
 	return r
@@ -505,7 +567,7 @@ func Run(ctx context.Context, o *Options, args []string, stderr io.Writer) (*Sum
 			return nil, err
 		}
 	}
-	if s.Connected == 0 {
+	if s.Connected == 0 && o.Scenario != "handshake" {
 		return nil, fmt.Errorf("no socket connected: %s", s.FirstError)
 	}
 	return s, nil
@@ -551,7 +613,7 @@ func runWave(ctx context.Context, o *Options, args []string, stderr io.Writer, s
 				c, d, e = c+h.last.Connected, d+h.last.Done, e+h.last.Errors
 			}
 		}
-		unit := map[string]string{"idle": "", "relay": " messages", "setup": " setups", "quality": " reports"}[o.Scenario]
+		unit := map[string]string{"idle": "", "relay": " messages", "setup": " setups", "quality": " reports", "storm": " members back", "handshake": " handshakes"}[o.Scenario]
 		line := fmt.Sprintf("%d/%d sockets", c, o.sockets())
 		if unit != "" {
 			line += fmt.Sprintf(", %d%s", d, unit)
@@ -570,8 +632,17 @@ func runWave(ctx context.Context, o *Options, args []string, stderr io.Writer, s
 			return fmt.Errorf("connecting: %w", ctx.Err())
 		}
 	}
+	if o.ReadyFile != "" {
+		if err := os.WriteFile(o.ReadyFile, []byte("ready\n"), 0o644); err != nil {
+			return err
+		}
+	}
 	for _, h := range hs {
 		h.start()
+	}
+	cpu := make(chan float64, 1)
+	if o.Scenario == "handshake" && last {
+		go func() { cpu <- measureCPU(ctx, o) }()
 	}
 	if o.holds() {
 		held := readServers(o)
@@ -581,8 +652,8 @@ func runWave(ctx context.Context, o *Options, args []string, stderr io.Writer, s
 		}
 		if last {
 			after := readServers(o)
-			s.idleFigures(base, after)
-			s.cpuFigures(held, after)
+			s.idleFigures(o, base, after)
+			s.holdCPUFigures(held, after)
 		}
 		for _, h := range hs {
 			h.stop()
@@ -602,8 +673,36 @@ func runWave(ctx context.Context, o *Options, args []string, stderr io.Writer, s
 	}
 	if last {
 		s.merge(o, results)
+		if o.Scenario == "handshake" {
+			s.cpuFigures(<-cpu)
+		}
 	}
 	return nil
+}
+
+// measureCPU reads the servers' CPU time over the measured window (the
+// warm-up after the start, then the duration); -1 when it cannot.
+func measureCPU(ctx context.Context, o *Options) float64 {
+	sleep := func(d time.Duration) bool {
+		select {
+		case <-time.After(d):
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	if !sleep(o.Warmup) {
+		return -1
+	}
+	c0 := cpuSeconds(o.ServerPIDs)
+	if !sleep(o.Duration) || c0 < 0 {
+		return -1
+	}
+	c1 := cpuSeconds(o.ServerPIDs)
+	if c1 < 0 {
+		return -1
+	}
+	return c1 - c0
 }
 
 func startProcess(ctx context.Context, h *handle, i int, run string, args []string, stderr io.Writer, mu *sync.Mutex) error {
@@ -697,4 +796,34 @@ func showProgress(o *Options, w io.Writer, line func() string) func() {
 		}
 	}()
 	return func() { close(done); wg.Wait() }
+}
+
+// clientTLS is the TLS configuration of wss:// dials.
+func (o *Options) clientTLS() (*tls.Config, error) {
+	c := &tls.Config{InsecureSkipVerify: o.Insecure} //nolint:gosec // a flag for test servers
+	if o.CAFile != "" {
+		pem, err := os.ReadFile(o.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("--ca: %w", err)
+		}
+		c.RootCAs = x509.NewCertPool()
+		if !c.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--ca: no PEM certificate in %s", o.CAFile)
+		}
+	}
+	if o.Resume {
+		c.ClientSessionCache = tls.NewLRUClientSessionCache(o.sockets())
+	}
+	switch o.Curve {
+	case "":
+	case "x25519":
+		c.CurvePreferences = []tls.CurveID{tls.X25519}
+	case "p256":
+		c.CurvePreferences = []tls.CurveID{tls.CurveP256}
+	case "x25519mlkem768":
+		c.CurvePreferences = []tls.CurveID{tls.X25519MLKEM768}
+	default:
+		return nil, fmt.Errorf("--tls-curve: unknown key exchange %q (x25519, p256 or x25519mlkem768)", o.Curve)
+	}
+	return c, nil
 }

@@ -27,7 +27,10 @@ type Config struct {
 	TLSACMECARoot  string   `yaml:"tls_acme_ca_root" help:"PEM file of CA certificates to trust for the ACME directory's HTTPS, for a private or test CA (empty: the system's)"`
 	TLSHSTS        string   `yaml:"tls_hsts" help:"Strict-Transport-Security on HTTPS responses: auto (one year with ACME certificates, none otherwise), off, or a max-age such as 8760h"`
 	HTTPListen     string   `yaml:"http_listen" help:"address of a plain-HTTP listener that redirects to HTTPS and answers ACME HTTP-01 challenges, e.g. :80 (empty: none)"`
-	DataDir        string   `yaml:"data_dir" help:"directory for state kept across restarts: the self-signed certificate, the ACME account and certificates, the TURN secret (empty: $STATE_DIRECTORY under systemd, else the user's config directory + /duet)"`
+	DataDir        string   `yaml:"data_dir" help:"directory for state kept across restarts: the self-signed certificate, the ACME account and certificates, the TURN secret, the TLS session ticket secret (empty: $STATE_DIRECTORY under systemd, else the user's config directory + /duet)"`
+
+	TLSTicketSecretFile string        `yaml:"tls_ticket_secret_file" help:"file with the secret TLS session ticket keys are derived from (16 bytes or more); give every node of a cluster the same file so that clients resume their TLS sessions on any node (empty: a random secret made once and kept in data_dir)"`
+	TLSTicketRotation   time.Duration `yaml:"tls_ticket_rotation" help:"how often the TLS session ticket key changes (1h to 168h); tickets of older keys are still accepted for 7 days"`
 
 	MaxMessageBytes int           `yaml:"max_message_bytes" help:"largest accepted WebSocket message in bytes"`
 	SendQueueBytes  int           `yaml:"send_queue_bytes" help:"bytes queued for a slow reader before it is disconnected"`
@@ -127,6 +130,7 @@ func Default() Config {
 		Listen:               ":5080",
 		TLSACMECA:            "https://acme-v02.api.letsencrypt.org/directory",
 		TLSHSTS:              "auto",
+		TLSTicketRotation:    24 * time.Hour,
 		MaxMessageBytes:      256 << 10,
 		SendQueueBytes:       1 << 20,
 		MaxRoomsPerConn:      16,

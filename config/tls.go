@@ -54,6 +54,9 @@ func (c *Config) HSTSMaxAge() time.Duration {
 // validateTLS checks the certificate sources, the HTTP redirect listener and
 // HSTS.
 func (c *Config) validateTLS(bad func(field, format string, args ...any)) {
+	if c.TLSTicketRotation < time.Hour || c.TLSTicketRotation > 7*24*time.Hour {
+		bad("tls_ticket_rotation", "must be between 1h and 168h, got %s", c.TLSTicketRotation)
+	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		bad("tls_cert", "tls_cert and tls_key go together; set both (PEM files), or neither")
 	}

@@ -30,6 +30,8 @@ command -v podman >/dev/null 2>&1 || missing="$missing podman"
 command -v qemu-aarch64 >/dev/null 2>&1 || missing="$missing qemu-user"
 command -v systemd-analyze >/dev/null 2>&1 || missing="$missing systemd"
 command -v file >/dev/null 2>&1 || missing="$missing file"
+# internal/tlsrec checks its record layer against OpenSSL's s_client.
+command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
 command -v nft >/dev/null 2>&1 || missing="$missing nftables" # the NAT lab's NATs and firewalls
 if [ -n "$missing" ]; then
   echo "deps: installing$missing from Debian packages"
