@@ -79,6 +79,9 @@ type Options struct {
 // perWorkerLimit keeps a worker under this machine's ~20,000 open files.
 const perWorkerLimit = 19000
 
+// scenarios names what duet bench can run, for its usage errors.
+const scenarios = "idle, relay, setup, quality, attack-header, attack-byte, handshake or storm"
+
 func (o *Options) sockets() int {
 	if o.usesConns() {
 		return o.Conns
@@ -189,7 +192,7 @@ Flags:`)
 		return nil, flag.ErrHelp
 	}
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		return nil, &usageError{errors.New("a scenario comes first: idle, relay, setup, attack-header, attack-byte, handshake or storm")}
+		return nil, &usageError{errors.New("a scenario comes first: " + scenarios)}
 	}
 	o.Scenario = args[0]
 	pos, err := cli.Parse(fs, args[1:])
@@ -245,7 +248,7 @@ func (o *Options) check() error {
 			return errors.New("quality: duet's protocol only, and --report-every must be positive")
 		}
 	default:
-		return fmt.Errorf("unknown scenario %q: idle, relay, setup, quality, attack-header, attack-byte, handshake or storm", o.Scenario)
+		return fmt.Errorf("unknown scenario %q: %s", o.Scenario, scenarios)
 	}
 	if _, err := dialectFor(o.Protocol); err != nil {
 		return err

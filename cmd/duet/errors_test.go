@@ -75,7 +75,7 @@ var badCases = []badCase{
 	{name: "turn unknown flag", args: strings.Fields("turn --turn-listn :3478"), env: nil, file: "", code: 2, want: "duet turn: unknown flag --turn-listn; did you mean --turn-listen?\nrun 'duet turn --help' for the flags\n"},
 	{name: "turn TLS on listen", args: strings.Fields("turn --listen :5080 --turn-tls-listen :5080 --tls-self-signed"), env: nil, file: "", code: 2, want: "duet turn: invalid configuration:\n  turn_tls_listen: \":5080\" is listen too, which serves health and metrics in duet turn; write another port, e.g. :5349\n"},
 	{name: "bench number", args: strings.Fields("bench idle --conns many"), env: nil, file: "", code: 2, want: "duet bench: --conns: many is not a whole number; write digits only, e.g. 1000\nrun 'duet bench --help' for the flags\n"},
-	{name: "bench no scenario", args: strings.Fields("bench"), env: nil, file: "", code: 2, want: "duet bench: a scenario comes first: idle, relay, setup, attack-header or attack-byte\nrun 'duet bench --help' for the flags\n"},
+	{name: "bench no scenario", args: strings.Fields("bench"), env: nil, file: "", code: 2, want: "duet bench: a scenario comes first: idle, relay, setup, quality, attack-header, attack-byte, handshake or storm\nrun 'duet bench --help' for the flags\n"},
 	{name: "version flag", args: strings.Fields("version --jsn"), env: nil, file: "", code: 2, want: "duet version: unknown flag --jsn; did you mean --json?\nrun 'duet version --help' for the flags\n"},
 	{name: "healthcheck missing value", args: strings.Fields("healthcheck --url"), env: nil, file: "", code: 2, want: "duet healthcheck: --url needs a value\nrun 'duet healthcheck --help' for the flags\n"},
 }
