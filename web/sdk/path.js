@@ -10,6 +10,7 @@ const BROKEN = new Set(['stalled', 'disconnected', 'failed']); // restart reason
 const RESEND_OFFER = 3000; // an offer unanswered this long is sent again
 const INTERFACE_WATCH = 8000; // ms a broken path's interface is watched for
 const INTERFACE_POLL = 250;
+const SETTLED = 10000; // ms a path must work before its next break restarts at once again
 
 /** Defaults of the engine's timing options (see DuetCallOptions). */
 export const ENGINE_DEFAULTS = {
@@ -31,6 +32,7 @@ export class PathWatch {
     this.tries = 0; // restarts since it broke
     this.told = false; // the call was told (it checks its socket)
     this.lastRestart = 0;
+    this.recoveredAt = 0; // when the path last worked again after a break
     this.remoteRestartAt = 0; // the partner's last ICE restart offer
     this.deferred = ''; // a restart wanted while signaling was down: why
     this.localAddr = ''; // our address on the path while it worked
@@ -164,7 +166,13 @@ export class PathWatch {
   _trouble(reason) {
     const link = this.link;
     const now = Date.now();
-    if (!this.since) this.since = now;
+    if (!this.since) {
+      this.since = now;
+      // A path that broke again soon after it recovered keeps its backoff:
+      // on a starved machine a stall can be the CPU's, not the network's,
+      // and restarting at once each time fed the pauses it was meant to end.
+      if (now - this.recoveredAt > SETTLED) this.tries = 0;
+    }
     if (!this.told) {
       this.told = true;
       link._emit('trouble', { reason });
@@ -188,7 +196,7 @@ export class PathWatch {
     if (!this.since) return;
     const gap = Date.now() - this.since;
     this.since = 0;
-    this.tries = 0;
+    this.recoveredAt = Date.now(); // tries are forgotten once it has worked for SETTLED
     this.told = false;
     this.link._emit('recovered', { after: gap });
   }

@@ -31,6 +31,7 @@ export class PeerLink {
     this.remoteStream = new MediaStream();
     this.connectedOnce = false;
     this.closed = false;
+    this._whenClosed = new Promise((resolve) => { this._markClosed = resolve; });
     this.counters = { offers: 0, answers: 0, collisions: 0, ignoredOffers: 0, withdrawnOffers: 0, iceRestarts: 0 };
     this._makingOffer = false;
     this._answerPending = false;
@@ -176,7 +177,7 @@ export class PeerLink {
       }
     }
     if (pc.remoteDescription && iceUfrag(desc.sdp) !== iceUfrag(pc.remoteDescription.sdp)) this.path.remoteRestarted();
-    await pc.setRemoteDescription({ type: 'offer', sdp: desc.sdp });
+    await this._op(pc.setRemoteDescription({ type: 'offer', sdp: desc.sdp }));
     if (this.closed) return;
     await this._flushCandidates();
     if (this._needTracks !== null) {
@@ -185,7 +186,7 @@ export class PeerLink {
       this._needTracks = null;
       if (stream) for (const t of stream.getTracks()) pc.addTrack(t, stream);
     }
-    await pc.setLocalDescription();
+    await this._op(pc.setLocalDescription());
     if (this.closed) return;
     this.counters.answers++;
     this._signal({ type: 'answer', sdp: pc.localDescription.sdp });
@@ -201,14 +202,14 @@ export class PeerLink {
       const offer = this._offerOut;
       if (!offer || pc.signalingState !== 'stable') return; // withdrawn, or answered twice across a reconnect
       this._offerOut = null;
-      await pc.setLocalDescription(offer);
+      await this._op(pc.setLocalDescription(offer));
       if (this.closed) return;
-      await pc.setRemoteDescription({ type: 'answer', sdp: desc.sdp });
+      await this._op(pc.setRemoteDescription({ type: 'answer', sdp: desc.sdp }));
     } else {
       if (pc.signalingState !== 'have-local-offer') return; // answered twice across a reconnect
       this._answerPending = true;
       try {
-        await pc.setRemoteDescription({ type: 'answer', sdp: desc.sdp });
+        await this._op(pc.setRemoteDescription({ type: 'answer', sdp: desc.sdp }));
       } finally {
         this._answerPending = false;
       }
@@ -231,13 +232,13 @@ export class PeerLink {
       this._pending.push(c);
       return;
     }
-    await addCandidate(this.pc, c);
+    await addCandidate(this, c);
   }
 
   async _flushCandidates() {
     const queued = this._pending;
     this._pending = [];
-    for (const c of queued) await addCandidate(this.pc, c);
+    for (const c of queued) await addCandidate(this, c);
   }
 
   /**
@@ -407,9 +408,21 @@ export class PeerLink {
     }
   }
 
+  /**
+   * The operation p, or nothing once the link closes. A peer connection
+   * closed while an operation waits in its queue never settles that
+   * operation's promise, and the call handles the partner's messages one
+   * at a time: a candidate added as the partner hung up kept every message
+   * after it — the stop that says why — from being handled.
+   */
+  _op(p) {
+    return Promise.race([p, this._whenClosed]);
+  }
+
   close() {
     if (this.closed) return;
     this.closed = true;
+    this._markClosed();
     this.path.stop();
     const ch = this.channel;
     if (ch) ch.close();
@@ -422,9 +435,9 @@ function live(t) {
   return t.direction !== 'stopped' && t.currentDirection !== 'stopped';
 }
 
-async function addCandidate(pc, c) {
+async function addCandidate(link, c) {
   try {
-    await pc.addIceCandidate(c);
+    await link._op(link.pc.addIceCandidate(c));
   } catch {
     // A candidate for an m-line we rejected, from an older ICE generation,
     // or for an offer we ignored: harmless.
