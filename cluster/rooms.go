@@ -321,7 +321,7 @@ func (c *Cluster) rejoin(ctx context.Context, m *member, k hub.Key, info hub.Joi
 		if !t.room.Has(m.id) {
 			return errNotMember
 		}
-		restarted = t.room.Len() == 2 && info.RestartsCall()
+		restarted = t.room.Len() == 2 && (&room.Joiner[string]{Session: info.Session, Restart: info.Restart}).RestartsCall()
 		if restarted {
 			t.restart(m.id)
 		}
