@@ -19,7 +19,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"regexp"
@@ -28,9 +27,10 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/duet-rtc/duet/cluster/kv"
 	"github.com/duet-rtc/duet/hub"
+	"github.com/duet-rtc/duet/room"
 )
 
 var validNodeID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
@@ -50,17 +50,18 @@ func ackSubject(inc string) string  { return "duet.ack." + inc }
 // Cluster is one node's view of a clustered room backend. It implements
 // hub.Rooms.
 type Cluster struct {
-	opt  Options
-	id   string // node id
-	inc  string // this incarnation: node id and epoch
-	log  *slog.Logger
-	nc   *nats.Conn               // control: the bucket, heartbeats, probes, kills
-	dc   *nats.Conn               // data: relayed frames and room transitions, in order
-	kv   atomic.Pointer[kvHandle] // the membership bucket, opened afresh by recovery
-	met  *metrics
-	live *liveness
-	out  *outLinks // frames to other nodes, held until acknowledged
-	in   *inLinks  // sequence state of frames from other nodes
+	opt   Options
+	rules room.Rules // the seat rules (room.Seats) as configured
+	id    string     // node id
+	inc   string     // this incarnation: node id and epoch
+	log   *slog.Logger
+	nc    *nats.Conn            // control: the bucket, heartbeats, probes, kills
+	dc    *nats.Conn            // data: relayed frames and room transitions, in order
+	kv    atomic.Pointer[kvBox] // the membership bucket, opened afresh by recovery
+	met   *metrics
+	live  *liveness
+	out   *outLinks // frames to other nodes, held until acknowledged
+	in    *inLinks  // sequence state of frames from other nodes
 
 	mu      sync.RWMutex
 	byConn  map[hub.Conn]*member
@@ -142,7 +143,8 @@ func New(ctx context.Context, opt Options) (*Cluster, error) {
 		live:   newLiveness(inc, opt.DeadAfter, now),
 		byConn: map[hub.Conn]*member{}, byNum: map[uint64]*member{}, rooms: map[hub.Key]int{},
 		clock: opt.Clock, holds: map[seatID]*holdWatch{},
-		stop: make(chan struct{}),
+		rules: room.Rules{Grace: opt.ReconnectGrace, HoldBytes: opt.HoldBytes},
+		stop:  make(chan struct{}),
 	}
 	// Two connections, so that a burst of relayed frames queued towards
 	// this node cannot delay the bucket's replies or the heartbeats behind
@@ -229,8 +231,30 @@ func (c *Cluster) init(ctx context.Context) error {
 	return c.nc.FlushWithContext(ctx)
 }
 
-// kvHandle holds the bucket for an atomic swap.
-type kvHandle struct{ jetstream.KeyValue }
+// kvBox holds the bucket for an atomic swap.
+type kvBox struct{ kv.Store }
+
+// bucket is the membership bucket.
+func (c *Cluster) bucket() kv.Store { return c.kv.Load().Store }
+
+// seatID names one member's seat in one room.
+type seatID struct {
+	member string
+	k      hub.Key
+}
+
+// clusterOps is what a node keeps for operators beyond the rooms: the
+// observer of room events and this node's description.
+type clusterOps struct {
+	observer hub.Observer
+	nodeInfo func() hub.NodeInfo
+	started  time.Time
+}
+
+var _ hub.Observable = (*Cluster)(nil)
+
+// SetObserver implements hub.Observable.
+func (c *Cluster) SetObserver(o hub.Observer) { c.ops.observer = o }
 
 func setDefault[T comparable](p *T, v T) {
 	var zero T
@@ -359,9 +383,4 @@ func (c *Cluster) connected() bool { return c.nc.IsConnected() && c.dc.IsConnect
 // opCtx bounds one bucket operation.
 func (c *Cluster) opCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, c.opt.OpTimeout)
-}
-
-// isConflict reports a lost compare-and-set.
-func isConflict(err error) bool {
-	return errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch)
 }

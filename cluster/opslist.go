@@ -12,7 +12,8 @@ import (
 // Listings: every node answers for its own members, and held seats, whose
 // sockets are gone, are read from the bucket.
 
-// localList is this node's part of a listing: its members, by room.
+// localList is this node's part of a listing: its members, by room, as
+// their seats (seat.own) describe them.
 func (c *Cluster) localList(f hub.Filter) opsListReply {
 	var rep opsListReply
 	if c.ops.nodeInfo != nil {
@@ -20,23 +21,28 @@ func (c *Cluster) localList(f hub.Filter) opsListReply {
 	}
 	rep.Node.ID, rep.Node.Started = c.id, c.ops.started
 	byKey := map[hub.Key]*hub.RoomInfo{}
-	c.ops.mu.Lock()
-	rep.Node.Members = len(c.ops.seats)
-	for sid, s := range c.ops.seats {
-		ri := byKey[sid.k]
-		if ri == nil {
-			ri = &hub.RoomInfo{Key: sid.k}
-			byKey[sid.k] = ri
+	for _, m := range c.members() {
+		m.mu.Lock()
+		for k, s := range m.seats {
+			if s.joining {
+				continue
+			}
+			rep.Node.Members++
+			ri := byKey[k]
+			if ri == nil {
+				ri = &hub.RoomInfo{Key: k}
+				byKey[k] = ri
+			}
+			if !f.Match(k) {
+				continue
+			}
+			ri.Members = append(ri.Members, c.memberOf(s.own))
+			if s.partner != "" {
+				ri.CallStart = s.paired
+			}
 		}
-		if !f.Match(sid.k) {
-			continue
-		}
-		ri.Members = append(ri.Members, c.memberInfo(sid.member, s))
-		if s.partner != "" {
-			ri.CallStart = s.paired
-		}
+		m.mu.Unlock()
 	}
-	c.ops.mu.Unlock()
 	rep.Node.Rooms = len(byKey)
 	for _, ri := range byKey {
 		if len(ri.Members) > 0 {
@@ -45,6 +51,26 @@ func (c *Cluster) localList(f hub.Filter) opsListReply {
 	}
 	rep.Rooms, _ = hub.SortRooms(rep.Rooms, f.Limit)
 	return rep
+}
+
+// localMember describes local member id of room k, with the start of its
+// call.
+func (c *Cluster) localMember(k hub.Key, id string) (hub.Member, time.Time, bool) {
+	inc, num, ok := splitMember(id)
+	if !ok || inc != c.inc {
+		return hub.Member{}, time.Time{}, false
+	}
+	m := c.memberByNum(num)
+	if m == nil {
+		return hub.Member{}, time.Time{}, false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.seats[k]
+	if s == nil || s.joining {
+		return hub.Member{}, time.Time{}, false
+	}
+	return c.memberOf(s.own), s.paired, true
 }
 
 func (c *Cluster) onOpsList(msg *nats.Msg) {
@@ -173,4 +199,12 @@ func (c *Cluster) addHeld(ctx context.Context, f hub.Filter, byKey map[hub.Key]*
 			ri.CallStart = since(calls[k])
 		}
 	}
+}
+
+// ordered lists a call's two members oldest first.
+func ordered(a, b hub.Member) []hub.Member {
+	if !b.JoinedAt.IsZero() && (a.JoinedAt.IsZero() || b.JoinedAt.Before(a.JoinedAt)) {
+		return []hub.Member{b, a}
+	}
+	return []hub.Member{a, b}
 }

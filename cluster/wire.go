@@ -71,6 +71,10 @@ func decodeAck(b []byte) (from string, epoch, seq uint64, gap bool, err error) {
 
 var errMalformed = errors.New("cluster: malformed message")
 
+// maxKind is the last room.Kind an event carries: the room's messages and
+// the resume notices (never a prelude or a kept frame).
+const maxKind = room.Reconnected
+
 func appendString(b []byte, s string) []byte {
 	b = binary.AppendUvarint(b, uint64(len(s)))
 	return append(b, s...)

@@ -72,6 +72,9 @@ func (k *Keep) Add(f []byte, back bool, limit int, budget func(n int) bool) bool
 // Overflowed reports whether a frame did not fit.
 func (k *Keep) Overflowed() bool { return k.over }
 
+// Len is the number of frames kept now.
+func (k *Keep) Len() int { return len(k.frames) }
+
 // Bytes is what is kept now.
 func (k *Keep) Bytes() int { return k.bytes }
 
