@@ -29,6 +29,8 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/duet-rtc/duet/cluster/kv"
+	"github.com/duet-rtc/duet/cluster/link"
+	"github.com/duet-rtc/duet/cluster/live"
 	"github.com/duet-rtc/duet/hub"
 	"github.com/duet-rtc/duet/room"
 )
@@ -59,9 +61,9 @@ type Cluster struct {
 	dc    *nats.Conn            // data: relayed frames and room transitions, in order
 	kv    atomic.Pointer[kvBox] // the membership bucket, opened afresh by recovery
 	met   *metrics
-	live  *liveness
-	out   *outLinks // frames to other nodes, held until acknowledged
-	in    *inLinks  // sequence state of frames from other nodes
+	live  *live.View
+	out   *link.Out[sender] // frames and transitions to other nodes, held until acknowledged
+	in    *link.In          // sequence state of what comes from other nodes
 
 	mu      sync.RWMutex
 	byConn  map[hub.Conn]*member
@@ -137,10 +139,10 @@ func New(ctx context.Context, opt Options) (*Cluster, error) {
 		return nil, err
 	}
 	now := time.Now()
-	inc := incarnation(opt.NodeID, newEpoch(now))
+	inc := live.Incarnation(opt.NodeID, live.NewEpoch(now))
 	c := &Cluster{
 		opt: opt, id: opt.NodeID, inc: inc, log: opt.Logger.With("node", opt.NodeID, "incarnation", inc), met: met,
-		live:   newLiveness(inc, opt.DeadAfter, now),
+		live:   live.New(inc, opt.DeadAfter, now),
 		byConn: map[hub.Conn]*member{}, byNum: map[uint64]*member{}, rooms: map[hub.Key]int{},
 		clock: opt.Clock, holds: map[seatID]*holdWatch{},
 		rules: room.Rules{Grace: opt.ReconnectGrace, HoldBytes: opt.HoldBytes},
@@ -177,8 +179,7 @@ func New(ctx context.Context, opt Options) (*Cluster, error) {
 		conns[i] = nc
 	}
 	c.nc, c.dc = conns[0], conns[1]
-	c.out = newOutLinks(c)
-	c.in = newInLinks(c)
+	c.newLinks()
 	if err := c.init(ctx); err != nil {
 		close(c.stop) // quiet: the disconnect handler sees a node that is closing
 		c.nc.Close()
@@ -366,9 +367,9 @@ func (c *Cluster) shutdown(abort bool) {
 // node forgets this one before it has what this one sent it.
 func (c *Cluster) farewell() {
 	deadline := time.Now().Add(c.opt.OpTimeout)
-	for c.connected() && c.out.held() > 0 && time.Now().Before(deadline) {
-		c.out.tick(time.Now())
-		time.Sleep(linkTick / 5) // acknowledgements arrive on their own subscription
+	for c.connected() && c.out.Held() > 0 && time.Now().Before(deadline) {
+		c.out.Tick(time.Now())
+		time.Sleep(link.TickEvery / 5) // acknowledgements arrive on their own subscription
 	}
 	c.dc.FlushTimeout(c.opt.OpTimeout)
 	if c.nc.IsConnected() {

@@ -3,6 +3,7 @@ package cluster
 import (
 	"time"
 
+	"github.com/duet-rtc/duet/cluster/live"
 	"github.com/duet-rtc/duet/hub"
 	"github.com/duet-rtc/duet/room"
 )
@@ -66,6 +67,6 @@ func (c *Cluster) effects(k hub.Key, o outcome) {
 
 // memberOf describes a seat for operators: its id names its node.
 func (c *Cluster) memberOf(s room.Seat[string]) hub.Member {
-	node, _ := splitIncarnation(nodeOf(s.Member)) // operators know nodes by node_id
+	node, _ := live.Split(nodeOf(s.Member)) // operators know nodes by node_id
 	return hub.MemberOf(s, s.Member, node)
 }

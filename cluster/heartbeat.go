@@ -42,7 +42,7 @@ func (c *Cluster) heartbeatLoop() {
 			if starved {
 				c.met.nearMisses.WithLabelValues("late_tick").Inc()
 			} else {
-				suspects, sweep := c.live.check(now)
+				suspects, sweep := c.live.Check(now)
 				for _, inc := range suspects {
 					c.spawn(func() { c.probeNode(inc) })
 				}
@@ -53,7 +53,7 @@ func (c *Cluster) heartbeatLoop() {
 				}
 			}
 		}
-		c.met.nodes.Set(float64(c.live.count(now)))
+		c.met.nodes.Set(float64(c.live.Count(now)))
 		if i%20 == 0 {
 			start := time.Now()
 			if err := c.nc.FlushTimeout(c.opt.OpTimeout); err == nil {
@@ -69,7 +69,7 @@ func (c *Cluster) heartbeatLoop() {
 // first, since a partition may have healed before its heartbeat reached
 // this node (a dead process has no subscription: NATS answers at once).
 func (c *Cluster) confirmDead(ctx context.Context, inc string) bool {
-	if c.live.final(inc) || !c.connected() {
+	if c.live.Final(inc) || !c.connected() {
 		return true
 	}
 	ctx, cancel := context.WithTimeout(ctx, min(c.opt.DeadAfter, 500*time.Millisecond))
@@ -77,8 +77,8 @@ func (c *Cluster) confirmDead(ctx context.Context, inc string) bool {
 	if _, err := c.nc.RequestWithContext(ctx, ctlSubject(inc), []byte{msgPing}); err != nil {
 		return true
 	}
-	if c.live.heard(inc, time.Now()).revived {
-		c.out.revived(inc)
+	if c.live.Heard(inc, time.Now()).Revived {
+		c.revived(inc)
 	}
 	c.log.Info("node declared dead answers again", "other", inc)
 	return false
@@ -94,27 +94,27 @@ func (c *Cluster) probeNode(inc string) {
 	_, err := c.nc.RequestWithContext(ctx, ctlSubject(inc), []byte{msgPing})
 	switch {
 	case err == nil:
-		c.live.cleared(inc, time.Now())
+		c.live.Cleared(inc, time.Now())
 		c.met.nearMisses.WithLabelValues("probe_answered").Inc()
 		c.log.Info("node missed heartbeats but answered a probe", "other", inc, "silence", c.opt.DeadAfter)
 		return
 	case !c.connected() || !c.ready.Load():
-		c.live.cleared(inc, time.Now()) // we cannot tell; recovery resets the clock anyway
+		c.live.Cleared(inc, time.Now()) // we cannot tell; recovery resets the clock anyway
 		return
 	case !errors.Is(err, nats.ErrNoResponders) && c.nc.FlushTimeout(c.opt.DeadAfter/2) != nil:
 		// No answer says as much about this node as about the other: a
 		// node cut off from NATS without knowing it yet (a partition)
 		// would otherwise condemn every other node.
-		c.live.cleared(inc, time.Now())
+		c.live.Cleared(inc, time.Now())
 		c.met.nearMisses.WithLabelValues("self_cut_off").Inc()
 		c.log.Warn("a silent node did not answer, but neither does NATS: judging nobody", "other", inc)
 		return
 	}
-	if !c.live.declare(inc) {
+	if !c.live.Declare(inc) {
 		return // a heartbeat came meanwhile
 	}
 	c.met.deaths.Inc()
-	c.out.forget(inc, true)
+	c.out.Forget(inc, true)
 	c.log.Warn("node declared dead: no heartbeat and no answer to a probe", "dead", inc, "after", c.opt.DeadAfter, "probe", err)
 	c.nc.Publish(subjectDead, []byte(inc))
 	c.startSweep()
@@ -125,9 +125,9 @@ func (c *Cluster) onHeartbeat(m *nats.Msg) {
 	if inc == c.inc {
 		return
 	}
-	h := c.live.heard(inc, time.Now())
+	h := c.live.Heard(inc, time.Now())
 	switch {
-	case h.usurped:
+	case h.Usurped:
 		if !c.superseded.Swap(true) {
 			c.ready.Store(false)
 			c.met.connected.Set(0)
@@ -138,17 +138,17 @@ func (c *Cluster) onHeartbeat(m *nats.Msg) {
 				m.conn.Kill("another process took this node id")
 			}
 		}
-	case h.revived:
+	case h.Revived:
 		c.log.Warn("node declared dead is back", "other", inc)
-		c.out.revived(inc)
-	case h.late:
+		c.revived(inc)
+	case h.Late:
 		c.met.nearMisses.WithLabelValues("late_heartbeat").Inc()
 	}
-	for _, old := range h.superseded {
-		c.out.forget(old, false)
+	for _, old := range h.Superseded {
+		c.out.Forget(old, false)
 	}
-	if len(h.superseded) > 0 {
-		c.log.Warn("node restarted: its previous life is dead", "other", inc, "previous", h.superseded)
+	if len(h.Superseded) > 0 {
+		c.log.Warn("node restarted: its previous life is dead", "other", inc, "previous", h.Superseded)
 		c.startSweep()
 	}
 }
@@ -160,9 +160,9 @@ func (c *Cluster) onBye(m *nats.Msg) {
 	if inc == c.inc {
 		return
 	}
-	c.live.left(inc)
-	c.out.forget(inc, false)
-	c.met.nodes.Set(float64(c.live.count(time.Now())))
+	c.live.Left(inc)
+	c.out.Forget(inc, false)
+	c.met.nodes.Set(float64(c.live.Count(time.Now())))
 	c.log.Info("node left the cluster", "other", inc)
 	c.startSweep()
 }

@@ -277,9 +277,9 @@ func (c *Cluster) sendGone(k hub.Key, id, heldBy string) {
 		switch {
 		case inc == c.inc:
 			c.onGone(k, id)
-		case c.live.alive(inc, time.Now()):
+		case c.live.Alive(inc, time.Now()):
 			c.met.eventsOut.Inc()
-			c.out.send(inc, msgEvent, nil, k, 40+len(k.App)+len(k.Stream)+len(id), func(b []byte) []byte {
+			c.out.Send(inc, msgEvent, sender{}, 40+len(k.App)+len(k.Stream)+len(id), func(b []byte) []byte {
 				return eventBody(b, 0, k, ev)
 			})
 		}

@@ -120,7 +120,7 @@ type outFrame struct {
 // the link to that node (which copies it into what it holds).
 func (c *Cluster) publishFrame(m *member, inc string, num uint64, k hub.Key, frame hub.Loan) {
 	c.met.framesOut.Inc()
-	c.out.send(inc, msgFrame, m, k, 16+len(m.id)+len(k.App)+len(k.Stream)+frame.Len(), func(b []byte) []byte {
+	c.out.Send(inc, msgFrame, sender{m, k}, 16+len(m.id)+len(k.App)+len(k.Stream)+frame.Len(), func(b []byte) []byte {
 		return frameBody(b, num, m.id, k, frame)
 	})
 }
@@ -162,7 +162,7 @@ func (c *Cluster) sendBack(num uint64, from string, k hub.Key, frame hub.Loan) {
 		c.onBack(snum, held, k, frame)
 		return
 	}
-	c.out.send(inc, msgBack, nil, k, 16+len(held)+len(k.App)+len(k.Stream)+frame.Len(), func(b []byte) []byte {
+	c.out.Send(inc, msgBack, sender{}, 16+len(held)+len(k.App)+len(k.Stream)+frame.Len(), func(b []byte) []byte {
 		return frameBody(b, snum, held, k, frame)
 	})
 }

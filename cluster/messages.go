@@ -22,16 +22,12 @@ func (c *Cluster) onData(msg *nats.Msg) {
 	if len(msg.Data) == 0 {
 		return
 	}
-	typ, from, epoch, seq, body, err := decodeLink(msg.Data)
+	typ, body, deliver, err := c.in.Receive(msg.Data)
 	if err != nil {
 		c.log.Warn("malformed cluster message", "err", err)
 		return
 	}
-	if typ == msgSync {
-		c.in.sync(from, epoch, seq)
-		return
-	}
-	if !c.in.accept(from, epoch, seq) {
+	if !deliver {
 		return
 	}
 	switch typ {
@@ -116,11 +112,11 @@ func (c *Cluster) sendEvent(to string, k hub.Key, ev event) {
 		}
 		return
 	}
-	if !c.live.alive(inc, time.Now()) {
+	if !c.live.Alive(inc, time.Now()) {
 		return // a dead node's member: nobody to tell
 	}
 	c.met.eventsOut.Inc()
-	c.out.send(inc, msgEvent, nil, k, 40+len(k.App)+len(k.Stream)+len(ev.partner), func(b []byte) []byte {
+	c.out.Send(inc, msgEvent, sender{}, 40+len(k.App)+len(k.Stream)+len(ev.partner), func(b []byte) []byte {
 		return eventBody(b, num, k, ev)
 	})
 }
@@ -156,7 +152,7 @@ func (c *Cluster) probe(ctx context.Context, id string) bool {
 		defer cancel()
 		return m != nil && m.conn.Probe(ctx)
 	}
-	if !c.live.alive(inc, time.Now()) {
+	if !c.live.Alive(inc, time.Now()) {
 		return false
 	}
 	// The member's node waits ProbeTimeout for the pong; leave its answer

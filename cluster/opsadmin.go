@@ -126,7 +126,7 @@ func (c *Cluster) roomMembers(ctx context.Context, k hub.Key) (seats, error) {
 func (c *Cluster) kickAny(ctx context.Context, k hub.Key, id string, held bool, reason hub.Reason, tell bool) error {
 	node := nodeOf(id) // the incarnation holding the socket
 	switch {
-	case held || node != c.inc && !c.live.alive(node, time.Now()):
+	case held || node != c.inc && !c.live.Alive(node, time.Now()):
 		o, err := c.transact(ctx, k, func(t *txn) error {
 			if s := t.s.Seat(id); s != nil && (!held || s.IsHeld()) {
 				t.Kick(id, reason, tell)
@@ -252,12 +252,4 @@ func (c *Cluster) onOps(msg *nats.Msg) {
 			msg.Respond(b)
 		}
 	})
-}
-
-// settled reports whether the grace for nodes not heard yet is over: then
-// the nodes counted alive are all there are.
-func (l *liveness) settled(now time.Time) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return now.Sub(l.since) >= l.deadAfter
 }

@@ -96,10 +96,10 @@ func (c *Cluster) onOpsList(msg *nats.Msg) {
 // merged. A node that does not answer makes the snapshot Partial.
 func (c *Cluster) Snapshot(ctx context.Context, f hub.Filter) (hub.Snapshot, error) {
 	now := time.Now()
-	snap := hub.Snapshot{Expected: c.live.count(now)}
+	snap := hub.Snapshot{Expected: c.live.Count(now)}
 	// Until this node has been up for a heartbeat silence, nodes it has not
 	// heard yet may be alive: wait for whoever answers.
-	settled := c.live.settled(now)
+	settled := c.live.Settled(now)
 	replies := []opsListReply{c.localList(f)}
 	if snap.Expected > 1 || !settled {
 		ctx, cancel := context.WithTimeout(ctx, opsGather)

@@ -52,7 +52,7 @@ func (c *Cluster) recover() {
 	wasReady := c.ready.Load()
 	if !wasReady {
 		// Silence while we could hear nobody says nothing about the others.
-		c.live.reset(time.Now())
+		c.live.Reset(time.Now())
 	}
 	wait := c.opt.Heartbeat
 	for attempt := 1; ; attempt++ {
@@ -283,7 +283,7 @@ func (c *Cluster) sweep() {
 	for _, m := range c.members() {
 		m.mu.Lock()
 		for k, s := range m.seats {
-			if !s.joining && s.partner != "" && s.held == 0 && !c.live.alive(nodeOf(s.partner), now) {
+			if !s.joining && s.partner != "" && s.held == 0 && !c.live.Alive(nodeOf(s.partner), now) {
 				ts = append(ts, target{k, s.partner})
 			}
 		}

@@ -104,7 +104,7 @@ func (c *Cluster) join(ctx context.Context, m *member, k hub.Key, info hub.JoinI
 		o, err := c.transact(ctx, k, func(t *txn) error {
 			t.Dead = func(id string) bool {
 				inc := nodeOf(id)
-				return !c.live.alive(inc, time.Now()) && c.confirmDead(ctx, inc)
+				return !c.live.Alive(inc, time.Now()) && c.confirmDead(ctx, inc)
 			}
 			res = t.Join(j)
 			return nil
