@@ -93,7 +93,7 @@ var errBucket = errors.New("cluster: membership bucket unreachable")
 func (c *Cluster) ensureBucket(ctx context.Context) error {
 	ctx, cancel := c.opCtx(ctx)
 	defer cancel()
-	store, created, err := c.openBucket(ctx)
+	store, created, err := c.openStore(ctx)
 	if err != nil {
 		return fmt.Errorf("%w: %w", errBucket, err)
 	}
@@ -117,7 +117,7 @@ func (c *Cluster) checkBucket() {
 		defer c.checking.Store(false)
 		ctx, cancel := c.opCtx(context.Background())
 		defer cancel()
-		_, created, err := c.openBucket(ctx)
+		_, created, err := c.openStore(ctx)
 		if err != nil || created {
 			c.log.Warn("membership bucket lost or unreachable; recovering", "err", err, "recreated", created)
 			c.ready.Store(false)
