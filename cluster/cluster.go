@@ -51,6 +51,13 @@ func ackSubject(inc string) string  { return "duet.ack." + inc }
 
 // Cluster is one node's view of a clustered room backend. It implements
 // hub.Rooms.
+//
+// Lock order: a member's mu (seats.go), then mu (the member tables),
+// then holdMu, then the leaves: pendMu, lifeMu (spawn and run), HoldCaps'
+// lock, the clock's (a timer set or stopped) and a Conn's own (Send).
+// Never two members' locks together. Nothing under any of them publishes,
+// kills, probes or logs, and no bucket operation runs under any: those
+// wait for the lock's release (a member's outbox, unlockFlush).
 type Cluster struct {
 	opt   Options
 	rules room.Rules // the seat rules (room.Seats) as configured
@@ -76,13 +83,14 @@ type Cluster struct {
 
 	// ready is true while connected to NATS and done recovering from the
 	// last outage; joins are refused otherwise.
-	ready      atomic.Bool
-	superseded atomic.Bool // a newer process runs with this node id
-	sweeping   atomic.Bool // a sweep runs
-	recoverMu  sync.Mutex  // one recovery at a time
-	checking   atomic.Bool // a bucket check runs
-	pendMu     sync.Mutex
-	pending    []pendingLeave // leaves that happened while cut off
+	ready        atomic.Bool
+	superseded   atomic.Bool // a newer process runs with this node id
+	sweeping     atomic.Bool // a sweep runs
+	recovering   atomic.Bool // a recovery runs (recover)
+	recoverAgain atomic.Bool // and another is asked for
+	checking     atomic.Bool // a bucket check runs
+	pendMu       sync.Mutex
+	pending      []pendingLeave // leaves that happened while cut off
 
 	evictions, probes atomic.Int64
 
