@@ -11,6 +11,7 @@
 import { ENGINE_DEFAULTS, PeerLink, fingerprint } from './peer.js';
 import { urlHost } from './path.js';
 import { SignalSocket } from './socket.js';
+import { QUALITY_DEFAULTS, QualityReporter } from './quality.js';
 
 export { fingerprint };
 
@@ -46,6 +47,7 @@ const DEFAULTS = {
   rebuildDelay: 1000, // a connection the partner closed: ask for a new one after this, unless it does
   rebuildTimeout: 15000, // a new pairing asked for and nothing came of it: the call waits
   ...ENGINE_DEFAULTS,
+  ...QUALITY_DEFAULTS,
 };
 
 export class DuetCall extends EventTarget {
@@ -93,6 +95,7 @@ export class DuetCall extends EventTarget {
         this._shutdown('error');
       },
     });
+    this._quality = new QualityReporter(this);
   }
 
   // --- public API ----------------------------------------------------------
