@@ -8,37 +8,46 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/duet-rtc/duet/cluster/kv"
 )
 
 // openBucket opens the membership bucket, creating it when it does not
 // exist. Several nodes may race to create it (three nodes started
 // together): the losers open the winner's. created reports whether this
 // call made it.
-func (c *Cluster) openBucket(ctx context.Context) (kv jetstream.KeyValue, created bool, err error) {
-	js, err := jetstream.New(c.nc)
+func openBucket(ctx context.Context, nc *nats.Conn, opt Options) (store kv.Store, created bool, err error) {
+	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, false, err
 	}
-	kv, err = js.KeyValue(ctx, c.opt.Bucket)
-	if err == nil || !errors.Is(err, jetstream.ErrBucketNotFound) {
-		return kv, false, err
+	b, err := js.KeyValue(ctx, opt.Bucket)
+	if err == nil {
+		return kv.JetStream{KV: b}, false, nil
+	}
+	if !errors.Is(err, jetstream.ErrBucketNotFound) {
+		return nil, false, err
 	}
 	storage := jetstream.FileStorage
-	if c.opt.MemoryStorage {
+	if opt.MemoryStorage {
 		storage = jetstream.MemoryStorage
 	}
-	kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      c.opt.Bucket,
+	b, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      opt.Bucket,
 		Description: "duet room membership: member ids per room",
 		History:     1,
 		Storage:     storage,
-		Replicas:    c.opt.Replicas,
+		Replicas:    opt.Replicas,
 	})
 	if errors.Is(err, jetstream.ErrBucketExists) {
-		kv, err = js.KeyValue(ctx, c.opt.Bucket)
-		return kv, false, err
+		b, err = js.KeyValue(ctx, opt.Bucket)
+	} else if err == nil {
+		created = true
 	}
-	return kv, err == nil, err
+	if err != nil {
+		return nil, false, err
+	}
+	return kv.JetStream{KV: b}, created, nil
 }
 
 // waitBucket opens (or creates) the bucket at start-up, retrying until it
@@ -52,16 +61,16 @@ func (c *Cluster) waitBucket(ctx context.Context) error {
 	wait := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		var err error
-		if !c.nc.IsConnected() {
+		if !c.ctl.Connected() {
 			err = ErrNotConnected
-		} else if err = c.nc.FlushWithContext(ctx); err == nil {
+		} else if err = c.ctl.Flush(ctx); err == nil {
 			actx, acancel := c.opCtx(ctx)
 			var created bool
-			var kv jetstream.KeyValue
-			kv, created, err = c.openBucket(actx)
+			var store kv.Store
+			store, created, err = c.openStore(actx)
 			acancel()
 			if err == nil {
-				c.kv.Store(&kvHandle{kv})
+				c.kv.Store(&kvBox{store})
 				if created {
 					c.log.Info("membership bucket created", "bucket", c.opt.Bucket, "replicas", c.opt.Replicas)
 				}

@@ -1,12 +1,11 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"time"
-
-	"github.com/nats-io/nats.go"
 
 	"github.com/duet-rtc/duet/hub"
 )
@@ -29,47 +28,33 @@ var errBadTopic = errors.New("cluster: a gather topic is one subject token")
 
 var _ hub.Gatherer = (*Cluster)(nil)
 
-// Gather implements hub.Gatherer.
+// Gather implements hub.Gatherer. A question carries its sender's
+// incarnation before a newline, so that the sender does not answer itself.
 func (c *Cluster) Gather(ctx context.Context, topic string, req []byte) ([][]byte, int, error) {
 	if !validTopic(topic) {
 		return nil, 0, errBadTopic
 	}
 	now := time.Now()
-	expected := c.live.count(now) - 1
-	settled := c.live.settled(now)
+	expected := c.live.Count(now) - 1
+	settled := c.live.Settled(now)
 	if expected == 0 && settled {
 		return nil, 0, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, opsGather)
 	defer cancel()
-	inbox := c.nc.NewRespInbox()
-	ch := make(chan *nats.Msg, 64)
-	sub, err := c.nc.ChanSubscribe(inbox, ch)
-	if err != nil {
-		return nil, expected, err
-	}
-	defer sub.Unsubscribe()
-	msg := nats.NewMsg(gatherSubject(topic))
-	msg.Reply = inbox
-	msg.Header.Set("Duet-From", c.inc)
-	msg.Data = req
-	if err := c.nc.PublishMsg(msg); err != nil {
-		return nil, expected, err
-	}
+	q := append(append([]byte(c.inc), '\n'), req...)
 	seen := map[string]bool{}
 	var out [][]byte
-	for !settled || len(seen) < expected {
-		select {
-		case m := <-ch:
-			var rep gatherReply
-			if json.Unmarshal(m.Data, &rep) != nil || rep.Node == c.inc || seen[rep.Node] {
-				continue
-			}
+	err := c.ctl.Gather(ctx, gatherSubject(topic), q, func(data []byte) bool {
+		var rep gatherReply
+		if json.Unmarshal(data, &rep) == nil && rep.Node != c.inc && !seen[rep.Node] {
 			seen[rep.Node] = true
 			out = append(out, rep.Data)
-		case <-ctx.Done():
-			return out, max(expected, len(seen)), nil
 		}
+		return !settled || len(seen) < expected
+	})
+	if err != nil {
+		return nil, expected, err
 	}
 	return out, max(expected, len(seen)), nil
 }
@@ -80,21 +65,22 @@ func (c *Cluster) Answer(topic string, h func(req []byte) []byte) error {
 	if !validTopic(topic) {
 		return errBadTopic
 	}
-	_, err := c.nc.Subscribe(gatherSubject(topic), func(m *nats.Msg) {
-		if m.Reply == "" || m.Header.Get("Duet-From") == c.inc {
+	return c.ctl.Subscribe(gatherSubject(topic), func(m busMsg) {
+		from, req, ok := bytes.Cut(m.Data, []byte{'\n'})
+		if m.respond == nil || !ok || string(from) == c.inc {
 			return
 		}
+		req = bytes.Clone(req)
 		c.spawn(func() {
-			data := h(m.Data)
+			data := h(req)
 			if data == nil {
 				return
 			}
 			if b, err := json.Marshal(gatherReply{Node: c.inc, Data: data}); err == nil {
-				c.nc.Publish(m.Reply, b)
+				m.Respond(b)
 			}
 		})
 	})
-	return err
 }
 
 func validTopic(t string) bool {

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"time"
-
-	"github.com/nats-io/nats.go"
 )
 
 // heartbeatLoop announces this node, probes and declares dead the nodes
@@ -37,12 +35,12 @@ func (c *Cluster) heartbeatLoop() {
 		if !c.connected() {
 			continue
 		}
-		c.nc.Publish(subjectHeartbeat, hb)
+		c.ctl.Publish(subjectHeartbeat, hb)
 		if c.ready.Load() {
 			if starved {
 				c.met.nearMisses.WithLabelValues("late_tick").Inc()
 			} else {
-				suspects, sweep := c.live.check(now)
+				suspects, sweep := c.live.Check(now)
 				for _, inc := range suspects {
 					c.spawn(func() { c.probeNode(inc) })
 				}
@@ -53,12 +51,14 @@ func (c *Cluster) heartbeatLoop() {
 				}
 			}
 		}
-		c.met.nodes.Set(float64(c.live.count(now)))
+		c.met.nodes.Set(float64(c.live.Count(now)))
 		if i%20 == 0 {
 			start := time.Now()
-			if err := c.nc.FlushTimeout(c.opt.OpTimeout); err == nil {
+			ctx, cancel := c.opCtx(context.Background())
+			if err := c.ctl.Flush(ctx); err == nil {
 				c.met.rtt.Set(time.Since(start).Seconds())
 			}
+			cancel()
 		}
 	}
 }
@@ -69,16 +69,16 @@ func (c *Cluster) heartbeatLoop() {
 // first, since a partition may have healed before its heartbeat reached
 // this node (a dead process has no subscription: NATS answers at once).
 func (c *Cluster) confirmDead(ctx context.Context, inc string) bool {
-	if c.live.final(inc) || !c.connected() {
+	if c.live.Final(inc) || !c.connected() {
 		return true
 	}
 	ctx, cancel := context.WithTimeout(ctx, min(c.opt.DeadAfter, 500*time.Millisecond))
 	defer cancel()
-	if _, err := c.nc.RequestWithContext(ctx, ctlSubject(inc), []byte{msgPing}); err != nil {
+	if _, err := c.ctl.Request(ctx, ctlSubject(inc), []byte{msgPing}); err != nil {
 		return true
 	}
-	if c.live.heard(inc, time.Now()).revived {
-		c.out.revived(inc)
+	if c.live.Heard(inc, time.Now()).Revived {
+		c.revived(inc)
 	}
 	c.log.Info("node declared dead answers again", "other", inc)
 	return false
@@ -91,43 +91,43 @@ func (c *Cluster) confirmDead(ctx context.Context, inc string) bool {
 func (c *Cluster) probeNode(inc string) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.opt.DeadAfter)
 	defer cancel()
-	_, err := c.nc.RequestWithContext(ctx, ctlSubject(inc), []byte{msgPing})
+	_, err := c.ctl.Request(ctx, ctlSubject(inc), []byte{msgPing})
 	switch {
 	case err == nil:
-		c.live.cleared(inc, time.Now())
+		c.live.Cleared(inc, time.Now())
 		c.met.nearMisses.WithLabelValues("probe_answered").Inc()
 		c.log.Info("node missed heartbeats but answered a probe", "other", inc, "silence", c.opt.DeadAfter)
 		return
 	case !c.connected() || !c.ready.Load():
-		c.live.cleared(inc, time.Now()) // we cannot tell; recovery resets the clock anyway
+		c.live.Cleared(inc, time.Now()) // we cannot tell; recovery resets the clock anyway
 		return
-	case !errors.Is(err, nats.ErrNoResponders) && c.nc.FlushTimeout(c.opt.DeadAfter/2) != nil:
+	case !errors.Is(err, errNoResponders) && c.flushWithin(c.opt.DeadAfter/2) != nil:
 		// No answer says as much about this node as about the other: a
 		// node cut off from NATS without knowing it yet (a partition)
 		// would otherwise condemn every other node.
-		c.live.cleared(inc, time.Now())
+		c.live.Cleared(inc, time.Now())
 		c.met.nearMisses.WithLabelValues("self_cut_off").Inc()
 		c.log.Warn("a silent node did not answer, but neither does NATS: judging nobody", "other", inc)
 		return
 	}
-	if !c.live.declare(inc) {
+	if !c.live.Declare(inc) {
 		return // a heartbeat came meanwhile
 	}
 	c.met.deaths.Inc()
-	c.out.forget(inc, true)
+	c.out.Forget(inc, true)
 	c.log.Warn("node declared dead: no heartbeat and no answer to a probe", "dead", inc, "after", c.opt.DeadAfter, "probe", err)
-	c.nc.Publish(subjectDead, []byte(inc))
+	c.ctl.Publish(subjectDead, []byte(inc))
 	c.startSweep()
 }
 
-func (c *Cluster) onHeartbeat(m *nats.Msg) {
+func (c *Cluster) onHeartbeat(m busMsg) {
 	inc := string(m.Data)
 	if inc == c.inc {
 		return
 	}
-	h := c.live.heard(inc, time.Now())
+	h := c.live.Heard(inc, time.Now())
 	switch {
-	case h.usurped:
+	case h.Usurped:
 		if !c.superseded.Swap(true) {
 			c.ready.Store(false)
 			c.met.connected.Set(0)
@@ -138,31 +138,31 @@ func (c *Cluster) onHeartbeat(m *nats.Msg) {
 				m.conn.Kill("another process took this node id")
 			}
 		}
-	case h.revived:
+	case h.Revived:
 		c.log.Warn("node declared dead is back", "other", inc)
-		c.out.revived(inc)
-	case h.late:
+		c.revived(inc)
+	case h.Late:
 		c.met.nearMisses.WithLabelValues("late_heartbeat").Inc()
 	}
-	for _, old := range h.superseded {
-		c.out.forget(old, false)
+	for _, old := range h.Superseded {
+		c.out.Forget(old, false)
 	}
-	if len(h.superseded) > 0 {
-		c.log.Warn("node restarted: its previous life is dead", "other", inc, "previous", h.superseded)
+	if len(h.Superseded) > 0 {
+		c.log.Warn("node restarted: its previous life is dead", "other", inc, "previous", h.Superseded)
 		c.startSweep()
 	}
 }
 
 // onBye: a node stops cleanly. Its members should have left already;
 // any left behind are removed like a dead node's, but nothing died.
-func (c *Cluster) onBye(m *nats.Msg) {
+func (c *Cluster) onBye(m busMsg) {
 	inc := string(m.Data)
 	if inc == c.inc {
 		return
 	}
-	c.live.left(inc)
-	c.out.forget(inc, false)
-	c.met.nodes.Set(float64(c.live.count(time.Now())))
+	c.live.Left(inc)
+	c.out.Forget(inc, false)
+	c.met.nodes.Set(float64(c.live.Count(time.Now())))
 	c.log.Info("node left the cluster", "other", inc)
 	c.startSweep()
 }
@@ -170,10 +170,17 @@ func (c *Cluster) onBye(m *nats.Msg) {
 // onDead: a survivor has given up on a node. When that node is this one
 // (our heartbeats were late, not lost), our sockets may have been removed
 // from their rooms, so check every one.
-func (c *Cluster) onDead(m *nats.Msg) {
+func (c *Cluster) onDead(m busMsg) {
 	if string(m.Data) != c.inc {
 		return
 	}
 	c.log.Warn("another node declared this node dead; reconciling")
 	c.spawn(c.recover)
+}
+
+// flushWithin flushes the control connection within d.
+func (c *Cluster) flushWithin(d time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	return c.ctl.Flush(ctx)
 }

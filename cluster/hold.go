@@ -2,14 +2,11 @@ package cluster
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/base64"
 	"net/netip"
 	"time"
 
 	"github.com/duet-rtc/duet/hub"
+	"github.com/duet-rtc/duet/room"
 )
 
 // Held seats (issue #12). A member that joined with resumable: true and
@@ -62,48 +59,6 @@ func (c *Cluster) untilDeadline(until int64) time.Duration {
 	return max(time.Duration(until-c.nowMillis())*time.Millisecond, 0)
 }
 
-// holdsSeat reports whether a member whose socket went away for reason
-// keeps a resumable seat: it did not ask to leave, and nobody removed it
-// on purpose.
-func holdsSeat(reason hub.Reason) bool {
-	switch reason {
-	case hub.ReasonClosed, hub.ReasonTimeout, hub.ReasonNodeFailure:
-		return true
-	}
-	return false
-}
-
-// Resume tokens: random, unguessable, only their hash is stored.
-const (
-	tokenBytes  = 24  // 192 bits
-	maxTokenLen = 128 // longer tokens match nothing
-)
-
-// newToken returns a fresh resume token and the hash the bucket keeps.
-func newToken() (tok, hash string) {
-	var b [tokenBytes]byte
-	rand.Read(b[:]) // never fails (crypto/rand)
-	tok = base64.RawURLEncoding.EncodeToString(b[:])
-	return tok, tokenHash(tok)
-}
-
-func tokenHash(tok string) string {
-	sum := sha256.Sum256([]byte(tok))
-	return base64.RawURLEncoding.EncodeToString(sum[:])
-}
-
-// byToken returns the member whose current resume token has hash h, or
-// "". Hashes are compared in constant time.
-func (s *stored) byToken(h string) string {
-	found := ""
-	for _, id := range s.room.Members() {
-		if v := s.val(id); v.Token != "" && subtle.ConstantTimeCompare([]byte(h), []byte(v.Token)) == 1 {
-			found = id
-		}
-	}
-	return found
-}
-
 // holdWatch is a hold this node wrote: it gives the seat up when the grace
 // ends, unless a resume or the partner's node came first.
 type holdWatch struct {
@@ -144,6 +99,9 @@ func (c *Cluster) watchHoldCapped(k hub.Key, id string, until int64, capped bool
 		return
 	}
 	if w := c.holds[sid]; w != nil {
+		if w.until == until && !capped {
+			return // watched already (leaveHeld counts it in HoldCaps)
+		}
 		w.stop()
 		c.releaseWatchLocked(w)
 	}
@@ -200,10 +158,10 @@ func (c *Cluster) stopHolds() {
 }
 
 // leaveHeld takes local member m out of k because its socket went away
-// for reason, keeping its seat for the grace. The partner (wherever it is)
-// hears peerReconnecting if it is resumable. The caller took the hold's
-// place in HoldCaps for addr: the watch of the hold gives it back, or
-// leaveHeld does when it writes none.
+// for reason, keeping its seat for the grace (room.Step.Lost). The
+// partner (wherever it is) hears peerReconnecting if it is resumable. The
+// caller took the hold's place in HoldCaps for addr: the watch of the
+// hold gives it back, or leaveHeld does when it writes none.
 func (c *Cluster) leaveHeld(m *member, k hub.Key, reason hub.Reason, addr netip.Addr) {
 	until := c.deadline()
 	p := pendingLeave{id: m.id, k: k, reason: reason, until: until}
@@ -213,8 +171,8 @@ func (c *Cluster) leaveHeld(m *member, k hub.Key, reason hub.Reason, addr netip.
 		c.dropHeldSeat(m, k, nil)
 		return
 	}
-	o, err := c.transact(context.Background(), k, reason, func(t *txn) error {
-		t.hold(m.id, until, c.inc)
+	o, err := c.transact(context.Background(), k, func(t *txn) error {
+		t.Hold(m.id, since(until))
 		return nil
 	})
 	if err != nil {
@@ -224,11 +182,12 @@ func (c *Cluster) leaveHeld(m *member, k hub.Key, reason hub.Reason, addr netip.
 		c.dropHeldSeat(m, k, nil)
 		return
 	}
-	if !o.changed || o.st.held(m.id) != until {
+	if !o.changed || millis(heldBy(o, m.id, c.inc)) != until {
 		// Removed meanwhile (an operator, a probe) or held already.
 		c.opt.HoldCaps.Release(addr)
-		c.left(k, m.id, o, reason, false)
 		c.dropHeldSeat(m, k, nil)
+		c.deliver(k, o, m.id)
+		c.effects(k, o)
 		return
 	}
 	// The partner first: frames that reach this node for the seat from now
@@ -236,8 +195,17 @@ func (c *Cluster) leaveHeld(m *member, k hub.Key, reason hub.Reason, addr netip.
 	// before they arrive (same link, in order).
 	c.deliver(k, o, m.id)
 	c.dropHeldSeat(m, k, func() { c.watchHoldCapped(k, m.id, until, true, addr) })
-	c.heldWritten(k, o)
-	c.log.Info("holding seat", "app", k.App, "stream", k.Stream, "member", m.id, "reason", reason.String(), "grace", c.opt.ReconnectGrace)
+	c.effects(k, o) // finds the hold watched already
+}
+
+// heldBy is member id's hold as written by incarnation by in o, or zero.
+func heldBy(o outcome, id, by string) time.Time {
+	for _, n := range o.step.Notes {
+		if n.Kind == room.NoteHeld && n.Seat.Member == id && n.Seat.HeldBy == by {
+			return n.Seat.Held
+		}
+	}
+	return time.Time{}
 }
 
 // dropHeldSeat forgets local member m's seat in k, whose socket is gone,
@@ -251,23 +219,14 @@ func (c *Cluster) dropHeldSeat(m *member, k hub.Key, watch func()) {
 		watch()
 	}
 	m.mu.Unlock()
-	c.holdOps(k, m.id)
-}
-
-// heldWritten follows a committed write that held seats: the index of
-// held rooms names k, so that the seats are given up even if every node
-// watching them goes.
-func (c *Cluster) heldWritten(k hub.Key, o outcome) {
-	if first := o.st.holds(); first != 0 {
-		c.putHoldIndex(k, first)
-	}
 }
 
 // expire gives member id's seat in k up if it is still held until that
-// deadline (a resume, or a later hold, is left alone): the seat is freed
-// and the partner gets stop, reason timeout. Whichever node's write
-// commits does it, and reports it, once. overflow: the partner's node had
-// more to keep for the seat than it may, and the hold ends now.
+// deadline (room.Step.Expire: a resume, or a later hold, is left alone):
+// the seat is freed and the partner gets stop, reason timeout. Whichever
+// node's write commits does it, and reports it, once. overflow: the
+// partner's node had more to keep for the seat than it may, and the hold
+// ends now.
 func (c *Cluster) expire(k hub.Key, id string, until int64, overflow bool) {
 	if !c.ready.Load() {
 		// Cut off from NATS: try again later (as will the other watchers,
@@ -275,11 +234,8 @@ func (c *Cluster) expire(k hub.Key, id string, until int64, overflow bool) {
 		c.retryExpire(k, id, until, overflow)
 		return
 	}
-	o, err := c.transact(context.Background(), k, hub.ReasonTimeout, func(t *txn) error {
-		if t.held(id) != until || !overflow && t.now < until {
-			return nil
-		}
-		t.leave(id, false, hub.ReasonTimeout)
+	o, err := c.transact(context.Background(), k, func(t *txn) error {
+		t.Expire(id, since(until), overflow)
 		return nil
 	})
 	if err != nil {
@@ -288,19 +244,11 @@ func (c *Cluster) expire(k hub.Key, id string, until int64, overflow bool) {
 		return
 	}
 	c.unwatchHold(k, id)
-	if !o.changed {
-		return
+	if o.changed && overflow {
+		c.log.Info("held seat given up: too much to keep for it", "app", k.App, "stream", k.Stream, "member", id, "hold_bytes", c.rules.KeepLimit())
 	}
-	c.expiries.Add(1)
-	if overflow {
-		c.log.Info("held seat given up: too much to keep for it", "app", k.App, "stream", k.Stream, "member", id, "hold_bytes", c.opt.HoldBytes)
-	} else {
-		c.log.Info("held seat expired", "app", k.App, "stream", k.Stream, "member", id, "grace", c.opt.ReconnectGrace)
-	}
-	c.reportHeldGone(k, id, o, hub.ReasonTimeout)
 	c.deliver(k, o, "")
-	c.sendGone(k, id, o.was.val(id).HeldBy)
-	c.spawn(func() { c.tidyHoldIndex(k) })
+	c.effects(k, o)
 }
 
 // expireRetry is how long a watcher waits before it tries again to give
@@ -329,9 +277,9 @@ func (c *Cluster) sendGone(k hub.Key, id, heldBy string) {
 		switch {
 		case inc == c.inc:
 			c.onGone(k, id)
-		case c.live.alive(inc, time.Now()):
+		case c.live.Alive(inc, time.Now()):
 			c.met.eventsOut.Inc()
-			c.out.send(inc, msgEvent, nil, k, 40+len(k.App)+len(k.Stream)+len(id), func(b []byte) []byte {
+			c.out.Send(inc, msgEvent, sender{}, 40+len(k.App)+len(k.Stream)+len(id), func(b []byte) []byte {
 				return eventBody(b, 0, k, ev)
 			})
 		}
@@ -359,8 +307,9 @@ func (c *Cluster) onGone(k hub.Key, id string) {
 		return
 	}
 	c.dropSeatLocked(m, k)
-	m.conn.Kill("its seat was taken back by a new socket")
 	m.mu.Unlock()
-	c.holdOps(k, id)
+	// Killed after the lock: Kill closes the socket and logs. Its cleanup
+	// finds no seat for k here and leaves nothing.
+	m.conn.Kill("its seat was taken back by a new socket")
 	c.log.Info("socket replaced by a resume elsewhere: dropped", "app", k.App, "stream", k.Stream, "member", id)
 }

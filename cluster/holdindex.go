@@ -7,8 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
+	"github.com/duet-rtc/duet/cluster/kv"
 	"github.com/duet-rtc/duet/hub"
 )
 
@@ -40,7 +39,7 @@ func holdKey(k hub.Key) string { return holdPrefix + roomKey(k) }
 func (c *Cluster) putHoldIndex(k hub.Key, first int64) {
 	ctx, cancel := c.opCtx(context.Background())
 	defer cancel()
-	if _, err := c.kv.Load().Put(ctx, holdKey(k), strconv.AppendInt(nil, first, 10)); err != nil {
+	if _, err := c.bucket().Put(ctx, holdKey(k), strconv.AppendInt(nil, first, 10)); err != nil {
 		c.log.Warn("could not index a held seat; its watchers still give it up", "app", k.App, "stream", k.Stream, "err", err)
 	}
 }
@@ -50,11 +49,11 @@ func (c *Cluster) putHoldIndex(k hub.Key, first int64) {
 func (c *Cluster) tidyHoldIndex(k hub.Key) {
 	ctx, cancel := c.opCtx(context.Background())
 	defer cancel()
-	e, err := c.kv.Load().Get(ctx, holdKey(k))
+	val, rev, err := c.bucket().Get(ctx, holdKey(k))
 	if err != nil {
-		return // none (ErrKeyNotFound), or the sweep tries again
+		return // none (kv.ErrNotFound), or the sweep tries again
 	}
-	c.tidyHoldEntry(ctx, k, e.Revision(), e.Value())
+	c.tidyHoldEntry(ctx, k, rev, val)
 }
 
 func (c *Cluster) tidyHoldEntry(ctx context.Context, k hub.Key, rev uint64, val []byte) {
@@ -63,12 +62,12 @@ func (c *Cluster) tidyHoldEntry(ctx context.Context, k hub.Key, rev uint64, val 
 		return
 	}
 	st := decodeRoom(room)
-	first := st.holds()
+	first := millis(st.FirstHold())
 	switch {
 	case first == 0:
-		c.kv.Load().Delete(ctx, holdKey(k), jetstream.LastRevision(rev))
+		c.bucket().Delete(ctx, holdKey(k), rev)
 	case strconv.FormatInt(first, 10) != string(val):
-		c.kv.Load().Update(ctx, holdKey(k), strconv.AppendInt(nil, first, 10), rev)
+		c.bucket().Update(ctx, holdKey(k), strconv.AppendInt(nil, first, 10), rev)
 	}
 }
 
@@ -82,35 +81,38 @@ type heldEntry struct {
 
 // heldIndex lists the index's keys for the rooms f selects.
 func (c *Cluster) heldIndex(ctx context.Context, f hub.Filter) ([]heldEntry, error) {
-	filter := holdPrefix + ">"
+	var entries []kv.Entry
 	switch {
 	case f.App != "" && f.Stream != "":
-		filter = holdKey(hub.Key{App: f.App, Stream: f.Stream})
-	case f.App != "":
-		filter = holdPrefix + f.App + ".>"
-	}
-	w, err := c.kv.Load().WatchFiltered(ctx, []string{filter}, jetstream.IgnoreDeletes())
-	if err != nil {
-		return nil, err
-	}
-	defer w.Stop()
-	var out []heldEntry
-	for {
-		select {
-		case e := <-w.Updates():
-			if e == nil {
-				return out, nil // every current key listed
-			}
-			k, ok := keyRoom(strings.TrimPrefix(e.Key(), holdPrefix))
-			if !ok || !f.Match(k) {
-				continue
-			}
-			first, _ := strconv.ParseInt(string(e.Value()), 10, 64)
-			out = append(out, heldEntry{k: k, rev: e.Revision(), val: e.Value(), first: first})
-		case <-ctx.Done():
-			return out, ctx.Err()
+		key := holdKey(hub.Key{App: f.App, Stream: f.Stream})
+		val, rev, err := c.bucket().Get(ctx, key)
+		if errors.Is(err, kv.ErrNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		entries = []kv.Entry{{Key: key, Value: val, Rev: rev}}
+	default:
+		prefix := holdPrefix
+		if f.App != "" {
+			prefix += f.App + "."
+		}
+		var err error
+		if entries, err = c.bucket().List(ctx, prefix); err != nil {
+			return nil, err
 		}
 	}
+	var out []heldEntry
+	for _, e := range entries {
+		k, ok := keyRoom(strings.TrimPrefix(e.Key, holdPrefix))
+		if !ok || !f.Match(k) {
+			continue
+		}
+		first, _ := strconv.ParseInt(string(e.Value), 10, 64)
+		out = append(out, heldEntry{k: k, rev: e.Rev, val: e.Value, first: first})
+	}
+	return out, nil
 }
 
 // sweepHolds gives up the held seats whose grace ran out more than
@@ -138,9 +140,9 @@ func (c *Cluster) sweepHolds() {
 			return
 		}
 		st := decodeRoom(val)
-		for _, id := range st.room.Members() {
-			if h := st.held(id); h != 0 && now >= h+holdSlack {
-				c.expire(e.k, id, h, false)
+		for _, s := range st.Members() {
+			if h := millis(s.Held); h != 0 && now >= h+holdSlack {
+				c.expire(e.k, s.Member, h, false)
 			}
 		}
 		c.tidyHoldEntry(ctx, e.k, e.rev, e.val)
@@ -171,21 +173,16 @@ func (c *Cluster) heldMembers(ctx context.Context, f hub.Filter) (map[hub.Key][]
 			break
 		}
 		st := decodeRoom(val)
-		for _, id := range st.room.Members() {
-			if st.held(id) != 0 {
-				held[e.k] = append(held[e.k], c.storedMember(id, st.val(id)))
+		for _, s := range st.Members() {
+			if s.IsHeld() {
+				m := c.memberOf(s)
+				m.Held = true
+				held[e.k] = append(held[e.k], m)
 			}
 		}
-		calls[e.k] = st.call
+		calls[e.k] = millis(st.Call())
 	}
 	return held, calls
-}
-
-// storedMember describes a member from its value in the bucket.
-func (c *Cluster) storedMember(id string, v memberValue) hub.Member {
-	m := c.memberInfo(id, nil)
-	m.Remote, m.JoinedAt, m.Resumable, m.Held = v.Remote, since(v.Joined), v.Resumable, v.HeldUntil != 0
-	return m
 }
 
 // holdSweepLoop sweeps the index every HoldSweep.

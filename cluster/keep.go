@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"github.com/duet-rtc/duet/hub"
-	"github.com/duet-rtc/duet/protocol"
 )
 
 // While a member's partner has its seat held, what the member relays is
@@ -18,22 +17,11 @@ import (
 // to the sender's node, after the hold's event, and the sender's node puts
 // them first among the kept frames.
 
-// keepBuf is what a node keeps for a held partner of one of its members.
-type keepBuf struct {
-	frames   [][]byte
-	bytes    int
-	back     int  // frames sent back by the held seat's node: they go first
-	overflow bool // one did not fit: the hold is being given up
-}
-
 // startKeepLocked: local member m's partner in k has its seat held until
-// the deadline. Frames for it are kept from now on, and this node gives the
-// seat up when the grace ends (unless another does first). The caller
-// holds m.mu.
+// the deadline. Frames for it are kept from now on (room.Keep, in s), and
+// this node gives the seat up when the grace ends (unless another does
+// first). The caller holds m.mu.
 func (c *Cluster) startKeepLocked(m *member, k hub.Key, s *seat, until int64) {
-	if s.keep == nil {
-		s.keep = &keepBuf{}
-	}
 	s.held = until
 	if s.watch != nil {
 		s.watch()
@@ -51,69 +39,38 @@ func (c *Cluster) endKeepLocked(s *seat) {
 		s.watch()
 		s.watch = nil
 	}
-	if s.keep != nil {
-		c.opt.HoldCaps.Unkeep(s.keep.bytes)
-	}
-	s.keep, s.held = nil, 0
-}
-
-// restartKeepLocked: local member s restarted its call while its partner's
-// seat is held. What it relayed before belonged to the negotiation it gave
-// up; the partner gets the restart's stop and start instead. (Frames that
-// the held seat's node sends back later, msgBack, are such frames too;
-// they are rare, racing the hold itself, and are kept as before.) The
-// caller holds the member's lock.
-func (c *Cluster) restartKeepLocked(s *seat) {
-	if kb := s.keep; kb != nil && !kb.overflow {
-		c.opt.HoldCaps.Unkeep(kb.bytes)
-		kb.frames, kb.bytes, kb.back = nil, 0, 0
-	}
+	c.opt.HoldCaps.Unkeep(s.keep.Drop())
+	s.held = 0
 }
 
 // keepLocked keeps a frame for m's held partner in k: at the end (a relay)
-// or after the frames sent back before (back). A frame that would take
-// the kept bytes past HoldBytes gives the hold up at once, as if its grace
-// had run out; it and what m relays until the hold ends are dropped. The
-// caller holds m.mu.
-func (c *Cluster) keepLocked(m *member, k hub.Key, s *seat, frame hub.Loan, back bool) {
-	kb := s.keep
-	if kb == nil || kb.overflow {
+// or after the frames sent back before (back). A frame that does not fit
+// gives the hold up at once, as if its grace had run out; it and what m
+// relays until the hold ends are dropped. What was kept stays: should the
+// seat be taken back before the hold's end is written, its new member
+// gets it, and m is told that what it relayed since was lost
+// (followHoldLocked). The caller holds m.mu.
+func (c *Cluster) keepLocked(k hub.Key, s *seat, frame hub.Loan, back bool) {
+	if s.keep.Overflowed() {
 		return
 	}
-	if kb.bytes+frame.Len() > c.opt.HoldBytes || !c.opt.HoldCaps.Keep(frame.Len()) {
-		// What was kept stays: should the seat be taken back before the
-		// hold's end is written, its new member gets it, and m is told
-		// that what it relayed since was lost (followHoldLocked).
-		kb.overflow = true
+	if !s.keep.Add(frame.Clone(), back, c.rules.KeepLimit(), c.opt.HoldCaps.Keep) {
 		p, until := s.partner, s.held
 		c.spawn(func() { c.expire(k, p, until, true) })
-		return
 	}
-	f := frame.Clone()
-	if back {
-		kb.frames = append(kb.frames, nil)
-		copy(kb.frames[kb.back+1:], kb.frames[kb.back:])
-		kb.frames[kb.back] = f
-		kb.back++
-	} else {
-		kb.frames = append(kb.frames, f)
-	}
-	kb.bytes += len(f)
 }
 
 // followHoldLocked updates local member m's view of its partner's seat in
 // k after a transition: held until the deadline held (0: live), and
 // resumed when the partner is a new socket that took the seat of old.
-// Frames kept for a seat taken back go to the new member. The caller holds
-// m.mu.
+// It follows room.Keep's rules: frames kept for a seat taken back go to
+// the new member, in order; a partner that changed, or whose seat is live
+// again, makes them moot. The caller holds m.mu.
 func (c *Cluster) followHoldLocked(m *member, k hub.Key, s *seat, old string, held int64, resumed bool) {
 	switch {
 	case s.partner != old && resumed:
-		var frames [][]byte
-		lost := false
-		if s.keep != nil {
-			frames, lost = s.keep.frames, s.keep.overflow
-		}
+		frames, n, lost := s.keep.Take()
+		c.opt.HoldCaps.Unkeep(n)
 		c.endKeepLocked(s)
 		s.resumedFrom = old
 		for _, f := range frames {
@@ -122,7 +79,7 @@ func (c *Cluster) followHoldLocked(m *member, k hub.Key, s *seat, old string, he
 		if lost {
 			// The seat was taken back before its overflowed hold's end
 			// was written: what did not fit never reaches the new member.
-			m.conn.Send(protocol.ErrorMsg(nil, protocol.ErrRelayFailed, k.Stream))
+			relayFailed(m, k)
 		}
 	case s.partner != old || held == 0:
 		c.endKeepLocked(s) // another partner, or none: what was kept is moot
@@ -163,7 +120,7 @@ type outFrame struct {
 // the link to that node (which copies it into what it holds).
 func (c *Cluster) publishFrame(m *member, inc string, num uint64, k hub.Key, frame hub.Loan) {
 	c.met.framesOut.Inc()
-	c.out.send(inc, msgFrame, m, k, 16+len(m.id)+len(k.App)+len(k.Stream)+frame.Len(), func(b []byte) []byte {
+	c.out.Send(inc, msgFrame, sender{m, k}, 16+len(m.id)+len(k.App)+len(k.Stream)+frame.Len(), func(b []byte) []byte {
 		return frameBody(b, num, m.id, k, frame)
 	})
 }
@@ -205,7 +162,7 @@ func (c *Cluster) sendBack(num uint64, from string, k hub.Key, frame hub.Loan) {
 		c.onBack(snum, held, k, frame)
 		return
 	}
-	c.out.send(inc, msgBack, nil, k, 16+len(held)+len(k.App)+len(k.Stream)+frame.Len(), func(b []byte) []byte {
+	c.out.Send(inc, msgBack, sender{}, 16+len(held)+len(k.App)+len(k.Stream)+frame.Len(), func(b []byte) []byte {
 		return frameBody(b, snum, held, k, frame)
 	})
 }
@@ -225,7 +182,7 @@ func (c *Cluster) onBack(num uint64, held string, k hub.Key, frame hub.Loan) {
 	switch {
 	case s == nil || s.joining:
 	case s.partner == held && s.held != 0:
-		c.keepLocked(m, k, s, frame, true)
+		c.keepLocked(k, s, frame, true)
 	case s.resumedFrom == held && s.partner != "":
 		c.sendFrameLocked(m, k, s.partner, frame)
 	}

@@ -54,8 +54,8 @@ func TestFramesSentBackToTheKeeper(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := decodeRoom(val)
-	ids := st.room.Members()
-	aID, bID := ids[0], ids[1]
+	ms := st.Members()
+	aID, bID := ms[0].Member, ms[1].Member
 
 	b.WS.Close()
 	a.Expect("notification", "peerReconnecting")
@@ -70,7 +70,7 @@ func TestFramesSentBackToTheKeeper(t *testing.T) {
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		s := m.seats[k]
-		return s != nil && s.keep != nil && len(s.keep.frames) == 2
+		return s != nil && s.keep.Len() == 2
 	})
 
 	b2 := wstest.Dial(t, srvs[2].URL("live"))

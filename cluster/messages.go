@@ -2,9 +2,8 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"time"
-
-	"github.com/nats-io/nats.go"
 
 	"github.com/duet-rtc/duet/hub"
 )
@@ -17,20 +16,16 @@ import (
 // in the order messages arrived, so frames and transitions from one node
 // keep their order; the link drops repeats and what follows a gap until
 // the sender fills it.
-func (c *Cluster) onData(msg *nats.Msg) {
+func (c *Cluster) onData(msg busMsg) {
 	if len(msg.Data) == 0 {
 		return
 	}
-	typ, from, epoch, seq, body, err := decodeLink(msg.Data)
+	typ, body, deliver, err := c.in.Receive(msg.Data)
 	if err != nil {
 		c.log.Warn("malformed cluster message", "err", err)
 		return
 	}
-	if typ == msgSync {
-		c.in.sync(from, epoch, seq)
-		return
-	}
-	if !c.in.accept(from, epoch, seq) {
+	if !deliver {
 		return
 	}
 	switch typ {
@@ -67,7 +62,7 @@ func (c *Cluster) onData(msg *nats.Msg) {
 }
 
 // onCtl answers probes and kills for local members.
-func (c *Cluster) onCtl(msg *nats.Msg) {
+func (c *Cluster) onCtl(msg busMsg) {
 	if len(msg.Data) == 0 {
 		return
 	}
@@ -115,11 +110,11 @@ func (c *Cluster) sendEvent(to string, k hub.Key, ev event) {
 		}
 		return
 	}
-	if !c.live.alive(inc, time.Now()) {
+	if !c.live.Alive(inc, time.Now()) {
 		return // a dead node's member: nobody to tell
 	}
 	c.met.eventsOut.Inc()
-	c.out.send(inc, msgEvent, nil, k, 40+len(k.App)+len(k.Stream)+len(ev.partner), func(b []byte) []byte {
+	c.out.Send(inc, msgEvent, sender{}, 40+len(k.App)+len(k.Stream)+len(ev.partner), func(b []byte) []byte {
 		return eventBody(b, num, k, ev)
 	})
 }
@@ -137,7 +132,7 @@ func (c *Cluster) kill(id, reason string) {
 		return
 	}
 	c.met.killsOut.Inc()
-	c.nc.Publish(ctlSubject(inc), ctlMsg(msgKill, num, reason))
+	c.ctl.Publish(ctlSubject(inc), ctlMsg(msgKill, num, reason))
 }
 
 // probe reports whether member id answers a liveness probe before ctx
@@ -155,7 +150,7 @@ func (c *Cluster) probe(ctx context.Context, id string) bool {
 		defer cancel()
 		return m != nil && m.conn.Probe(ctx)
 	}
-	if !c.live.alive(inc, time.Now()) {
+	if !c.live.Alive(inc, time.Now()) {
 		return false
 	}
 	// The member's node waits ProbeTimeout for the pong; leave its answer
@@ -163,12 +158,21 @@ func (c *Cluster) probe(ctx context.Context, id string) bool {
 	ctx, cancel := context.WithTimeout(ctx, c.opt.ProbeTimeout+c.opt.ProbeTimeout/4+100*time.Millisecond)
 	defer cancel()
 	c.met.probesOut.Inc()
-	reply, err := c.nc.RequestWithContext(ctx, ctlSubject(inc), ctlMsg(msgProbe, num, ""))
+	reply, err := c.ctl.Request(ctx, ctlSubject(inc), ctlMsg(msgProbe, num, ""))
 	switch {
 	case err == nil:
-		return len(reply.Data) == 1 && reply.Data[0] == 1
-	case errorsIsAny(err, nats.ErrNoResponders, context.DeadlineExceeded, nats.ErrTimeout):
+		return len(reply) == 1 && reply[0] == 1
+	case errorsIsAny(err, errNoResponders, context.DeadlineExceeded):
 		return false
 	}
 	return true
+}
+
+func errorsIsAny(err error, targets ...error) bool {
+	for _, t := range targets {
+		if errors.Is(err, t) {
+			return true
+		}
+	}
+	return false
 }

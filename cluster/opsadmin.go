@@ -6,8 +6,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/duet-rtc/duet/hub"
 	"github.com/duet-rtc/duet/protocol"
 )
@@ -46,7 +44,7 @@ type opsReq struct {
 	Op          string // "kick" or "callStart"
 	App, Stream string
 	Member      string
-	Partner     string // callStart: the partner whose call is asked about
+	Partner     string // callStart (earlier versions): the partner whose call is asked about
 	Reason      hub.Reason
 	Tell        bool // kick: tell the partner (stop)
 }
@@ -59,13 +57,10 @@ type opsReply struct {
 
 func (c *Cluster) startOps() error {
 	c.ops.started = time.Now()
-	c.ops.seats = map[seatID]*seatMeta{}
-	c.ops.leaving = map[seatID]leaveNote{}
-	if _, err := c.nc.Subscribe(subjectOpsList, c.onOpsList); err != nil {
+	if err := c.ctl.Subscribe(subjectOpsList, c.onOpsList); err != nil {
 		return err
 	}
-	_, err := c.nc.Subscribe(opsSubject(c.inc), c.onOps)
-	return err
+	return c.ctl.Subscribe(opsSubject(c.inc), c.onOps)
 }
 
 // SetNodeInfo implements hub.Admin.
@@ -78,10 +73,11 @@ func (c *Cluster) Kick(ctx context.Context, k hub.Key, member string, reason hub
 	if err != nil {
 		return err
 	}
-	if !st.room.Has(member) {
+	s := st.Seat(member)
+	if s == nil {
 		return hub.ErrNoSuchMember
 	}
-	return c.kickAny(ctx, k, member, st.held(member) != 0, reason, true)
+	return c.kickAny(ctx, k, member, s.IsHeld(), reason, true)
 }
 
 // EndRoom implements hub.Admin. The members are removed one after the
@@ -92,11 +88,13 @@ func (c *Cluster) EndRoom(ctx context.Context, k hub.Key, reason hub.Reason) (in
 	if err != nil {
 		return 0, err
 	}
-	members := st.room.Members()
+	members := st.Members()
 	n := 0
 	var errs []error
-	for i, id := range members {
-		err := c.kickAny(ctx, k, id, st.held(id) != 0, reason, i == len(members)-1)
+	for i, s := range members {
+		// Each member is removed by its own node: only the last one's
+		// partner is told (room.Step.End), so each gets one stop.
+		err := c.kickAny(ctx, k, s.Member, s.IsHeld(), reason, i == len(members)-1)
 		if err == nil || errors.Is(err, hub.ErrNoSuchMember) { // gone meanwhile is as good
 			n++
 			continue
@@ -107,13 +105,13 @@ func (c *Cluster) EndRoom(ctx context.Context, k hub.Key, reason hub.Reason) (in
 }
 
 // roomMembers reads room k from the membership bucket.
-func (c *Cluster) roomMembers(ctx context.Context, k hub.Key) (stored, error) {
+func (c *Cluster) roomMembers(ctx context.Context, k hub.Key) (seats, error) {
 	val, _, err := c.load(ctx, roomKey(k))
 	if err != nil {
-		return stored{}, c.unavailable(ctx, "admin", k, err)
+		return seats{}, c.unavailable(ctx, "admin", k, err)
 	}
 	st := decodeRoom(val)
-	if st.room.Empty() {
+	if st.Empty() {
 		return st, hub.ErrNoSuchRoom
 	}
 	return st, nil
@@ -125,10 +123,10 @@ func (c *Cluster) roomMembers(ctx context.Context, k hub.Key) (stored, error) {
 func (c *Cluster) kickAny(ctx context.Context, k hub.Key, id string, held bool, reason hub.Reason, tell bool) error {
 	node := nodeOf(id) // the incarnation holding the socket
 	switch {
-	case held || node != c.inc && !c.live.alive(node, time.Now()):
-		o, err := c.transact(ctx, k, reason, func(t *txn) error {
-			if t.room.Has(id) && (!held || t.held(id) != 0) {
-				t.leave(id, false, 0)
+	case held || node != c.inc && !c.live.Alive(node, time.Now()):
+		o, err := c.transact(ctx, k, func(t *txn) error {
+			if s := t.s.Seat(id); s != nil && (!held || s.IsHeld()) {
+				t.Kick(id, reason, tell)
 			}
 			return nil
 		})
@@ -138,14 +136,8 @@ func (c *Cluster) kickAny(ctx context.Context, k hub.Key, id string, held bool, 
 		if !o.changed {
 			return hub.ErrNoSuchMember // gone, or taken back, meanwhile
 		}
-		if held {
-			c.reportHeldGone(k, id, o, reason)
-			c.sendGone(k, id, o.was.val(id).HeldBy)
-			c.spawn(func() { c.tidyHoldIndex(k) })
-		} else {
-			c.removedBy(k, id, o, reason)
-		}
-		c.deliverTold(k, o, "", tell)
+		c.deliver(k, o, "")
+		c.effects(k, o)
 		return nil
 	case node == c.inc:
 		return c.kickLocal(ctx, k, id, reason, tell)
@@ -167,12 +159,12 @@ func (c *Cluster) kickAny(ctx context.Context, k hub.Key, id string, held bool, 
 func (c *Cluster) askOps(ctx context.Context, node string, req []byte) (opsReply, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.opt.OpTimeout+time.Second)
 	defer cancel()
-	msg, err := c.nc.RequestWithContext(ctx, opsSubject(node), req)
+	data, err := c.ctl.Request(ctx, opsSubject(node), req)
 	var rep opsReply
 	if err != nil {
 		return rep, ErrNodeUnreachable
 	}
-	if err := json.Unmarshal(msg.Data, &rep); err != nil {
+	if err := json.Unmarshal(data, &rep); err != nil {
 		return rep, ErrNodeUnreachable
 	}
 	return rep, nil
@@ -196,7 +188,10 @@ func (c *Cluster) kickLocal(ctx context.Context, k hub.Key, id string, reason hu
 	if !c.ready.Load() {
 		return protocol.ErrServiceUnavailable
 	}
-	o, err := c.transact(ctx, k, reason, removeMember(id))
+	o, err := c.transact(ctx, k, func(t *txn) error {
+		t.Kick(id, reason, tell)
+		return nil
+	})
 	if err != nil {
 		return c.unavailable(ctx, "kick", k, err)
 	}
@@ -204,13 +199,12 @@ func (c *Cluster) kickLocal(ctx context.Context, k hub.Key, id string, reason hu
 	mine := m.seats[k] == s // not left by itself meanwhile
 	if mine {
 		c.dropSeatLocked(m, k)
-		m.conn.Send(hub.StopFrame(k.Stream, reason))
-		m.conn.Send(hub.LeavedFrame(k.Stream, reason))
+		c.sendOwn(m, k, o, nil)
 	}
 	m.mu.Unlock()
-	c.deliverTold(k, o, id, tell)
+	c.deliver(k, o, id)
+	c.effects(k, o)
 	if mine {
-		c.left(k, id, o, reason, false)
 		if r, ok := m.conn.(hub.Removable); ok {
 			r.Removed(k)
 		}
@@ -219,33 +213,9 @@ func (c *Cluster) kickLocal(ctx context.Context, k hub.Key, id string, reason hu
 	return nil
 }
 
-// deliverTold delivers a removal's messages, or, when the partner is not
-// to be told, only the new membership (an event without messages).
-func (c *Cluster) deliverTold(k hub.Key, o outcome, self string, tell bool) {
-	if !tell {
-		o.acts = nil
-	}
-	c.deliver(k, o, self)
-}
-
-// askCallStart asks partner's node when partner's call with gone began.
-func (c *Cluster) askCallStart(ctx context.Context, k hub.Key, partner, gone string) (hub.Member, time.Time) {
-	pm := c.memberInfo(partner, nil)
-	node := nodeOf(partner)
-	if node == c.inc || !c.live.alive(node, time.Now()) {
-		return pm, time.Time{}
-	}
-	req, _ := json.Marshal(opsReq{Op: "callStart", App: k.App, Stream: k.Stream, Member: partner, Partner: gone})
-	rep, err := c.askOps(ctx, node, req)
-	if err != nil || rep.Err != "" {
-		return pm, time.Time{}
-	}
-	return rep.Member, rep.Start
-}
-
 // onOps serves requests for this node's members, off NATS's goroutine (a
 // kick writes to the bucket).
-func (c *Cluster) onOps(msg *nats.Msg) {
+func (c *Cluster) onOps(msg busMsg) {
 	var req opsReq
 	if json.Unmarshal(msg.Data, &req) != nil {
 		return
@@ -265,13 +235,13 @@ func (c *Cluster) onOps(msg *nats.Msg) {
 				rep.Err = "unavailable"
 			}
 		case "callStart":
-			meta := c.localSeat(req.Member, k)
-			if meta == nil {
+			// Asked by nodes of earlier versions, which learnt a call's
+			// start from its members' nodes.
+			var ok bool
+			rep.Member, rep.Start, ok = c.localMember(k, req.Member)
+			if !ok {
 				rep.Err = "no_member"
-				break
 			}
-			rep.Member = c.memberInfo(req.Member, meta)
-			rep.Start = meta.pairedWith(req.Partner)
 		default:
 			return
 		}
@@ -279,12 +249,4 @@ func (c *Cluster) onOps(msg *nats.Msg) {
 			msg.Respond(b)
 		}
 	})
-}
-
-// settled reports whether the grace for nodes not heard yet is over: then
-// the nodes counted alive are all there are.
-func (l *liveness) settled(now time.Time) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return now.Sub(l.since) >= l.deadAfter
 }

@@ -6,13 +6,13 @@ import (
 	"time"
 
 	"github.com/duet-rtc/duet/hub"
-	"github.com/nats-io/nats.go"
 )
 
 // Listings: every node answers for its own members, and held seats, whose
 // sockets are gone, are read from the bucket.
 
-// localList is this node's part of a listing: its members, by room.
+// localList is this node's part of a listing: its members, by room, as
+// their seats (seat.own) describe them.
 func (c *Cluster) localList(f hub.Filter) opsListReply {
 	var rep opsListReply
 	if c.ops.nodeInfo != nil {
@@ -20,23 +20,28 @@ func (c *Cluster) localList(f hub.Filter) opsListReply {
 	}
 	rep.Node.ID, rep.Node.Started = c.id, c.ops.started
 	byKey := map[hub.Key]*hub.RoomInfo{}
-	c.ops.mu.Lock()
-	rep.Node.Members = len(c.ops.seats)
-	for sid, s := range c.ops.seats {
-		ri := byKey[sid.k]
-		if ri == nil {
-			ri = &hub.RoomInfo{Key: sid.k}
-			byKey[sid.k] = ri
+	for _, m := range c.members() {
+		m.mu.Lock()
+		for k, s := range m.seats {
+			if s.joining {
+				continue
+			}
+			rep.Node.Members++
+			ri := byKey[k]
+			if ri == nil {
+				ri = &hub.RoomInfo{Key: k}
+				byKey[k] = ri
+			}
+			if !f.Match(k) {
+				continue
+			}
+			ri.Members = append(ri.Members, c.memberOf(s.own))
+			if s.partner != "" {
+				ri.CallStart = s.paired
+			}
 		}
-		if !f.Match(sid.k) {
-			continue
-		}
-		ri.Members = append(ri.Members, c.memberInfo(sid.member, s))
-		if s.partner != "" {
-			ri.CallStart = s.paired
-		}
+		m.mu.Unlock()
 	}
-	c.ops.mu.Unlock()
 	rep.Node.Rooms = len(byKey)
 	for _, ri := range byKey {
 		if len(ri.Members) > 0 {
@@ -47,9 +52,29 @@ func (c *Cluster) localList(f hub.Filter) opsListReply {
 	return rep
 }
 
-func (c *Cluster) onOpsList(msg *nats.Msg) {
+// localMember describes local member id of room k, with the start of its
+// call.
+func (c *Cluster) localMember(k hub.Key, id string) (hub.Member, time.Time, bool) {
+	inc, num, ok := splitMember(id)
+	if !ok || inc != c.inc {
+		return hub.Member{}, time.Time{}, false
+	}
+	m := c.memberByNum(num)
+	if m == nil {
+		return hub.Member{}, time.Time{}, false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.seats[k]
+	if s == nil || s.joining {
+		return hub.Member{}, time.Time{}, false
+	}
+	return c.memberOf(s.own), s.paired, true
+}
+
+func (c *Cluster) onOpsList(msg busMsg) {
 	var f opsList
-	if json.Unmarshal(msg.Data, &f) != nil || msg.Reply == "" {
+	if json.Unmarshal(msg.Data, &f) != nil || msg.respond == nil {
 		return
 	}
 	rep := c.localList(hub.Filter{App: f.App, Stream: f.Stream, Limit: f.Limit})
@@ -59,7 +84,7 @@ func (c *Cluster) onOpsList(msg *nats.Msg) {
 		rep.Rooms, rep.More = rooms[:n], len(rooms) > n
 		rooms = rooms[n:]
 		b, err := json.Marshal(rep)
-		if err != nil || c.nc.Publish(msg.Reply, b) != nil || !rep.More {
+		if err != nil || msg.Respond(b) != nil || !rep.More {
 			return
 		}
 	}
@@ -70,48 +95,36 @@ func (c *Cluster) onOpsList(msg *nats.Msg) {
 // merged. A node that does not answer makes the snapshot Partial.
 func (c *Cluster) Snapshot(ctx context.Context, f hub.Filter) (hub.Snapshot, error) {
 	now := time.Now()
-	snap := hub.Snapshot{Expected: c.live.count(now)}
+	snap := hub.Snapshot{Expected: c.live.Count(now)}
 	// Until this node has been up for a heartbeat silence, nodes it has not
 	// heard yet may be alive: wait for whoever answers.
-	settled := c.live.settled(now)
+	settled := c.live.Settled(now)
 	replies := []opsListReply{c.localList(f)}
 	if snap.Expected > 1 || !settled {
 		ctx, cancel := context.WithTimeout(ctx, opsGather)
 		defer cancel()
-		inbox := c.nc.NewRespInbox()
-		ch := make(chan *nats.Msg, 256)
-		sub, err := c.nc.ChanSubscribe(inbox, ch)
-		if err != nil {
-			return snap, err
-		}
-		defer sub.Unsubscribe()
 		req, _ := json.Marshal(opsList{App: f.App, Stream: f.Stream, Limit: f.Limit})
-		if err := c.nc.PublishRequest(subjectOpsList, inbox, req); err != nil {
-			return snap, err
-		}
 		done := map[string]bool{c.id: true}
 		partial := map[string]*opsListReply{}
-	gather:
-		for !settled || len(done) < snap.Expected {
-			select {
-			case m := <-ch:
-				var rep opsListReply
-				if json.Unmarshal(m.Data, &rep) != nil || done[rep.Node.ID] {
-					continue
-				}
-				if p := partial[rep.Node.ID]; p != nil {
-					p.Rooms = append(p.Rooms, rep.Rooms...)
-				} else {
-					cp := rep
-					partial[rep.Node.ID] = &cp
-				}
-				if !rep.More {
-					done[rep.Node.ID] = true
-					replies = append(replies, *partial[rep.Node.ID])
-				}
-			case <-ctx.Done():
-				break gather
+		err := c.ctl.Gather(ctx, subjectOpsList, req, func(data []byte) bool {
+			var rep opsListReply
+			if json.Unmarshal(data, &rep) != nil || done[rep.Node.ID] {
+				return true
 			}
+			if p := partial[rep.Node.ID]; p != nil {
+				p.Rooms = append(p.Rooms, rep.Rooms...)
+			} else {
+				cp := rep
+				partial[rep.Node.ID] = &cp
+			}
+			if !rep.More {
+				done[rep.Node.ID] = true
+				replies = append(replies, *partial[rep.Node.ID])
+			}
+			return !settled || len(done) < snap.Expected
+		})
+		if err != nil {
+			return snap, err
 		}
 	}
 	snap.Expected = max(snap.Expected, len(replies))
@@ -173,4 +186,12 @@ func (c *Cluster) addHeld(ctx context.Context, f hub.Filter, byKey map[hub.Key]*
 			ri.CallStart = since(calls[k])
 		}
 	}
+}
+
+// ordered lists a call's two members oldest first.
+func ordered(a, b hub.Member) []hub.Member {
+	if !b.JoinedAt.IsZero() && (a.JoinedAt.IsZero() || b.JoinedAt.Before(a.JoinedAt)) {
+		return []hub.Member{b, a}
+	}
+	return []hub.Member{a, b}
 }

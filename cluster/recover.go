@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/duet-rtc/duet/hub"
+	"github.com/duet-rtc/duet/room"
 )
 
 // pendingLeave is a leave that happened while this node was cut off from
@@ -45,13 +46,29 @@ func (c *Cluster) queueLeave(p pendingLeave) {
 // then accepts joins again. It retries, backing off, until it succeeds,
 // the connection drops again (the next reconnect runs it afresh) or the
 // node closes.
+//
+// One recovery runs at a time; a call while one runs makes it run once
+// more when it ends (what called for it may have come too late for the
+// running one to see), and returns at once. Not a mutex: a recovery does
+// bucket operations and logs, which no lock is held across.
 func (c *Cluster) recover() {
-	c.recoverMu.Lock()
-	defer c.recoverMu.Unlock()
+	c.recoverAgain.Store(true)
+	for c.recovering.CompareAndSwap(false, true) {
+		for c.recoverAgain.Swap(false) {
+			c.recoverRun()
+		}
+		c.recovering.Store(false)
+		if !c.recoverAgain.Load() {
+			return
+		}
+	}
+}
+
+func (c *Cluster) recoverRun() {
 	wasReady := c.ready.Load()
 	if !wasReady {
 		// Silence while we could hear nobody says nothing about the others.
-		c.live.reset(time.Now())
+		c.live.Reset(time.Now())
 	}
 	wait := c.opt.Heartbeat
 	for attempt := 1; ; attempt++ {
@@ -92,11 +109,11 @@ var errBucket = errors.New("cluster: membership bucket unreachable")
 func (c *Cluster) ensureBucket(ctx context.Context) error {
 	ctx, cancel := c.opCtx(ctx)
 	defer cancel()
-	kv, created, err := c.openBucket(ctx)
+	store, created, err := c.openStore(ctx)
 	if err != nil {
 		return fmt.Errorf("%w: %w", errBucket, err)
 	}
-	c.kv.Store(&kvHandle{kv})
+	c.kv.Store(&kvBox{store})
 	if created {
 		c.met.rebuilt.Inc()
 		c.log.Warn("the membership bucket was gone (NATS lost its JetStream data): created it again; "+
@@ -116,7 +133,7 @@ func (c *Cluster) checkBucket() {
 		defer c.checking.Store(false)
 		ctx, cancel := c.opCtx(context.Background())
 		defer cancel()
-		_, created, err := c.openBucket(ctx)
+		_, created, err := c.openStore(ctx)
 		if err != nil || created {
 			c.log.Warn("membership bucket lost or unreachable; recovering", "err", err, "recreated", created)
 			c.ready.Store(false)
@@ -141,29 +158,22 @@ func (c *Cluster) recoverOnce() error {
 		}
 		c.pendMu.Unlock()
 		for i, p := range pend {
-			f := removeMember(p.id)
+			f := leaveTxn(p.id, p.reason)
 			if p.until != 0 {
 				f = func(t *txn) error {
-					t.hold(p.id, p.until, c.inc)
+					t.Hold(p.id, since(p.until))
 					return nil
 				}
 			}
-			o, err := c.transact(ctx, p.k, p.reason, f)
+			o, err := c.transact(ctx, p.k, f)
 			if err != nil {
 				c.pendMu.Lock()
 				c.pending = append(pend[i:], c.pending...)
 				c.pendMu.Unlock()
 				return err
 			}
-			if p.until != 0 {
-				if o.changed && o.st.held(p.id) == p.until {
-					c.watchHold(p.k, p.id, p.until)
-					c.heldWritten(p.k, o)
-				}
-			} else {
-				c.pendingLeft(p.k, p.id, o)
-			}
 			c.deliver(p.k, o, p.id)
+			c.effects(p.k, o)
 		}
 	}
 	if err := c.reconcile(ctx); err != nil {
@@ -215,15 +225,18 @@ func (c *Cluster) reconcile(ctx context.Context) error {
 			return err
 		}
 		st := decodeRoom(val)
-		r := st.room
-		p, _ := r.Partner(v.m.id)
-		if r.Has(v.m.id) && p == v.partner && st.held(p) == v.held {
+		p, _ := st.Partner(v.m.id)
+		held := int64(0)
+		if p != "" {
+			held = millis(st.Seat(p).Held)
+		}
+		if st.Has(v.m.id) && p == v.partner && held == v.held {
 			continue
 		}
 		if v.m.partnerOf(v.k) != v.partner {
 			continue // a transition arrived meanwhile; the next check decides
 		}
-		if r.Empty() && v.partner == "" {
+		if st.Empty() && v.partner == "" {
 			ok, err := c.reregister(ctx, v.m, v.k, v.s)
 			if err != nil {
 				return err
@@ -241,22 +254,18 @@ func (c *Cluster) reconcile(ctx context.Context) error {
 }
 
 // reregister writes waiting member m back into its room k, which the
-// bucket no longer has. It reports false when someone took the room
-// meanwhile.
+// bucket no longer has, with its seat as this node last wrote it. It
+// reports false when someone took the room meanwhile.
 func (c *Cluster) reregister(ctx context.Context, m *member, k hub.Key, s *seat) (bool, error) {
 	m.mu.Lock()
-	v := memberValue{ID: m.id, Session: s.session, Resumable: s.resumable, Token: s.token}
+	own := s.own
 	m.mu.Unlock()
-	o, err := c.transact(ctx, k, 0, func(t *txn) error {
-		if !t.room.Empty() {
+	own.Member = m.id
+	o, err := c.transact(ctx, k, func(t *txn) error {
+		if !t.s.Empty() {
 			return errRoomTaken
 		}
-		t.room.Join(m.id)
-		if v.Session != "" || v.Resumable {
-			vv := v
-			vv.Joined = time.Now().UnixMilli()
-			t.set(vv)
-		}
+		*t.s = room.Restore([]room.Seat[string]{own}, time.Time{})
 		return nil
 	})
 	if errors.Is(err, errRoomTaken) {
@@ -290,7 +299,7 @@ func (c *Cluster) sweep() {
 	for _, m := range c.members() {
 		m.mu.Lock()
 		for k, s := range m.seats {
-			if !s.joining && s.partner != "" && s.held == 0 && !c.live.alive(nodeOf(s.partner), now) {
+			if !s.joining && s.partner != "" && s.held == 0 && !c.live.Alive(nodeOf(s.partner), now) {
 				ts = append(ts, target{k, s.partner})
 			}
 		}
@@ -307,33 +316,15 @@ func (c *Cluster) sweep() {
 		if !c.connected() {
 			return
 		}
-		o, err := c.transact(context.Background(), t.k, hub.ReasonNodeFailure, func(tx *txn) error {
-			switch {
-			case !tx.room.Has(t.partner) || tx.held(t.partner) != 0:
-			case tx.val(t.partner).Resumable && c.holding():
-				tx.hold(t.partner, tx.now+c.opt.ReconnectGrace.Milliseconds(), c.inc)
-			default:
-				tx.leave(t.partner, false, 0)
-			}
+		o, err := c.transact(context.Background(), t.k, func(tx *txn) error {
+			tx.Sweep(func(id string) bool { return id == t.partner })
 			return nil
 		})
 		if err != nil {
 			c.log.Warn("could not remove a dead node's member", "app", t.k.App, "stream", t.k.Stream, "err", err)
 			continue
 		}
-		if !o.changed {
-			continue
-		}
-		if until := o.st.held(t.partner); until != 0 {
-			c.log.Info("holding seat of a dead node's member", "app", t.k.App, "stream", t.k.Stream, "member", t.partner, "grace", c.opt.ReconnectGrace)
-			c.watchHold(t.k, t.partner, until)
-			c.deliver(t.k, o, "")
-			c.heldWritten(t.k, o)
-			continue
-		}
-		c.evictions.Add(1)
-		c.log.Info("removed member of a dead node", "app", t.k.App, "stream", t.k.Stream, "member", t.partner)
-		c.removedBy(t.k, t.partner, o, hub.ReasonNodeFailure)
 		c.deliver(t.k, o, "")
+		c.effects(t.k, o)
 	}
 }

@@ -12,9 +12,10 @@ import (
 	"github.com/duet-rtc/duet/room"
 )
 
-// Join implements hub.Rooms. A join whose ResumeToken matches a seat of
-// the room takes that seat back, wherever its previous socket was (see
-// resume.go); any other token is ignored and the join is an ordinary one.
+// Join implements hub.Rooms: it runs room.Step.Join on the room's value.
+// A join whose ResumeToken matches a seat of the room takes that seat
+// back, wherever its previous socket was; any other token is ignored and
+// the join is an ordinary one.
 func (c *Cluster) Join(ctx context.Context, conn hub.Conn, k hub.Key, info hub.JoinInfo) error {
 	m := c.member(conn, true)
 	m.mu.Lock()
@@ -22,9 +23,11 @@ func (c *Cluster) Join(ctx context.Context, conn hub.Conn, k hub.Key, info hub.J
 		m.addr = info.Addr
 	}
 	if s := m.seats[k]; s != nil && !s.joining {
-		if plainJoin(info) && s.session == "" && !s.resumable && s.partner == "" {
-			// Already in, waiting alone: answer joined again, in order
-			// with the room's other messages to this member.
+		if plainJoin(info) && s.own.Session == "" && !s.own.Resumable && s.partner == "" {
+			// Already in, waiting alone, and nothing to change: the
+			// machine would answer joined again and write nothing
+			// (Step.Join, Repeated). Answered here, in order with the
+			// room's other messages to this member.
 			conn.Send(hub.Frame(room.Joined, k.Stream))
 			m.mu.Unlock()
 			return nil
@@ -48,7 +51,7 @@ func (c *Cluster) Join(ctx context.Context, conn hub.Conn, k hub.Key, info hub.J
 	m.seats[k] = s
 	m.mu.Unlock()
 
-	o, j, err := c.join(ctx, m, k, info)
+	o, res, err := c.join(ctx, m, k, info)
 	m.mu.Lock()
 	if m.seats[k] != s {
 		err = protocol.ErrServiceUnavailable // cannot happen: one join at a time per socket
@@ -62,34 +65,20 @@ func (c *Cluster) Join(ctx context.Context, conn hub.Conn, k hub.Key, info hub.J
 		return err
 	}
 	s.joining = false
-	s.rev = o.rev
-	s.session, s.resumable, s.token = info.Session, info.Resumable && c.holding(), o.st.val(m.id).Token
-	s.partner, _ = o.r.Partner(m.id)
-	if s.partner != "" {
-		pv := o.st.val(s.partner)
-		s.peerSession = pv.Session
-		if pv.HeldUntil != 0 {
-			c.startKeepLocked(m, k, s, pv.HeldUntil)
-		}
-	}
+	c.settleLocked(m, k, s, o)
 	c.seated(k, 1)
-	if j.resumedFrom != "" {
-		c.resumedOps(k, m, o, info)
-	} else {
-		c.admitted(k, m, o, info)
-	}
-	hub.TellSeated(conn, k, m.id, j.resumedFrom != "")
-	conn.Send(protocol.Joined(nil, k.Stream, c.joinedInfo(info, s, j)))
-	for _, kp := range j.kept {
-		conn.Send(c.keptFrame(k, kp))
-	}
+	hub.TellSeated(conn, k, m.id, res == room.Resumed)
+	// The joiner's prelude and joined, and what was kept for a seat it
+	// took back, go out before its partner hears of it: start, or
+	// peerReconnected and the frames kept for the seat.
+	c.sendOwn(m, k, o, info.Prelude)
 	c.drainLocked(m, k, s, false)
 	c.unlockFlush(m)
-	// The joiner's joined (and what was kept for a resumed seat) is queued
-	// before its partner hears of it: start, or peerReconnected and the
-	// frames kept for the seat.
 	c.deliver(k, o, m.id)
-	c.joinWritten(k, m, o, j)
+	c.effects(k, o)
+	if res == room.Resumed {
+		c.log.Info("seat resumed", "app", k.App, "stream", k.Stream, "member", m.id)
+	}
 	return nil
 }
 
@@ -98,27 +87,43 @@ func plainJoin(info hub.JoinInfo) bool {
 	return info.Session == "" && !info.Resumable && info.ResumeToken == ""
 }
 
-// join commits m's entry into k (joinTxn). A full room has its members
-// probed once, and the ones that do not answer are evicted before the
-// second and last try; a held seat answers for its absent member.
-func (c *Cluster) join(ctx context.Context, m *member, k hub.Key, info hub.JoinInfo) (outcome, joinPlan, error) {
+// joiner is m's join as the room sees it.
+func joiner(m *member, info hub.JoinInfo, again bool) room.Joiner[string] {
+	return room.Joiner[string]{Member: m.id, Session: info.Session, Resumable: info.Resumable, Restart: info.Restart,
+		Token: info.ResumeToken, Again: again, Prelude: info.Prelude != nil, Remote: info.Remote, Addr: info.Addr}
+}
+
+// join commits m's entry into k. Before it, held seats whose grace ran
+// out are given up and members of dead nodes are held or removed
+// (room.Step.Sweep). A full room has its live members probed once, and
+// the ones that do not answer are evicted before the second and last
+// try.
+func (c *Cluster) join(ctx context.Context, m *member, k hub.Key, info hub.JoinInfo) (outcome, room.JoinResult, error) {
+	j := joiner(m, info, false)
 	for probed := false; ; probed = true {
-		var j joinPlan
-		o, err := c.transact(ctx, k, 0, c.joinTxn(ctx, m, info, &j))
+		var res room.JoinResult
+		o, err := c.transact(ctx, k, func(t *txn) error {
+			t.Dead = func(id string) bool {
+				inc := nodeOf(id)
+				return !c.live.Alive(inc, time.Now()) && c.confirmDead(ctx, inc)
+			}
+			res = t.Join(j)
+			return nil
+		})
 		if err != nil {
-			return o, j, c.unavailable(ctx, "join", k, err)
+			return o, res, c.unavailable(ctx, "join", k, err)
 		}
-		if !j.full {
-			return o, j, nil
+		if res != room.Full {
+			return o, res, nil
 		}
-		// The room is full, but the write may have held a dead node's
-		// member's seat: its partner hears of it.
+		// The room is full, but the write may have held or removed a
+		// dead node's member: its partner hears of it.
 		c.deliver(k, o, "")
-		c.joinWritten(k, m, o, j)
+		c.effects(k, o)
 		if probed {
-			return o, j, protocol.ErrNoSpaceForNewPeer
+			return o, res, protocol.ErrNoSpaceForNewPeer
 		}
-		c.probeAndEvict(ctx, k, o.st)
+		c.probeAndEvict(ctx, k, o.after.ProbeTargets())
 	}
 }
 
@@ -133,20 +138,14 @@ func (c *Cluster) unavailable(ctx context.Context, op string, k hub.Key, err err
 	return protocol.ErrServiceUnavailable
 }
 
-// probeAndEvict checks the live members of a full room concurrently and
-// removes the ones that do not answer, as if their sockets had closed,
-// then drops their sockets. A held seat is occupied until its grace ends:
-// it is not probed.
-func (c *Cluster) probeAndEvict(ctx context.Context, k hub.Key, st stored) {
+// probeAndEvict checks the given members of a full room concurrently and
+// removes the ones that do not answer (room.Step.Evict), then drops their
+// sockets.
+func (c *Cluster) probeAndEvict(ctx context.Context, k hub.Key, members []string) {
 	c.probes.Add(1)
-	members := st.room.Members()
 	alive := make([]bool, len(members))
 	var wg sync.WaitGroup
 	for i, id := range members {
-		if st.held(id) != 0 {
-			alive[i] = true
-			continue
-		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -158,27 +157,23 @@ func (c *Cluster) probeAndEvict(ctx context.Context, k hub.Key, st stored) {
 		if alive[i] {
 			continue
 		}
-		o, err := c.transact(ctx, k, hub.ReasonEvicted, func(t *txn) error {
-			if t.room.Has(id) && t.held(id) == 0 { // held meanwhile: its seat waits
-				t.leave(id, false, 0)
-			}
+		o, err := c.transact(ctx, k, func(t *txn) error {
+			t.Evict(id)
 			return nil
 		})
 		if err != nil || !o.changed {
 			continue
 		}
-		c.evictions.Add(1)
-		c.log.Info("evicted unresponsive member", "app", k.App, "stream", k.Stream, "member", id)
-		c.removedBy(k, id, o, hub.ReasonEvicted)
 		c.deliver(k, o, "")
+		c.effects(k, o)
 		c.kill(id, "no answer to liveness probe")
 	}
 }
 
 // Leave implements hub.Rooms. A resumable member whose socket went away
-// (closed, timeout, node failure) keeps its seat for the reconnect grace.
+// (room.Holding) keeps its seat for the reconnect grace, if HoldCaps
+// allow.
 func (c *Cluster) Leave(conn hub.Conn, k hub.Key, reason hub.Reason) {
-	explicit := reason == hub.ReasonLeft
 	m := c.member(conn, false)
 	var s *seat
 	resumable := false
@@ -186,13 +181,13 @@ func (c *Cluster) Leave(conn hub.Conn, k hub.Key, reason hub.Reason) {
 	if m != nil {
 		m.mu.Lock()
 		if s = m.seats[k]; s != nil {
-			resumable = s.resumable
+			resumable = s.own.Resumable
 		}
 		addr = m.addr
 		m.mu.Unlock()
 	}
 	if s == nil {
-		if explicit {
+		if reason == hub.ReasonLeft {
 			conn.Send(hub.Frame(room.Leaved, k.Stream))
 		}
 		if m != nil {
@@ -200,7 +195,7 @@ func (c *Cluster) Leave(conn hub.Conn, k hub.Key, reason hub.Reason) {
 		}
 		return
 	}
-	if resumable && holdsSeat(reason) && c.holding() {
+	if resumable && room.Holding(reason) && c.holding() {
 		if c.opt.HoldCaps.Take(addr) {
 			c.leaveHeld(m, k, reason, addr)
 			c.forgetIfIdle(m)
@@ -210,49 +205,45 @@ func (c *Cluster) Leave(conn hub.Conn, k hub.Key, reason hub.Reason) {
 	}
 	var o outcome
 	var err error
-	queued := c.queueLeaveIfCutOff(pendingLeave{id: m.id, k: k, reason: reason})
-	if !queued {
-		o, err = c.transact(context.Background(), k, reason, removeMemberAs(m.id, explicit))
+	if !c.queueLeaveIfCutOff(pendingLeave{id: m.id, k: k, reason: reason}) {
+		o, err = c.transact(context.Background(), k, leaveTxn(m.id, reason))
 		if err != nil {
 			// The partner learns when NATS is back, or from the sweep.
 			c.log.Warn("leave not written; retrying after the next reconnect", "app", k.App, "stream", k.Stream, "err", err)
 			c.queueLeave(pendingLeave{id: m.id, k: k, reason: reason})
-			queued = true
 		}
 	}
-	c.left(k, m.id, o, reason, queued)
 	m.mu.Lock()
 	c.dropSeatLocked(m, k)
-	if explicit {
+	if reason == hub.ReasonLeft {
 		conn.Send(hub.Frame(room.Leaved, k.Stream))
 	}
 	m.mu.Unlock()
 	if err == nil {
 		c.deliver(k, o, m.id)
+		c.effects(k, o)
 	}
 	c.forgetIfIdle(m)
 }
 
-// removeMember takes id out of a room as if its socket had closed.
-func removeMember(id string) func(t *txn) error {
-	return removeMemberAs(id, false)
-}
-
-// removeMemberAs takes id out of a room; explicit gives it leaved.
-func removeMemberAs(id string, explicit bool) func(t *txn) error {
+// leaveTxn takes member id out of a room for reason, as a socket that
+// asked (ReasonLeft) or went away without its seat being held.
+func leaveTxn(id string, reason hub.Reason) func(t *txn) error {
 	return func(t *txn) error {
-		if t.room.Has(id) {
-			t.leave(id, explicit, 0)
+		if reason == hub.ReasonLeft {
+			t.Leave(id, reason)
+		} else {
+			t.Lost(id, reason, false)
 		}
 		return nil
 	}
 }
 
-// Relay implements hub.Rooms. It reads only this node's cached view of
-// the room: a frame for a partner on another node goes on the link to
-// that node, which delivers it once and in order, after an outage if need
-// be (link.go). A frame for a partner whose seat is held is kept here
-// until the seat is taken back (keep.go).
+// Relay implements hub.Rooms. It reads only this node's view of the room:
+// a frame for a partner on another node goes on the link to that node,
+// which delivers it once and in order, after an outage if need be
+// (link.go). A frame for a partner whose seat is held is kept here until
+// the seat is taken back (keep.go).
 func (c *Cluster) Relay(conn hub.Conn, k hub.Key, frame hub.Loan) error {
 	m := c.member(conn, false)
 	if m == nil {
@@ -265,7 +256,7 @@ func (c *Cluster) Relay(conn hub.Conn, k hub.Key, frame hub.Loan) error {
 		return protocol.ErrNoPeerAssociated
 	}
 	if s.held != 0 {
-		c.keepLocked(m, k, s, frame, false)
+		c.keepLocked(k, s, frame, false)
 		m.mu.Unlock()
 		return nil
 	}
@@ -310,23 +301,16 @@ func (c *Cluster) Stats() hub.Stats {
 
 var errNotMember = errors.New("cluster: not a member of the room")
 
-// rejoin answers a repeated join of a member that is paired or sent (or
-// had sent) the resume fields: like every joined, its answer carries a new
-// resume token (the old one stops working) and the partner's session. A
-// join that RestartsCall, in a full room, starts the call over
-// (txn.restart): the partner hears stop (reason restart) and start.
+// rejoin runs a repeated join of a member that is paired or sent (or had
+// sent) the resume fields (room.Step.Join: Repeated or Restarted): its
+// joined carries a new resume token and the partner's session; a restart
+// sends the partner stop (reason restart) and start.
 func (c *Cluster) rejoin(ctx context.Context, m *member, k hub.Key, info hub.JoinInfo) error {
-	var tok string
-	restarted := false
-	o, err := c.transact(ctx, k, hub.ReasonRestart, func(t *txn) error {
-		if !t.room.Has(m.id) {
+	var res room.JoinResult
+	o, err := c.transact(ctx, k, func(t *txn) error {
+		if res = t.Join(joiner(m, info, true)); res == room.Removed {
 			return errNotMember
 		}
-		restarted = t.room.Len() == 2 && info.RestartsCall()
-		if restarted {
-			t.restart(m.id)
-		}
-		tok = c.setJoiner(t, m.id, info)
 		return nil
 	})
 	if errors.Is(err, errNotMember) {
@@ -340,44 +324,28 @@ func (c *Cluster) rejoin(ctx context.Context, m *member, k hub.Key, info hub.Joi
 	}
 	m.mu.Lock()
 	s := m.seats[k]
+	if s != nil && !s.joining && o.changed {
+		if own := o.after.Seat(m.id); own != nil {
+			s.own = *own
+			s.own.Kept, s.own.Frames = nil, room.Keep{}
+		}
+		if res == room.Restarted {
+			// What m relayed for a held partner belonged to the
+			// negotiation it gave up; a new call begins.
+			c.opt.HoldCaps.Unkeep(s.keep.Drop())
+			s.paired = o.after.Call()
+		}
+	}
 	if s != nil {
-		s.session, s.resumable, s.token = info.Session, info.Resumable && c.holding(), o.st.val(m.id).Token
-		if restarted && o.changed {
-			c.restartKeepLocked(s)
-		}
-		m.conn.Send(protocol.Joined(nil, k.Stream, c.joinedInfo(info, s, joinPlan{token: tok})))
+		c.sendOwn(m, k, o, nil)
 	}
-	m.mu.Unlock()
-	if o.changed {
-		if s != nil {
-			c.applyEvent(m, k, c.eventFor(o, m.id, nil, 0)) // in revision order with the others
-		}
-		c.deliver(k, o, m.id)
-		if restarted {
-			c.restartedOps(k, m.id, o)
-		}
+	c.unlockFlush(m)
+	if s != nil && o.changed {
+		// The seat's view moves in revision order with the transitions
+		// of others that may still be on their way.
+		c.applyEvent(m, k, c.eventFor(o, m.id, nil, 0))
 	}
+	c.deliver(k, o, m.id)
+	c.effects(k, o)
 	return nil
-}
-
-// joinedInfo is what member s's joined carries: a resume token for a
-// resumable join, whether it took a seat back, and the partner's session
-// for a join that sent one.
-func (c *Cluster) joinedInfo(info hub.JoinInfo, s *seat, j joinPlan) protocol.JoinedInfo {
-	ji := protocol.JoinedInfo{ResumeToken: j.token, Resumed: j.resumedFrom != ""}
-	if j.token != "" {
-		ji.ReconnectGrace = c.opt.ReconnectGrace.Milliseconds()
-	}
-	if info.Session != "" && s.partner != "" {
-		ji.PeerSession = s.peerSession
-	}
-	return ji
-}
-
-// since is a unix-ms time as a time.Time (zero for 0).
-func since(ms int64) time.Time {
-	if ms == 0 {
-		return time.Time{}
-	}
-	return time.UnixMilli(ms)
 }

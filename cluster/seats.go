@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"errors"
 	"net/netip"
 	"slices"
 	"sync"
@@ -22,11 +21,10 @@ const gapWait = time.Second
 // member is a local connection as the cluster knows it.
 //
 // Lock order: a member's mu, then Cluster.mu (the member tables), then
-// holdMu; never the other way round. A member's mu may be held while a
-// conn's Send or Kill is called, so that the room's messages keep their
-// order; those take only the conn's own lock, after this one, and never
-// block or do I/O (see hub.Conn). Two members' locks are never held
-// together.
+// holdMu, then a Conn's own lock (Send); never the other way round, and
+// never two members' locks together. Nothing under mu publishes, kills,
+// probes or logs: frames for other nodes wait in the outbox until
+// unlockFlush, and a socket to drop is dropped after the lock's release.
 type member struct {
 	conn hub.Conn
 	num  uint64
@@ -38,15 +36,17 @@ type member struct {
 
 	// Frames for members on other nodes that were decided on under mu
 	// (kept frames flushed to a resumed partner, keep.go) wait here, in
-	// order, to be published once mu is released: no NATS I/O under a
-	// member's lock. While flushing is set (a goroutine is publishing
-	// them), m's own relays to other nodes queue behind them.
+	// order, to be published once mu is released. While flushing is set
+	// (a goroutine is publishing them), m's own relays to other nodes
+	// queue behind them.
 	outbox   []outFrame
 	flushing bool
 }
 
-// seat is a local member's place in one room: its cached view of the
-// room, so that relaying never reads the bucket.
+// seat is a local member's place in one room: its view of the room as of
+// the last transition it applied, so that relaying never reads the
+// bucket. The room itself (room.Seats) is in the bucket; this is what the
+// node needs between reads.
 type seat struct {
 	joining bool    // the join's write is in flight: transitions wait
 	rev     uint64  // membership revision this view reflects
@@ -54,15 +54,17 @@ type seat struct {
 	pending []event // transitions that overtook an earlier one
 	gap     *time.Timer
 
-	// What the member told us at its join (docs/protocol.md, resume).
-	session   string // its call-session id ("": none)
-	resumable bool   // its seat is held when its socket is lost
-	token     string // the hash of its current resume token
+	// own is the member's seat as its node last wrote it (session,
+	// resumable, token, address, join time).
+	own room.Seat[string]
+	// paired is when the call with the partner began, as far as this node
+	// knows (listings).
+	paired time.Time
 
 	// Its partner's seat as the last transition left it (keep.go).
 	peerSession string      // the partner's session
 	held        int64       // the partner's seat is held until (unix ms); 0: live
-	keep        *keepBuf    // frames relayed to the held partner meanwhile
+	keep        room.Keep   // frames relayed to the held partner meanwhile
 	watch       func() bool // stops this node's expiry timer of the partner's hold
 	resumedFrom string      // the member id whose seat the partner took back, last time
 }
@@ -135,6 +137,36 @@ func (c *Cluster) dropSeatLocked(m *member, k hub.Key) {
 	}
 }
 
+// settleLocked sets local seat s after a transition this node committed
+// for its member: the room afterwards (o.after) names its partner and
+// what its node wrote for it. The caller holds the member's lock.
+func (c *Cluster) settleLocked(m *member, k hub.Key, s *seat, o outcome) {
+	s.rev = o.rev
+	if own := o.after.Seat(m.id); own != nil {
+		s.own = *own
+		s.own.Kept, s.own.Frames = nil, room.Keep{}
+	}
+	old := s.partner
+	s.partner, s.peerSession = "", ""
+	var held int64
+	if p, ok := o.after.Partner(m.id); ok {
+		ps := o.after.Seat(p)
+		s.partner, s.peerSession, held = p, ps.Session, millis(ps.Held)
+	}
+	if s.partner != old || s.paired.IsZero() {
+		s.paired = o.after.Call()
+	}
+	for _, n := range o.step.Notes {
+		if n.Kind == room.NoteCallStarted && n.Seat.Member == m.id {
+			s.paired = n.Call // a restart: a new call with the same partner
+		}
+	}
+	if s.partner == "" {
+		s.paired = time.Time{}
+	}
+	c.followHoldLocked(m, k, s, old, held, false)
+}
+
 // applyEvent applies a room transition to local member m, in revision
 // order, sending its messages.
 func (c *Cluster) applyEvent(m *member, k hub.Key, ev event) {
@@ -168,32 +200,23 @@ func (c *Cluster) applyEvent(m *member, k hub.Key, ev event) {
 func (c *Cluster) applyLocked(m *member, k hub.Key, s *seat, ev event) {
 	old, resumed := s.partner, ev.flags&evResumed != 0
 	s.rev, s.partner, s.peerSession = ev.rev, ev.partner, ev.session
-	c.partnerChanged(m.id, k, ev.partner, resumed, slices.Contains(ev.kinds, room.Start))
+	switch {
+	case s.partner == "":
+		s.paired = time.Time{}
+	case s.partner != old && !resumed, slices.Contains(ev.kinds, room.Start):
+		s.paired = time.Now() // a new call (or a restarted one)
+	}
 	c.followHoldLocked(m, k, s, old, ev.held, resumed)
 	for _, kind := range ev.kinds {
-		m.conn.Send(c.message(k, s, kind, ev.reason))
-	}
-}
-
-// message encodes a room message for the member of seat s.
-func (c *Cluster) message(k hub.Key, s *seat, kind room.Kind, reason hub.Reason) []byte {
-	switch kind {
-	case room.Start:
-		ps := ""
-		if s.session != "" {
-			ps = s.peerSession
+		msg := room.Msg[string]{Kind: kind, Reason: ev.reason}
+		if kind == room.Start && s.own.Session != "" {
+			msg.Session = s.peerSession
 		}
-		return protocol.Start(nil, k.Stream, ps)
-	case room.Stop:
-		if reason != 0 {
-			return hub.StopFrame(k.Stream, reason)
+		if kind != room.Stop && kind != room.Leaved {
+			msg.Reason = 0
 		}
-	case kindReconnecting:
-		return protocol.PeerReconnecting(nil, k.Stream, c.opt.ReconnectGrace.Milliseconds())
-	case kindReconnected:
-		return protocol.PeerReconnected(nil, k.Stream)
+		m.conn.Send(hub.Encode(k.Stream, msg, c.opt.ReconnectGrace, nil))
 	}
-	return hub.Frame(kind, k.Stream)
 }
 
 // drainLocked applies the pending transitions that now follow on; force
@@ -221,15 +244,6 @@ func (c *Cluster) drainLocked(m *member, k hub.Key, s *seat, force bool) {
 	}
 }
 
-func errorsIsAny(err error, targets ...error) bool {
-	for _, t := range targets {
-		if errors.Is(err, t) {
-			return true
-		}
-	}
-	return false
-}
-
 func int64Cmp(a, b uint64) int {
 	switch {
 	case a < b:
@@ -243,14 +257,18 @@ func int64Cmp(a, b uint64) int {
 // closeGap gives up waiting for a lost transition.
 func (c *Cluster) closeGap(m *member, k hub.Key, s *seat) {
 	m.mu.Lock()
-	defer c.unlockFlush(m)
 	if m.seats[k] != s || s.joining {
+		m.mu.Unlock()
 		return
 	}
 	s.gap = nil
-	if len(s.pending) > 0 {
-		c.log.Warn("room transition lost; applying later ones", "app", k.App, "stream", k.Stream, "member", m.id)
+	lost := len(s.pending) > 0
+	if lost {
 		c.drainLocked(m, k, s, true)
+	}
+	c.unlockFlush(m)
+	if lost {
+		c.log.Warn("room transition lost; applied later ones", "app", k.App, "stream", k.Stream, "member", m.id)
 	}
 }
 
@@ -299,9 +317,11 @@ func (c *Cluster) deliverFrame(num uint64, from string, k hub.Key, frame hub.Loa
 		m.mu.Lock()
 		s := m.seats[k]
 		ok := s != nil && !s.joining && (s.partner == from || s.pendingPartner(from))
-		m.mu.Unlock()
 		if ok {
 			frame.SendTo(m.conn)
+		}
+		m.mu.Unlock()
+		if ok {
 			return
 		}
 	}
@@ -318,4 +338,9 @@ func (s *seat) pendingPartner(from string) bool {
 		}
 	}
 	return false
+}
+
+// relayFailed tells member m that frames it relayed in k were lost.
+func relayFailed(m *member, k hub.Key) {
+	m.conn.Send(protocol.ErrorMsg(nil, protocol.ErrRelayFailed, k.Stream))
 }

@@ -1,184 +1,174 @@
 package cluster
 
 import (
+	"bytes"
+	"context"
+	"errors"
+	"time"
+
+	"github.com/duet-rtc/duet/cluster/kv"
 	"github.com/duet-rtc/duet/hub"
 	"github.com/duet-rtc/duet/room"
 )
 
-// Message kinds beyond the room's own (room.Joined … room.Stop): duet's
-// resume notifications, which a transition sends like the room's messages.
-const (
-	kindReconnecting = room.Stop + 1 // notification peerReconnecting: the partner's seat is held
-	kindReconnected  = room.Stop + 2 // notification peerReconnected: the partner took it back
-	maxKind          = kindReconnected
-)
+// maxAttempts bounds the compare-and-set retries of one transition; only
+// a storm of writes to one room could exhaust it.
+const maxAttempts = 64
 
-// act is one message of a transition for one member.
-type act struct {
-	kind   room.Kind
-	to     string
-	reason hub.Reason // why the partner went, for a stop
-}
+var errContended = errors.New("cluster: room update kept conflicting")
 
-// txn is a room transition under way: the room as read, which the
-// transition changes in place, and the messages it produces.
+// txn is a room transition under way: a room.Step on the room as read.
+// Its function runs again on a fresh read when another node wrote first,
+// so it must be a pure function of the room (and of what it reads of the
+// cluster's liveness).
 type txn struct {
-	stored
-	acts   []act
-	reason hub.Reason // the reason of the stops leave produces unless told otherwise
-	now    int64      // unix ms, on the cluster's clock
-	// gone are members whose seat a new socket took back: their nodes drop
-	// them without a word (a half-open socket is closed).
-	gone []string
-	// resumed maps the new member id of a resumed seat to the id it took
-	// the seat from.
-	resumed map[string]string
+	*room.Step[string]
+	s *seats // the room, which the step changes in place
 }
 
-func (t *txn) add(acts []room.Action[string], reason hub.Reason) {
-	for _, a := range acts {
-		t.acts = append(t.acts, act{kind: a.Kind, to: a.To, reason: reason})
+// outcome is a room transition as committed to the bucket (or found
+// unnecessary: changed is false).
+type outcome struct {
+	was, after seats              // the room as read, and afterwards
+	step       *room.Step[string] // what the transition sends and reports
+	prev, rev  uint64             // revision read, and written (prev when unchanged)
+	changed    bool
+}
+
+// now is the time on the cluster's clock, to the millisecond: what the
+// bucket stores.
+func (c *Cluster) now() time.Time { return time.UnixMilli(c.clock.Now().UnixMilli()) }
+
+// transact reads room k, lets f change it and writes it back on the
+// revision read, rerunning f on a fresh read when another node wrote
+// first. When f fails the outcome holds the room as read.
+func (c *Cluster) transact(ctx context.Context, k hub.Key, f func(t *txn) error) (outcome, error) {
+	key := roomKey(k)
+	for range maxAttempts {
+		val, rev, err := c.load(ctx, key)
+		if err != nil {
+			return outcome{}, err
+		}
+		was, cur := decodeRoom(val), decodeRoom(val)
+		t := &txn{Step: cur.Begin(&c.rules, c.now(), c.inc), s: &cur}
+		if err := f(t); err != nil {
+			return outcome{was: was, after: was, step: t.Step, prev: rev, rev: rev}, err
+		}
+		o := outcome{was: was, after: cur, step: t.Step, prev: rev, rev: rev}
+		after := encodeRoom(&cur)
+		if bytes.Equal(encodeRoom(&was), after) {
+			return o, nil
+		}
+		newRev, err := c.store(ctx, key, rev, cur.Empty(), after)
+		if errors.Is(err, kv.ErrConflict) {
+			c.met.conflicts.Inc()
+			continue
+		}
+		if err != nil {
+			return outcome{}, err
+		}
+		o.rev, o.changed = newRev, true
+		return o, nil
 	}
+	return outcome{}, errContended
 }
 
-// join adds member id (a new member: its value is the caller's to set).
-func (t *txn) join(id string) room.JoinResult {
-	res, acts := t.room.Join(id)
-	t.add(acts, 0)
-	return res
-}
-
-// leave removes member id: explicit gives it leaved; its partner gets stop
-// with reason (the transaction's when 0).
-func (t *txn) leave(id string, explicit bool, reason hub.Reason) {
-	if reason == 0 {
-		reason = t.reason
+// load returns a room's stored value and revision; revision 0 means no
+// such room.
+func (c *Cluster) load(ctx context.Context, key string) ([]byte, uint64, error) {
+	ctx, cancel := c.opCtx(ctx)
+	defer cancel()
+	start := time.Now()
+	val, rev, err := c.bucket().Get(ctx, key)
+	c.met.kvOps.WithLabelValues("get").Observe(time.Since(start).Seconds())
+	if errors.Is(err, kv.ErrNotFound) {
+		return nil, 0, nil
 	}
-	t.add(t.room.Leave(id, explicit), reason)
-	delete(t.vals, id)
+	return val, rev, err
 }
 
-// restart starts member id's call over (room.Room.Restart): its partner
-// gets stop (reason restart) and start, and a new call begins. The room
-// messages kept for a held partner belonged to the call given up: they
-// are dropped, so that the stop and the start are all it finds on its
-// return (and a start kept before is not cancelled by the stop).
-func (t *txn) restart(id string) {
-	if p, ok := t.room.Partner(id); ok && t.held(p) != 0 {
-		v := t.val(p)
-		v.Kept = nil
-		t.set(v)
-	}
-	_, acts := t.room.Restart(id)
-	t.add(acts, hub.ReasonRestart)
-	t.call = t.now
-}
-
-// send adds a message of kind for member to.
-func (t *txn) send(kind room.Kind, to string) {
-	t.acts = append(t.acts, act{kind: kind, to: to})
-}
-
-// replace gives member old's seat (its place, value and hold) to member
-// nu, a new socket resuming it, and returns the room messages kept for
-// it. The partner hears peerReconnected (if it is resumable).
-func (t *txn) replace(old, nu string) []kept {
-	v := t.val(old)
-	t.room.Replace(old, nu)
-	delete(t.vals, old)
-	v.ID, v.HeldUntil, v.HeldBy = nu, 0, ""
-	ks := v.Kept
-	v.Kept = nil
-	t.set(v)
-	t.gone = append(t.gone, old)
-	if t.resumed == nil {
-		t.resumed = map[string]string{}
-	}
-	t.resumed[nu] = old
-	if p, ok := t.room.Partner(nu); ok {
-		t.send(kindReconnected, p)
-	}
-	return ks
-}
-
-// hold marks member id's seat held until the deadline (unix ms), written
-// by incarnation by; its partner hears peerReconnecting. A seat already
-// held stays as it is. It reports whether it changed anything.
-func (t *txn) hold(id string, until int64, by string) bool {
-	v := t.val(id)
-	if !t.room.Has(id) || v.HeldUntil != 0 {
-		return false
-	}
-	v.HeldUntil, v.HeldBy = until, by
-	t.set(v)
-	if p, ok := t.room.Partner(id); ok {
-		t.send(kindReconnecting, p)
-	}
-	return true
-}
-
-// finish settles the transition: the call's start, the resume
-// notifications only for resumable members, and the messages for held
-// seats kept in their values instead of sent.
-func (t *txn) finish() {
+// store writes a room's value if its revision is still rev: it creates a
+// new room, updates one, or deletes an emptied one (its revision is then
+// 0: an empty room has nobody to tell).
+func (c *Cluster) store(ctx context.Context, key string, rev uint64, empty bool, value []byte) (uint64, error) {
+	ctx, cancel := c.opCtx(ctx)
+	defer cancel()
+	start := time.Now()
+	var op string
+	var err error
+	var newRev uint64
+	kv := c.bucket()
 	switch {
-	case t.room.Len() < 2:
-		t.call = 0
-	case t.call == 0:
-		t.call = t.now
+	case empty:
+		op = "delete"
+		err = kv.Delete(ctx, key, rev)
+	case rev == 0:
+		op = "create"
+		newRev, err = kv.Create(ctx, key, value)
+	default:
+		op = "update"
+		newRev, err = kv.Update(ctx, key, value, rev)
 	}
-	out := t.acts[:0]
-	for _, a := range t.acts {
-		if (a.kind == kindReconnecting || a.kind == kindReconnected) && !t.val(a.to).Resumable {
-			continue
-		}
-		if t.held(a.to) != 0 {
-			t.keep(a)
-			continue
-		}
-		out = append(out, a)
-	}
-	t.acts = out
+	c.met.kvOps.WithLabelValues(op).Observe(time.Since(start).Seconds())
+	return newRev, err
 }
 
-// keep appends a message for a held seat to its value. A start followed
-// by a stop (a partner that came and went while the seat was held), or a
-// peerReconnecting by a peerReconnected, cancel out: the member comes
-// back to the room as it is.
-func (t *txn) keep(a act) {
-	v := t.val(a.to)
-	k := kept{Kind: keptName(a.kind)}
-	switch a.kind {
-	case room.Start:
-		if p, ok := t.room.Partner(a.to); ok && v.Session != "" {
-			k.Session = t.val(p).Session
-		}
-	case room.Stop:
-		if a.reason != 0 {
-			k.Reason = a.reason.String()
-		}
+// deliver sends the messages of a committed transition to the members
+// whose sockets are live, except self, which the caller serves itself
+// (sendOwn). Every such member gets one event, with all its messages (or
+// none: the revision still moves, and the event says who its partner is
+// now and whether that partner's seat is held), so they stay together and
+// in order.
+func (c *Cluster) deliver(k hub.Key, o outcome, self string) {
+	if !o.changed {
+		return
 	}
-	if n := len(v.Kept); n > 0 {
-		last := v.Kept[n-1].Kind
-		if k.Kind == "stop" && last == "start" || k.Kind == "peerReconnected" && last == "peerReconnecting" {
-			v.Kept = v.Kept[:n-1]
-			t.set(v)
-			return
+	kinds := map[string][]room.Kind{}
+	reasons := map[string]hub.Reason{}
+	var targets []string
+	for _, st := range o.after.Members() {
+		if !st.IsHeld() {
+			targets = append(targets, st.Member)
 		}
 	}
-	v.Kept = append(v.Kept, k)
-	if len(v.Kept) > maxKept {
-		v.Kept = v.Kept[len(v.Kept)-maxKept:]
+	for _, m := range o.step.Msgs {
+		if _, ok := kinds[m.To]; !ok && !o.after.Has(m.To) {
+			targets = append(targets, m.To)
+		}
+		kinds[m.To] = append(kinds[m.To], m.Kind)
+		if m.Kind == room.Stop {
+			reasons[m.To] = m.Reason
+		}
 	}
-	t.set(v)
+	for _, to := range targets {
+		if to != self {
+			c.sendEvent(to, k, c.eventFor(o, to, kinds[to], reasons[to]))
+		}
+	}
 }
 
-func keptName(k room.Kind) string {
-	switch k {
-	case kindReconnecting:
-		return "peerReconnecting"
-	case kindReconnected:
-		return "peerReconnected"
+// eventFor is member to's event for transition o: its messages, and its
+// partner afterwards (its id, session and hold).
+func (c *Cluster) eventFor(o outcome, to string, kinds []room.Kind, reason hub.Reason) event {
+	ev := event{prev: o.prev, rev: o.rev, reason: reason, kinds: kinds}
+	if p, ok := o.after.Partner(to); ok {
+		ps := o.after.Seat(p)
+		ev.partner, ev.held, ev.session = p, millis(ps.Held), ps.Session
+		for _, n := range o.step.Notes {
+			if n.Kind == room.NoteResumed && n.Seat.Member == p {
+				ev.flags |= evResumed
+			}
+		}
 	}
-	return k.String()
+	return ev
+}
+
+// sendOwn sends member m the messages transition o has for it, in order
+// (prelude is its join's).
+func (c *Cluster) sendOwn(m *member, k hub.Key, o outcome, prelude []byte) {
+	for _, msg := range o.step.Msgs {
+		if msg.To == m.id {
+			m.conn.Send(hub.Encode(k.Stream, msg, c.opt.ReconnectGrace, prelude))
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 
+	"github.com/duet-rtc/duet/cluster/link"
 	"github.com/duet-rtc/duet/hub"
 	"github.com/duet-rtc/duet/room"
 )
@@ -17,59 +18,21 @@ import (
 // incarnation, the link's epoch and the message's sequence number), then
 // the body.
 const (
-	msgFrame byte = 1 // a relayed frame for a local member
-	msgEvent byte = 2 // room transition messages for a local member
-	msgProbe byte = 3 // request: is this local member alive? reply 1 or 0
-	msgKill  byte = 4 // drop this local member's socket
-	msgPing  byte = 5 // request: is this incarnation alive? reply 1
-	msgAck   byte = 6 // link acknowledgement: received up to a sequence number
-	msgSync  byte = 7 // link: everything before this sequence number was acknowledged already
-	msgBack  byte = 8 // a relayed frame sent back to its sender's node: its partner's seat is held (see hold.go)
+	msgFrame byte = 1             // a relayed frame for a local member
+	msgEvent byte = 2             // room transition messages for a local member
+	msgProbe byte = 3             // request: is this local member alive? reply 1 or 0
+	msgKill  byte = 4             // drop this local member's socket
+	msgPing  byte = 5             // request: is this incarnation alive? reply 1
+	msgAck        = link.TypeAck  // link acknowledgement (package link)
+	msgSync       = link.TypeSync // link: everything before this sequence number was acknowledged already
+	msgBack  byte = 8             // a relayed frame sent back to its sender's node: its partner's seat is held (see hold.go)
 )
 
-// linkHeader starts a frame or event message.
-func linkHeader(b []byte, typ byte, from string, epoch, seq uint64) []byte {
-	b = append(b, typ)
-	b = appendString(b, from)
-	b = binary.AppendUvarint(b, epoch)
-	return binary.AppendUvarint(b, seq)
-}
-
-// decodeLink splits a frame or event message into its link header and
-// body.
-func decodeLink(b []byte) (typ byte, from []byte, epoch, seq uint64, body []byte, err error) {
-	r := reader{b: b[1:]}
-	from, epoch, seq = r.bytes(), r.uvarint(), r.uvarint()
-	return b[0], from, epoch, seq, r.b, r.err
-}
-
-// ackMsg: type, the acknowledging incarnation, epoch, the highest
-// sequence number received in order, and 1 when a gap was seen (resend
-// what follows at once).
-func ackMsg(from string, epoch, seq uint64, gap bool) []byte {
-	b := []byte{msgAck}
-	b = appendString(b, from)
-	b = binary.AppendUvarint(b, epoch)
-	b = binary.AppendUvarint(b, seq)
-	if gap {
-		return append(b, 1)
-	}
-	return append(b, 0)
-}
-
-func decodeAck(b []byte) (from string, epoch, seq uint64, gap bool, err error) {
-	if len(b) == 0 || b[0] != msgAck {
-		return "", 0, 0, false, errMalformed
-	}
-	r := reader{b: b[1:]}
-	from, epoch, seq = r.str(), r.uvarint(), r.uvarint()
-	if r.err == nil && len(r.b) != 1 {
-		r.err = errMalformed
-	}
-	return from, epoch, seq, r.err == nil && r.b[0] == 1, r.err
-}
-
 var errMalformed = errors.New("cluster: malformed message")
+
+// maxKind is the last room.Kind an event carries: the room's messages and
+// the resume notices (never a prelude or a kept frame).
+const maxKind = room.Reconnected
 
 func appendString(b []byte, s string) []byte {
 	b = binary.AppendUvarint(b, uint64(len(s)))

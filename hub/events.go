@@ -65,7 +65,8 @@ type Event struct {
 
 // Observer receives room events. A backend calls RoomEvent while it holds
 // the room's lock, in the order of the room's transitions: it must return
-// quickly, never block, and never call back into the backend.
+// quickly, never block, never log (logging is I/O) and never call back
+// into the backend.
 type Observer interface {
 	RoomEvent(Event)
 }

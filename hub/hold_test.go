@@ -97,9 +97,9 @@ func TestTokenStoredHashed(t *testing.T) {
 	a := &fakeConn{alive: true}
 	l.Join(context.Background(), a, k, JoinInfo{Resumable: true})
 	tok := a.lastJoined(t)["resumeToken"].(string)
-	s := l.shard(k).rooms[k].seats[0]
-	if strings.Contains(string(s.token[:]), tok) || len(tok) != 32 {
-		t.Fatalf("token %q, stored %x", tok, s.token)
+	s := l.shard(k).rooms[k].seats.Seat(a)
+	if strings.Contains(string(s.Token[:]), tok) || len(tok) != 32 {
+		t.Fatalf("token %q, stored %x", tok, s.Token)
 	}
 }
 
@@ -215,12 +215,9 @@ func FuzzLocalHold(f *testing.F) {
 				e := sh.rooms[key]
 				var members []Conn
 				if e != nil {
-					members = e.room.Members()
-					for _, s := range e.seats {
-						if s != nil && !e.room.Has(s.conn) {
-							t.Fatalf("seat of a non-member")
-						}
-						if s != nil && s.hold != nil {
+					for _, s := range e.seats.Members() {
+						members = append(members, s.Member)
+						if s.IsHeld() {
 							held++
 						}
 					}
@@ -258,5 +255,5 @@ func (l *Local) heldIn(k Key, m Conn) bool {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	e := sh.rooms[k]
-	return e != nil && e.isHeld(m)
+	return e != nil && e.seats.Seat(m) != nil && e.seats.Seat(m).IsHeld()
 }

@@ -7,6 +7,8 @@ import (
 	"context"
 	"net/netip"
 	"time"
+
+	"github.com/duet-rtc/duet/room"
 )
 
 // Key names one room: a streamId inside an application namespace.
@@ -18,12 +20,13 @@ type Key struct {
 // Conn is what a backend needs of a connected peer. Implementations must be
 // comparable (pointers) and safe for concurrent use.
 //
-// Lock order: a backend may call Send and Kill while holding its own locks
-// (Local's room shard lock, a cluster member's lock); a Conn takes only its
-// own lock inside them, after the backend's, and does no I/O, closes
-// nothing and never blocks there. A backend never calls Probe under a lock
-// (it waits for the peer), and the transport never calls a Rooms method
-// while holding a Conn's lock.
+// Lock order: a backend may call Send while holding its own locks (Local's
+// room shard lock, a cluster member's lock), so that a room's messages
+// keep their order; Send takes only the Conn's own lock, after the
+// backend's, and does no I/O, logs nothing and never blocks. A backend
+// never calls Probe or Kill under a lock (Probe waits for the peer; Kill
+// closes the socket and logs), and the transport never calls a Rooms
+// method while holding a Conn's lock.
 type Conn interface {
 	// Send queues a copy of one frame for the peer and never blocks: the
 	// caller may reuse frame once Send returns. It reports false when the
@@ -44,7 +47,7 @@ type Rooms interface {
 	// Join puts c into room k and sends the resulting notifications. A
 	// full room has its members probed; dead ones are evicted and the join
 	// retried once. A repeated join by a member of a full room restarts
-	// the call when info.RestartsCall (room.Room.Restart). Errors are protocol errors (errors.Is with
+	// the call (room.Joiner.RestartsCall). Errors are protocol errors (errors.Is with
 	// protocol.ErrNoSpaceForNewPeer and friends) or ctx's error.
 	Join(ctx context.Context, c Conn, k Key, info JoinInfo) error
 	// Leave takes c out of room k for reason: ReasonLeft when c asked (it
@@ -72,7 +75,7 @@ type JoinInfo struct {
 	Resumable   bool   // hold the seat for the reconnect grace if the socket is lost without leave
 	ResumeToken string // take back the seat a previous socket held (the token of its last joined)
 	// Restart: a repeated join of a full room by a member that sent a
-	// session starts the call over only when set (see RestartsCall).
+	// session starts the call over only when set (room.Joiner.RestartsCall).
 	Restart bool
 
 	// Again is set when the transport believes the socket is already a
@@ -88,15 +91,6 @@ type JoinInfo struct {
 	// answer to getIceServerConfig, which must precede any offer).
 	Prelude []byte
 }
-
-// RestartsCall reports whether this join, when it is a repeated join by a
-// member of a full room, starts the call over (room.Room.Restart): the
-// partner gets stop (reason restart) and start, so a new negotiation
-// begins. A plain member (an Ant Media SDK: no session) always does: the
-// iOS SDK calls again so, after tearing its peer connection down. A duet
-// SDK (it sends a session) does only when it asks with restart, so a
-// join it repeats for any other reason never costs a working call.
-func (i JoinInfo) RestartsCall() bool { return i.Session == "" || i.Restart }
 
 // Holder is implemented by a backend that can hold the seat of a resumable
 // member whose socket is lost. A backend that does not implement it sends
@@ -114,40 +108,20 @@ func ReconnectGrace(r Rooms) time.Duration {
 	return 0
 }
 
-// Reason says why a member left a room.
-type Reason uint8
+// Reason says why a member left a room; the room package defines them
+// (room.Reason), with the seat rules that depend on them.
+type Reason = room.Reason
 
 // Reasons a member leaves a room.
 const (
-	ReasonLeft        Reason = iota + 1 // it sent leave or stop (and gets leaved)
-	ReasonClosed                        // its socket closed
-	ReasonTimeout                       // it went silent (idle timeout, or a held seat's grace ran out)
-	ReasonEvicted                       // it did not answer a liveness probe when the room was full
-	ReasonKicked                        // an operator removed it
-	ReasonNodeFailure                   // its node died (cluster)
-	ReasonRestart                       // it joined again to start the call over (it stays in the room)
+	ReasonLeft        = room.ReasonLeft        // it sent leave or stop (and gets leaved)
+	ReasonClosed      = room.ReasonClosed      // its socket closed
+	ReasonTimeout     = room.ReasonTimeout     // it went silent (idle timeout, or a held seat's grace ran out)
+	ReasonEvicted     = room.ReasonEvicted     // it did not answer a liveness probe when the room was full
+	ReasonKicked      = room.ReasonKicked      // an operator removed it
+	ReasonNodeFailure = room.ReasonNodeFailure // its node died (cluster)
+	ReasonRestart     = room.ReasonRestart     // it joined again to start the call over (it stays in the room)
 )
-
-// String is the reason's name on the wire and in logs.
-func (r Reason) String() string {
-	switch r {
-	case ReasonLeft:
-		return "left"
-	case ReasonClosed:
-		return "closed"
-	case ReasonTimeout:
-		return "timeout"
-	case ReasonEvicted:
-		return "evicted"
-	case ReasonKicked:
-		return "kicked"
-	case ReasonNodeFailure:
-		return "nodeFailure"
-	case ReasonRestart:
-		return "restart"
-	}
-	return "unknown"
-}
 
 // Stats are a backend's counters.
 type Stats struct {

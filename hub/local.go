@@ -4,6 +4,7 @@ import (
 	"context"
 	"hash/maphash"
 	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,14 +15,14 @@ import (
 
 const shardCount = 64
 
-// Local is the in-process room backend. It holds the seats of resumable
-// members whose sockets are lost (see hold.go).
+// Local is the in-process room backend: each room is a room.Seats, the
+// seat state machine, run under its shard's lock. It holds the seats of
+// resumable members whose sockets are lost (hold.go).
 type Local struct {
 	seed         maphash.Seed
 	shards       [shardCount]shard
 	probeTimeout time.Duration
-	grace        time.Duration
-	holdBytes    int
+	rules        room.Rules
 	caps         *HoldCaps
 	clock        Clock
 	log          *slog.Logger
@@ -42,22 +43,29 @@ var (
 	_ Holder = (*Local)(nil)
 )
 
-// shard is a 64th of the rooms. Its lock is held while a room changes and
-// its messages are queued (Conn.Send, which takes the Conn's own lock
-// after this one); it is released before members are probed and before an
-// evicted one is killed, and never held across I/O.
+// shard is a 64th of the rooms.
+//
+// Lock order: shard.mu, then a Conn's own lock (Conn.Send), HoldCaps' (a
+// leaf), the clock's (a timer set or stopped) and the observer's (it
+// only queues); never two shards at once. Nothing under it blocks, does
+// I/O or logs: members are probed, killed and logged about after it is
+// released (see after).
 type shard struct {
 	mu    sync.Mutex
 	rooms map[Key]*entry
 }
 
 type entry struct {
-	room    room.Room[Conn]
+	seats   room.Seats[Conn]
 	probing chan struct{} // non-nil while the members are being probed
-	ops     roomOps       // who the members are, for listings and events
-	// seats has the resume state of members that sent session or
-	// resumable; plain members (the Ant Media SDKs) have none.
-	seats [2]*seat
+	timers  [2]holdTimer  // the grace timers of held seats
+}
+
+// holdTimer is the timer that gives a held seat up at the end of its
+// grace.
+type holdTimer struct {
+	member Conn
+	stop   func() bool
 }
 
 // LocalOptions configure a Local. Zero values get defaults.
@@ -78,11 +86,9 @@ func NewLocal(probeTimeout time.Duration, log *slog.Logger) *Local {
 
 // NewLocalWith returns an empty in-process backend configured by o.
 func NewLocalWith(o LocalOptions) *Local {
-	l := &Local{seed: maphash.MakeSeed(), probeTimeout: o.ProbeTimeout, grace: max(o.ReconnectGrace, 0),
-		holdBytes: o.HoldBytes, caps: o.HoldCaps, clock: o.Clock, log: o.Logger}
-	if l.holdBytes <= 0 {
-		l.holdBytes = 1 << 20
-	}
+	l := &Local{seed: maphash.MakeSeed(), probeTimeout: o.ProbeTimeout, caps: o.HoldCaps, clock: o.Clock, log: o.Logger}
+	l.rules = room.Rules{Grace: max(o.ReconnectGrace, 0), HoldBytes: o.HoldBytes,
+		Tag: func() string { return strconv.FormatUint(l.ops.nextMember.Add(1), 10) }}
 	if l.clock == nil {
 		l.clock = RealClock{}
 	}
@@ -96,7 +102,7 @@ func NewLocalWith(o LocalOptions) *Local {
 }
 
 // ReconnectGrace implements Holder.
-func (l *Local) ReconnectGrace() time.Duration { return l.grace }
+func (l *Local) ReconnectGrace() time.Duration { return l.rules.Grace }
 
 func (l *Local) shard(k Key) *shard {
 	var h maphash.Hash
@@ -107,66 +113,57 @@ func (l *Local) shard(k Key) *shard {
 	return &l.shards[h.Sum64()%shardCount]
 }
 
-// Join implements Rooms. A join whose ResumeToken matches a seat of the
-// room takes that seat (see resumeLocked); any other token is ignored and
-// the join proceeds as an ordinary one. A repeated join by a member of a
-// full room that RestartsCall starts the call over (restart.go).
+// entry returns k's entry, making one. The caller holds sh.mu.
+func (l *Local) entry(sh *shard, k Key) *entry {
+	e := sh.rooms[k]
+	if e == nil {
+		e = &entry{}
+		sh.rooms[k] = e
+		l.rooms.Add(1)
+	}
+	return e
+}
+
+// begin starts a transition of e now.
+func (l *Local) begin(e *entry) *room.Step[Conn] {
+	return e.seats.Begin(&l.rules, l.clock.Now(), "")
+}
+
+// Join implements Rooms: it runs room.Step.Join. A full room has its
+// members probed (those whose seats are held answer for themselves), the
+// ones that do not answer are evicted, and the join is tried once more.
 func (l *Local) Join(ctx context.Context, c Conn, k Key, info JoinInfo) error {
 	sh := l.shard(k)
+	j := room.Joiner[Conn]{Member: c, Session: info.Session, Resumable: info.Resumable, Restart: info.Restart,
+		Token: info.ResumeToken, Again: info.Again, Prelude: info.Prelude != nil, Remote: info.Remote, Addr: info.Addr}
 	for attempt := 0; ; attempt++ {
+		var a after
 		sh.mu.Lock()
-		e := sh.rooms[k]
-		if e == nil {
-			e = &entry{}
-			sh.rooms[k] = e
-			l.rooms.Add(1)
+		e := l.entry(sh, k)
+		st := l.begin(e)
+		res := st.Join(j)
+		l.applyLocked(k, e, st, info.Prelude, &a)
+		var err error
+		var members []Conn
+		wait, lead := e.probing, false
+		switch {
+		case res == room.Removed:
+			err = ErrRemoved
+		case res != room.Full:
+		case attempt > 0:
+			err = protocol.ErrNoSpaceForNewPeer
+		case wait == nil:
+			wait, lead = make(chan struct{}), true
+			e.probing, members = wait, e.seats.ProbeTargets()
 		}
-		if info.Again && !e.room.Has(c) {
-			l.forgetIfEmpty(sh, k, e)
-			sh.mu.Unlock()
-			return ErrRemoved
-		}
-		if info.ResumeToken != "" && l.grace > 0 && !e.room.Has(c) {
-			if s := e.seatByToken(info.ResumeToken); s != nil {
-				old, live := l.resumeLocked(sh, k, e, s, c, info)
-				sh.mu.Unlock()
-				if live {
-					// Half-open: the old socket is dropped without a room
-					// transition; its cleanup finds it in no seat here.
-					old.Kill("its seat was resumed by a new socket")
-				}
-				return nil
-			}
-		}
-		if e.room.Len() == 2 && e.room.Has(c) && info.RestartsCall() {
-			l.restartLocked(sh, k, e, c, info)
-			sh.mu.Unlock()
-			return nil
-		}
-		res, acts := e.room.Join(c)
-		if res == room.Admitted {
-			l.admittedLocked(k, e, c, info)
-			l.admitLocked(sh, k, e, c, info, acts)
-			sh.mu.Unlock()
-			return nil
-		}
-		if attempt > 0 {
-			sh.mu.Unlock()
-			return protocol.ErrNoSpaceForNewPeer
-		}
-		wait, members := e.probing, []Conn(nil)
-		if wait == nil {
-			wait = make(chan struct{})
-			e.probing = wait
-			members = e.room.Members()
-		}
-		var held []bool
-		for _, m := range members {
-			held = append(held, e.isHeld(m))
-		}
+		l.forgetIfEmpty(sh, k, e)
 		sh.mu.Unlock()
-		if members != nil {
-			l.probe(sh, k, e, members, held, wait)
+		a.run(l.log)
+		switch {
+		case res != room.Full || err != nil:
+			return err
+		case lead:
+			l.probe(sh, k, e, members, wait)
 			continue
 		}
 		select {
@@ -177,19 +174,14 @@ func (l *Local) Join(ctx context.Context, c Conn, k Key, info JoinInfo) error {
 	}
 }
 
-// probe checks the members of a full room concurrently and evicts the ones
-// that do not answer, as if their sockets had closed. A held seat answers
-// alive: it is occupied until its grace ends.
-func (l *Local) probe(sh *shard, k Key, e *entry, members []Conn, held []bool, done chan struct{}) {
+// probe checks the given members of a full room concurrently and evicts
+// the ones that do not answer, as if their sockets had closed.
+func (l *Local) probe(sh *shard, k Key, e *entry, members []Conn, done chan struct{}) {
 	l.probes.Add(1)
 	ctx, cancel := context.WithTimeout(context.Background(), l.probeTimeout)
 	alive := make([]bool, len(members))
 	var wg sync.WaitGroup
 	for i, m := range members {
-		if held[i] {
-			alive[i] = true
-			continue
-		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -199,111 +191,95 @@ func (l *Local) probe(sh *shard, k Key, e *entry, members []Conn, held []bool, d
 	wg.Wait()
 	cancel()
 
-	var dead []Conn
+	var a after
 	sh.mu.Lock()
+	st := l.begin(e)
 	for i, m := range members {
-		if !alive[i] && e.room.Has(m) && !e.isHeld(m) {
-			l.removeLocked(k, e, m, ReasonEvicted)
-			dead = append(dead, m)
+		if !alive[i] {
+			st.Evict(m)
 		}
 	}
+	l.applyLocked(k, e, st, nil, &a)
 	e.probing = nil
 	l.forgetIfEmpty(sh, k, e)
 	sh.mu.Unlock()
 	close(done)
-	for _, m := range dead {
-		l.evictions.Add(1)
-		l.log.Info("evicted unresponsive member", "app", k.App, "stream", k.Stream)
-		m.Kill("no answer to liveness probe")
-	}
+	a.run(l.log)
 }
 
 // forgetIfEmpty deletes e if it is k's current entry and has no members.
 // The caller holds sh.mu.
 func (l *Local) forgetIfEmpty(sh *shard, k Key, e *entry) {
-	if e.room.Empty() && e.probing == nil && sh.rooms[k] == e {
+	if e.seats.Empty() && e.probing == nil && sh.rooms[k] == e {
 		delete(sh.rooms, k)
 		l.rooms.Add(-1)
 	}
 }
 
 // Leave implements Rooms. A resumable member whose socket went away
-// (closed, timeout, node failure) keeps its seat for the reconnect grace.
+// (room.Holding) keeps its seat for the reconnect grace, if HoldCaps
+// allow.
 func (l *Local) Leave(c Conn, k Key, reason Reason) {
 	sh := l.shard(k)
+	var a after
 	sh.mu.Lock()
 	e := sh.rooms[k]
-	if e == nil || !e.room.Has(c) {
+	if e == nil {
 		if reason == ReasonLeft {
-			c.Send(protocol.Notification(nil, protocol.NotifyLeaved, k.Stream))
+			c.Send(Frame(room.Leaved, k.Stream))
 		}
 		sh.mu.Unlock()
 		return
 	}
-	refused := false
-	if s := e.seatOf(c); s != nil && holds(reason) && !l.closed.Load() {
-		if s.hold != nil {
-			sh.mu.Unlock()
-			return // already held
-		}
-		if s.resumable {
-			if l.caps.Take(s.addr) {
-				l.holdLocked(sh, k, e, s, reason)
-				sh.mu.Unlock()
-				return
+	st := l.begin(e)
+	if reason == ReasonLeft {
+		st.Leave(c, reason)
+	} else {
+		may := false
+		if e.seats.Holds(&l.rules, c, reason) && !l.closed.Load() {
+			if may = l.caps.Take(e.seats.Seat(c).Addr); !may {
+				a.logf("seat not held: too many held seats", "app", k.App, "stream", k.Stream, "reason", reason.String())
 			}
-			refused = true
 		}
+		st.Lost(c, reason, may)
 	}
-	l.removeLocked(k, e, c, reason)
+	l.applyLocked(k, e, st, nil, &a)
 	l.forgetIfEmpty(sh, k, e)
 	sh.mu.Unlock()
-	if refused {
-		l.log.Info("seat not held: too many held seats", "app", k.App, "stream", k.Stream, "reason", reason.String())
-	}
+	a.run(l.log)
 }
 
-// holds reports whether a member leaving for reason keeps a resumable
-// seat: its socket went away without it asking to leave, and nobody
-// removed it on purpose.
-func holds(reason Reason) bool {
-	switch reason {
-	case ReasonClosed, ReasonTimeout, ReasonNodeFailure:
-		return true
-	}
-	return false
-}
-
-// removeLocked takes member c out of e, ending a hold it has, and sends
-// the transition's messages; the partner's stop carries reason. The
-// caller holds the shard's lock and calls forgetIfEmpty after.
-func (l *Local) removeLocked(k Key, e *entry, c Conn, reason Reason) {
-	if s := e.seatOf(c); s != nil {
-		l.unholdLocked(s)
-		e.dropSeat(c)
-	}
-	l.deliverLocked(k, e, l.leaveLocked(k, e, c, reason), delivery{reason: reason})
-}
-
-// Relay implements Rooms. A frame for a held seat is kept for it.
+// Relay implements Rooms. A frame for a held seat is kept (room.Keep); one
+// that does not fit ends the hold as if its grace had run out.
 func (l *Local) Relay(c Conn, k Key, frame Loan) error {
 	sh := l.shard(k)
 	sh.mu.Lock()
-	defer sh.mu.Unlock()
 	e := sh.rooms[k]
 	if e == nil {
+		sh.mu.Unlock()
 		return protocol.ErrNoPeerAssociated
 	}
-	p, ok := e.room.Partner(c)
-	if !ok {
+	p, keep, ok := e.seats.Route(c)
+	switch {
+	case !ok:
+		sh.mu.Unlock()
 		return protocol.ErrNoPeerAssociated
-	}
-	if e.seats == [2]*seat{} {
-		frame.SendTo(p) // plain members: the common case
+	case keep == nil:
+		frame.SendTo(p) // the common case
+		sh.mu.Unlock()
+		return nil
+	case keep.Add(frame.Clone(), false, l.rules.KeepLimit(), l.caps.Keep):
+		sh.mu.Unlock()
 		return nil
 	}
-	l.sendLocked(e, p, frame)
-	l.expireOverflowedLocked(sh, k, e)
+	var a after
+	st := l.begin(e)
+	st.Expire(p, time.Time{}, true)
+	a.logf("held seat given up: too much to keep for it", "app", k.App, "stream", k.Stream, "hold_bytes", l.rules.KeepLimit())
+	l.applyLocked(k, e, st, nil, &a)
+	l.forgetIfEmpty(sh, k, e)
+	sh.mu.Unlock()
+	a.run(l.log)
 	return nil
 }
 
@@ -315,50 +291,45 @@ func (l *Local) Stats() Stats {
 	return st
 }
 
-// delivery is what the messages of one transition need beyond its actions.
-type delivery struct {
-	reason  Reason              // why a member left: the partner's stop says so
-	joined  protocol.JoinedInfo // the joiner's joined
-	session string              // the joiner's session: start tells a waiter that sent one
-}
-
-// deliverLocked sends the messages of a room transition, in order; those
-// for a held seat are kept for it.
-func (l *Local) deliverLocked(k Key, e *entry, acts []room.Action[Conn], d delivery) {
-	for _, a := range acts {
-		var frame []byte
-		switch a.Kind {
-		case room.Joined:
-			frame = protocol.Joined(nil, k.Stream, d.joined)
-		case room.Start:
-			ps := ""
-			if s := e.seatOf(a.To); s != nil && s.session != "" {
-				ps = d.session
-			}
-			frame = protocol.Start(nil, k.Stream, ps)
-		case room.Leaved:
-			frame = protocol.Notification(nil, protocol.NotifyLeaved, k.Stream)
-		case room.Stop:
-			frame = protocol.Stop(nil, k.Stream, d.reason.String())
-		default:
-			panic("hub: unknown room action")
-		}
-		l.sendLocked(e, a.To, Lend(frame))
+// applyLocked carries out transition st of room k: it sends its messages
+// in order (prelude is the joiner's), reports its events, sets and stops
+// the timers of held seats and counts; what must wait for the lock's
+// release (kills, logs) goes into a. The caller holds the shard's lock.
+func (l *Local) applyLocked(k Key, e *entry, st *room.Step[Conn], prelude []byte, a *after) {
+	for _, m := range st.Msgs {
+		m.To.Send(Encode(k.Stream, m, l.rules.Grace, prelude))
+	}
+	l.caps.Unkeep(st.Unkept)
+	now := l.clock.Now()
+	for _, n := range st.Notes {
+		l.noteLocked(k, e, n, now, a)
 	}
 }
 
-// Frame encodes the message for a room action as the Ant Media SDKs know
-// it, for backends that carry no more than the action (no stop reason).
-func Frame(kind room.Kind, stream string) []byte {
-	switch kind {
-	case room.Joined:
-		return protocol.Notification(nil, protocol.NotifyJoined, stream)
-	case room.Start:
-		return protocol.Simple(nil, protocol.CmdStart, stream)
-	case room.Leaved:
-		return protocol.Notification(nil, protocol.NotifyLeaved, stream)
-	case room.Stop:
-		return protocol.Simple(nil, protocol.CmdStop, stream)
+// after is what a transition leaves to do once the shard's lock is
+// released: sockets to drop and lines to log.
+type after struct {
+	kills []kill
+	logs  []logLine
+}
+
+type kill struct {
+	c      Conn
+	reason string
+}
+
+type logLine struct {
+	msg  string
+	args []any
+}
+
+func (a *after) logf(msg string, args ...any) { a.logs = append(a.logs, logLine{msg, args}) }
+
+func (a *after) run(log *slog.Logger) {
+	for _, l := range a.logs {
+		log.Info(l.msg, l.args...)
 	}
-	panic("hub: unknown room action")
+	for _, k := range a.kills {
+		k.c.Kill(k.reason)
+	}
 }

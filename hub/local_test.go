@@ -44,10 +44,13 @@ func (l *Local) members(k Key) []Conn {
 	sh := l.shard(k)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
+	var ms []Conn
 	if e := sh.rooms[k]; e != nil {
-		return e.room.Members()
+		for _, s := range e.seats.Members() {
+			ms = append(ms, s.Member)
+		}
 	}
-	return nil
+	return ms
 }
 
 // FuzzLocal applies random joins, leaves, disconnects and liveness changes

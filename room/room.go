@@ -1,7 +1,12 @@
-// Package room is the peer-to-peer room state machine as pure logic: an
-// event goes in, the messages to send come out. It does no I/O and keeps no
-// clock, so every transition is table-tested; hub implementations own the
-// locking and the delivery.
+// Package room is the peer-to-peer room as pure logic: an event goes in,
+// the messages to send come out. It does no I/O and keeps no clock, so
+// every transition is table-tested; the backends (hub.Local, the cluster)
+// own the locking, the storage and the delivery.
+//
+// Room is the Ant Media room of two: who is in, who offers. Seats is the
+// room with duet's seat rules on top (sessions, resume tokens, held seats
+// and what is kept for them): both backends run it, one under a shard
+// lock and one under compare-and-set on a stored value.
 package room
 
 // Kind says which message an Action sends.
@@ -13,6 +18,15 @@ const (
 	Start                  // start, to the waiting peer: it must offer
 	Leaved                 // notification leaved, to the peer that left
 	Stop                   // stop, to the peer whose partner went away
+
+	// duet's resume notices (Seats), only to members that asked to be
+	// resumable.
+	Reconnecting // notification peerReconnecting: the partner's seat is held
+	Reconnected  // notification peerReconnected: the partner took its seat back
+
+	// What Seats sends a member beyond room messages.
+	Prelude // the joiner's prelude (the transport's held ICE answer), before its joined
+	Frame   // a frame kept for a held seat, delivered after its resumed joined
 )
 
 func (k Kind) String() string {
@@ -25,6 +39,14 @@ func (k Kind) String() string {
 		return "leaved"
 	case Stop:
 		return "stop"
+	case Reconnecting:
+		return "peerReconnecting"
+	case Reconnected:
+		return "peerReconnected"
+	case Prelude:
+		return "prelude"
+	case Frame:
+		return "frame"
 	}
 	return "unknown"
 }
@@ -34,15 +56,6 @@ type Action[M comparable] struct {
 	Kind Kind
 	To   M
 }
-
-// JoinResult tells the caller how a join went.
-type JoinResult uint8
-
-// Outcomes of Join.
-const (
-	Admitted JoinResult = iota + 1 // the joiner is a member (new or already)
-	Full                           // two other members: probe them or refuse
-)
 
 // Room holds up to two members. members[0] is the one that waited longest:
 // it receives start when the room fills, so it makes the offer. The zero

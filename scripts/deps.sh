@@ -49,5 +49,9 @@ if [ -f bench/peerjs/package.json ] && [ ! -d bench/peerjs/node_modules ]; then
   echo "deps: installing the PeerJS server for the benchmark tests"
   (cd bench/peerjs && npm ci --no-audit --no-fund --loglevel=error)
 fi
-go mod download
-(cd deploy && go mod download)
+# Each module's own requirements (GOWORK=off: in the workspace, go mod
+# download would fetch every module the workspace's larger graph names,
+# tests of dependencies included). go.work lists the first two.
+GOWORK=off go mod download
+(cd client && GOWORK=off go mod download)
+(cd deploy && GOWORK=off go mod download)

@@ -49,6 +49,13 @@ func startResume(t *testing.T, mutate ...func(*config.Config)) *resumeEnv {
 // whatever DUET_TEST_NODES says, for tests of what one node holds.
 func startResumeNodes(t testing.TB, n int, mutate ...func(*config.Config)) *resumeEnv {
 	t.Helper()
+	return startResumeOpts(t, n, server.Options{}, mutate...)
+}
+
+// startResumeOpts is startResumeNodes with the servers' options (tokens,
+// ICE servers).
+func startResumeOpts(t testing.TB, n int, opts server.Options, mutate ...func(*config.Config)) *resumeEnv {
+	t.Helper()
 	c := testserver.Config()
 	for _, f := range mutate {
 		f(&c)
@@ -61,7 +68,7 @@ func startResumeNodes(t testing.TB, n int, mutate ...func(*config.Config)) *resu
 				t.Errorf("%d hold timers left after Close", n)
 			}
 		})
-		e := startCluster(t, n, c, clock, server.Options{})
+		e := startCluster(t, n, c, clock, opts)
 		return &resumeEnv{env: e, rooms: e.Rooms(), clock: clock}
 	}
 	local := hub.NewLocalWith(hub.LocalOptions{
@@ -73,7 +80,8 @@ func startResumeNodes(t testing.TB, n int, mutate ...func(*config.Config)) *resu
 			t.Errorf("%d hold timers left after Close", n)
 		}
 	})
-	srv := testserver.Start(t, c, server.Options{Rooms: local})
+	opts.Rooms = local
+	srv := testserver.Start(t, c, opts)
 	return &resumeEnv{env: &env{nodes: []*testserver.Server{srv}}, rooms: local, clock: clock}
 }
 

@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -63,6 +64,10 @@ type Sender struct {
 	seq     uint64
 	closing bool
 	wake    chan struct{}
+	// unlogged counts deliveries RoomEvent dropped that no warning has
+	// reported yet: RoomEvent runs under a room backend's lock, where
+	// nothing logs; a worker reports them.
+	unlogged atomic.Int64
 
 	ctx    context.Context // cancelled when Close gives up
 	cancel context.CancelFunc
@@ -121,7 +126,8 @@ func New(o Options) (*Sender, error) {
 }
 
 // RoomEvent implements hub.Observer: it queues one delivery per URL and
-// returns at once.
+// returns at once. It logs nothing (it runs under a room's lock): a worker
+// reports the deliveries a full queue dropped.
 func (s *Sender) RoomEvent(ev hub.Event) {
 	id := NewID()
 	s.queue(&event{id: id, kind: ev.Kind.String(), payload: func() any { return PayloadOf(id, ev) }})
@@ -149,10 +155,18 @@ func (s *Sender) queue(e *event) {
 		dropped += s.pushLocked(&delivery{ev: e, url: u, due: now})
 	}
 	s.mu.Unlock()
-	s.poke()
 	if dropped > 0 {
 		s.m.result("dropped").Add(float64(dropped))
-		s.log.Warn("webhook queue full: dropped the oldest deliveries", "dropped", dropped, "queue_size", s.o.QueueSize)
+		s.unlogged.Add(int64(dropped))
+	}
+	s.poke()
+}
+
+// reportDropped logs the deliveries a full queue dropped since the last
+// report.
+func (s *Sender) reportDropped() {
+	if n := s.unlogged.Swap(0); n > 0 {
+		s.log.Warn("webhook queue full: dropped the oldest deliveries", "dropped", n, "queue_size", s.o.QueueSize)
 	}
 }
 
@@ -186,6 +200,7 @@ func (s *Sender) work() {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
+		s.reportDropped()
 		s.mu.Lock()
 		d, next := s.q.next(s.o.Now(), s.closing)
 		closing, empty := s.closing, s.q.len() == 0
@@ -296,6 +311,7 @@ func (s *Sender) Close(ctx context.Context) {
 		<-done
 	}
 	s.cancel()
+	s.reportDropped()
 	s.mu.Lock()
 	left := s.q.len()
 	s.q = queue{}

@@ -1,4 +1,4 @@
-package cluster
+package live
 
 import (
 	"crypto/rand"
@@ -21,17 +21,18 @@ import (
 
 const epochSep = '~'
 
-// newEpoch returns a fresh epoch for a process started at now.
-func newEpoch(now time.Time) string {
+// NewEpoch returns a fresh epoch for a process started at now.
+func NewEpoch(now time.Time) string {
 	var b [4]byte
 	rand.Read(b[:])
 	return fmt.Sprintf("%012x%s", now.UnixMilli(), hex.EncodeToString(b[:]))
 }
 
-func incarnation(node, epoch string) string { return node + string(epochSep) + epoch }
+// Incarnation is the incarnation of node with epoch.
+func Incarnation(node, epoch string) string { return node + string(epochSep) + epoch }
 
-// splitIncarnation returns an incarnation's node id and epoch.
-func splitIncarnation(inc string) (node, epoch string) {
+// Split returns an incarnation's node id and epoch.
+func Split(inc string) (node, epoch string) {
 	i := strings.LastIndexByte(inc, epochSep)
 	if i < 0 {
 		return inc, ""
@@ -39,8 +40,8 @@ func splitIncarnation(inc string) (node, epoch string) {
 	return inc[:i], inc[i+1:]
 }
 
-// newerEpoch reports whether epoch a was made after epoch b.
-func newerEpoch(a, b string) bool {
+// Newer reports whether epoch a was made after epoch b.
+func Newer(a, b string) bool {
 	if len(a) != len(b) {
 		return len(a) > len(b) // "" (no epoch) is the oldest
 	}

@@ -1,0 +1,49 @@
+package hub
+
+import (
+	"time"
+
+	"github.com/duet-rtc/duet/protocol"
+	"github.com/duet-rtc/duet/room"
+)
+
+// Encode is the frame of message m of a room.Step for room stream: what
+// both backends send. grace is the reconnect grace that a resumable
+// joined and peerReconnecting carry; prelude is the joiner's (JoinInfo).
+func Encode[M comparable](stream string, m room.Msg[M], grace time.Duration, prelude []byte) []byte {
+	switch m.Kind {
+	case room.Joined:
+		j := protocol.JoinedInfo{ResumeToken: m.Token, Resumed: m.Resumed, PeerSession: m.Session}
+		if m.Token != "" {
+			j.ReconnectGrace = grace.Milliseconds()
+		}
+		return protocol.Joined(nil, stream, j)
+	case room.Start:
+		return protocol.Start(nil, stream, m.Session)
+	case room.Stop:
+		if m.Reason == 0 {
+			return protocol.Simple(nil, protocol.CmdStop, stream)
+		}
+		return StopFrame(stream, m.Reason)
+	case room.Leaved:
+		if m.Reason == 0 {
+			return protocol.Notification(nil, protocol.NotifyLeaved, stream)
+		}
+		return LeavedFrame(stream, m.Reason)
+	case room.Reconnecting:
+		return protocol.PeerReconnecting(nil, stream, grace.Milliseconds())
+	case room.Reconnected:
+		return protocol.PeerReconnected(nil, stream)
+	case room.Prelude:
+		return prelude
+	case room.Frame:
+		return m.Frame
+	}
+	panic("hub: unknown room message")
+}
+
+// Frame encodes the message for a room action as the Ant Media SDKs know
+// it (no stop reason).
+func Frame(kind room.Kind, stream string) []byte {
+	return Encode(stream, room.Msg[struct{}]{Kind: kind}, 0, nil)
+}
