@@ -6,6 +6,7 @@ import (
 
 	"github.com/duet-rtc/duet/cluster/link"
 	"github.com/duet-rtc/duet/hub"
+	"github.com/duet-rtc/duet/internal/varbuf"
 	"github.com/duet-rtc/duet/room"
 )
 
@@ -99,67 +100,33 @@ func ctlMsg(typ byte, to uint64, reason string) []byte {
 	return append(b, reason...)
 }
 
-// reader decodes a message; the first error sticks.
-type reader struct {
-	b   []byte
-	err error
-}
-
-func (r *reader) uvarint() uint64 {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.err = errMalformed
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *reader) bytes() []byte {
-	n := r.uvarint()
-	if r.err != nil {
-		return nil
-	}
-	if n > uint64(len(r.b)) {
-		r.err = errMalformed
-		return nil
-	}
-	s := r.b[:n]
-	r.b = r.b[n:]
-	return s
-}
-
-func (r *reader) str() string { return string(r.bytes()) }
-
-func (r *reader) key() hub.Key {
-	return hub.Key{App: r.str(), Stream: r.str()}
+// key reads a room key.
+func key(r *varbuf.Reader) hub.Key {
+	return hub.Key{App: r.Str(), Stream: r.Str()}
 }
 
 func decodeFrame(b []byte) (to uint64, from string, k hub.Key, frame []byte, err error) {
-	r := reader{b: b}
-	to, from, k = r.uvarint(), r.str(), r.key()
-	return to, from, k, r.b, r.err
+	r := varbuf.New(b, errMalformed)
+	to, from, k = r.Uvarint(), r.Str(), key(&r)
+	return to, from, k, r.B, r.Err
 }
 
 func decodeEvent(b []byte) (to uint64, k hub.Key, ev event, err error) {
-	r := reader{b: b}
-	to, k = r.uvarint(), r.key()
-	ev.prev, ev.rev, ev.partner = r.uvarint(), r.uvarint(), r.str()
-	if r.err == nil && len(r.b) < 2 {
-		r.err = errMalformed
+	r := varbuf.New(b, errMalformed)
+	to, k = r.Uvarint(), key(&r)
+	ev.prev, ev.rev, ev.partner = r.Uvarint(), r.Uvarint(), r.Str()
+	if r.Err == nil && len(r.B) < 2 {
+		r.Err = errMalformed
 	}
-	if r.err != nil {
-		return 0, k, ev, r.err
+	if r.Err != nil {
+		return 0, k, ev, r.Err
 	}
-	ev.reason, ev.flags, r.b = hub.Reason(r.b[0]), r.b[1], r.b[2:]
-	ev.held, ev.session = int64(r.uvarint()), r.str()
-	if r.err != nil {
-		return 0, k, ev, r.err
+	ev.reason, ev.flags, r.B = hub.Reason(r.B[0]), r.B[1], r.B[2:]
+	ev.held, ev.session = int64(r.Uvarint()), r.Str()
+	if r.Err != nil {
+		return 0, k, ev, r.Err
 	}
-	for _, kd := range r.b {
+	for _, kd := range r.B {
 		if kd < byte(room.Joined) || kd > byte(maxKind) {
 			return 0, k, ev, errMalformed
 		}
@@ -169,7 +136,7 @@ func decodeEvent(b []byte) (to uint64, k hub.Key, ev event, err error) {
 }
 
 func decodeCtl(b []byte) (to uint64, reason string, err error) {
-	r := reader{b: b[1:]}
-	to = r.uvarint()
-	return to, string(r.b), r.err
+	r := varbuf.New(b[1:], errMalformed)
+	to = r.Uvarint()
+	return to, string(r.B), r.Err
 }

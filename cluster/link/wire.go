@@ -3,6 +3,8 @@ package link
 import (
 	"encoding/binary"
 	"errors"
+
+	"github.com/duet-rtc/duet/internal/varbuf"
 )
 
 // Message types the link itself sends. The owner's types (what its
@@ -31,9 +33,9 @@ func Decode(b []byte) (typ byte, from []byte, epoch, seq uint64, body []byte, er
 	if len(b) == 0 {
 		return 0, nil, 0, 0, nil, ErrMalformed
 	}
-	r := reader{b: b[1:]}
-	from, epoch, seq = r.bytes(), r.uvarint(), r.uvarint()
-	return b[0], from, epoch, seq, r.b, r.err
+	r := varbuf.New(b[1:], ErrMalformed)
+	from, epoch, seq = r.Bytes(), r.Uvarint(), r.Uvarint()
+	return b[0], from, epoch, seq, r.B, r.Err
 }
 
 // ackMsg: type, the acknowledging incarnation, epoch, the highest
@@ -56,43 +58,10 @@ func DecodeAck(b []byte) (from string, epoch, seq uint64, gap bool, err error) {
 	if len(b) == 0 || b[0] != TypeAck {
 		return "", 0, 0, false, ErrMalformed
 	}
-	r := reader{b: b[1:]}
-	from, epoch, seq = string(r.bytes()), r.uvarint(), r.uvarint()
-	if r.err == nil && len(r.b) != 1 {
-		r.err = ErrMalformed
+	r := varbuf.New(b[1:], ErrMalformed)
+	from, epoch, seq = string(r.Bytes()), r.Uvarint(), r.Uvarint()
+	if r.Err == nil && len(r.B) != 1 {
+		r.Err = ErrMalformed
 	}
-	return from, epoch, seq, r.err == nil && r.b[0] == 1, r.err
-}
-
-// reader decodes a message; the first error sticks.
-type reader struct {
-	b   []byte
-	err error
-}
-
-func (r *reader) uvarint() uint64 {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.err = ErrMalformed
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *reader) bytes() []byte {
-	n := r.uvarint()
-	if r.err != nil {
-		return nil
-	}
-	if n > uint64(len(r.b)) {
-		r.err = ErrMalformed
-		return nil
-	}
-	s := r.b[:n]
-	r.b = r.b[n:]
-	return s
+	return from, epoch, seq, r.Err == nil && r.B[0] == 1, r.Err
 }
