@@ -32,6 +32,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/duet-rtc/duet/hub"
+	"github.com/duet-rtc/duet/internal/workers"
 	"github.com/duet-rtc/duet/protocol"
 )
 
@@ -286,18 +287,7 @@ func (s *Service) Close(ctx context.Context) {
 		close(s.jobs)
 	}
 	s.mu.Unlock()
-	done := make(chan struct{})
-	go func() {
-		s.wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		s.cancel()
-		<-done
-	}
-	s.cancel()
+	workers.Wait(ctx, &s.wg, s.cancel)
 }
 
 func (s *Service) work() {

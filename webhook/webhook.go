@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/duet-rtc/duet/hub"
+	"github.com/duet-rtc/duet/internal/workers"
 )
 
 // Options configure a Sender. Zero values get the defaults shown.
@@ -299,18 +300,7 @@ func (s *Sender) Close(ctx context.Context) {
 	s.closing = true
 	s.mu.Unlock()
 	s.poke()
-	done := make(chan struct{})
-	go func() {
-		s.wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		s.cancel()
-		<-done
-	}
-	s.cancel()
+	workers.Wait(ctx, &s.wg, s.cancel)
 	s.reportDropped()
 	s.mu.Lock()
 	left := s.q.len()
