@@ -67,7 +67,7 @@ func (e *entry) setTimer(m Conn, stop func() bool) {
 			return
 		}
 	}
-	panic("hub: more than two held seats in a room")
+	e.timers = append(e.timers, holdTimer{m, stop})
 }
 
 // expire runs when the hold of member m in k's entry e, until the

@@ -90,6 +90,24 @@ type JoinInfo struct {
 	// only if the join admits it as a new member (the transport's held
 	// answer to getIceServerConfig, which must precede any offer).
 	Prelude []byte
+
+	// Mesh rooms (room/mesh.go), for a backend that implements Mesher;
+	// others ignore them. Mesh: the client speaks mesh (its join sent
+	// maxPeers). MaxPeers: the room's limit if this join creates it,
+	// already within what its app allows (a room of two unless above 2).
+	Mesh     bool
+	MaxPeers int
+}
+
+// Mesher is implemented by a backend that runs mesh rooms: a room whose
+// first joiner asked for more than two members (JoinInfo.MaxPeers), where
+// every relayed message names the member it is for.
+type Mesher interface {
+	// RelayPeer sends frame from c to the member with id peer of mesh
+	// room k, with "peer" set to c's own id; in a room of two it is
+	// Relay (peer is ignored). protocol.ErrNoPeerAssociated when c is no
+	// member or peer names no other member.
+	RelayPeer(c Conn, k Key, peer string, frame Loan) error
 }
 
 // Holder is implemented by a backend that can hold the seat of a resumable

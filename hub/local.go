@@ -41,6 +41,7 @@ type Local struct {
 var (
 	_ Rooms  = (*Local)(nil)
 	_ Holder = (*Local)(nil)
+	_ Mesher = (*Local)(nil)
 )
 
 // shard is a 64th of the rooms.
@@ -58,7 +59,7 @@ type shard struct {
 type entry struct {
 	seats   room.Seats[Conn]
 	probing chan struct{} // non-nil while the members are being probed
-	timers  [2]holdTimer  // the grace timers of held seats
+	timers  []holdTimer   // the grace timers of held seats
 }
 
 // holdTimer is the timer that gives a held seat up at the end of its
@@ -135,7 +136,8 @@ func (l *Local) begin(e *entry) *room.Step[Conn] {
 func (l *Local) Join(ctx context.Context, c Conn, k Key, info JoinInfo) error {
 	sh := l.shard(k)
 	j := room.Joiner[Conn]{Member: c, Session: info.Session, Resumable: info.Resumable, Restart: info.Restart,
-		Token: info.ResumeToken, Again: info.Again, Prelude: info.Prelude != nil, Remote: info.Remote, Addr: info.Addr}
+		Token: info.ResumeToken, Again: info.Again, Prelude: info.Prelude != nil, Remote: info.Remote, Addr: info.Addr,
+		Mesh: info.Mesh, Max: info.MaxPeers}
 	for attempt := 0; ; attempt++ {
 		var a after
 		sh.mu.Lock()
@@ -149,6 +151,8 @@ func (l *Local) Join(ctx context.Context, c Conn, k Key, info JoinInfo) error {
 		switch {
 		case res == room.Removed:
 			err = ErrRemoved
+		case res == room.MeshOnly:
+			err = protocol.ErrMeshClientRequired
 		case res != room.Full:
 		case attempt > 0:
 			err = protocol.ErrNoSpaceForNewPeer

@@ -73,7 +73,8 @@ type Server struct {
 	metrics  *metrics.Metrics
 	registry *prometheus.Registry
 	origin   func(*http.Request) bool
-	trusted  []netip.Prefix // trusted_proxies
+	trusted  []netip.Prefix     // trusted_proxies
+	peers    []config.PeerLimit // max_peers
 	mux      *http.ServeMux
 	tls      *tls.Config // nil: plain HTTP
 	hsts     string
@@ -135,6 +136,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		conns:    make(map[*conn]struct{}),
 		perIP:    make(map[netip.Addr]int),
 		trusted:  config.ParsePrefixes(cfg.TrustedProxies),
+		peers:    cfg.PeerLimits(),
 		closed:   make(chan struct{}),
 		own:      own,
 		tls:      tlsCfg,
