@@ -16,12 +16,12 @@ import (
 // exist. Several nodes may race to create it (three nodes started
 // together): the losers open the winner's. created reports whether this
 // call made it.
-func (c *Cluster) openBucket(ctx context.Context) (store kv.Store, created bool, err error) {
-	js, err := jetstream.New(c.nc)
+func openBucket(ctx context.Context, nc *nats.Conn, opt Options) (store kv.Store, created bool, err error) {
+	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, false, err
 	}
-	b, err := js.KeyValue(ctx, c.opt.Bucket)
+	b, err := js.KeyValue(ctx, opt.Bucket)
 	if err == nil {
 		return kv.JetStream{KV: b}, false, nil
 	}
@@ -29,18 +29,18 @@ func (c *Cluster) openBucket(ctx context.Context) (store kv.Store, created bool,
 		return nil, false, err
 	}
 	storage := jetstream.FileStorage
-	if c.opt.MemoryStorage {
+	if opt.MemoryStorage {
 		storage = jetstream.MemoryStorage
 	}
 	b, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      c.opt.Bucket,
+		Bucket:      opt.Bucket,
 		Description: "duet room membership: member ids per room",
 		History:     1,
 		Storage:     storage,
-		Replicas:    c.opt.Replicas,
+		Replicas:    opt.Replicas,
 	})
 	if errors.Is(err, jetstream.ErrBucketExists) {
-		b, err = js.KeyValue(ctx, c.opt.Bucket)
+		b, err = js.KeyValue(ctx, opt.Bucket)
 	} else if err == nil {
 		created = true
 	}
@@ -61,13 +61,13 @@ func (c *Cluster) waitBucket(ctx context.Context) error {
 	wait := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		var err error
-		if !c.nc.IsConnected() {
+		if !c.ctl.Connected() {
 			err = ErrNotConnected
-		} else if err = c.nc.FlushWithContext(ctx); err == nil {
+		} else if err = c.ctl.Flush(ctx); err == nil {
 			actx, acancel := c.opCtx(ctx)
 			var created bool
 			var store kv.Store
-			store, created, err = c.openBucket(actx)
+			store, created, err = c.openStore(actx)
 			acancel()
 			if err == nil {
 				c.kv.Store(&kvBox{store})

@@ -51,19 +51,29 @@ func ackSubject(inc string) string  { return "duet.ack." + inc }
 
 // Cluster is one node's view of a clustered room backend. It implements
 // hub.Rooms.
+//
+// Lock order: a member's mu (seats.go), then mu (the member tables),
+// then holdMu, then the leaves: pendMu, lifeMu (spawn and run), HoldCaps'
+// lock, the clock's (a timer set or stopped) and a Conn's own (Send).
+// Never two members' locks together. Nothing under any of them publishes,
+// kills, probes or logs, and no bucket operation runs under any: those
+// wait for the lock's release (a member's outbox, unlockFlush).
 type Cluster struct {
 	opt   Options
 	rules room.Rules // the seat rules (room.Seats) as configured
 	id    string     // node id
 	inc   string     // this incarnation: node id and epoch
 	log   *slog.Logger
-	nc    *nats.Conn            // control: the bucket, heartbeats, probes, kills
-	dc    *nats.Conn            // data: relayed frames and room transitions, in order
-	kv    atomic.Pointer[kvBox] // the membership bucket, opened afresh by recovery
-	met   *metrics
-	live  *live.View
-	out   *link.Out[sender] // frames and transitions to other nodes, held until acknowledged
-	in    *link.In          // sequence state of what comes from other nodes
+	ctl   bus // control: heartbeats, probes, kills, acknowledgements, operators
+	data  bus // data: relayed frames and room transitions, in order
+	// openStore opens (or creates) the membership bucket; created
+	// reports whether it made it.
+	openStore func(ctx context.Context) (store kv.Store, created bool, err error)
+	kv        atomic.Pointer[kvBox] // the membership bucket, opened afresh by recovery
+	met       *metrics
+	live      *live.View
+	out       *link.Out[sender] // frames and transitions to other nodes, held until acknowledged
+	in        *link.In          // sequence state of what comes from other nodes
 
 	mu      sync.RWMutex
 	byConn  map[hub.Conn]*member
@@ -73,13 +83,14 @@ type Cluster struct {
 
 	// ready is true while connected to NATS and done recovering from the
 	// last outage; joins are refused otherwise.
-	ready      atomic.Bool
-	superseded atomic.Bool // a newer process runs with this node id
-	sweeping   atomic.Bool // a sweep runs
-	recoverMu  sync.Mutex  // one recovery at a time
-	checking   atomic.Bool // a bucket check runs
-	pendMu     sync.Mutex
-	pending    []pendingLeave // leaves that happened while cut off
+	ready        atomic.Bool
+	superseded   atomic.Bool // a newer process runs with this node id
+	sweeping     atomic.Bool // a sweep runs
+	recovering   atomic.Bool // a recovery runs (recover)
+	recoverAgain atomic.Bool // and another is asked for
+	checking     atomic.Bool // a bucket check runs
+	pendMu       sync.Mutex
+	pending      []pendingLeave // leaves that happened while cut off
 
 	evictions, probes atomic.Int64
 
@@ -94,7 +105,8 @@ type Cluster struct {
 	ops clusterOps // listings, kicks and room events (ops*.go)
 
 	stop      chan struct{}
-	lifeMu    sync.Mutex // guards closed and wg.Add against Close's wg.Wait
+	active    atomic.Int64 // goroutines of spawn and run at work (tests wait for none)
+	lifeMu    sync.Mutex   // guards closed and wg.Add against Close's wg.Wait
 	closed    bool
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -108,6 +120,53 @@ func New(ctx context.Context, opt Options) (*Cluster, error) {
 	if opt.URL == "" {
 		return nil, ErrNoURL
 	}
+	c, err := newNode(opt)
+	if err != nil {
+		return nil, err
+	}
+	opt = c.opt
+	// Two connections, so that a burst of relayed frames queued towards
+	// this node cannot delay the bucket's replies or the heartbeats behind
+	// it: a node must not be declared dead because its peers talk a lot.
+	conns := make([]*nats.Conn, 2)
+	for i, role := range []string{"control", "data"} {
+		nopts := append([]nats.Option{
+			nats.Name("duet " + opt.NodeID + " " + role),
+			nats.MaxReconnects(-1),
+			// A node started before NATS waits for it (waitBucket
+			// bounds the wait), as one that lost NATS does.
+			nats.RetryOnFailedConnect(true),
+			// A link that stops carrying packets is noticed in 15 s, not
+			// in the default two minutes (a failing bucket operation
+			// makes the node unready sooner, see checkBucket).
+			nats.PingInterval(5 * time.Second),
+			nats.MaxPingsOutstanding(3),
+			nats.ReconnectWait(100 * time.Millisecond),
+			nats.ReconnectJitter(100*time.Millisecond, time.Second),
+			nats.DisconnectErrHandler(c.disconnected),
+			nats.ReconnectHandler(c.reconnected),
+		}, opt.NATSOptions...)
+		nc, err := nats.Connect(opt.URL, nopts...)
+		if err != nil {
+			for _, nc := range conns[:i] {
+				nc.Close()
+			}
+			return nil, fmt.Errorf("cluster: connect to NATS: %w", err)
+		}
+		conns[i] = nc
+	}
+	c.ctl, c.data = natsBus{nc: conns[0]}, natsBus{nc: conns[1], deep: true}
+	c.openStore = func(ctx context.Context) (kv.Store, bool, error) { return openBucket(ctx, conns[0], opt) }
+	if err := c.start(ctx, true); err != nil {
+		return nil, err
+	}
+	c.log.Info("cluster node started", "nats", conns[0].ConnectedUrlRedacted(), "bucket", opt.Bucket)
+	return c, nil
+}
+
+// newNode makes a node of options opt, with its defaults, connected to
+// nothing yet.
+func newNode(opt Options) (*Cluster, error) {
 	if opt.NodeID == "" {
 		var b [6]byte
 		rand.Read(b[:])
@@ -140,80 +199,52 @@ func New(ctx context.Context, opt Options) (*Cluster, error) {
 	}
 	now := time.Now()
 	inc := live.Incarnation(opt.NodeID, live.NewEpoch(now))
-	c := &Cluster{
+	return &Cluster{
 		opt: opt, id: opt.NodeID, inc: inc, log: opt.Logger.With("node", opt.NodeID, "incarnation", inc), met: met,
 		live:   live.New(inc, opt.DeadAfter, now),
 		byConn: map[hub.Conn]*member{}, byNum: map[uint64]*member{}, rooms: map[hub.Key]int{},
 		clock: opt.Clock, holds: map[seatID]*holdWatch{},
 		rules: room.Rules{Grace: opt.ReconnectGrace, HoldBytes: opt.HoldBytes},
 		stop:  make(chan struct{}),
-	}
-	// Two connections, so that a burst of relayed frames queued towards
-	// this node cannot delay the bucket's replies or the heartbeats behind
-	// it: a node must not be declared dead because its peers talk a lot.
-	conns := make([]*nats.Conn, 2)
-	for i, role := range []string{"control", "data"} {
-		nopts := append([]nats.Option{
-			nats.Name("duet " + opt.NodeID + " " + role),
-			nats.MaxReconnects(-1),
-			// A node started before NATS waits for it (waitBucket
-			// bounds the wait), as one that lost NATS does.
-			nats.RetryOnFailedConnect(true),
-			// A link that stops carrying packets is noticed in 15 s, not
-			// in the default two minutes (a failing bucket operation
-			// makes the node unready sooner, see checkBucket).
-			nats.PingInterval(5 * time.Second),
-			nats.MaxPingsOutstanding(3),
-			nats.ReconnectWait(100 * time.Millisecond),
-			nats.ReconnectJitter(100*time.Millisecond, time.Second),
-			nats.DisconnectErrHandler(c.disconnected),
-			nats.ReconnectHandler(c.reconnected),
-		}, opt.NATSOptions...)
-		nc, err := nats.Connect(opt.URL, nopts...)
-		if err != nil {
-			for _, nc := range conns[:i] {
-				nc.Close()
-			}
-			return nil, fmt.Errorf("cluster: connect to NATS: %w", err)
-		}
-		conns[i] = nc
-	}
-	c.nc, c.dc = conns[0], conns[1]
+	}, nil
+}
+
+// start opens the bucket on c's buses, subscribes and announces the node;
+// loops starts its heartbeat, its links' ticks and its sweep of held
+// seats (a test drives those itself).
+func (c *Cluster) start(ctx context.Context, loops bool) error {
 	c.newLinks()
 	if err := c.init(ctx); err != nil {
 		close(c.stop) // quiet: the disconnect handler sees a node that is closing
-		c.nc.Close()
-		c.dc.Close()
+		c.ctl.Close()
+		c.data.Close()
 		c.wg.Wait() // a recovery a reconnect started meanwhile
-		return nil, err
+		return err
 	}
 	c.ready.Store(true)
 	c.met.connected.Set(1)
-	c.spawn(c.heartbeatLoop)
-	c.spawn(c.linkLoop)
-	if c.holding() {
-		c.spawn(c.holdSweepLoop)
+	if loops {
+		c.spawn(c.heartbeatLoop)
+		c.spawn(c.linkLoop)
+		if c.holding() {
+			c.spawn(c.holdSweepLoop)
+		}
 	}
-	c.log.Info("cluster node started", "nats", c.nc.ConnectedUrlRedacted(), "bucket", opt.Bucket)
-	return c, nil
+	return nil
 }
 
 func (c *Cluster) init(ctx context.Context) error {
 	if err := c.waitBucket(ctx); err != nil {
 		return err
 	}
-	data, err := c.dc.Subscribe(dataSubject(c.inc), c.onData)
-	if err != nil {
+	if err := c.data.Subscribe(dataSubject(c.inc), c.onData); err != nil {
 		return err
 	}
-	// Relays come in bursts; the handler only queues frames, so a deep
-	// buffer costs memory only when a burst outruns it for a moment.
-	data.SetPendingLimits(1<<20, 256<<20)
-	for subj, h := range map[string]nats.MsgHandler{
+	for subj, h := range map[string]func(busMsg){
 		ctlSubject(c.inc): c.onCtl, ackSubject(c.inc): c.onAck,
 		subjectHeartbeat: c.onHeartbeat, subjectDead: c.onDead, subjectBye: c.onBye,
 	} {
-		if _, err := c.nc.Subscribe(subj, h); err != nil {
+		if err := c.ctl.Subscribe(subj, h); err != nil {
 			return err
 		}
 	}
@@ -225,11 +256,11 @@ func (c *Cluster) init(ctx context.Context) error {
 	// earlier life of this node id buries it now.
 	ctx, cancel := c.opCtx(ctx)
 	defer cancel()
-	if err := c.dc.FlushWithContext(ctx); err != nil {
+	if err := c.data.Flush(ctx); err != nil {
 		return err
 	}
-	c.nc.Publish(subjectHeartbeat, []byte(c.inc))
-	return c.nc.FlushWithContext(ctx)
+	c.ctl.Publish(subjectHeartbeat, []byte(c.inc))
+	return c.ctl.Flush(ctx)
 }
 
 // kvBox holds the bucket for an atomic swap.
@@ -319,8 +350,10 @@ func (c *Cluster) spawn(f func()) {
 		return
 	}
 	c.wg.Add(1)
+	c.active.Add(1)
 	go func() {
 		defer c.wg.Done()
+		defer c.active.Add(-1)
 		f()
 	}()
 }
@@ -334,8 +367,10 @@ func (c *Cluster) run(f func()) {
 		return
 	}
 	c.wg.Add(1)
+	c.active.Add(1)
 	c.lifeMu.Unlock()
 	defer c.wg.Done()
+	defer c.active.Add(-1)
 	f()
 }
 
@@ -349,14 +384,14 @@ func (c *Cluster) shutdown(abort bool) {
 		close(c.stop)
 		c.ready.Store(false)
 		if abort {
-			c.nc.Close()
-			c.dc.Close()
+			c.ctl.Close()
+			c.data.Close()
 		}
 		c.wg.Wait()
 		if !abort {
 			c.farewell()
-			c.dc.Close()
-			c.nc.Close()
+			c.data.Close()
+			c.ctl.Close()
 		}
 		c.stopGapTimers()
 	})
@@ -371,15 +406,17 @@ func (c *Cluster) farewell() {
 		c.out.Tick(time.Now())
 		time.Sleep(link.TickEvery / 5) // acknowledgements arrive on their own subscription
 	}
-	c.dc.FlushTimeout(c.opt.OpTimeout)
-	if c.nc.IsConnected() {
-		c.nc.Publish(subjectBye, []byte(c.inc))
+	ctx, cancel := c.opCtx(context.Background())
+	defer cancel()
+	c.data.Flush(ctx)
+	if c.ctl.Connected() {
+		c.ctl.Publish(subjectBye, []byte(c.inc))
 	}
-	c.nc.FlushTimeout(c.opt.OpTimeout)
+	c.ctl.Flush(ctx)
 }
 
 // connected reports whether both connections are up.
-func (c *Cluster) connected() bool { return c.nc.IsConnected() && c.dc.IsConnected() }
+func (c *Cluster) connected() bool { return c.ctl.Connected() && c.data.Connected() }
 
 // opCtx bounds one bucket operation.
 func (c *Cluster) opCtx(ctx context.Context) (context.Context, context.CancelFunc) {

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"time"
-
-	"github.com/nats-io/nats.go"
 )
 
 // heartbeatLoop announces this node, probes and declares dead the nodes
@@ -37,7 +35,7 @@ func (c *Cluster) heartbeatLoop() {
 		if !c.connected() {
 			continue
 		}
-		c.nc.Publish(subjectHeartbeat, hb)
+		c.ctl.Publish(subjectHeartbeat, hb)
 		if c.ready.Load() {
 			if starved {
 				c.met.nearMisses.WithLabelValues("late_tick").Inc()
@@ -56,9 +54,11 @@ func (c *Cluster) heartbeatLoop() {
 		c.met.nodes.Set(float64(c.live.Count(now)))
 		if i%20 == 0 {
 			start := time.Now()
-			if err := c.nc.FlushTimeout(c.opt.OpTimeout); err == nil {
+			ctx, cancel := c.opCtx(context.Background())
+			if err := c.ctl.Flush(ctx); err == nil {
 				c.met.rtt.Set(time.Since(start).Seconds())
 			}
+			cancel()
 		}
 	}
 }
@@ -74,7 +74,7 @@ func (c *Cluster) confirmDead(ctx context.Context, inc string) bool {
 	}
 	ctx, cancel := context.WithTimeout(ctx, min(c.opt.DeadAfter, 500*time.Millisecond))
 	defer cancel()
-	if _, err := c.nc.RequestWithContext(ctx, ctlSubject(inc), []byte{msgPing}); err != nil {
+	if _, err := c.ctl.Request(ctx, ctlSubject(inc), []byte{msgPing}); err != nil {
 		return true
 	}
 	if c.live.Heard(inc, time.Now()).Revived {
@@ -91,7 +91,7 @@ func (c *Cluster) confirmDead(ctx context.Context, inc string) bool {
 func (c *Cluster) probeNode(inc string) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.opt.DeadAfter)
 	defer cancel()
-	_, err := c.nc.RequestWithContext(ctx, ctlSubject(inc), []byte{msgPing})
+	_, err := c.ctl.Request(ctx, ctlSubject(inc), []byte{msgPing})
 	switch {
 	case err == nil:
 		c.live.Cleared(inc, time.Now())
@@ -101,7 +101,7 @@ func (c *Cluster) probeNode(inc string) {
 	case !c.connected() || !c.ready.Load():
 		c.live.Cleared(inc, time.Now()) // we cannot tell; recovery resets the clock anyway
 		return
-	case !errors.Is(err, nats.ErrNoResponders) && c.nc.FlushTimeout(c.opt.DeadAfter/2) != nil:
+	case !errors.Is(err, errNoResponders) && c.flushWithin(c.opt.DeadAfter/2) != nil:
 		// No answer says as much about this node as about the other: a
 		// node cut off from NATS without knowing it yet (a partition)
 		// would otherwise condemn every other node.
@@ -116,11 +116,11 @@ func (c *Cluster) probeNode(inc string) {
 	c.met.deaths.Inc()
 	c.out.Forget(inc, true)
 	c.log.Warn("node declared dead: no heartbeat and no answer to a probe", "dead", inc, "after", c.opt.DeadAfter, "probe", err)
-	c.nc.Publish(subjectDead, []byte(inc))
+	c.ctl.Publish(subjectDead, []byte(inc))
 	c.startSweep()
 }
 
-func (c *Cluster) onHeartbeat(m *nats.Msg) {
+func (c *Cluster) onHeartbeat(m busMsg) {
 	inc := string(m.Data)
 	if inc == c.inc {
 		return
@@ -155,7 +155,7 @@ func (c *Cluster) onHeartbeat(m *nats.Msg) {
 
 // onBye: a node stops cleanly. Its members should have left already;
 // any left behind are removed like a dead node's, but nothing died.
-func (c *Cluster) onBye(m *nats.Msg) {
+func (c *Cluster) onBye(m busMsg) {
 	inc := string(m.Data)
 	if inc == c.inc {
 		return
@@ -170,10 +170,17 @@ func (c *Cluster) onBye(m *nats.Msg) {
 // onDead: a survivor has given up on a node. When that node is this one
 // (our heartbeats were late, not lost), our sockets may have been removed
 // from their rooms, so check every one.
-func (c *Cluster) onDead(m *nats.Msg) {
+func (c *Cluster) onDead(m busMsg) {
 	if string(m.Data) != c.inc {
 		return
 	}
 	c.log.Warn("another node declared this node dead; reconciling")
 	c.spawn(c.recover)
+}
+
+// flushWithin flushes the control connection within d.
+func (c *Cluster) flushWithin(d time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	return c.ctl.Flush(ctx)
 }

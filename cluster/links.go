@@ -3,8 +3,6 @@ package cluster
 import (
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/duet-rtc/duet/cluster/link"
 	"github.com/duet-rtc/duet/hub"
 )
@@ -26,8 +24,8 @@ type sender struct {
 // (the data connection), acknowledgements on its ack subject.
 type linkNet struct{ c *Cluster }
 
-func (n linkNet) Publish(to string, b []byte)    { n.c.dc.Publish(dataSubject(to), b) }
-func (n linkNet) PublishAck(to string, b []byte) { n.c.nc.Publish(ackSubject(to), b) }
+func (n linkNet) Publish(to string, b []byte)    { n.c.data.Publish(dataSubject(to), b) }
+func (n linkNet) PublishAck(to string, b []byte) { n.c.ctl.Publish(ackSubject(to), b) }
 func (n linkNet) Up() bool                       { return n.c.connected() }
 
 func (c *Cluster) newLinks() {
@@ -64,7 +62,7 @@ func (c *Cluster) revived(inc string) {
 }
 
 // onAck handles an acknowledgement of frames this node sent.
-func (c *Cluster) onAck(m *nats.Msg) { c.out.Ack(m.Data) }
+func (c *Cluster) onAck(m busMsg) { c.out.Ack(m.Data) }
 
 // linkLoop sends leftover acknowledgements, resends what stalled and
 // applies the bounds of what is held.

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/duet-rtc/duet/hub"
 )
 
@@ -18,7 +16,7 @@ import (
 // in the order messages arrived, so frames and transitions from one node
 // keep their order; the link drops repeats and what follows a gap until
 // the sender fills it.
-func (c *Cluster) onData(msg *nats.Msg) {
+func (c *Cluster) onData(msg busMsg) {
 	if len(msg.Data) == 0 {
 		return
 	}
@@ -64,7 +62,7 @@ func (c *Cluster) onData(msg *nats.Msg) {
 }
 
 // onCtl answers probes and kills for local members.
-func (c *Cluster) onCtl(msg *nats.Msg) {
+func (c *Cluster) onCtl(msg busMsg) {
 	if len(msg.Data) == 0 {
 		return
 	}
@@ -134,7 +132,7 @@ func (c *Cluster) kill(id, reason string) {
 		return
 	}
 	c.met.killsOut.Inc()
-	c.nc.Publish(ctlSubject(inc), ctlMsg(msgKill, num, reason))
+	c.ctl.Publish(ctlSubject(inc), ctlMsg(msgKill, num, reason))
 }
 
 // probe reports whether member id answers a liveness probe before ctx
@@ -160,11 +158,11 @@ func (c *Cluster) probe(ctx context.Context, id string) bool {
 	ctx, cancel := context.WithTimeout(ctx, c.opt.ProbeTimeout+c.opt.ProbeTimeout/4+100*time.Millisecond)
 	defer cancel()
 	c.met.probesOut.Inc()
-	reply, err := c.nc.RequestWithContext(ctx, ctlSubject(inc), ctlMsg(msgProbe, num, ""))
+	reply, err := c.ctl.Request(ctx, ctlSubject(inc), ctlMsg(msgProbe, num, ""))
 	switch {
 	case err == nil:
-		return len(reply.Data) == 1 && reply.Data[0] == 1
-	case errorsIsAny(err, nats.ErrNoResponders, context.DeadlineExceeded, nats.ErrTimeout):
+		return len(reply) == 1 && reply[0] == 1
+	case errorsIsAny(err, errNoResponders, context.DeadlineExceeded):
 		return false
 	}
 	return true

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/duet-rtc/duet/hub"
 	"github.com/duet-rtc/duet/protocol"
 )
@@ -59,11 +57,10 @@ type opsReply struct {
 
 func (c *Cluster) startOps() error {
 	c.ops.started = time.Now()
-	if _, err := c.nc.Subscribe(subjectOpsList, c.onOpsList); err != nil {
+	if err := c.ctl.Subscribe(subjectOpsList, c.onOpsList); err != nil {
 		return err
 	}
-	_, err := c.nc.Subscribe(opsSubject(c.inc), c.onOps)
-	return err
+	return c.ctl.Subscribe(opsSubject(c.inc), c.onOps)
 }
 
 // SetNodeInfo implements hub.Admin.
@@ -162,12 +159,12 @@ func (c *Cluster) kickAny(ctx context.Context, k hub.Key, id string, held bool, 
 func (c *Cluster) askOps(ctx context.Context, node string, req []byte) (opsReply, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.opt.OpTimeout+time.Second)
 	defer cancel()
-	msg, err := c.nc.RequestWithContext(ctx, opsSubject(node), req)
+	data, err := c.ctl.Request(ctx, opsSubject(node), req)
 	var rep opsReply
 	if err != nil {
 		return rep, ErrNodeUnreachable
 	}
-	if err := json.Unmarshal(msg.Data, &rep); err != nil {
+	if err := json.Unmarshal(data, &rep); err != nil {
 		return rep, ErrNodeUnreachable
 	}
 	return rep, nil
@@ -218,7 +215,7 @@ func (c *Cluster) kickLocal(ctx context.Context, k hub.Key, id string, reason hu
 
 // onOps serves requests for this node's members, off NATS's goroutine (a
 // kick writes to the bucket).
-func (c *Cluster) onOps(msg *nats.Msg) {
+func (c *Cluster) onOps(msg busMsg) {
 	var req opsReq
 	if json.Unmarshal(msg.Data, &req) != nil {
 		return

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/duet-rtc/duet/hub"
-	"github.com/nats-io/nats.go"
 )
 
 // Listings: every node answers for its own members, and held seats, whose
@@ -73,9 +72,9 @@ func (c *Cluster) localMember(k hub.Key, id string) (hub.Member, time.Time, bool
 	return c.memberOf(s.own), s.paired, true
 }
 
-func (c *Cluster) onOpsList(msg *nats.Msg) {
+func (c *Cluster) onOpsList(msg busMsg) {
 	var f opsList
-	if json.Unmarshal(msg.Data, &f) != nil || msg.Reply == "" {
+	if json.Unmarshal(msg.Data, &f) != nil || msg.respond == nil {
 		return
 	}
 	rep := c.localList(hub.Filter{App: f.App, Stream: f.Stream, Limit: f.Limit})
@@ -85,7 +84,7 @@ func (c *Cluster) onOpsList(msg *nats.Msg) {
 		rep.Rooms, rep.More = rooms[:n], len(rooms) > n
 		rooms = rooms[n:]
 		b, err := json.Marshal(rep)
-		if err != nil || c.nc.Publish(msg.Reply, b) != nil || !rep.More {
+		if err != nil || msg.Respond(b) != nil || !rep.More {
 			return
 		}
 	}
@@ -104,40 +103,28 @@ func (c *Cluster) Snapshot(ctx context.Context, f hub.Filter) (hub.Snapshot, err
 	if snap.Expected > 1 || !settled {
 		ctx, cancel := context.WithTimeout(ctx, opsGather)
 		defer cancel()
-		inbox := c.nc.NewRespInbox()
-		ch := make(chan *nats.Msg, 256)
-		sub, err := c.nc.ChanSubscribe(inbox, ch)
-		if err != nil {
-			return snap, err
-		}
-		defer sub.Unsubscribe()
 		req, _ := json.Marshal(opsList{App: f.App, Stream: f.Stream, Limit: f.Limit})
-		if err := c.nc.PublishRequest(subjectOpsList, inbox, req); err != nil {
-			return snap, err
-		}
 		done := map[string]bool{c.id: true}
 		partial := map[string]*opsListReply{}
-	gather:
-		for !settled || len(done) < snap.Expected {
-			select {
-			case m := <-ch:
-				var rep opsListReply
-				if json.Unmarshal(m.Data, &rep) != nil || done[rep.Node.ID] {
-					continue
-				}
-				if p := partial[rep.Node.ID]; p != nil {
-					p.Rooms = append(p.Rooms, rep.Rooms...)
-				} else {
-					cp := rep
-					partial[rep.Node.ID] = &cp
-				}
-				if !rep.More {
-					done[rep.Node.ID] = true
-					replies = append(replies, *partial[rep.Node.ID])
-				}
-			case <-ctx.Done():
-				break gather
+		err := c.ctl.Gather(ctx, subjectOpsList, req, func(data []byte) bool {
+			var rep opsListReply
+			if json.Unmarshal(data, &rep) != nil || done[rep.Node.ID] {
+				return true
 			}
+			if p := partial[rep.Node.ID]; p != nil {
+				p.Rooms = append(p.Rooms, rep.Rooms...)
+			} else {
+				cp := rep
+				partial[rep.Node.ID] = &cp
+			}
+			if !rep.More {
+				done[rep.Node.ID] = true
+				replies = append(replies, *partial[rep.Node.ID])
+			}
+			return !settled || len(done) < snap.Expected
+		})
+		if err != nil {
+			return snap, err
 		}
 	}
 	snap.Expected = max(snap.Expected, len(replies))

@@ -46,9 +46,25 @@ func (c *Cluster) queueLeave(p pendingLeave) {
 // then accepts joins again. It retries, backing off, until it succeeds,
 // the connection drops again (the next reconnect runs it afresh) or the
 // node closes.
+//
+// One recovery runs at a time; a call while one runs makes it run once
+// more when it ends (what called for it may have come too late for the
+// running one to see), and returns at once. Not a mutex: a recovery does
+// bucket operations and logs, which no lock is held across.
 func (c *Cluster) recover() {
-	c.recoverMu.Lock()
-	defer c.recoverMu.Unlock()
+	c.recoverAgain.Store(true)
+	for c.recovering.CompareAndSwap(false, true) {
+		for c.recoverAgain.Swap(false) {
+			c.recoverRun()
+		}
+		c.recovering.Store(false)
+		if !c.recoverAgain.Load() {
+			return
+		}
+	}
+}
+
+func (c *Cluster) recoverRun() {
 	wasReady := c.ready.Load()
 	if !wasReady {
 		// Silence while we could hear nobody says nothing about the others.
@@ -93,7 +109,7 @@ var errBucket = errors.New("cluster: membership bucket unreachable")
 func (c *Cluster) ensureBucket(ctx context.Context) error {
 	ctx, cancel := c.opCtx(ctx)
 	defer cancel()
-	store, created, err := c.openBucket(ctx)
+	store, created, err := c.openStore(ctx)
 	if err != nil {
 		return fmt.Errorf("%w: %w", errBucket, err)
 	}
@@ -117,7 +133,7 @@ func (c *Cluster) checkBucket() {
 		defer c.checking.Store(false)
 		ctx, cancel := c.opCtx(context.Background())
 		defer cancel()
-		_, created, err := c.openBucket(ctx)
+		_, created, err := c.openStore(ctx)
 		if err != nil || created {
 			c.log.Warn("membership bucket lost or unreachable; recovering", "err", err, "recreated", created)
 			c.ready.Store(false)

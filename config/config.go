@@ -24,7 +24,7 @@ type Config struct {
 	TLSACMECARoot  string   `yaml:"tls_acme_ca_root" help:"PEM file of CA certificates to trust for the ACME directory's HTTPS, for a private or test CA (empty: the system's)"`
 	TLSHSTS        string   `yaml:"tls_hsts" help:"Strict-Transport-Security on HTTPS responses: auto (one year with ACME certificates, none otherwise), off, or a max-age such as 8760h"`
 	HTTPListen     string   `yaml:"http_listen" help:"address of a plain-HTTP listener that redirects to HTTPS and answers ACME HTTP-01 challenges, e.g. :80 (empty: none)"`
-	DataDir        string   `yaml:"data_dir" help:"directory for state kept across restarts: the self-signed certificate, the ACME account and certificates (empty: $STATE_DIRECTORY under systemd, else the user's config directory + /duet)"`
+	DataDir        string   `yaml:"data_dir" help:"directory for state kept across restarts: the self-signed certificate, the ACME account and certificates, the TURN secret (empty: $STATE_DIRECTORY under systemd, else the user's config directory + /duet)"`
 
 	MaxMessageBytes int           `yaml:"max_message_bytes" help:"largest accepted WebSocket message in bytes"`
 	SendQueueBytes  int           `yaml:"send_queue_bytes" help:"bytes queued for a slow reader before it is disconnected"`
@@ -51,11 +51,14 @@ type Config struct {
 	TurnURIs          []string      `yaml:"turn_uris" help:"external TURN URIs sent in iceServerConfig, comma-separated (turn:host:3478?transport=udp, turns:host:5349?transport=tcp)"`
 	TurnUsername      string        `yaml:"turn_username" help:"static TURN username sent with turn_uris (or with a turn: stun_uri)"`
 	TurnCredential    string        `yaml:"turn_credential" help:"static TURN password sent with turn_username"`
-	TurnSecret        string        `yaml:"turn_secret" help:"shared secret (coturn static-auth-secret) for time-limited TURN credentials; also checks the embedded TURN server's (empty with turn_enabled: random per process)"`
+	TurnSecret        string        `yaml:"turn_secret" help:"shared secret (coturn static-auth-secret) for time-limited TURN credentials; also checks the embedded TURN server's (empty: the one in turn_secret_file)"`
+	TurnSecretFile    string        `yaml:"turn_secret_file" help:"file that keeps the TURN secret when turn_secret is empty; a TURN server (turn_enabled, duet turn) creates it with a random secret, mode 0600, when missing (empty: turn_secret in data_dir)"`
 	TurnCredentialTTL time.Duration `yaml:"turn_credential_ttl" help:"lifetime of minted TURN credentials; make it longer than the longest call"`
 
-	TurnEnabled           bool     `yaml:"turn_enabled" help:"run the embedded TURN/STUN server (UDP and TCP on turn_listen)"`
+	TurnEnabled           bool     `yaml:"turn_enabled" help:"run the embedded TURN/STUN server (UDP and TCP on turn_listen, TLS on turn_tls_listen)"`
 	TurnListen            string   `yaml:"turn_listen" help:"UDP and TCP address of the embedded TURN server"`
+	TurnTLSListen         string   `yaml:"turn_tls_listen" help:"address of the embedded TURN server over TLS, with the server's certificate, e.g. :5349 or :443; the address of listen shares that port with HTTPS (empty: no TURN over TLS)"`
+	TurnHost              string   `yaml:"turn_host" help:"host in the embedded TURN server's advertised URIs (empty: turn_public_ip, and for turns: the first of tls_acme_domains when set); turns: needs a name or IP the certificate holds"`
 	TurnPublicIP          string   `yaml:"turn_public_ip" help:"IP clients reach the embedded TURN server at: its relay address and the host of advertised URIs (empty: the listen IP, else the first non-loopback interface address)"`
 	TurnRelayAddress      string   `yaml:"turn_relay_address" help:"local IP the embedded TURN server binds relay sockets on"`
 	TurnRelayPortMin      int      `yaml:"turn_relay_port_min" help:"lowest UDP port for relay sockets"`
@@ -201,6 +204,7 @@ func (c *Config) Validate() error {
 		bad("stun_uri", "must start with stun:, stuns:, turn: or turns:, got %q", c.StunURI)
 	}
 	c.validateSecurity(bad)
+	c.validateTURN(bad)
 	c.validateOps(bad)
 	switch c.LogFormat {
 	case "auto", "json", "text":

@@ -34,8 +34,8 @@ func (c *Config) validateSecurity(bad func(field, format string, args ...any)) {
 	if (c.TurnUsername == "") != (c.TurnCredential == "") {
 		bad("turn_username", "turn_username and turn_credential must be set together")
 	}
-	if len(c.TurnURIs) > 0 && c.TurnSecret == "" && c.TurnUsername == "" {
-		bad("turn_uris", "need turn_secret or turn_username/turn_credential")
+	if len(c.TurnURIs) > 0 && c.TurnSecret == "" && c.TurnUsername == "" && c.TurnSecretFile == "" {
+		bad("turn_uris", "need turn_secret, turn_secret_file or turn_username/turn_credential")
 	}
 	if c.TurnCredentialTTL < time.Minute {
 		bad("turn_credential_ttl", "must be at least 1m, got %s", c.TurnCredentialTTL)

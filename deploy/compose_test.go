@@ -26,7 +26,14 @@ import (
 // as the shell's environment.
 func loadCompose(t *testing.T, env ...string) *types.Project {
 	t.Helper()
-	opts, err := cli.NewProjectOptions([]string{"compose.yaml"}, cli.WithWorkingDirectory("."), cli.WithEnv(env),
+	return loadComposeFiles(t, []string{"compose.yaml"}, env...)
+}
+
+// loadComposeFiles is loadCompose of several files, each overriding the
+// ones before (docker compose -f a -f b).
+func loadComposeFiles(t *testing.T, files []string, env ...string) *types.Project {
+	t.Helper()
+	opts, err := cli.NewProjectOptions(files, cli.WithWorkingDirectory("."), cli.WithEnv(env),
 		cli.WithInterpolation(true), cli.WithNormalization(true), cli.WithResolvedPaths(true), cli.WithConsistency(true))
 	if err != nil {
 		t.Fatal(err)
@@ -181,7 +188,11 @@ func duetConfig(t *testing.T, name string, command types.ShellCommand, env types
 	if len(args) == 0 {
 		args = []string{"serve"}
 	}
-	if args[0] != "serve" {
+	switch args[0] {
+	case "serve":
+	case "turn":
+		args = append([]string{"turn", "--turn-enabled"}, args[1:]...) // as duet turn loads it
+	default:
 		t.Fatalf("%s: command %v does not serve", name, args)
 	}
 	vars := map[string]string{"DUET_DATA_DIR": "/data"} // the image's ENV

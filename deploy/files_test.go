@@ -14,6 +14,7 @@ import (
 // outside it, the test that reads and checks it.
 var checkedBy = map[string]string{
 	"compose.yaml":                  "TestCompose",
+	"compose.turn-tls.yaml":         "TestComposeTURNOverTLS",
 	"Caddyfile":                     "TestCompose",
 	"kubernetes/kustomization.yaml": "TestKubernetesManifests",
 	"kubernetes/duet.yaml":          "TestKubernetesManifests",

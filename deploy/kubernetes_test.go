@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -286,8 +287,11 @@ func TestKubernetesManifests(t *testing.T) {
 		t.Errorf("allowed_origins %v lacks the Ingress host", cfg.AllowedOrigins)
 	}
 
-	// TURN: on the host's network, advertising the node's address, with
-	// the signaling nodes' secret, probed on loopback, no capabilities.
+	// TURN: `duet turn` (relays a signaling rollout does not touch) on
+	// the host's network, advertising the node's address, with the
+	// signaling nodes' secret, over UDP, TCP and TLS with a certificate
+	// from a mounted Secret, probed on loopback, no capabilities, and a
+	// grace period that lets its drain run.
 	turn := m.daemonSets["duet-turn"]
 	if turn == nil {
 		t.Fatal("no TURN DaemonSet")
@@ -295,6 +299,9 @@ func TestKubernetesManifests(t *testing.T) {
 	checkPods(t, m, "DaemonSet duet-turn", turn.Spec.Selector, turn.Spec.Template)
 	tp := turn.Spec.Template.Spec
 	tc := container(t, tp, "turn")
+	if tc.Args[0] != "turn" {
+		t.Errorf("TURN pods run %v, want duet turn", tc.Args)
+	}
 	tcfg := podDuetConfig(t, m, "DaemonSet duet-turn", tp, tc)
 	if !tp.HostNetwork || tp.DNSPolicy != corev1.DNSClusterFirstWithHostNet {
 		t.Errorf("TURN: hostNetwork %v dnsPolicy %s", tp.HostNetwork, tp.DNSPolicy)
@@ -306,27 +313,57 @@ func TestKubernetesManifests(t *testing.T) {
 		t.Errorf("TURN public IP not from the node's address: %+v", env)
 	}
 	if !strings.HasPrefix(tcfg.Listen, "127.0.0.1:") {
-		t.Errorf("TURN pods listen for signaling on %s, on the host's network", tcfg.Listen)
+		t.Errorf("TURN pods serve health and metrics on %s, on the host's network", tcfg.Listen)
 	}
 	for _, p := range []*corev1.Probe{tc.LivenessProbe, tc.ReadinessProbe} {
 		if p == nil || p.Exec == nil || p.Exec.Command[0] != "/usr/local/bin/duet" || p.Exec.Command[1] != "healthcheck" {
 			t.Errorf("TURN probe %+v: on the host's network only an exec probe reaches loopback", p)
+			continue
+		}
+		// healthcheck reads the pod's environment: TLS on, so https
+		for _, a := range p.Exec.Command[2:] {
+			if u, ok := strings.CutPrefix(a, "--url="); ok && tcfg.TLSMode() != config.TLSOff && !strings.HasPrefix(u, "https://") {
+				t.Errorf("TURN probe asks %s of a listener that speaks TLS", u)
+			}
 		}
 	}
-	var turnPort string
+	if grace := time.Duration(*tp.TerminationGracePeriodSeconds) * time.Second; grace < tcfg.DrainTimeout+5*time.Second {
+		t.Errorf("TURN: terminationGracePeriodSeconds %s < drain_timeout %s + 5s", grace, tcfg.DrainTimeout)
+	}
+	ports := map[string]int32{} // "udp/3478" → host port
 	for _, p := range tc.Ports {
-		turnPort = fmt.Sprint(p.ContainerPort)
 		if p.HostPort != p.ContainerPort {
 			t.Errorf("TURN port %+v", p)
 		}
-	}
-	if !strings.HasSuffix(tcfg.TurnListen, ":"+turnPort) {
-		t.Errorf("turn_listen %s, ports %v", tcfg.TurnListen, tc.Ports)
-	}
-	for _, u := range cfg.TurnURIs {
-		if !strings.Contains(u, ":"+turnPort+"?") {
-			t.Errorf("signaling advertises %s, TURN listens on %s", u, turnPort)
+		proto := strings.ToLower(string(p.Protocol))
+		if proto == "" {
+			proto = "tcp"
 		}
+		ports[fmt.Sprintf("%s/%d", proto, p.ContainerPort)] = p.HostPort
+	}
+	_, plain, _ := net.SplitHostPort(tcfg.TurnListen)
+	_, tlsPort, _ := net.SplitHostPort(tcfg.TurnTLSListen)
+	if ports["udp/"+plain] == 0 || ports["tcp/"+plain] == 0 || tlsPort == "" || ports["tcp/"+tlsPort] == 0 {
+		t.Errorf("turn_listen %s, turn_tls_listen %s, ports %v", tcfg.TurnListen, tcfg.TurnTLSListen, tc.Ports)
+	}
+	if tcfg.TLSMode() != config.TLSFiles || !secretMounted(tp, tc, tcfg.TLSCert) || !secretMounted(tp, tc, tcfg.TLSKey) {
+		t.Errorf("TURN's certificate %s, key %s: not from a mounted Secret", tcfg.TLSCert, tcfg.TLSKey)
+	}
+	var tlsAdvertised bool
+	for _, u := range cfg.TurnURIs {
+		want := plain
+		if strings.HasPrefix(u, "turns:") {
+			want, tlsAdvertised = tlsPort, true
+			if host := strings.Split(strings.TrimPrefix(u, "turns:"), ":")[0]; host != tcfg.TurnHost {
+				t.Errorf("signaling advertises %s; TURN's certificate is for turn_host %q", u, tcfg.TurnHost)
+			}
+		}
+		if !strings.Contains(u, ":"+want+"?") {
+			t.Errorf("signaling advertises %s, TURN listens on %s", u, want)
+		}
+	}
+	if !tlsAdvertised {
+		t.Errorf("signaling does not advertise TURN over TLS: %v", cfg.TurnURIs)
 	}
 	checkNonRoot(t, "turn", tp, tc)
 }
@@ -368,10 +405,13 @@ func checkPods(t *testing.T, m manifests, what string, sel *metav1.LabelSelector
 // the pod's name and the Secret standing in for what Kubernetes fills in.
 func podDuetConfig(t *testing.T, m manifests, what string, pod corev1.PodSpec, c *corev1.Container) config.Config {
 	t.Helper()
-	if len(c.Args) == 0 || c.Args[0] != "serve" {
+	if len(c.Args) == 0 || c.Args[0] != "serve" && c.Args[0] != "turn" {
 		t.Fatalf("%s: args %v do not serve", what, c.Args)
 	}
 	args := slices.Clone(c.Args[1:])
+	if c.Args[0] == "turn" {
+		args = append([]string{"--turn-enabled"}, args...) // as duet turn loads it
+	}
 	for i, a := range args {
 		if a == "--config" && i+1 < len(args) {
 			args[i+1] = mountedFile(t, m, pod, c, args[i+1])
@@ -516,4 +556,19 @@ func checkNonRoot(t *testing.T, what string, pod corev1.PodSpec, c *corev1.Conta
 	if !slices.Contains(mounted, "/tmp") || !slices.Contains(mounted, "/data") {
 		t.Errorf("%s: a read-only root needs /tmp and /data mounted, has %v", what, mounted)
 	}
+}
+
+// secretMounted reports whether path is in a Secret volume mounted in c.
+func secretMounted(pod corev1.PodSpec, c *corev1.Container, path string) bool {
+	for _, vm := range c.VolumeMounts {
+		if !strings.HasPrefix(path, vm.MountPath+"/") {
+			continue
+		}
+		for _, v := range pod.Volumes {
+			if v.Name == vm.Name && v.Secret != nil && v.Secret.SecretName != "" {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -18,8 +18,10 @@ import (
 // before it keeps a frame for a held seat: a refused frame ends that
 // hold at once, as when the seat's own bound is passed.
 //
-// The zero HoldCaps, and a nil one, limit nothing. Its lock is a leaf: a
-// backend calls it under its own locks, and it calls nothing.
+// The zero HoldCaps, and a nil one, limit nothing.
+//
+// Lock order: mu is a leaf: a backend calls HoldCaps under its own locks,
+// and HoldCaps calls nothing.
 type HoldCaps struct {
 	PerAddr  int   // seats held at once per client address (JoinInfo.Addr); 0: no limit
 	Total    int   // seats held at once in all; 0: no limit

@@ -30,6 +30,7 @@ command -v podman >/dev/null 2>&1 || missing="$missing podman"
 command -v qemu-aarch64 >/dev/null 2>&1 || missing="$missing qemu-user"
 command -v systemd-analyze >/dev/null 2>&1 || missing="$missing systemd"
 command -v file >/dev/null 2>&1 || missing="$missing file"
+command -v nft >/dev/null 2>&1 || missing="$missing nftables" # the NAT lab's NATs and firewalls
 if [ -n "$missing" ]; then
   echo "deps: installing$missing from Debian packages"
   sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"

@@ -60,6 +60,9 @@ type Options struct {
 	TLS *tls.Config
 	// HSTS is the Strict-Transport-Security value of HTTPS responses ("": none).
 	HSTS string
+	// TURNTLS, with TLS, shares the HTTPS port with TURN over TLS: the
+	// connections that are TURN go to it (see turnMux).
+	TURNTLS TURNHandler
 }
 
 // Server is one duet node's transport.
@@ -78,7 +81,8 @@ type Server struct {
 	mux      *http.ServeMux
 	tls      *tls.Config // nil: plain HTTP
 	hsts     string
-	eng      *ws.Engine // runs every socket; closed by Drain
+	turnTLS  TURNHandler // nil: the HTTPS port is HTTPS only
+	eng      *ws.Engine  // runs every socket; closed by Drain
 
 	own *hub.Local // the backend New made (nil when Options.Rooms was given); closed after a drain
 
@@ -141,6 +145,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		own:      own,
 		tls:      tlsCfg,
 		hsts:     opts.HSTS,
+		turnTLS:  opts.TURNTLS,
 	}
 	if s.ice == nil {
 		s.ice = ice.FromConfig(cfg)

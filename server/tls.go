@@ -55,7 +55,11 @@ func (s *Server) listener(ln net.Listener) net.Listener {
 	if s.tls == nil {
 		return ln
 	}
-	return tls.NewListener(sniffListener{Listener: ln, log: s.log, covers: s.covers}, s.tls)
+	sniff := sniffListener{Listener: ln, log: s.log, covers: s.covers}
+	if s.turnTLS != nil {
+		return newTURNMux(sniff, s.tls, s.turnTLS, s.log)
+	}
+	return tls.NewListener(sniff, s.tls)
 }
 
 // RedirectHandler is for a plain-HTTP listener beside the TLS one (e.g. :80

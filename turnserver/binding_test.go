@@ -191,3 +191,13 @@ func TestTURNCredentialRenewedByRejoin(t *testing.T) {
 		t.Fatalf("renewed credential %q (%v), first %q: want one bound to the longer token", renewed, err, first)
 	}
 }
+
+// TestCloseTwice: Close may be called again (a deferred Close after an
+// explicit one), and returns at once.
+func TestCloseTwice(t *testing.T) {
+	e := start(t, nil)
+	if err := e.srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	e.srv.Close()
+}

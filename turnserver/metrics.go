@@ -28,7 +28,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "duet_turn_refused_total",
-			Help: "Requests the embedded TURN server refused, by reason: bad_credentials, expired, revoked, quota, token_quota, ip_quota, capacity, no_port, tcp_relay, peer_<kind> (a relay to a denied address).",
+			Help: "Requests the embedded TURN server refused, by reason: bad_credentials, expired, revoked, quota, token_quota, ip_quota, capacity, no_port, tcp_relay, peer_<kind> (a relay to a denied address), tls_handshake (a failed or timed-out TLS handshake), tls_busy (too many handshakes at once).",
 		}, []string{"reason"}),
 		endedBy: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "duet_turn_allocations_ended_total",

@@ -7,6 +7,7 @@
 package turnserver
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -49,6 +50,21 @@ type Options struct {
 	// unspecified addresses; AllowedPeers lifts it for some networks.
 	AllowPrivatePeers bool
 	AllowedPeers      []netip.Prefix
+	// TLS, when set, serves TURN over TLS with this certificate: on
+	// TLSListen when set, and on connections given to ServeTLS (those of
+	// an HTTPS port TURN shares).
+	TLS       *tls.Config
+	TLSListen string
+	// HandshakeTimeout bounds a TLS handshake on TLSListen (default
+	// DefaultHandshakeTimeout).
+	HandshakeTimeout time.Duration
+	// TLSPort is the port advertised in turns: URIs when TURN shares
+	// another listener's (0: TLSListen's).
+	TLSPort int
+	// Host names the server in advertised URIs (default PublicIP);
+	// TLSHost in turns: URIs (default Host), where it must be a name or
+	// address the certificate holds.
+	Host, TLSHost string
 	// Registerer takes the metrics (nil: not registered anywhere).
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
@@ -68,9 +84,18 @@ type Server struct {
 	tcp    *trackingListener
 	port   int
 
+	tlsQueue *connQueue        // TLS connections for pion; nil without TLS
+	tlsConns *trackingListener // tlsQueue as pion accepts from it
+	tlsLn    *trackingListener // TURN's own TLS port, if any
+	tlsPort  int
+	tlsWG    sync.WaitGroup // the TLS accept loop and handshakes
+
 	wake chan struct{} // EndUser has allocations for bindingWorker to close
 	done chan struct{} // closed by Close
 	wg   sync.WaitGroup
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // OptionsFromConfig maps the turn_* settings to Options. The secret is
@@ -135,6 +160,9 @@ func Start(o Options) (*Server, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.HandshakeTimeout <= 0 {
+		o.HandshakeTimeout = DefaultHandshakeTimeout
+	}
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -154,6 +182,11 @@ func Start(o Options) (*Server, error) {
 	if err := s.listen(); err != nil {
 		return nil, err
 	}
+	if err := s.listenTLS(); err != nil {
+		s.udp.Close()
+		s.tcp.Close()
+		return nil, fmt.Errorf("turnserver: %w", err)
+	}
 	host, _, _ := net.SplitHostPort(o.Listen)
 	s.policy.self = ownAddrs(o.PublicIP, host, o.RelayAddress)
 	s.policy.relayMin, s.policy.relayMax, s.policy.listenPort = o.PortMin, o.PortMax, s.port
@@ -164,6 +197,11 @@ func Start(o Options) (*Server, error) {
 			return false
 		}
 		return true
+	}
+	listeners := []turn.ListenerConfig{{Listener: s.tcp, RelayAddressGenerator: s.relays, PermissionHandler: permit}}
+	if s.tlsQueue != nil {
+		s.tlsConns = &trackingListener{Listener: s.tlsQueue, conns: map[net.Conn]struct{}{}}
+		listeners = append(listeners, turn.ListenerConfig{Listener: s.tlsConns, RelayAddressGenerator: s.relays, PermissionHandler: permit})
 	}
 	ts, err := turn.NewServer(turn.ServerConfig{
 		Realm:         o.Realm,
@@ -180,18 +218,19 @@ func Start(o Options) (*Server, error) {
 			OnAllocationDeleted: s.allocationDeleted,
 		},
 		PacketConnConfigs: []turn.PacketConnConfig{{PacketConn: s.udp, RelayAddressGenerator: s.relays, PermissionHandler: permit}},
-		ListenerConfigs:   []turn.ListenerConfig{{Listener: s.tcp, RelayAddressGenerator: s.relays, PermissionHandler: permit}},
+		ListenerConfigs:   listeners,
 	})
 	if err != nil {
 		s.udp.Close()
 		s.tcp.Close()
+		s.closeTLS()
 		return nil, err
 	}
 	s.turn = ts
 	s.wg.Add(1)
 	go s.bindingWorker()
 	log.Info("embedded TURN server listening", "addr", net.JoinHostPort(s.host(), strconv.Itoa(s.port)),
-		"public_ip", o.PublicIP.String(), "relay_ports", fmt.Sprintf("%d-%d", o.PortMin, o.PortMax))
+		"public_ip", o.PublicIP.String(), "relay_ports", fmt.Sprintf("%d-%d", o.PortMin, o.PortMax), "tls", s.tlsAddr())
 	return s, nil
 }
 
@@ -225,6 +264,9 @@ func (s *Server) listen() error {
 }
 
 func (s *Server) host() string {
+	if s.o.Host != "" {
+		return s.o.Host
+	}
 	return s.o.PublicIP.String()
 }
 
@@ -232,10 +274,31 @@ func (s *Server) host() string {
 func (s *Server) Port() int { return s.port }
 
 // URIs are what getIceServerConfig advertises for this server: STUN, and
-// TURN over UDP and over TCP, at the public IP.
+// TURN over UDP and over TCP, at the public IP, and TURN over TLS when
+// configured (see tlsAddr).
 func (s *Server) URIs() (stun, turnURIs []string) {
 	hp := net.JoinHostPort(s.host(), strconv.Itoa(s.port))
-	return []string{"stun:" + hp}, []string{"turn:" + hp + "?transport=udp", "turn:" + hp + "?transport=tcp"}
+	turnURIs = []string{"turn:" + hp + "?transport=udp", "turn:" + hp + "?transport=tcp"}
+	if a := s.tlsAddr(); a != "" {
+		turnURIs = append(turnURIs, "turns:"+a+"?transport=tcp")
+	}
+	return []string{"stun:" + hp}, turnURIs
+}
+
+// tlsAddr is host:port of turns: URIs, "" without TLS.
+func (s *Server) tlsAddr() string {
+	port := s.o.TLSPort
+	if port == 0 {
+		port = s.tlsPort
+	}
+	if s.tlsQueue == nil || port == 0 {
+		return ""
+	}
+	host := s.o.TLSHost
+	if host == "" {
+		host = s.host()
+	}
+	return net.JoinHostPort(host, strconv.Itoa(port))
 }
 
 // Allocations is the number of active allocations.
@@ -246,12 +309,34 @@ func (s *Server) Allocations() int {
 }
 
 // Close stops the listeners, closes every client connection and allocation.
+// It is safe to call more than once; later calls return the first's
+// error.
 func (s *Server) Close() error {
-	err := s.turn.Close() // closes the UDP socket and the TCP listener
-	s.tcp.closeAll()
-	close(s.done)
-	s.wg.Wait()
-	return err
+	s.closeOnce.Do(func() {
+		s.closeErr = s.turn.Close() // closes the UDP socket and the TCP listener
+		s.tcp.closeAll()
+		s.closeTLS()
+		close(s.done)
+		s.wg.Wait()
+	})
+	return s.closeErr
+}
+
+// closeTLS stops the TLS port, ends handshakes in progress and closes the
+// TLS clients' connections.
+func (s *Server) closeTLS() {
+	if s.tlsQueue == nil {
+		return
+	}
+	if s.tlsLn != nil {
+		s.tlsLn.Close()
+		s.tlsLn.closeAll()
+	}
+	s.tlsQueue.Close()
+	s.tlsWG.Wait()
+	if s.tlsConns != nil {
+		s.tlsConns.closeAll()
+	}
 }
 
 // authenticate is pion's AuthHandler: the username must be an unexpired

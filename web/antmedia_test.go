@@ -64,7 +64,7 @@ const amsDescribe = `JSON.stringify({events: ams.events.slice(-20), errors: ams.
 
 // amsMount serves page at /ams-test/page.html with Ant Media's SDK (and
 // the script it expects beside it) from web/test/node_modules.
-func amsMount(t *testing.T, page string) func(*http.ServeMux) {
+func amsMount(t testing.TB, page string) func(*http.ServeMux) {
 	t.Helper()
 	sdk, err := os.ReadFile(amsSDK)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -45,6 +46,11 @@ type duetProc struct {
 // listens. addr may end in :0; a restart reuses the port it got.
 func startDuet(t testing.TB, bin, addr string, args ...string) *duetProc {
 	t.Helper()
+	if !slices.Contains(args, "--data-dir") {
+		// State kept across restarts (the TURN secret, certificates)
+		// stays with the test, not in the user's config directory.
+		args = append(slices.Clip(args), "--data-dir", t.TempDir())
+	}
 	p := &duetProc{bin: bin, args: args}
 	p.start(t, addr)
 	return p
@@ -89,6 +95,20 @@ func (p *duetProc) start(t testing.TB, addr string) {
 		}
 		p.done <- cmd.Wait()
 	}()
+}
+
+// rotateTURNSecret removes the TURN secret the process keeps in its data
+// directory: the next start makes a new one, and credentials minted before
+// are refused.
+func (p *duetProc) rotateTURNSecret(t testing.TB) {
+	t.Helper()
+	i := slices.Index(p.args, "--data-dir")
+	if i < 0 || i+1 >= len(p.args) {
+		t.Fatal("duet runs without --data-dir")
+	}
+	if err := os.Remove(filepath.Join(p.args[i+1], "turn_secret")); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // http is the server's base URL.

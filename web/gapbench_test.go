@@ -31,7 +31,7 @@ import (
 //
 // DUET_GAP_FAULTS picks faults (none,drain,kill,cut,network, and
 // relay-drain,relay-kill: the drain and the kill with both tabs relay-only
-// through the server's embedded TURN, its secret random per process); with
+// through the server's embedded TURN, its secret kept across the restart); with
 // DUET_GAP_SDK_REV=<git revision> the pages run that revision's duet.js
 // instead (e.g. the one before issue #12, to measure what it fixed). b.N
 // is ignored: the repetitions are the measurement.

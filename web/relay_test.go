@@ -59,9 +59,11 @@ func wantRelayed(t testing.TB, name string, tab context.Context, turn string) {
 
 // TestRelayedCallSurvivesServerRestart: two relay-only tabs (every path
 // through TURN, as behind symmetric NATs) in a call through the embedded
-// TURN server of the real binary, run with its default secret: random per
-// process, so the credentials both tabs hold are refused by the next
-// process. The server is drained and restarted on its ports, then killed
+// TURN server of the real binary, with a TURN secret new with every
+// process (the one it keeps in its data directory removed before each
+// restart, as a rotation would), so the credentials both tabs hold are
+// refused by the next process. The server is drained and restarted on its
+// ports, then killed
 // (kill -9) and restarted. Each time both tabs fetch fresh ICE servers on
 // the new socket, apply them to the same RTCPeerConnection and restart ICE
 // through the new TURN at once: the remote video pauses at most 1.5 s, no
@@ -92,6 +94,7 @@ func TestRelayedCallSurvivesServerRestart(t *testing.T) {
 		} else {
 			srv.kill(t)
 		}
+		srv.rotateTURNSecret(t)
 		srv.restart(t)
 		t.Logf("%s: server back after %v", fault, time.Since(start).Round(time.Millisecond))
 		rejoined(t, i+2, alice, bob)

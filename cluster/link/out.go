@@ -83,6 +83,9 @@ type Out[T comparable] struct {
 // most notifications fit; larger messages (SDP) are allocated.
 const smallBuf = 1024
 
+// outLink is the link to one incarnation.
+//
+// Lock order: see Out; mu is a leaf, and nothing is published under it.
 type outLink[T comparable] struct {
 	to string
 	mu sync.Mutex

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -32,6 +33,10 @@ func buildDuet(t *testing.T) string {
 // when the test ends if it is still running.
 func startDuet(t *testing.T, bin string, args ...string) *node {
 	t.Helper()
+	if !slices.Contains(args, "--data-dir") {
+		// what duet keeps (the TURN secret) stays with the test
+		args = append(slices.Clip(args), "--data-dir", t.TempDir())
+	}
 	cmd := exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0", "--log-format", "json"}, args...)...)
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {

@@ -2,6 +2,7 @@
 // Ant Media Server's peer-to-peer protocol.
 //
 //	duet [serve] [flags]   run the server (the default)
+//	duet turn [flags]      run only the embedded TURN/STUN server
 //	duet rooms ...         operate a server through its admin API
 //	duet version           print the version, commit, build date and Go version
 //	duet healthcheck       exit 0 when the configured server is alive
@@ -35,6 +36,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "run the signaling server (default)", serve},
+		{"turn", "run only the embedded TURN/STUN server (relays that outlive signaling restarts)", turnMain},
 		{"peer", "join a room as a WebRTC peer and bridge its data channel to stdin/stdout", peerMain},
 		{"token", "mint a room access token for testing", tokenMain},
 		{"rooms", "list rooms, end a room or remove a member (admin API)", roomsMain},

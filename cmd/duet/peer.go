@@ -214,6 +214,9 @@ func peerSession(ctx context.Context, cfg peerConfig, src *os.File, stdin io.Rea
 		return connectCode(ctx, cctx, err, exitConnFailed), err
 	}
 	connected.Store(true)
+	if path := mediaPath(s.PeerConnection()); path != nil {
+		rep.event("path", "", path)
+	}
 
 	switch {
 	case src != nil:

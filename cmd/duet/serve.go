@@ -49,12 +49,6 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		return 1
 	}
 	defer stopCluster()
-	stopTURN, err := withConnectivity(cfg, log, &opts)
-	if err != nil {
-		log.Error("embedded TURN server failed to start", "err", err)
-		return 1
-	}
-	defer stopTURN()
 	authz, err := auth.FromConfig(cfg, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "duet: room tokens: %v\n", err)
@@ -75,17 +69,27 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		fmt.Fprintf(stderr, "duet: %v\n", err)
 		return 1
 	}
-	srv, err := server.New(cfg, opts)
-	if err != nil {
-		fmt.Fprintf(stderr, "duet: %v\n", err)
-		return 2
-	}
-	operators.Attach(srv)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		log.Error("listen failed", "addr", cfg.Listen, "err", err)
 		return 1
 	}
+	stopTURN, err := withConnectivity(cfg, log, getenv, certSrc, ln, &opts)
+	if err != nil {
+		ln.Close()
+		log.Error("TURN setup failed", "err", err)
+		return 1
+	}
+	// Stopped after the drain: calls relayed here keep their media while
+	// their clients move to another node.
+	defer stopTURN()
+	srv, err := server.New(cfg, opts)
+	if err != nil {
+		ln.Close()
+		fmt.Fprintf(stderr, "duet: %v\n", err)
+		return 2
+	}
+	operators.Attach(srv)
 	if cfg.HTTPListen != "" {
 		stopHTTP, err := serveRedirect(cfg, srv, certSrc, ln.Addr().String(), log)
 		if err != nil {
