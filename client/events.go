@@ -220,6 +220,9 @@ type (
 		// MaxPeers: the client speaks mesh, and asks for a mesh room of
 		// this many members if it is the first joiner.
 		MaxPeers int `json:"maxPeers,omitempty"`
+		// Peer, with Restart in a mesh room: only the call with this
+		// member starts over.
+		Peer string `json:"peer,omitempty"`
 	}
 	roomWire struct {
 		Command  string `json:"command"`

@@ -97,6 +97,9 @@ type JoinInfo struct {
 	// already within what its app allows (a room of two unless above 2).
 	Mesh     bool
 	MaxPeers int
+	// RestartPeer: with Restart, in a mesh room, only the call with this
+	// member starts over.
+	RestartPeer string
 }
 
 // Mesher is implemented by a backend that runs mesh rooms: a room whose

@@ -137,7 +137,7 @@ func (l *Local) Join(ctx context.Context, c Conn, k Key, info JoinInfo) error {
 	sh := l.shard(k)
 	j := room.Joiner[Conn]{Member: c, Session: info.Session, Resumable: info.Resumable, Restart: info.Restart,
 		Token: info.ResumeToken, Again: info.Again, Prelude: info.Prelude != nil, Remote: info.Remote, Addr: info.Addr,
-		Mesh: info.Mesh, Max: info.MaxPeers}
+		Mesh: info.Mesh, Max: info.MaxPeers, RestartPeer: info.RestartPeer}
 	for attempt := 0; ; attempt++ {
 		var a after
 		sh.mu.Lock()

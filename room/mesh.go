@@ -147,8 +147,15 @@ func (t *Step[M]) meshJoin(j Joiner[M]) JoinResult {
 
 // meshJoined sends st's member its joined in a mesh room: its id, the
 // room's limit and the other members.
+//
+// The token before the new one stays good for one more resume: a member's
+// socket may die with this joined unread (a mesh member's socket flaps
+// more: every pair's trouble probes it), and the member would come back
+// with the previous one and find its own held seat filling the room.
 func (t *Step[M]) meshJoined(st *Seat[M], j Joiner[M], resumed bool) {
+	prev := st.Token
 	m := Msg[M]{Kind: Joined, To: st.Member, Token: t.rotate(st), Resumed: resumed, Peer: st.Peer, Max: t.s.mesh.max}
+	st.Prev = prev
 	for i := range t.s.mesh.seats {
 		o := &t.s.mesh.seats[i]
 		if o == st {
@@ -186,6 +193,10 @@ func (t *Step[M]) toOthers(st *Seat[M], m Msg[M]) {
 func (t *Step[M]) meshRestart(j Joiner[M]) {
 	s := t.s
 	st := s.find(j.Member)
+	if j.RestartPeer != "" {
+		t.restartPair(st, j)
+		return
+	}
 	before, start := t.members(), s.call
 	t.toOthers(st, Msg[M]{Kind: Stop, Reason: ReasonRestart})
 	i := slices.IndexFunc(s.mesh.seats, func(o Seat[M]) bool { return o.Member == j.Member })
@@ -198,6 +209,26 @@ func (t *Step[M]) meshRestart(j Joiner[M]) {
 	s.call = t.now
 	t.note(Note[M]{Kind: NoteCallEnded, Seat: snapshot(st), Members: before, Reason: ReasonRestart, Call: start})
 	t.note(Note[M]{Kind: NoteCallStarted, Seat: snapshot(st), Members: t.members(), Call: s.call})
+}
+
+// restartPair starts over only the call between j and the member named
+// by j.RestartPeer: that member gets stop (about j, reason restart), j its
+// joined, then the member start: it offers anew, whichever is older. An
+// id that names no other member restarts nothing (j gets joined).
+func (t *Step[M]) restartPair(st *Seat[M], j Joiner[M]) {
+	o := t.s.mesh.byPeer(j.RestartPeer)
+	t.update(st, j)
+	if o == nil || o == st {
+		t.meshJoined(st, j, false)
+		return
+	}
+	session := ""
+	if o.Session != "" {
+		session = j.Session
+	}
+	t.send(Msg[M]{Kind: Stop, To: o.Member, Peer: st.Peer, Reason: ReasonRestart})
+	t.meshJoined(st, j, false)
+	t.send(Msg[M]{Kind: Start, To: o.Member, Peer: st.Peer, Session: session})
 }
 
 // meshResume gives seat st to joiner j, as resume does in a room of two:

@@ -151,10 +151,24 @@ func TestMeshHoldKeepResume(t *testing.T) {
 	if res != Resumed || h.last.Unkept != 2 || h.s.Seat("c2").Peer != "3" {
 		t.Fatal(res, h.last.Unkept)
 	}
+	// The token before the last one still takes the seat back (the
+	// resumed joined may have died with its socket).
+	old := h.token["c2"]
+	h.step(func(st *Step[string]) { st.Lost("c2", ReasonClosed, true) })
+	if _, res := h.join(Joiner[string]{Member: "c3", Session: "sc", Resumable: true, Mesh: true, Token: old}); res != Resumed {
+		t.Fatal(res)
+	}
+	h.step(func(st *Step[string]) { st.Lost("c3", ReasonClosed, true) })
+	if _, res := h.join(Joiner[string]{Member: "c4", Session: "sc", Resumable: true, Mesh: true, Token: old}); res != Resumed {
+		t.Fatal("the previous token no longer works", res)
+	}
+	if _, res := h.join(Joiner[string]{Member: "c5", Session: "sc", Resumable: true, Mesh: true, Token: h.token["c"]}); res == Resumed {
+		t.Fatal("an older token works")
+	}
 	// A hold that runs out is a departure.
 	h.step(func(st *Step[string]) { st.Lost("a", ReasonTimeout, true) })
 	h.now = h.now.Add(11 * time.Second)
-	expect(t, h.step(func(st *Step[string]) { st.Expire("a", time.Time{}, false) }), "c2: stop timeout @1")
+	expect(t, h.step(func(st *Step[string]) { st.Expire("a", time.Time{}, false) }), "c4: stop timeout @1", "c5: stop timeout @1")
 }
 
 func TestMeshHeldMembersKeepRoomMessages(t *testing.T) {
@@ -191,6 +205,10 @@ func TestMeshRestartKickEnd(t *testing.T) {
 	if ms := h.s.Members(); ms[0].Member != "a" || ms[1].Member != "c" || ms[2].Member != "b" {
 		t.Fatal(ms)
 	}
+	// A restart that names a member starts over only the call with it.
+	j.RestartPeer = "1"
+	out, _ = h.join(j)
+	expect(t, out, "a: stop restart @2", "b: joined +token @2 max=4 peers=1:sa,3:sc", "a: start sb @2")
 	// Without restart it is joined again, nothing else.
 	out, _ = h.join(meshJoiner("c", 4))
 	expect(t, out, "c: joined +token @3 max=4 peers=1:sa,2:sb")

@@ -34,7 +34,10 @@ type Seat[M comparable] struct {
 	Session   string   // its call-session id; "" for the Ant Media SDKs
 	Resumable bool     // its seat is held when its socket is lost
 	Token     [32]byte // SHA-256 of its current resume token; zero: none
-	Remote    string   // its client's address, for listings
+	// Prev is the hash of the token before Token, in a mesh room: still
+	// good for a resume (meshJoined says why).
+	Prev   [32]byte
+	Remote string // its client's address, for listings
 	// Addr is the client's address as hold caps count it (not stored by
 	// a cluster: its node counts).
 	Addr   netip.Addr

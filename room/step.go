@@ -154,6 +154,9 @@ type Joiner[M comparable] struct {
 	// mesh room when above 2 (mesh.go).
 	Mesh bool
 	Max  int
+	// RestartPeer: in a mesh room, a restart starts over only the call
+	// with the member of this id (meshRestart).
+	RestartPeer string
 }
 
 // RestartsCall reports whether the join, by a member of a full room,

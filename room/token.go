@@ -56,6 +56,9 @@ func (s *Seats[M]) byToken(tok string) *Seat[M] {
 		if st.Token != [32]byte{} && subtle.ConstantTimeCompare(h[:], st.Token[:]) == 1 {
 			found = st
 		}
+		if st.Prev != [32]byte{} && subtle.ConstantTimeCompare(h[:], st.Prev[:]) == 1 {
+			found = st // a mesh seat's previous token (meshJoined)
+		}
 	}
 	return found
 }

@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-//go:embed demo/index.html demo/app.js demo/style.css sdk/duet.js sdk/peer.js sdk/path.js sdk/socket.js sdk/duet.d.ts
+//go:embed demo/index.html demo/app.js demo/style.css sdk/duet.js sdk/peer.js sdk/path.js sdk/socket.js sdk/mesh.js sdk/duet.d.ts
 var files embed.FS
 
 // asset is one embedded file with what the response needs.
@@ -32,6 +32,7 @@ var routes = map[string]string{
 	"/sdk/peer.js":    "sdk/peer.js",
 	"/sdk/path.js":    "sdk/path.js",
 	"/sdk/socket.js":  "sdk/socket.js",
+	"/sdk/mesh.js":    "sdk/mesh.js",
 	"/sdk/duet.d.ts":  "sdk/duet.d.ts",
 }
 
