@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/pion/webrtc/v4"
+
 	"github.com/duet-rtc/duet/client"
 	"github.com/duet-rtc/duet/internal/testkit/tcpproxy"
 	"github.com/duet-rtc/duet/internal/testkit/testserver"
@@ -180,5 +182,73 @@ func TestMeshInARoomOfTwo(t *testing.T) {
 	}
 	if got := recvText(t, a.sessions["p"].Session); got != "hi" {
 		t.Fatal(got)
+	}
+}
+
+// TestMeshNewcomerDuringRenegotiation: a and b renegotiate their call (each
+// adds a camera at once, so their offers cross) while d joins. Only the
+// a-b pair may see a collision (and perfect negotiation settles it on the
+// same PeerConnection); d's pairs never glare, since only the older member
+// of each pair offers, and everyone ends connected with both cameras
+// through.
+func TestMeshNewcomerDuringRenegotiation(t *testing.T) {
+	srv := startMeshServer(t)
+	a := joinMesh(t, srv.URL("mesh"), "reneg", "a", 4)
+	b := joinMesh(t, srv.URL("mesh"), "reneg", "b", 4)
+	c := joinMesh(t, srv.URL("mesh"), "reneg", "c", 4)
+	for _, x := range []*member{a, b, c} {
+		x.accept(t, 2)
+	}
+	sab, sba := a.sessions["b"], b.sessions["a"]
+	pcAB, pcBA := sab.PeerConnection(), sba.PeerConnection()
+	got := make(chan string, 4)
+	sba.PeerConnection().OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { got <- "b has " + tr.ID() })
+	sab.PeerConnection().OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { got <- "a has " + tr.ID() })
+	camA, camB := videoTrack(t, "cam-a"), videoTrack(t, "cam-b")
+	done := make(chan struct{})
+	var d *member
+	go func() {
+		defer close(done)
+		d = joinMesh(t, srv.URL("mesh"), "reneg", "d", 4)
+	}()
+	if _, err := sab.AddTrack(camA); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sba.AddTrack(camB); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	d.accept(t, 3)
+	for _, x := range []*member{a, b, c} {
+		x.accept(t, 1)
+		if !x.sessions["d"].Offerer() {
+			t.Errorf("%s does not offer to the newcomer", x.name)
+		}
+	}
+	seen := map[string]bool{}
+	for len(seen) < 2 {
+		select {
+		case s := <-got:
+			seen[s] = true
+		case <-ctxFor(t).Done():
+			t.Fatalf("cameras through: %v", seen)
+		}
+	}
+	if !seen["b has cam-a"] || !seen["a has cam-b"] {
+		t.Fatalf("cameras through: %v", seen)
+	}
+	talk(t, a, b, c, d)
+	if sab.PeerConnection() != pcAB || sba.PeerConnection() != pcBA || sab.Err() != nil || sba.Err() != nil {
+		t.Fatal("a and b's call was replaced or ended")
+	}
+	for _, x := range []*member{a, b, c, d} {
+		if x.log.find(func(e client.PeerEvent) bool {
+			return e.Kind == client.EventCollision && (e.Peer == d.m.ID() || x == d)
+		}) {
+			t.Errorf("%s: a pair with the newcomer saw offers cross", x.name)
+		}
+		if n := x.log.count(client.EventSessionEnd); n != 0 {
+			t.Errorf("%s: %d sessions ended", x.name, n)
+		}
 	}
 }
