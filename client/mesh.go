@@ -36,6 +36,9 @@ type Mesh struct {
 	self  string // our member id ("" in a room of two)
 	max   int    // the room's limit (Joined.MaxPeers)
 	pairs map[string]*pair
+	// known are the members' sessions by id, from joined and start:
+	// a pair made by its member's offer learns its session here.
+	known map[string]string
 	err   error
 }
 
@@ -88,7 +91,8 @@ func JoinMesh(ctx context.Context, c *Client, room string, opts *MeshOptions) (*
 	o.Peer.API = tmpl.api
 	mctx, cancel := context.WithCancel(context.Background())
 	m := &Mesh{c: c, room: room, opts: o, ctx: mctx, cancel: cancel, done: make(chan struct{}),
-		sessions: make(chan MeshSession, 64), pairs: make(map[string]*pair), first: make(chan struct{})}
+		sessions: make(chan MeshSession, 64), pairs: make(map[string]*pair), first: make(chan struct{}),
+		known: make(map[string]string)}
 	m.sub = c.Subscribe(room)
 	jo := append([]JoinOption{WithSession(o.Peer.SessionID), WithResume(), WithMaxPeers(o.MaxPeers)}, o.Peer.JoinOptions...)
 	if err := c.Join(ctx, room, jo...); err != nil {
@@ -297,6 +301,14 @@ func (m *Mesh) joined(e Joined) {
 		pr.feed.push(e)
 		return
 	}
+	m.mu.Lock()
+	m.known = make(map[string]string, len(e.Peers))
+	for _, mp := range e.Peers {
+		if mp.Session != "" {
+			m.known[mp.ID] = mp.Session
+		}
+	}
+	m.mu.Unlock()
 	for _, mp := range e.Peers {
 		m.rekey(mp.ID, mp.Session)
 	}
@@ -330,17 +342,30 @@ func (m *Mesh) rekey(id, session string) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if _, ok := m.pairs[id]; ok {
+	cur := m.pairs[id]
+	if cur != nil && cur.session == session {
 		return
 	}
-	for old, pr := range m.pairs {
-		if pr.session == session && old != "" {
-			delete(m.pairs, old)
-			m.pairs[id] = pr
-			pr.p.setPeerID(id)
-			return
+	old := ""
+	for k, pr := range m.pairs {
+		if k != "" && pr.session == session {
+			old = k
 		}
 	}
+	if old == "" {
+		return
+	}
+	if cur != nil {
+		// The id is another member's from before the server lost its
+		// state: that pair waits aside until its member shows up.
+		delete(m.pairs, id)
+		m.pairs["~"+id] = cur
+		cur.p.setPeerID("~" + id)
+	}
+	pr := m.pairs[old]
+	delete(m.pairs, old)
+	m.pairs[id] = pr
+	pr.p.setPeerID(id)
 }
 
 // start: a member joined and we offer to it (or it is a member we are
@@ -349,6 +374,11 @@ func (m *Mesh) start(e Start) {
 	if m.ID() == "" {
 		m.pair("", e.PeerSession).feed.push(e)
 		return
+	}
+	if e.PeerSession != "" {
+		m.mu.Lock()
+		m.known[e.Peer] = e.PeerSession
+		m.mu.Unlock()
 	}
 	m.rekey(e.Peer, e.PeerSession)
 	m.pair(e.Peer, e.PeerSession).feed.push(e)
@@ -408,6 +438,9 @@ func (m *Mesh) existing(id string) *pair {
 // hears that we are in the room (a Joined naming its member's session).
 func (m *Mesh) pair(id, session string) *pair {
 	m.mu.Lock()
+	if session == "" {
+		session = m.known[id]
+	}
 	pr := m.pairs[id]
 	if pr != nil {
 		if session != "" {

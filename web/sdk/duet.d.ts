@@ -242,6 +242,8 @@ export type DuetMeshEvents = {
   peerState: { state: DuetState; previous: DuetState; peer: string };
   peerJoined: { peer: string; peerSession: string | null };
   peerGone: { peer: string };
+  /** A member came back under a new id (the server lost its state): its call is kept. */
+  peerRenamed: { from: string; to: string };
 };
 
 /**

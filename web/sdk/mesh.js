@@ -34,6 +34,7 @@ export class DuetMesh extends EventTarget {
     this.session = this.options.session || randomSession();
     /** The other members' calls, by member id ('' in a room of two). */
     this.peers = new Map();
+    this._sessions = new Map(); // member id → its session, from joined and start
     this.id = null; // our member id; '' in a room of two
     this.maxPeers = 0; // the room's limit as the server said (2: a room of two)
     this.state = 'idle';
@@ -174,6 +175,7 @@ export class DuetMesh extends EventTarget {
         }
         return;
       case 'start':
+        if (mesh && msg.peerSession) this._sessions.set(msg.peer, msg.peerSession);
         if (mesh) this._rekey(msg.peer, msg.peerSession);
         break;
       case 'stop':
@@ -187,7 +189,7 @@ export class DuetMesh extends EventTarget {
     if (id === undefined) return;
     let p = this.peers.get(id);
     if (!p && (msg.command === 'start' || msg.command === 'takeConfiguration' || msg.command === 'takeCandidate' ||
-      msg.command === 'peerMessageCommand' || !mesh)) p = this._pair(id, msg.peerSession || null, gen);
+      msg.command === 'peerMessageCommand' || !mesh)) p = this._pair(id, msg.peerSession || this._sessions.get(id) || null, gen);
     if (!p) return;
     p._receive(msg, gen);
     if (mesh && msg.command === 'stop' && GONE.has(msg.reason || 'left')) this._drop(id);
@@ -202,6 +204,7 @@ export class DuetMesh extends EventTarget {
     this.maxPeers = msg.maxPeers || 0;
     if (this.id) {
       const members = msg.peers || [];
+      this._sessions = new Map(members.filter((m) => m.session).map((m) => [m.id, m.session]));
       for (const m of members) this._rekey(m.id, m.session);
       for (const [id, p] of this.peers) {
         const m = members.find((x) => x.id === id);
@@ -222,15 +225,24 @@ export class DuetMesh extends EventTarget {
 
   /** A member back under a new id (the server lost its state) keeps its call, found by its session. */
   _rekey(id, session) {
-    if (!session || this.peers.has(id)) return;
-    for (const [old, p] of this.peers) {
-      if (old && p.peerSession === session) {
-        this.peers.delete(old);
-        p._peerRef.id = id;
-        this.peers.set(id, p);
-        return;
-      }
+    const cur = this.peers.get(id);
+    if (!session || (cur && cur.peerSession === session)) return;
+    let old = null;
+    for (const [k, p] of this.peers) if (k && p.peerSession === session) old = k;
+    if (old === null) return;
+    if (cur) {
+      // The id is another member's from before the server lost its state:
+      // that call waits aside until its member shows up (by its session).
+      this.peers.delete(id);
+      cur._peerRef.id = '~' + id;
+      this.peers.set(cur._peerRef.id, cur);
+      this._emit('peerRenamed', { from: id, to: cur._peerRef.id });
     }
+    const p = this.peers.get(old);
+    this.peers.delete(old);
+    p._peerRef.id = id;
+    this.peers.set(id, p);
+    this._emit('peerRenamed', { from: old, to: id });
   }
 
   // --- the members' calls -------------------------------------------------
