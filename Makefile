@@ -2,6 +2,10 @@
 # Chromium from Debian's packages, npm packages) before testing.
 GO ?= go
 STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
+# Every package of the workspace (go.work): the server's module, the Go
+# SDK's (client/) and the wire's (protocol/). ./... would stop at the
+# nested modules.
+PKGS := github.com/duet-rtc/duet/...
 
 .PHONY: test deps vet lint unit poison cluster-suite deploy-check run build fmt release
 
@@ -21,13 +25,13 @@ fmt:
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1)
-	$(GO) vet ./...
+	$(GO) vet $(PKGS)
 
 lint:
-	$(STATICCHECK) ./...
+	$(STATICCHECK) $(PKGS)
 
 unit:
-	$(GO) test -race -count=1 -timeout 20m ./...
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 
 # The packages that lend read buffers and room backends their bytes, again
 # in the duetpoison build: every read buffer and relay buffer is
@@ -46,8 +50,9 @@ cluster-suite:
 # The deployment files (deploy/, Dockerfile, scripts/release.sh), checked by
 # their own module's tests: the image built with podman and serving a call,
 # compose.yaml, the Kubernetes manifests, the systemd unit, release archives.
+# That module is outside the workspace, hence GOWORK=off.
 deploy-check:
-	cd deploy && $(GO) vet ./... && $(STATICCHECK) ./... && $(GO) test -count=1 -timeout 20m ./...
+	cd deploy && export GOWORK=off && $(GO) vet ./... && $(STATICCHECK) ./... && $(GO) test -count=1 -timeout 20m ./...
 
 # Release archives, checksums and SBOMs in dist/ (VERSION=v1.2.3 make release).
 release:

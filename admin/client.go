@@ -22,6 +22,9 @@ type Client struct {
 var (
 	ErrUnauthorized = errors.New("admin: the key was refused (401)")
 	ErrNotFound     = errors.New("admin: not found (404)")
+	// ErrAPIOff: the server answered, but not with its admin API: a duet
+	// started without admin_key (and admin_tokens), or not duet at all.
+	ErrAPIOff = errors.New("admin: the server has no admin API at /v1/admin/ (start it with admin_key set, e.g. DUET_ADMIN_KEY)")
 )
 
 // StatusError is any other answer than 2xx.
@@ -55,11 +58,16 @@ func (c *Client) do(ctx context.Context, method, path string, out any) error {
 		var e struct {
 			Error string `json:"error"`
 		}
-		json.Unmarshal(body, &e)
+		apiAnswer := json.Unmarshal(body, &e) == nil && e.Error != ""
 		switch resp.StatusCode {
 		case http.StatusUnauthorized:
 			return ErrUnauthorized
 		case http.StatusNotFound:
+			// The admin API says what was not found; a 404 without its
+			// JSON comes from a server where the API is not mounted.
+			if !apiAnswer {
+				return ErrAPIOff
+			}
 			return fmt.Errorf("%w: %s", ErrNotFound, e.Error)
 		}
 		if e.Error == "" {

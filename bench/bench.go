@@ -14,6 +14,8 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -30,6 +32,8 @@ import (
 	"time"
 
 	"golang.org/x/term"
+
+	"github.com/duet-rtc/duet/internal/cli"
 )
 
 // Options are a run's settings, all from flags.
@@ -44,6 +48,9 @@ type Options struct {
 	Warmup     time.Duration // relay, setup: unmeasured time first
 	Hold       time.Duration // idle: time held after every socket is joined
 	Waves      int           // attacks: times the attack is run against the same server
+	Spread     time.Duration // storm: a member comes back within this long of losing its socket
+	StormWait  time.Duration // storm: bound on the wait for every member, from the first loss
+	ReadyFile  string        // storm: created once every socket is joined (the cue to kill the server)
 	Window     int           // relay: messages in flight per direction
 	Rate       float64       // relay: messages/s over the run (0: as fast as possible)
 	Tick       time.Duration // relay with a rate: shortest sleep of a paced sender
@@ -57,6 +64,12 @@ type Options struct {
 	MaxConns   int           // hard bound on sockets
 	JSON       string        // write the summary as JSON to this file ("-": stdout)
 	Quiet      bool          // no progress line
+	Insecure   bool          // wss://: do not verify the server's certificate
+	CAFile     string        // wss://: PEM roots to verify the server with (empty: the system's)
+	Resume     bool          // wss://: resume TLS sessions (a session cache per worker)
+	Curve      string        // wss://: the one key exchange to offer ("": Go's default list)
+
+	tlsConf *tls.Config // built from Insecure, CAFile and Resume by check
 
 	worker int    // >= 0 in a worker process
 	runID  string // names this run's rooms and ids, shared by its workers
@@ -66,29 +79,40 @@ type Options struct {
 const perWorkerLimit = 19000
 
 func (o *Options) sockets() int {
-	if o.holds() {
+	if o.usesConns() {
 		return o.Conns
 	}
 	return 2 * o.Pairs
 }
 
 func (o *Options) pairs() int {
-	if o.holds() {
+	if o.usesConns() {
 		return o.Conns / 2
 	}
 	return o.Pairs
 }
 
+// usesConns reports whether --conns (not --pairs) sizes the scenario.
+func (o *Options) usesConns() bool { return o.holds() || o.Scenario == "storm" }
+
 // holds reports whether the scenario holds --conns sockets and reads the
 // server's memory: idle and the attacks.
 func (o *Options) holds() bool { return o.Scenario == "idle" || attackBytes(o.Scenario) != nil }
 
-func parse(args []string, stderr io.Writer) (*Options, error) {
+// usageError is a mistake in the command line: reported with a pointer
+// to --help rather than the whole usage.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+
+// parse reads duet bench's command line. A mistake is returned wrapped in
+// usageError; --help prints the usage on w and returns flag.ErrHelp.
+func parse(args []string, w io.Writer) (*Options, error) {
 	o := &Options{worker: -1}
 	fs := flag.NewFlagSet("duet bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(w)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, `usage: duet bench SCENARIO [flags]
+		fmt.Fprintln(fs.Output(), `usage: duet bench SCENARIO [flags]
 
 Scenarios:
   idle    hold --conns sockets joined to rooms in pairs; report server RSS and
@@ -103,13 +127,24 @@ Scenarios:
           server RSS per socket (what the attacker's bytes cost the server)
   attack-byte
           hold --conns sockets that each send one byte of a frame header
+  storm   --conns sockets join rooms in pairs as duet's SDKs do (resumable,
+          with a call session) and wait; when the server is killed and
+          restarted (by a script: --ready-file says when), each comes back
+          within --spread of losing its socket and rejoins with its resume
+          token; report the time until every member is back, the outage per
+          member, and any stop received (a resumed call must never see one)
+  handshake
+          --parallel dialers connect to a wss:// (or https://) URL, complete a
+          TLS handshake and close, back to back; report handshakes/s, their
+          latency and, with --server-pid, handshakes per server CPU-second
+          (--tls-resume: resume sessions from the tickets of earlier ones)
   report  write docs/benchmarks.md from a comparison's JSON summaries
           (see scripts/bench-compare.sh)
 
 The server must not rate-limit the generator: run duet with --rate-limit 0.
 
 Flags:`)
-		fs.PrintDefaults()
+		cli.PrintFlags(fs.Output(), fs)
 	}
 	var urls, sources, pids, metrics string
 	fs.StringVar(&o.Protocol, "protocol", "duet", "server protocol: duet, peerjs or bare")
@@ -120,6 +155,9 @@ Flags:`)
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "relay, setup: measured time")
 	fs.DurationVar(&o.Warmup, "warmup", 2*time.Second, "relay, setup: time before measuring")
 	fs.DurationVar(&o.Hold, "hold", 5*time.Second, "idle: time to hold every socket before reading the server's memory")
+	fs.DurationVar(&o.Spread, "spread", time.Second, "storm: each member reconnects at a random moment within this long of losing its socket")
+	fs.DurationVar(&o.StormWait, "storm-wait", 2*time.Minute, "storm: give up on members not back this long after the first loss")
+	fs.StringVar(&o.ReadyFile, "ready-file", "", "storm: create this file once every socket has joined")
 	fs.IntVar(&o.Waves, "waves", 1, "attack-*: run the attack this many times in a row against the same server (a later wave reuses memory an earlier one left)")
 	fs.IntVar(&o.Window, "window", 16, "relay: messages in flight per direction of a pair")
 	fs.Float64Var(&o.Rate, "rate", 0, "relay: total messages/s to offer (0: as fast as the server accepts)")
@@ -127,26 +165,37 @@ Flags:`)
 	fs.IntVar(&o.SDPBytes, "sdp-bytes", 5120, "setup: size of the offer and answer SDP")
 	fs.IntVar(&o.Workers, "workers", 0, "worker processes (0: one per 9,000 sockets; 1: in this process)")
 	fs.StringVar(&sources, "source-ips", "", "source addresses for the workers, comma-separated or a range like 127.0.0.10-127.0.0.40 (default: 127.0.0.10 upward when several workers dial a loopback server)")
-	fs.IntVar(&o.Parallel, "parallel", 64, "dials in flight per worker")
+	fs.IntVar(&o.Parallel, "parallel", 64, "dials in flight per worker (handshake: dialers per worker)")
 	fs.StringVar(&pids, "server-pid", "", "server process IDs whose RSS to read (idle), comma-separated")
 	fs.StringVar(&metrics, "metrics", "", "duet /metrics URLs for goroutine counts (idle), comma-separated (default: derived from --url for duet)")
 	fs.DurationVar(&o.Timeout, "timeout", 10*time.Minute, "hard bound on the whole run")
 	fs.IntVar(&o.MaxConns, "max-conns", 200000, "hard bound on sockets")
 	fs.StringVar(&o.JSON, "json", "", "also write the summary as JSON to this file (- for stdout)")
 	fs.BoolVar(&o.Quiet, "quiet", false, "no progress line")
+	fs.BoolVar(&o.Insecure, "insecure", false, "wss://: do not verify the server's certificate (a self-signed test server)")
+	fs.StringVar(&o.CAFile, "ca", "", "wss://: PEM file of the certificates to trust for the server (default: the system's)")
+	fs.BoolVar(&o.Resume, "tls-resume", false, "wss://: keep session tickets and resume TLS sessions on later connections")
+	fs.StringVar(&o.Curve, "tls-curve", "", "wss://: offer only this key exchange: x25519, p256 or x25519mlkem768 (default: Go's list, post-quantum hybrid first)")
 	fs.IntVar(&o.worker, "worker-index", -1, "internal: run as worker N of a run")
 	fs.StringVar(&o.runID, "run-id", "", "internal: the run's name, shared by its workers")
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
-			fs.Usage()
-			return nil, flag.ErrHelp
-		}
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help" || args[0] == "help") {
 		fs.Usage()
-		return nil, errors.New("a scenario is required: idle, relay, setup, attack-header or attack-byte")
+		return nil, flag.ErrHelp
+	}
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		return nil, &usageError{errors.New("a scenario comes first: idle, relay, setup, attack-header, attack-byte, handshake or storm")}
 	}
 	o.Scenario = args[0]
-	if err := fs.Parse(args[1:]); err != nil {
+	pos, err := cli.Parse(fs, args[1:])
+	if err == nil {
+		err = cli.NoArgs(fs, args[1:], pos)
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		fs.Usage()
 		return nil, err
+	}
+	if err != nil {
+		return nil, &usageError{err}
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
@@ -157,7 +206,6 @@ Flags:`)
 		}
 		o.URLs = append(o.URLs, u)
 	}
-	var err error
 	if o.Sources, err = parseSources(sources); err != nil {
 		return nil, fmt.Errorf("--source-ips: %w", err)
 	}
@@ -172,7 +220,11 @@ Flags:`)
 	if len(o.Metrics) == 0 && o.Protocol == "duet" {
 		for _, u := range o.URLs {
 			if pu, err := url.Parse(u); err == nil {
-				o.Metrics = append(o.Metrics, "http://"+pu.Host+"/metrics")
+				scheme := "http://"
+				if pu.Scheme == "wss" {
+					scheme = "https://"
+				}
+				o.Metrics = append(o.Metrics, scheme+pu.Host+"/metrics")
 			}
 		}
 	}
@@ -181,9 +233,9 @@ Flags:`)
 
 func (o *Options) check() error {
 	switch o.Scenario {
-	case "idle", "relay", "setup", "attack-header", "attack-byte":
+	case "idle", "relay", "setup", "attack-header", "attack-byte", "handshake", "storm":
 	default:
-		return fmt.Errorf("unknown scenario %q: idle, relay, setup, attack-header or attack-byte", o.Scenario)
+		return fmt.Errorf("unknown scenario %q: idle, relay, setup, attack-header, attack-byte, handshake or storm", o.Scenario)
 	}
 	if _, err := dialectFor(o.Protocol); err != nil {
 		return err
@@ -195,9 +247,9 @@ func (o *Options) check() error {
 		return errors.New("--cross needs at least two URLs")
 	}
 	switch {
-	case o.holds() && (o.Conns < 2 || o.Conns%2 != 0):
+	case o.usesConns() && (o.Conns < 2 || o.Conns%2 != 0):
 		return fmt.Errorf("--conns must be an even number of at least 2, got %d", o.Conns)
-	case !o.holds() && o.Pairs < 1:
+	case !o.usesConns() && o.Pairs < 1:
 		return fmt.Errorf("--pairs must be at least 1, got %d", o.Pairs)
 	case o.sockets() > o.MaxConns:
 		return fmt.Errorf("%d sockets exceed --max-conns %d", o.sockets(), o.MaxConns)
@@ -209,6 +261,10 @@ func (o *Options) check() error {
 		return fmt.Errorf("--parallel must be at least 1, got %d", o.Parallel)
 	case o.Timeout <= 0:
 		return errors.New("--timeout must be positive")
+	}
+	var err error
+	if o.tlsConf, err = o.clientTLS(); err != nil {
+		return err
 	}
 	if o.Workers == 0 {
 		o.Workers = (o.sockets() + 8999) / 9000
@@ -280,9 +336,13 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "report" {
 		return reportMain(args[1:], stdout, stderr)
 	}
-	o, err := parse(args, stderr)
+	o, err := parse(args, stdout)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
+	}
+	var ue *usageError
+	if errors.As(err, &ue) {
+		return cli.Fail(stderr, "duet bench", ue.err)
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "duet bench:", err)
@@ -324,13 +384,15 @@ type event struct {
 
 // result is one worker's figures.
 type result struct {
-	Connected   int64   `json:"connected"`
-	ConnectSecs float64 `json:"connect_secs"`
-	Count       int64   `json:"count"`
-	Bytes       int64   `json:"bytes"`
-	Errors      int64   `json:"errors"`
-	FirstError  string  `json:"first_error,omitempty"`
-	Lat         *hist   `json:"lat,omitempty"`
+	Connected   int64        `json:"connected"`
+	ConnectSecs float64      `json:"connect_secs"`
+	Count       int64        `json:"count"`
+	Bytes       int64        `json:"bytes"`
+	Resumed     int64        `json:"resumed,omitempty"`
+	Storm       *stormResult `json:"storm,omitempty"`
+	Errors      int64        `json:"errors"`
+	FirstError  string       `json:"first_error,omitempty"`
+	Lat         *hist        `json:"lat,omitempty"`
 }
 
 // worker runs its share of the pairs. ready is called once its sockets are
@@ -343,10 +405,28 @@ func worker(ctx context.Context, o *Options, idx int, run string, ready func(), 
 	if len(o.Sources) > 0 {
 		src = o.Sources[idx%len(o.Sources)]
 	}
-	dl := &dialer{d: d, urls: o.URLs, cross: o.Cross, src: src, run: run, worker: idx}
+	dl := &dialer{d: d, urls: o.URLs, cross: o.Cross, src: src, tls: o.tlsConf, run: run, worker: idx}
 	t0 := time.Now()
+	if o.Scenario == "storm" {
+		members := stormConnect(ctx, o, dl, first, end-first, cn)
+		connected, secs := cn.connected.Load(), time.Since(t0).Seconds()
+		ready()
+		var r *result
+		select {
+		case <-goCh:
+			r = storm(ctx, o, dl, members, cn)
+		case <-ctx.Done():
+			r = &result{}
+		}
+		r.Connected, r.ConnectSecs = connected, secs
+		r.Errors, r.FirstError = cn.errs.get()
+		return r
+	}
 	join := o.Scenario == "idle" || o.Scenario == "relay"
-	pairs := dl.connectAll(ctx, first, end-first, o.Parallel, join, &cn.connected, &cn.errs)
+	var pairs []*pair
+	if o.Scenario != "handshake" {
+		pairs = dl.connectAll(ctx, first, end-first, o.Parallel, join, &cn.connected, &cn.errs)
+	}
 	if p := attackBytes(o.Scenario); p != nil {
 		attack(pairs, p, cn)
 	}
@@ -369,6 +449,8 @@ func worker(ctx context.Context, o *Options, idx int, run string, ready func(), 
 	case "setup":
 		r.Lat, r.Count = setup(ctx, o, d, pairs, start, cn, run, idx)
 		closeAll(pairs)
+	case "handshake":
+		r.Lat, r.Count, r.Resumed = handshakes(ctx, o, src, start, cn)
 	}
 	r.Errors, r.FirstError = cn.errs.get()
 	return r
@@ -465,7 +547,7 @@ func Run(ctx context.Context, o *Options, args []string, stderr io.Writer) (*Sum
 			return nil, err
 		}
 	}
-	if s.Connected == 0 {
+	if s.Connected == 0 && o.Scenario != "handshake" {
 		return nil, fmt.Errorf("no socket connected: %s", s.FirstError)
 	}
 	return s, nil
@@ -511,7 +593,7 @@ func runWave(ctx context.Context, o *Options, args []string, stderr io.Writer, s
 				c, d, e = c+h.last.Connected, d+h.last.Done, e+h.last.Errors
 			}
 		}
-		unit := map[string]string{"idle": "", "relay": " messages", "setup": " setups"}[o.Scenario]
+		unit := map[string]string{"idle": "", "relay": " messages", "setup": " setups", "storm": " members back", "handshake": " handshakes"}[o.Scenario]
 		line := fmt.Sprintf("%d/%d sockets", c, o.sockets())
 		if unit != "" {
 			line += fmt.Sprintf(", %d%s", d, unit)
@@ -530,8 +612,17 @@ func runWave(ctx context.Context, o *Options, args []string, stderr io.Writer, s
 			return fmt.Errorf("connecting: %w", ctx.Err())
 		}
 	}
+	if o.ReadyFile != "" {
+		if err := os.WriteFile(o.ReadyFile, []byte("ready\n"), 0o644); err != nil {
+			return err
+		}
+	}
 	for _, h := range hs {
 		h.start()
+	}
+	cpu := make(chan float64, 1)
+	if o.Scenario == "handshake" && last {
+		go func() { cpu <- measureCPU(ctx, o) }()
 	}
 	if o.holds() {
 		select {
@@ -539,7 +630,7 @@ func runWave(ctx context.Context, o *Options, args []string, stderr io.Writer, s
 		case <-ctx.Done():
 		}
 		if last {
-			s.idleFigures(base, readServers(o))
+			s.idleFigures(o, base, readServers(o))
 		}
 		for _, h := range hs {
 			h.stop()
@@ -559,8 +650,36 @@ func runWave(ctx context.Context, o *Options, args []string, stderr io.Writer, s
 	}
 	if last {
 		s.merge(o, results)
+		if o.Scenario == "handshake" {
+			s.cpuFigures(<-cpu)
+		}
 	}
 	return nil
+}
+
+// measureCPU reads the servers' CPU time over the measured window (the
+// warm-up after the start, then the duration); -1 when it cannot.
+func measureCPU(ctx context.Context, o *Options) float64 {
+	sleep := func(d time.Duration) bool {
+		select {
+		case <-time.After(d):
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	if !sleep(o.Warmup) {
+		return -1
+	}
+	c0 := cpuSeconds(o.ServerPIDs)
+	if !sleep(o.Duration) || c0 < 0 {
+		return -1
+	}
+	c1 := cpuSeconds(o.ServerPIDs)
+	if c1 < 0 {
+		return -1
+	}
+	return c1 - c0
 }
 
 func startProcess(ctx context.Context, h *handle, i int, run string, args []string, stderr io.Writer, mu *sync.Mutex) error {
@@ -654,4 +773,34 @@ func showProgress(o *Options, w io.Writer, line func() string) func() {
 		}
 	}()
 	return func() { close(done); wg.Wait() }
+}
+
+// clientTLS is the TLS configuration of wss:// dials.
+func (o *Options) clientTLS() (*tls.Config, error) {
+	c := &tls.Config{InsecureSkipVerify: o.Insecure} //nolint:gosec // a flag for test servers
+	if o.CAFile != "" {
+		pem, err := os.ReadFile(o.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("--ca: %w", err)
+		}
+		c.RootCAs = x509.NewCertPool()
+		if !c.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--ca: no PEM certificate in %s", o.CAFile)
+		}
+	}
+	if o.Resume {
+		c.ClientSessionCache = tls.NewLRUClientSessionCache(o.sockets())
+	}
+	switch o.Curve {
+	case "":
+	case "x25519":
+		c.CurvePreferences = []tls.CurveID{tls.X25519}
+	case "p256":
+		c.CurvePreferences = []tls.CurveID{tls.CurveP256}
+	case "x25519mlkem768":
+		c.CurvePreferences = []tls.CurveID{tls.X25519MLKEM768}
+	default:
+		return nil, fmt.Errorf("--tls-curve: unknown key exchange %q (x25519, p256 or x25519mlkem768)", o.Curve)
+	}
+	return c, nil
 }

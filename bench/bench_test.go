@@ -3,6 +3,13 @@ package bench
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -188,7 +195,7 @@ func TestFlags(t *testing.T) {
 		args []string
 		want string
 	}{
-		{nil, "a scenario is required"},
+		{nil, "a scenario comes first"},
 		{[]string{"dance"}, "unknown scenario"},
 		{[]string{"idle", "--conns", "3"}, "even number"},
 		{[]string{"relay", "--pairs", "0"}, "--pairs must be at least 1"},
@@ -225,5 +232,104 @@ func TestHist(t *testing.T) {
 	}
 	if h.quantile(1) != 100*time.Millisecond {
 		t.Errorf("max quantile = %v", h.quantile(1))
+	}
+}
+
+// TestWSS: the generator speaks wss://, and its handshake scenario counts
+// full and resumed TLS handshakes and the server's CPU per handshake.
+func TestWSS(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testserver.Config()
+	cfg.RateLimit = 0
+	cfg.TLSCert, cfg.TLSKey = writeCert(t, dir)
+	srv := testserver.Start(t, cfg, server.Options{})
+	url := strings.Replace(srv.URL("App"), "ws://", "wss://", 1)
+	o := quick(t, "idle", "duet", url)
+	o.Insecure = true
+	o.tlsConf, _ = o.clientTLS()
+	o.ServerPIDs = []int{os.Getpid()}
+	s, err := Run(context.Background(), o, nil, testWriter{t})
+	if err != nil || s.Errors != 0 || s.Connected != 40 {
+		t.Fatalf("idle over wss: %v %+v", err, s)
+	}
+	for _, resume := range []bool{false, true} {
+		args := []string{"handshake", "--url", url, "--insecure", "--parallel", "4", "--duration", "500ms",
+			"--warmup", "100ms", "--server-pid", strconv.Itoa(os.Getpid()), "--timeout", "60s"}
+		if resume {
+			args = append(args, "--tls-resume")
+		}
+		o, err := parse(args, testWriter{t})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Quiet = true
+		s, err := Run(context.Background(), o, nil, testWriter{t})
+		if err != nil || s.Errors != 0 || s.PerSec <= 0 || s.P50 <= 0 {
+			t.Fatalf("handshakes (resume %v): %v %+v", resume, err, s)
+		}
+		// With --tls-resume only a dialer's first handshake is a full one.
+		if n := int64(s.PerSec*s.Duration + 0.5); resume && (s.Resumed == 0 || s.Resumed < n-4) || !resume && s.Resumed != 0 {
+			t.Errorf("resume %v: %d of %d handshakes resumed", resume, s.Resumed, n)
+		}
+		if s.ServerCPU <= 0 || s.PerCore <= 0 {
+			t.Errorf("no server CPU figures: %+v", s)
+		}
+	}
+}
+
+func writeCert(t *testing.T, dir string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "bench"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, _ := x509.MarshalECPrivateKey(key)
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
+	return certFile, keyFile
+}
+
+// TestStorm: members in calls lose their server, which comes back on its
+// address; every one rejoins within the spread, learns its partner's
+// session again, and none hears stop.
+func TestStorm(t *testing.T) {
+	cfg := testserver.Config()
+	cfg.RateLimit = 0
+	cfg.DrainTimeout = 10 * time.Millisecond // the drain closes every socket at once
+	srv := testserver.Start(t, cfg, server.Options{})
+	ready := filepath.Join(t.TempDir(), "ready")
+	o, err := parse([]string{"storm", "--url", srv.URL("App"), "--conns", "40", "--workers", "1", "--spread", "300ms",
+		"--storm-wait", "30s", "--ready-file", ready, "--timeout", "60s"}, testWriter{t})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Quiet = true
+	res := make(chan *Summary, 1)
+	go func() {
+		s, err := Run(context.Background(), o, nil, testWriter{t})
+		if err != nil {
+			t.Error(err)
+		}
+		res <- s
+	}()
+	wstest.Eventually(t, "every member joined", func() bool { _, err := os.Stat(ready); return err == nil })
+	srv.Stop(t)
+	testserver.StartOn(t, srv.Addr, cfg, server.Options{})
+	s := <-res
+	if s == nil {
+		t.FailNow()
+	}
+	var b strings.Builder
+	s.print(&b)
+	t.Log(b.String())
+	if s.StormLost != 40 || s.StormBack != 40 || s.StormStops != 0 || s.StormKnowPartner != 40 || s.Errors != 0 {
+		t.Fatalf("storm: %+v", s)
 	}
 }

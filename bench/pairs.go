@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -49,6 +50,7 @@ type dialer struct {
 	urls   []string
 	cross  bool
 	src    net.IP
+	tls    *tls.Config // for wss:// URLs
 	run    string
 	worker int
 }
@@ -71,7 +73,7 @@ func (dl *dialer) connectPair(ctx context.Context, p int) (*pair, error) {
 		if err != nil {
 			return nil, err
 		}
-		c, err := dialWS(ctx, u, dl.src)
+		c, err := dialWS(ctx, u, dl.src, dl.tls)
 		if err != nil {
 			if pr.a != nil {
 				pr.a.c.close()

@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/duet-rtc/duet/internal/cli"
 )
 
 // reportTargets are the servers of a comparison, in table order: the file
@@ -25,7 +27,7 @@ var reportTargets = []struct{ key, title string }{
 // reportMain writes docs/benchmarks.md from a comparison's JSON files.
 func reportMain(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("duet bench report", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard)
 	dir := fs.String("dir", "", "directory of <scenario>-<target>.json summaries")
 	out := fs.String("out", "-", "markdown file to write (- for stdout)")
 	machine := fs.String("machine", "", "machine description file (free text, included as is)")
@@ -33,11 +35,17 @@ func reportMain(args []string, stdout, stderr io.Writer) int {
 	clusterDir := fs.String("cluster-dir", "", "directory of scripts/bench-cluster.sh summaries (optional)")
 	command := fs.String("command", "scripts/bench-compare.sh", "the command that reproduces the report")
 	svgDir := fs.String("svg-dir", "", "directory to write the plots to, as bench-memory.svg and bench-latency.svg (default: --out's directory; none with --out -)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	pos, err := cli.Parse(fs, args)
+	if err == nil {
+		err = cli.NoArgs(fs, args, pos)
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(stdout, "usage: duet bench report --dir DIR [--out FILE] [flags]\n\nflags:")
+		cli.PrintFlags(stdout, fs)
+		return 0
+	}
+	if err != nil {
+		return cli.Fail(stderr, "duet bench report", err)
 	}
 	if *dir == "" {
 		fmt.Fprintln(stderr, "duet bench report: --dir is required")

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -35,15 +36,16 @@ type conn struct {
 // errClosed is returned by read when the server sent a close frame.
 var errClosed = errors.New("closed by server")
 
-// dialWS opens a WebSocket to rawURL (ws://host:port/path?query), binding the
-// local address to src when it is not nil.
-func dialWS(ctx context.Context, rawURL string, src net.IP) (*conn, error) {
+// dialWS opens a WebSocket to rawURL (ws:// or wss://host:port/path?query),
+// binding the local address to src when it is not nil. A wss:// URL is
+// dialled with tc (nil: the system's roots).
+func dialWS(ctx context.Context, rawURL string, src net.IP, tc *tls.Config) (*conn, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, err
 	}
-	if u.Scheme != "ws" {
-		return nil, fmt.Errorf("bench: only ws:// URLs are supported, got %q", rawURL)
+	if u.Scheme != "ws" && u.Scheme != "wss" {
+		return nil, fmt.Errorf("bench: only ws:// and wss:// URLs are supported, got %q", rawURL)
 	}
 	d := net.Dialer{}
 	if src != nil {
@@ -52,6 +54,14 @@ func dialWS(ctx context.Context, rawURL string, src net.IP) (*conn, error) {
 	nc, err := d.DialContext(ctx, "tcp", u.Host)
 	if err != nil {
 		return nil, err
+	}
+	if u.Scheme == "wss" {
+		tlsc := tls.Client(nc, clientTLS(tc, u.Hostname()))
+		if err := tlsc.HandshakeContext(ctx); err != nil {
+			nc.Close()
+			return nil, fmt.Errorf("bench: TLS handshake: %w", err)
+		}
+		nc = tlsc
 	}
 	c := &conn{nc: nc, rbuf: make([]byte, 512)}
 	if _, err := rand.Read(c.mask[:]); err != nil {
@@ -292,4 +302,18 @@ func (c *conn) close() error {
 	_, _ = c.nc.Write(frame)
 	c.wmu.Unlock()
 	return c.nc.Close()
+}
+
+// clientTLS is tc for a connection to host: a copy with the server name set
+// when tc names none (it shares tc's session cache).
+func clientTLS(tc *tls.Config, host string) *tls.Config {
+	if tc == nil {
+		return &tls.Config{ServerName: host}
+	}
+	if tc.ServerName != "" || tc.InsecureSkipVerify {
+		return tc
+	}
+	c := tc.Clone()
+	c.ServerName = host
+	return c
 }

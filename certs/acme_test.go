@@ -2,6 +2,7 @@ package certs_test
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -59,6 +60,9 @@ func TestACMETLSALPN01(t *testing.T) {
 	n := startNode(t, cfg, tlsLn, nil)
 
 	first := n.handshake(t, p.Roots)
+	if _, ok := first.PublicKey.(*ecdsa.PublicKey); !ok {
+		t.Fatalf("the ACME certificate has a %T key; ECDSA is the default (cheaper handshakes)", first.PublicKey)
+	}
 	if got := n.logs.String(); !strings.Contains(got, "ACME TLS-ALPN-01 challenge") || strings.Contains(got, "HTTP-01") {
 		t.Fatalf("want a TLS-ALPN-01 challenge and no other; duet logged:\n%s", got)
 	}

@@ -76,7 +76,7 @@ func New(cfg config.Config, opts Options) (*Source, error) {
 	var err error
 	switch s.Mode {
 	case config.TLSOff:
-		return s, nil
+		return s, nil // no session tickets either
 	case config.TLSFiles:
 		var fc *fileCert
 		if fc, err = loadFileCert(cfg.TLSCert, cfg.TLSKey, opts.Logger); err == nil {
@@ -100,7 +100,38 @@ func New(cfg config.Config, opts Options) (*Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w (%s): %w", ErrNoCertificate, s.Mode, err)
 	}
+	if err := s.sessionTickets(cfg, opts); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// sessionTickets gives s.TLS session ticket keys derived from the
+// configured secret, or from one kept in the data directory. Without
+// either (no file configured, no data directory to be had) crypto/tls's
+// own keys are used: random per process, so that no session outlives a
+// restart.
+func (s *Source) sessionTickets(cfg config.Config, opts Options) error {
+	rotation := cfg.TLSTicketRotation
+	if rotation <= 0 {
+		rotation = 24 * time.Hour
+	}
+	dataDir := func() (string, error) {
+		if s.DataDir != "" {
+			return s.DataDir, nil
+		}
+		return DataDir(cfg.DataDir, opts.Getenv)
+	}
+	t, err := newTickets(cfg.TLSTicketSecretFile, rotation, dataDir, opts.Now, opts.Logger)
+	switch {
+	case err != nil && cfg.TLSTicketSecretFile != "":
+		return err
+	case err != nil:
+		opts.Logger.Warn("no data directory for the TLS session ticket secret: sessions resume only until this process ends", "err", err)
+		return nil
+	}
+	t.install(s.TLS)
+	return nil
 }
 
 // FromFiles is the TLS configuration for a certificate and key in PEM

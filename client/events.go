@@ -72,8 +72,10 @@ type MeshPeer struct {
 	Reconnecting bool   `json:"reconnecting"`
 }
 
-// Leaved: the server confirmed a leave (Ant Media's spelling).
-type Leaved struct{ Room string }
+// Leaved: the server confirmed a leave (Ant Media's spelling), or took
+// this client out of the room: Reason is "kicked" when an operator removed
+// it (see the Reason* constants; "" from servers that do not say).
+type Leaved struct{ Room, Reason string }
 
 // Start: a partner joined the room; this peer makes the offer.
 // PeerSession is the joiner's call-session id, when it sent one.
@@ -353,7 +355,7 @@ func decodeEvent(frame []byte) (ev Event, ok bool, err error) {
 		case notifyPeerReconnected:
 			return PeerReconnected{Room: m.StreamID, Peer: m.Peer}, true, nil
 		case protocol.NotifyLeaved:
-			return Leaved{Room: m.StreamID}, true, nil
+			return Leaved{Room: m.StreamID, Reason: decodeExt(frame).Reason}, true, nil
 		case protocol.NotifyServerWillStop:
 			return ServerWillStop{}, true, nil
 		}

@@ -80,6 +80,12 @@ func (c *Cluster) waitBucket(ctx context.Context) error {
 				return nil
 			}
 		}
+		if isAPIError(err, jsReplicasNotSupported) {
+			// A configuration NATS will never accept: say so now
+			// rather than after StartTimeout.
+			return fmt.Errorf("%w: %d replicas of the membership bucket need a NATS cluster of %d JetStream servers (%w)",
+				ErrReplicasUnsupported, c.opt.Replicas, c.opt.Replicas, err)
+		}
 		hint := startHint(err)
 		if ctx.Err() != nil {
 			return fmt.Errorf("cluster: membership bucket %q not ready after %v: %w (%s)",
@@ -110,6 +116,10 @@ func startHint(err error) string {
 	}
 	return "see the NATS server's log"
 }
+
+// jsReplicasNotSupported is JetStream's error code for a replicated stream
+// asked of a server that is not part of a cluster.
+const jsReplicasNotSupported jetstream.ErrorCode = 10074
 
 // jsInsufficientResources is JetStream's error code for a stream it cannot
 // place (more replicas than servers, or no space).

@@ -10,6 +10,10 @@ var (
 	// ErrBadNodeID is returned by New for a node id that cannot be a NATS
 	// subject token.
 	ErrBadNodeID = errors.New("cluster: node id must match [A-Za-z0-9_-]{1,64}")
+	// ErrReplicasUnsupported is returned by New when the bucket asks for
+	// more than one replica of a NATS server that is not clustered: no
+	// retry can make that work.
+	ErrReplicasUnsupported = errors.New("cluster: more than one replica asked of a NATS server that is not clustered")
 
 	// Why a node is not ready (Ready).
 	ErrNotConnected = errors.New("cluster: not connected to NATS")

@@ -2,6 +2,7 @@ package cluster_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -86,4 +87,26 @@ func TestStartGivesUp(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 	t.Logf("gave up after %v: %v", time.Since(began).Round(10*time.Millisecond), err)
+}
+
+// TestReplicasBeyondAServerFailAtOnce: three replicas asked of one NATS
+// server that is not clustered can never be placed. New says so at once,
+// with the cause, instead of retrying until StartTimeout and blaming a
+// leader election.
+func TestReplicasBeyondAServerFailAtOnce(t *testing.T) {
+	ns := startNATS(t)
+	began := time.Now()
+	c, err := cluster.New(context.Background(), cluster.Options{
+		URL: ns.URL(), NodeID: "r3", Replicas: 3, StartTimeout: time.Minute, Logger: testLogger(t, "r3"),
+	})
+	if err == nil {
+		c.Close()
+		t.Fatal("New succeeded with 3 replicas on one NATS server")
+	}
+	if !errors.Is(err, cluster.ErrReplicasUnsupported) || !strings.Contains(err.Error(), "not supported in non-clustered mode") {
+		t.Fatalf("err = %v, want ErrReplicasUnsupported with NATS's reason", err)
+	}
+	if took := time.Since(began); took > 10*time.Second {
+		t.Errorf("New took %v to give up; a permanent error should end it at once", took)
+	}
 }

@@ -8,6 +8,9 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -24,7 +27,10 @@ type Config struct {
 	TLSACMECARoot  string   `yaml:"tls_acme_ca_root" help:"PEM file of CA certificates to trust for the ACME directory's HTTPS, for a private or test CA (empty: the system's)"`
 	TLSHSTS        string   `yaml:"tls_hsts" help:"Strict-Transport-Security on HTTPS responses: auto (one year with ACME certificates, none otherwise), off, or a max-age such as 8760h"`
 	HTTPListen     string   `yaml:"http_listen" help:"address of a plain-HTTP listener that redirects to HTTPS and answers ACME HTTP-01 challenges, e.g. :80 (empty: none)"`
-	DataDir        string   `yaml:"data_dir" help:"directory for state kept across restarts: the self-signed certificate, the ACME account and certificates, the TURN secret (empty: $STATE_DIRECTORY under systemd, else the user's config directory + /duet)"`
+	DataDir        string   `yaml:"data_dir" help:"directory for state kept across restarts: the self-signed certificate, the ACME account and certificates, the TURN secret, the TLS session ticket secret (empty: $STATE_DIRECTORY under systemd, else the user's config directory + /duet)"`
+
+	TLSTicketSecretFile string        `yaml:"tls_ticket_secret_file" help:"file with the secret TLS session ticket keys are derived from (16 bytes or more); give every node of a cluster the same file so that clients resume their TLS sessions on any node (empty: a random secret made once and kept in data_dir)"`
+	TLSTicketRotation   time.Duration `yaml:"tls_ticket_rotation" help:"how often the TLS session ticket key changes (1h to 168h); tickets of older keys are still accepted for 7 days"`
 
 	MaxMessageBytes int           `yaml:"max_message_bytes" help:"largest accepted WebSocket message in bytes"`
 	SendQueueBytes  int           `yaml:"send_queue_bytes" help:"bytes queued for a slow reader before it is disconnected"`
@@ -109,6 +115,7 @@ func Default() Config {
 		Listen:             ":5080",
 		TLSACMECA:          "https://acme-v02.api.letsencrypt.org/directory",
 		TLSHSTS:            "auto",
+		TLSTicketRotation:  24 * time.Hour,
 		MaxMessageBytes:    256 << 10,
 		SendQueueBytes:     1 << 20,
 		MaxRoomsPerConn:    16,
@@ -154,54 +161,62 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{field}, args...)...))
 	}
 	if c.Listen == "" {
-		bad("listen", "must not be empty")
+		bad("listen", "must not be empty; write host:port, e.g. :5080 or 127.0.0.1:5080")
+	} else if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		example := ":5080"
+		if _, err := strconv.Atoi(c.Listen); err == nil {
+			example = ":" + c.Listen
+		}
+		bad("listen", "%q is not host:port; write e.g. %s", c.Listen, example)
 	}
 	c.validateTLS(bad)
 	if c.MaxMessageBytes < 1024 {
-		bad("max_message_bytes", "must be at least 1024, got %d", c.MaxMessageBytes)
+		bad("max_message_bytes", "%d is below the smallest, 1024; write e.g. 262144", c.MaxMessageBytes)
 	}
 	if c.SendQueueBytes < c.MaxMessageBytes {
-		bad("send_queue_bytes", "must be at least max_message_bytes (%d), got %d", c.MaxMessageBytes, c.SendQueueBytes)
+		bad("send_queue_bytes", "%d is less than max_message_bytes (%d); write at least that, e.g. %d", c.SendQueueBytes, c.MaxMessageBytes, 4*c.MaxMessageBytes)
 	}
 	if c.MaxRoomsPerConn < 1 {
-		bad("max_rooms_per_conn", "must be at least 1, got %d", c.MaxRoomsPerConn)
+		bad("max_rooms_per_conn", "%d is below 1; write e.g. 16", c.MaxRoomsPerConn)
 	}
 	if c.MaxConnections < 0 {
-		bad("max_connections", "must not be negative, got %d", c.MaxConnections)
+		bad("max_connections", "%d is negative; write 0 for no limit, or e.g. 100000", c.MaxConnections)
 	}
 	if c.RateLimit < 0 {
-		bad("rate_limit", "must not be negative, got %g", c.RateLimit)
+		bad("rate_limit", "%g is negative; write 0 for no limit, or e.g. 50", c.RateLimit)
 	}
 	if c.RateLimit > 0 && c.RateBurst < 1 {
-		bad("rate_burst", "must be at least 1 when rate_limit is set, got %d", c.RateBurst)
+		bad("rate_burst", "%d is below 1 while rate_limit is set; write e.g. 200", c.RateBurst)
 	}
+	def := Default()
 	for _, d := range []struct {
-		name string
-		v    time.Duration
-	}{{"idle_timeout", c.IdleTimeout}, {"ping_interval", c.PingInterval}, {"write_timeout", c.WriteTimeout},
-		{"probe_timeout", c.ProbeTimeout}, {"drain_timeout", c.DrainTimeout}} {
+		name     string
+		v, write time.Duration
+	}{{"idle_timeout", c.IdleTimeout, def.IdleTimeout}, {"ping_interval", c.PingInterval, def.PingInterval},
+		{"write_timeout", c.WriteTimeout, def.WriteTimeout}, {"probe_timeout", c.ProbeTimeout, def.ProbeTimeout},
+		{"drain_timeout", c.DrainTimeout, def.DrainTimeout}} {
 		if d.v <= 0 {
-			bad(d.name, "must be positive, got %s", d.v)
+			bad(d.name, "%s is not positive; write e.g. %s", short(d.v), short(d.write))
 		}
 	}
 	if c.ReconnectGrace < 0 || c.ReconnectGrace > MaxReconnectGrace {
-		bad("reconnect_grace", "must be between 0 (off) and %s, got %s", MaxReconnectGrace, c.ReconnectGrace)
+		bad("reconnect_grace", "%s is out of range; write 0 (off) up to %s, e.g. 30s", short(c.ReconnectGrace), short(MaxReconnectGrace))
 	}
 	if c.MaxHeldSeats < 0 {
-		bad("max_held_seats", "must be 0 (no limit) or more, got %d", c.MaxHeldSeats)
+		bad("max_held_seats", "%d is negative; write 0 for no limit, or e.g. %d", c.MaxHeldSeats, Default().MaxHeldSeats)
 	}
 	if c.MaxHeldPerIP < 0 {
-		bad("max_held_seats_per_ip", "must be 0 (no limit) or more, got %d", c.MaxHeldPerIP)
+		bad("max_held_seats_per_ip", "%d is negative; write 0 for no limit, or e.g. %d", c.MaxHeldPerIP, Default().MaxHeldPerIP)
 	}
 	c.validateMaxPeers(bad)
 	if c.MaxHeldBytes < 0 {
-		bad("max_held_bytes", "must be 0 (no limit) or more, got %d", c.MaxHeldBytes)
+		bad("max_held_bytes", "%d is negative; write 0 for no limit, or e.g. %d", c.MaxHeldBytes, Default().MaxHeldBytes)
 	}
 	if c.PingInterval > 0 && c.IdleTimeout > 0 && c.IdleTimeout <= c.PingInterval {
-		bad("idle_timeout", "must be longer than ping_interval (%s), got %s", c.PingInterval, c.IdleTimeout)
+		bad("idle_timeout", "%s is not longer than ping_interval (%s); write e.g. %s", short(c.IdleTimeout), short(c.PingInterval), short(3*c.PingInterval))
 	}
 	if c.StunURI != "" && !hasAnyPrefix(c.StunURI, "stun:", "stuns:", "turn:", "turns:") {
-		bad("stun_uri", "must start with stun:, stuns:, turn: or turns:, got %q", c.StunURI)
+		bad("stun_uri", "%q does not start with stun:, stuns:, turn: or turns:; write e.g. stun:stun.example.com:3478", c.StunURI)
 	}
 	c.validateSecurity(bad)
 	c.validateTURN(bad)
@@ -209,27 +224,29 @@ func (c *Config) Validate() error {
 	switch c.LogFormat {
 	case "auto", "json", "text":
 	default:
-		bad("log_format", "must be auto, json or text, got %q", c.LogFormat)
+		bad("log_format", "%q is not auto, json or text", c.LogFormat)
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
-		bad("log_level", "must be debug, info, warn or error, got %q", c.LogLevel)
+		bad("log_level", "%q is not debug, info, warn or error", c.LogLevel)
 	}
 	if c.NATSURL != "" && c.NATSEmbedded {
-		bad("nats_url", "set nats_url or nats_embedded, not both")
+		bad("nats_url", "%q and nats_embedded: true both choose the NATS server; keep one", c.NATSURL)
 	}
 	if c.NATSKVReplicas < 1 || c.NATSKVReplicas > 5 {
-		bad("nats_kv_replicas", "must be between 1 and 5, got %d", c.NATSKVReplicas)
+		bad("nats_kv_replicas", "%d is out of range; write 1 to 5 (3 on a three-server NATS cluster)", c.NATSKVReplicas)
+	} else if c.NATSEmbedded && c.NATSKVReplicas > 1 {
+		bad("nats_kv_replicas", "%d needs a NATS cluster of %d servers, but nats_embedded runs one; write 1", c.NATSKVReplicas, c.NATSKVReplicas)
 	}
 	if c.NodeID != "" && !validNodeID(c.NodeID) {
-		bad("node_id", "must be 1 to 64 of [A-Za-z0-9_-], got %q", c.NodeID)
+		bad("node_id", "%q is not 1 to 64 of A-Z a-z 0-9 _ -; write e.g. duet-1", c.NodeID)
 	}
 	if c.NATSStartTimeout < time.Second {
-		bad("nats_start_timeout", "must be at least 1s, got %s", c.NATSStartTimeout)
+		bad("nats_start_timeout", "%s is below 1s; write e.g. 1m", short(c.NATSStartTimeout))
 	}
 	if c.NodeDeadAfter < 500*time.Millisecond {
-		bad("node_dead_after", "must be at least 500ms, got %s", c.NodeDeadAfter)
+		bad("node_dead_after", "%s is below 500ms; write e.g. 1.5s", short(c.NodeDeadAfter))
 	}
 	return errors.Join(errs...)
 }
@@ -253,4 +270,16 @@ func hasAnyPrefix(s string, prefixes ...string) bool {
 		}
 	}
 	return false
+}
+
+// short writes d as it would be typed: 2h rather than 2h0m0s.
+func short(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }

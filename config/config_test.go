@@ -98,7 +98,7 @@ func TestInvalidValuesNameTheField(t *testing.T) {
 		{[]string{"--turn-bandwidth", "100"}, nil, "turn_bandwidth"},
 		{[]string{"--turn-allowed-peers", "10.0.0.0/33"}, nil, "turn_allowed_peers"},
 		{[]string{"--token-secret", "short"}, nil, "token_secret"},
-		{[]string{"--turn-enabled", "--turn-secret", "fifteen-bytes!!"}, nil, "turn_secret: must be at least 16 bytes"},
+		{[]string{"--turn-enabled", "--turn-secret", "fifteen-bytes!!"}, nil, "turn_secret: 15 bytes is too short"},
 		{[]string{"--tls-self-signed", "--tls-hsts", "8760h"}, nil, "tls_hsts"},
 		{[]string{"--max-held-seats", "-1"}, nil, "max_held_seats"},
 		{[]string{"--max-held-seats-per-ip", "-1"}, nil, "max_held_seats_per_ip"},
@@ -149,5 +149,48 @@ func TestReconnectGrace(t *testing.T) {
 		if err != nil || c.ReconnectGrace != tc.want {
 			t.Errorf("%v %v: reconnect_grace = %v, %v; want %v", tc.args, tc.env, c.ReconnectGrace, err, tc.want)
 		}
+	}
+}
+
+// TestListsInEveryForm: a list setting is a YAML list or one
+// comma-separated string, in the file as in the environment and flags.
+func TestListsInEveryForm(t *testing.T) {
+	want := "https://a.example|https://b.example"
+	for _, file := range []string{
+		"allowed_origins: [https://a.example, https://b.example]\n",
+		"allowed_origins:\n  - https://a.example\n  - https://b.example\n",
+		"allowed_origins: https://a.example,https://b.example\n",
+		"allowed_origins: \"https://a.example, https://b.example\"\n",
+	} {
+		path := filepath.Join(t.TempDir(), "duet.yaml")
+		os.WriteFile(path, []byte(file), 0o600)
+		c, err := load(t, []string{"--config", path}, nil)
+		if err != nil || strings.Join(c.AllowedOrigins, "|") != want {
+			t.Errorf("%q: %q, %v", file, c.AllowedOrigins, err)
+		}
+	}
+	c, err := load(t, []string{"--allowed-origins", "https://a.example, https://b.example"}, nil)
+	if err != nil || strings.Join(c.AllowedOrigins, "|") != want {
+		t.Errorf("flag: %q, %v", c.AllowedOrigins, err)
+	}
+	// An empty value in the file clears a list.
+	path := filepath.Join(t.TempDir(), "duet.yaml")
+	os.WriteFile(path, []byte("allowed_origins:\n"), 0o600)
+	if c, err := load(t, []string{"--config", path}, map[string]string{}); err != nil || len(c.AllowedOrigins) != 0 {
+		t.Errorf("empty: %q, %v", c.AllowedOrigins, err)
+	}
+}
+
+// TestFileValuesParseLikeFlags: the file's values mean what the same text
+// means as a flag.
+func TestFileValuesParseLikeFlags(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "duet.yaml")
+	os.WriteFile(path, []byte("idle_timeout: 1m30s\nrate_limit: 12.5\ntls_self_signed: true\nmax_connections: 7\nlisten: \"5080\"\n"), 0o600)
+	c, err := load(t, []string{"--config", path}, nil)
+	if err == nil || err.Error() != `listen: "5080" is not host:port; write e.g. :5080` {
+		t.Errorf("listen 5080: %v", err)
+	}
+	if c.IdleTimeout != 90*time.Second || c.RateLimit != 12.5 || !c.TLSSelfSigned || c.MaxConnections != 7 || c.Listen != "5080" {
+		t.Errorf("%+v", c)
 	}
 }

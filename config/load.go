@@ -1,18 +1,15 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"os"
 	"reflect"
 	"strconv"
 	"strings"
 	"time"
 
-	"go.yaml.in/yaml/v3"
+	"github.com/duet-rtc/duet/internal/cli"
 )
 
 // EnvPrefix starts every environment variable duet reads.
@@ -22,65 +19,43 @@ const EnvPrefix = "DUET_"
 // flags' defaults are c's current values, so call it on Default().
 func FlagSet(fs *flag.FlagSet, c *Config) {
 	eachField(c, func(key, help string, v reflect.Value) {
-		name := strings.ReplaceAll(key, "_", "-")
-		usage := fmt.Sprintf("%s (env %s)", help, envName(key))
-		switch p := v.Addr().Interface().(type) {
-		case *string:
-			fs.StringVar(p, name, *p, usage)
-		case *int:
-			fs.IntVar(p, name, *p, usage)
-		case *float64:
-			fs.Float64Var(p, name, *p, usage)
-		case *bool:
-			fs.BoolVar(p, name, *p, usage)
-		case *time.Duration:
-			fs.DurationVar(p, name, *p, usage)
-		case *[]string:
-			fs.Var((*listValue)(p), name, usage)
-		default:
-			panic("config: unsupported field type " + v.Type().String())
-		}
+		fs.Var(newField(v), flagName(key), fmt.Sprintf("%s (env %s)", help, envName(key)))
 	})
 }
 
 // Load builds the configuration for args (without the program and
 // subcommand names): defaults, then the YAML file named by --config, then
-// DUET_* variables from getenv, then the flags. It returns flag.ErrHelp
-// when -h or --help was asked for, after printing usage to fs's output.
+// DUET_* variables from getenv, then the flags. fs may hold flags of the
+// caller's own (healthcheck's --url); Load adds --config and one flag per
+// setting. It prints nothing: it returns flag.ErrHelp when -h or --help
+// was asked for, a command-line mistake as one of the cli package's errors
+// (cli.IsUsage), and invalid settings joined, each naming its key.
 func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, error) {
 	c := Default()
 	var path string
 	fs.StringVar(&path, "config", getenv(EnvPrefix+"CONFIG"), "YAML configuration file (env DUET_CONFIG)")
 	FlagSet(fs, &c)
 
-	// The file comes before the environment and the flags, so find its
-	// name first without applying anything else.
-	for _, a := range args {
-		if a == "--" {
-			break
-		}
-		if v, ok := strings.CutPrefix(strings.TrimLeft(a, "-"), "config="); ok && strings.HasPrefix(a, "-") {
-			path = v
-		}
+	// The file comes before the environment and the flags, but its name is
+	// a flag: parse once for it (and for mistakes, before reading a file),
+	// then start again from the defaults and parse again last.
+	pos, err := cli.Parse(fs, args)
+	if err != nil {
+		return c, err
 	}
-	for i, a := range args {
-		if (a == "--config" || a == "-config") && i+1 < len(args) {
-			path = args[i+1]
-		}
+	if err := cli.NoArgs(fs, args, pos); err != nil {
+		return c, err
 	}
+	c = Default()
 	if path != "" {
 		if err := loadFile(path, &c); err != nil {
 			return c, err
 		}
 	}
 	var errs []error
-	fs.VisitAll(func(f *flag.Flag) {
-		if f.Name == "config" {
-			return
-		}
-		key := strings.ReplaceAll(f.Name, "-", "_")
-		if v := getenv(envName(key)); v != "" {
-			if err := fs.Set(f.Name, v); err != nil {
+	eachField(&c, func(key, _ string, v reflect.Value) {
+		if s := getenv(envName(key)); s != "" {
+			if err := newField(v).Set(s); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", envName(key), err))
 			}
 		}
@@ -88,24 +63,13 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, 
 	if err := errors.Join(errs...); err != nil {
 		return c, err
 	}
-	if err := fs.Parse(args); err != nil {
+	if _, err := cli.Parse(fs, args); err != nil {
 		return c, err
 	}
 	return c, c.Validate()
 }
 
-func loadFile(path string, c *Config) error {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("config file: %w", err)
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("config file %s: %w", path, err)
-	}
-	return nil
-}
+func flagName(key string) string { return strings.ReplaceAll(key, "_", "-") }
 
 func envName(key string) string { return EnvPrefix + strings.ToUpper(key) }
 
@@ -122,24 +86,108 @@ func eachField(c *Config, fn func(key, help string, v reflect.Value)) {
 	}
 }
 
-// listValue is a comma-separated list flag.
-type listValue []string
-
-func (l *listValue) String() string {
-	if l == nil {
-		return ""
-	}
-	return strings.Join(*l, ",")
+// field is one Config field as a flag.Value. Flags, DUET_* variables and
+// the YAML file all set a field through it, so a value means the same and
+// is refused in the same words wherever it comes from.
+type field struct {
+	v   reflect.Value
+	def string // the value when it was made: the example in messages
 }
 
-func (l *listValue) Set(s string) error {
-	*l = nil
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			*l = append(*l, p)
+func newField(v reflect.Value) *field {
+	f := &field{v: v}
+	f.def = f.String()
+	return f
+}
+
+// Kind is the form of the field's values.
+func (f *field) Kind() cli.Kind {
+	if f == nil || !f.v.IsValid() {
+		return cli.KindOther
+	}
+	switch f.v.Addr().Interface().(type) {
+	case *string:
+		return cli.KindString
+	case *int:
+		return cli.KindInt
+	case *float64:
+		return cli.KindFloat
+	case *bool:
+		return cli.KindBool
+	case *[]string:
+		return cli.KindList
+	}
+	if f.v.Type() == reflect.TypeFor[durationType]() {
+		return cli.KindDuration
+	}
+	panic("config: unsupported field type " + f.v.Type().String())
+}
+
+// IsBoolFlag makes a boolean field a flag that needs no value.
+func (f *field) IsBoolFlag() bool { return f.Kind() == cli.KindBool }
+
+// Get returns the field's value.
+func (f *field) Get() any { return f.v.Interface() }
+
+func (f *field) String() string {
+	if f == nil || !f.v.IsValid() {
+		return ""
+	}
+	switch x := f.v.Interface().(type) {
+	case []string:
+		return strings.Join(x, ",")
+	case float64:
+		return strconv.FormatFloat(x, 'g', -1, 64)
+	}
+	return fmt.Sprint(f.v.Interface())
+}
+
+// Set parses s into the field. A list is comma-separated; its entries are
+// trimmed and empty ones dropped.
+func (f *field) Set(s string) error {
+	k := f.Kind()
+	bad := func() error { return errors.New(cli.Expect(k, s, f.def)) }
+	switch k {
+	case cli.KindString:
+		f.v.SetString(s)
+	case cli.KindInt:
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil {
+			return bad()
 		}
+		f.v.SetInt(int64(n))
+	case cli.KindFloat:
+		x, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+		if err != nil {
+			return bad()
+		}
+		f.v.SetFloat(x)
+	case cli.KindBool:
+		b, err := strconv.ParseBool(strings.TrimSpace(s))
+		if err != nil {
+			return bad()
+		}
+		f.v.SetBool(b)
+	case cli.KindDuration:
+		d, err := parseDuration(s)
+		if err != nil {
+			return bad()
+		}
+		f.v.SetInt(int64(d))
+	case cli.KindList:
+		f.v.Set(reflect.ValueOf(splitList(s)))
 	}
 	return nil
+}
+
+func splitList(s string) []string {
+	var l []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			l = append(l, p)
+		}
+	}
+	return l
 }
 
 // Describe lists every setting with its default, for documentation.
@@ -147,17 +195,23 @@ func Describe() []Setting {
 	c := Default()
 	var out []Setting
 	eachField(&c, func(key, help string, v reflect.Value) {
-		def := fmt.Sprint(v.Interface())
-		if l, ok := v.Interface().([]string); ok {
-			def = strings.Join(l, ",")
-		}
-		if s, ok := v.Interface().(float64); ok {
-			def = strconv.FormatFloat(s, 'g', -1, 64)
-		}
-		out = append(out, Setting{Key: key, Flag: "--" + strings.ReplaceAll(key, "_", "-"), Env: envName(key), Default: def, Help: help})
+		out = append(out, Setting{Key: key, Flag: "--" + flagName(key), Env: envName(key), Default: newField(v).String(), Help: help})
 	})
 	return out
 }
 
 // Setting describes one configuration field.
 type Setting struct{ Key, Flag, Env, Default, Help string }
+
+// Keys lists the YAML keys of every setting.
+func Keys() []string {
+	var keys []string
+	for _, s := range Describe() {
+		keys = append(keys, s.Key)
+	}
+	return keys
+}
+
+type durationType = time.Duration
+
+func parseDuration(s string) (time.Duration, error) { return time.ParseDuration(strings.TrimSpace(s)) }

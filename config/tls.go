@@ -54,8 +54,11 @@ func (c *Config) HSTSMaxAge() time.Duration {
 // validateTLS checks the certificate sources, the HTTP redirect listener and
 // HSTS.
 func (c *Config) validateTLS(bad func(field, format string, args ...any)) {
+	if c.TLSTicketRotation < time.Hour || c.TLSTicketRotation > 7*24*time.Hour {
+		bad("tls_ticket_rotation", "must be between 1h and 168h, got %s", c.TLSTicketRotation)
+	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
-		bad("tls_cert", "tls_cert and tls_key must be set together")
+		bad("tls_cert", "tls_cert and tls_key go together; set both (PEM files), or neither")
 	}
 	modes := 0
 	for _, on := range []bool{c.TLSCert != "", c.TLSSelfSigned, len(c.TLSACMEDomains) > 0} {
@@ -72,37 +75,37 @@ func (c *Config) validateTLS(bad func(field, format string, args ...any)) {
 		}
 	}
 	if u, err := url.Parse(c.TLSACMECA); err != nil || u.Scheme != "https" || u.Host == "" {
-		bad("tls_acme_ca", "must be an https:// URL, got %q", c.TLSACMECA)
+		bad("tls_acme_ca", "%q is not an https:// URL; write e.g. https://acme-v02.api.letsencrypt.org/directory", c.TLSACMECA)
 	}
 	if c.TLSACMEEmail != "" && (!strings.Contains(c.TLSACMEEmail, "@") || strings.ContainsAny(c.TLSACMEEmail, " \t,<>")) {
-		bad("tls_acme_email", "must be one e-mail address, got %q", c.TLSACMEEmail)
+		bad("tls_acme_email", "%q is not one e-mail address; write e.g. ops@example.com", c.TLSACMEEmail)
 	}
 	if c.TLSACMECARoot != "" {
 		if _, err := os.Stat(c.TLSACMECARoot); err != nil {
-			bad("tls_acme_ca_root", "%v", err)
+			bad("tls_acme_ca_root", "%q cannot be read: %v", c.TLSACMECARoot, unwrapPath(err))
 		}
 	}
 	switch c.TLSHSTS {
 	case "auto", "off":
 	default:
 		if d, err := time.ParseDuration(c.TLSHSTS); err != nil || d <= 0 {
-			bad("tls_hsts", "must be auto, off or a positive duration such as 8760h, got %q", c.TLSHSTS)
+			bad("tls_hsts", "%q is not auto, off or a positive duration; write e.g. 8760h", c.TLSHSTS)
 		} else if c.TLSSelfSigned {
 			// A browser that has seen HSTS refuses the click-through a
 			// self-signed certificate needs: the site would be locked.
-			bad("tls_hsts", "%q with tls_self_signed would lock browsers out (HSTS forbids accepting a self-signed certificate); use auto or off", c.TLSHSTS)
+			bad("tls_hsts", "%q with tls_self_signed would lock browsers out (HSTS forbids accepting a self-signed certificate); write auto or off", c.TLSHSTS)
 		}
 	}
 	if c.HTTPListen != "" {
 		_, port, err := net.SplitHostPort(c.HTTPListen)
 		switch {
 		case err != nil || port == "":
-			bad("http_listen", "must be host:port, got %q", c.HTTPListen)
+			bad("http_listen", "%q is not host:port; write e.g. :80", c.HTTPListen)
 		case c.TLSMode() == TLSOff:
 			bad("http_listen", "redirects to HTTPS: set tls_self_signed, tls_acme_domains or tls_cert/tls_key too")
 		default:
 			if _, lport, err := net.SplitHostPort(c.Listen); err == nil && lport == port && port != "0" {
-				bad("http_listen", "must use another port than listen (%s)", c.Listen)
+				bad("http_listen", "%q uses the port of listen (%s); write another, e.g. :80", c.HTTPListen, c.Listen)
 			}
 		}
 	}

@@ -44,13 +44,13 @@ func TestTLSValidation(t *testing.T) {
 		{[]string{"--tls-acme-domains", "localhost"}, "tls_acme_domains"},
 		{[]string{"--tls-acme-domains", "*.example.com"}, "tls_acme_domains"},
 		{[]string{"--tls-acme-domains", "203.0.113.7"}, "tls_acme_domains"},
-		{[]string{"--tls-acme-domains", "a.example.com", "--tls-acme-ca", "http://ca.example/dir"}, "tls_acme_ca: must be an https://"},
+		{[]string{"--tls-acme-domains", "a.example.com", "--tls-acme-ca", "http://ca.example/dir"}, "tls_acme_ca: \"http://ca.example/dir\" is not an https:// URL"},
 		{[]string{"--tls-acme-domains", "a.example.com", "--tls-acme-email", "ops example.com"}, "tls_acme_email"},
 		{[]string{"--tls-acme-domains", "a.example.com", "--tls-acme-ca-root", missing}, "tls_acme_ca_root"},
 		{[]string{"--tls-hsts", "sometimes"}, "tls_hsts"},
 		{[]string{"--http-listen", ":80"}, "http_listen: redirects to HTTPS"},
-		{[]string{"--tls-self-signed", "--http-listen", "80"}, "http_listen: must be host:port"},
-		{[]string{"--tls-self-signed", "--listen", ":8443", "--http-listen", "127.0.0.1:8443"}, "http_listen: must use another port"},
+		{[]string{"--tls-self-signed", "--http-listen", "80"}, "http_listen: \"80\" is not host:port"},
+		{[]string{"--tls-self-signed", "--listen", ":8443", "--http-listen", "127.0.0.1:8443"}, "uses the port of listen"},
 	} {
 		_, err := load(t, tc.args, nil)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

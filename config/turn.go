@@ -11,20 +11,20 @@ import (
 func (c *Config) validateTURN(bad func(field, format string, args ...any)) {
 	if c.TurnTLSListen != "" {
 		if _, port, err := net.SplitHostPort(c.TurnTLSListen); err != nil || port == "" {
-			bad("turn_tls_listen", "must be host:port, got %q", c.TurnTLSListen)
+			bad("turn_tls_listen", "%q is not host:port; write e.g. :5349", c.TurnTLSListen)
 		}
 		if !c.TurnEnabled {
-			bad("turn_tls_listen", "needs turn_enabled (or duet turn)")
+			bad("turn_tls_listen", "%q needs turn_enabled: true (or duet turn)", c.TurnTLSListen)
 		}
 		if c.TLSMode() == TLSOff {
-			bad("turn_tls_listen", "needs a certificate: tls_cert and tls_key, tls_self_signed or tls_acme_domains")
+			bad("turn_tls_listen", "%q needs a certificate: set tls_cert and tls_key, tls_self_signed or tls_acme_domains", c.TurnTLSListen)
 		}
 		if _, port, _ := net.SplitHostPort(c.TurnTLSListen); c.TurnTLSListen == c.TurnListen && port != "0" {
-			bad("turn_tls_listen", "must differ from turn_listen (%s), whose TCP port speaks plain TURN", c.TurnListen)
+			bad("turn_tls_listen", "%q is turn_listen too, whose TCP port speaks plain TURN; write another, e.g. :5349", c.TurnTLSListen)
 		}
 	}
 	if c.TurnHost != "" && !validHostName(c.TurnHost) {
-		bad("turn_host", "must be a host name or IP address without a port, got %q", c.TurnHost)
+		bad("turn_host", "%q is not a host name or IP address without a port; write e.g. turn.example.com", c.TurnHost)
 	}
 }
 

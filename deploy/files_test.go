@@ -26,6 +26,7 @@ var checkedBy = map[string]string{
 	"../Dockerfile":                 "TestImage",
 	"../.dockerignore":              "TestImage",
 	"../scripts/release.sh":         "TestRelease",
+	"../scripts/sdk-pack.sh":        "TestRelease",
 }
 
 // TestEveryDeployFileIsChecked fails for a file under deploy/ that no test

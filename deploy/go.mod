@@ -5,6 +5,7 @@ go 1.26.8
 require (
 	github.com/compose-spec/compose-go/v2 v2.16.2
 	github.com/duet-rtc/duet v0.0.0
+	github.com/duet-rtc/duet/client v0.0.0
 	github.com/gorilla/websocket v1.5.3
 	github.com/nats-io/nats-server/v2 v2.15.2
 	k8s.io/api v0.37.2
@@ -17,6 +18,7 @@ require (
 	github.com/distribution/reference v0.5.0 // indirect
 	github.com/docker/go-connections v0.4.0 // indirect
 	github.com/docker/go-units v0.5.0 // indirect
+	github.com/duet-rtc/duet/protocol v0.0.0 // indirect
 	github.com/fxamacker/cbor/v2 v2.9.1 // indirect
 	github.com/go-logr/logr v1.4.3 // indirect
 	github.com/go-viper/mapstructure/v2 v2.4.0 // indirect
@@ -71,4 +73,8 @@ require (
 	sigs.k8s.io/structured-merge-diff/v6 v6.4.2 // indirect
 )
 
-replace github.com/duet-rtc/duet => ../
+replace (
+	github.com/duet-rtc/duet => ../
+	github.com/duet-rtc/duet/client => ../client
+	github.com/duet-rtc/duet/protocol => ../protocol
+)

@@ -36,12 +36,13 @@ func TestRelease(t *testing.T) {
 	t.Logf("release.sh built two targets in %s", time.Since(began).Round(time.Second))
 
 	sums := readChecksums(t, filepath.Join(dist, "checksums.txt"))
-	var want []string
+	sdk := "duet-rtc-sdk-" + strings.TrimPrefix(releaseVersion, "v") + ".tgz"
+	want := []string{sdk}
 	for _, arch := range []string{"amd64", "arm64"} {
 		base := "duet_" + strings.TrimPrefix(releaseVersion, "v") + "_linux_" + arch
 		want = append(want, base+".tar.gz", base+".sbom.cdx.json")
 	}
-	files, _ := filepath.Glob(filepath.Join(dist, "duet_*"))
+	files, _ := filepath.Glob(filepath.Join(dist, "duet*"))
 	var got []string
 	for _, f := range files {
 		got = append(got, filepath.Base(f))
@@ -60,6 +61,8 @@ func TestRelease(t *testing.T) {
 			t.Errorf("%s: checksum mismatch", name)
 		}
 	}
+
+	checkSDKPackage(t, filepath.Join(dist, sdk))
 
 	for _, arch := range []string{"amd64", "arm64"} {
 		base := "duet_" + strings.TrimPrefix(releaseVersion, "v") + "_linux_" + arch
@@ -93,6 +96,48 @@ func TestRelease(t *testing.T) {
 		if v != want {
 			t.Errorf("%s: duet version = %+v, want %+v", arch, v, want)
 		}
+	}
+}
+
+// checkSDKPackage: the browser SDK's npm package file holds the SDK's
+// files, the license and a package.json of the release's version.
+// (web's TestSDKPackage installs such a file and makes a call with it.)
+func checkSDKPackage(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	var pkg struct{ Name, Version, Types string }
+	tr := tar.NewReader(zr)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, h.Name)
+		if h.Name == "package/package.json" {
+			if err := json.NewDecoder(tr).Decode(&pkg); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	slices.Sort(names)
+	want := []string{"package/LICENSE", "package/duet.d.ts", "package/duet.js", "package/package.json", "package/path.js", "package/peer.js", "package/socket.js"}
+	if !slices.Equal(names, want) {
+		t.Errorf("%s holds %v, want %v", path, names, want)
+	}
+	if pkg.Name != "@duet-rtc/sdk" || pkg.Version != strings.TrimPrefix(releaseVersion, "v") || pkg.Types != "./duet.d.ts" {
+		t.Errorf("%s: package.json %+v", path, pkg)
 	}
 }
 

@@ -32,7 +32,7 @@ trap 'rm -rf "$work"' EXIT
 bench() { # bench LABEL REV
   echo "measuring $1 (RUNS=$RUNS, faults $FAULTS)" >&2
   DUET_GAP_RUNS="$RUNS" DUET_GAP_FAULTS="$FAULTS" DUET_GAP_SDK_REV="$2" \
-    go test ./web -run '^$' -bench MediaGaps -benchtime 1x -timeout 120m -count 1 | tee "$work/$1.txt" | grep '^GAP' >&2
+    go test ./e2e -run '^$' -bench MediaGaps -benchtime 1x -timeout 120m -count 1 | tee "$work/$1.txt" | grep '^GAP' >&2
 }
 [ -n "$BEFORE" ] && bench before "$BEFORE"
 bench now ""

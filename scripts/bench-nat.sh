@@ -22,7 +22,7 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
 echo "measuring (RUNS=$RUNS per topology)" >&2
-DUET_NAT_RUNS="$RUNS" go test ./web -run '^$' -bench NATFirstFrame -benchtime 1x -timeout 60m -count 1 \
+DUET_NAT_RUNS="$RUNS" go test ./e2e -run '^$' -bench NATFirstFrame -benchtime 1x -timeout 60m -count 1 \
   | tee "$work/out.txt" | grep '^FIRSTFRAME' >&2
 
 name() {

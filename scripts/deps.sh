@@ -11,8 +11,8 @@ fi
 
 browsers=""
 command -v chromium >/dev/null 2>&1 || browsers="$browsers chromium"
-# Firefox for the cross-browser tests (web/firefox_test.go), driven by
-# puppeteer-core (web/test) over WebDriver BiDi.
+# Firefox for the cross-browser tests (e2e/firefox_test.go), driven by
+# puppeteer-core (e2e/js) over WebDriver BiDi.
 command -v firefox-esr >/dev/null 2>&1 || command -v firefox >/dev/null 2>&1 || browsers="$browsers firefox-esr"
 if [ -n "$browsers" ]; then
   echo "deps: installing$browsers from Debian packages"
@@ -30,6 +30,8 @@ command -v podman >/dev/null 2>&1 || missing="$missing podman"
 command -v qemu-aarch64 >/dev/null 2>&1 || missing="$missing qemu-user"
 command -v systemd-analyze >/dev/null 2>&1 || missing="$missing systemd"
 command -v file >/dev/null 2>&1 || missing="$missing file"
+# internal/tlsrec checks its record layer against OpenSSL's s_client.
+command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
 command -v nft >/dev/null 2>&1 || missing="$missing nftables" # the NAT lab's NATs and firewalls
 if [ -n "$missing" ]; then
   echo "deps: installing$missing from Debian packages"
@@ -39,13 +41,17 @@ if [ -n "$missing" ]; then
 fi
 
 # Installed again whenever the lock file changed since the last install.
-if [ -f web/test/package.json ] && ! cmp -s web/test/package-lock.json web/test/node_modules/.duet-installed-lock; then
+if [ -f e2e/js/package.json ] && ! cmp -s e2e/js/package-lock.json e2e/js/node_modules/.duet-installed-lock; then
   echo "deps: installing npm packages for the browser tests"
-  (cd web/test && npm ci --no-audit --no-fund --loglevel=error && cp package-lock.json node_modules/.duet-installed-lock)
+  (cd e2e/js && npm ci --no-audit --no-fund --loglevel=error && cp package-lock.json node_modules/.duet-installed-lock)
 fi
 if [ -f bench/peerjs/package.json ] && [ ! -d bench/peerjs/node_modules ]; then
   echo "deps: installing the PeerJS server for the benchmark tests"
   (cd bench/peerjs && npm ci --no-audit --no-fund --loglevel=error)
 fi
-go mod download
-(cd deploy && go mod download)
+# Each module's own requirements (GOWORK=off: in the workspace, go mod
+# download would fetch every module the workspace's larger graph names,
+# tests of dependencies included). go.work lists the first two.
+GOWORK=off go mod download
+(cd client && GOWORK=off go mod download)
+(cd deploy && GOWORK=off go mod download)

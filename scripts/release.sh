@@ -3,7 +3,9 @@
 # -trimpath) for each of linux, darwin and windows on amd64 and arm64, with
 # LICENSE and README.md, as .tar.gz (.zip for windows); a CycloneDX SBOM of
 # each binary (cyclonedx-gomod, from the module list the binary records);
-# and checksums.txt with the SHA-256 of every file.
+# the browser SDK as an npm package file of the same version
+# (duet-rtc-sdk-VERSION.tgz, scripts/sdk-pack.sh); and checksums.txt with
+# the SHA-256 of every file.
 #
 #   VERSION=v1.2.3 scripts/release.sh                    # or: make release
 #   TARGETS="linux/amd64 linux/arm64" DIST=/tmp/out scripts/release.sh
@@ -26,7 +28,7 @@ CYCLONEDX="github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod@v1.10.0"
 case "$VERSION" in *[!A-Za-z0-9._+-]*) echo "release: VERSION $VERSION has characters a file name should not" >&2; exit 2 ;; esac
 mkdir -p "$DIST"
 DIST="$(cd "$DIST" && pwd)"
-rm -f "$DIST"/duet_* "$DIST"/checksums.txt
+rm -f "$DIST"/duet_* "$DIST"/duet-rtc-sdk-*.tgz "$DIST"/checksums.txt
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
@@ -63,5 +65,7 @@ PY
   echo "release: $target"
 done
 
-(cd "$DIST" && find . -maxdepth 1 -type f -name 'duet_*' -printf '%f\n' | LC_ALL=C sort | xargs sha256sum > checksums.txt)
+echo "release: $(VERSION="$VERSION" DIST="$DIST" scripts/sdk-pack.sh)"
+
+(cd "$DIST" && find . -maxdepth 1 -type f \( -name 'duet_*' -o -name 'duet-rtc-sdk-*.tgz' \) -printf '%f\n' | LC_ALL=C sort | xargs sha256sum > checksums.txt)
 echo "release: $(ls "$DIST" | wc -l) files in $DIST"

@@ -108,6 +108,10 @@ func (c *conn) join(m *protocol.Message) {
 		c.sendError(protocol.ErrTooManyRooms, id)
 		return
 	}
+	if !in && !c.admitJoin(m, id) {
+		c.joinOutcome(id, false, access.Grant{})
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*c.srv.cfg.ProbeTimeout+5*time.Second)
 	defer cancel()
 	// Authorize before the room is touched: a refused join takes no seat
@@ -134,7 +138,10 @@ func (c *conn) join(m *protocol.Message) {
 	c.busy.Store(true)
 	info := c.joinInfo(m)
 	info.Again, info.Prelude = in, c.icePrelude(id, grant)
-	err := c.srv.rooms.Join(ctx, c, hub.Key{App: c.app, Stream: id}, info)
+	var err error
+	// A join may wait for members' answers to a probe: outside the reader
+	// pool, so that their sockets can be read meanwhile.
+	c.Outside(func() { err = c.srv.rooms.Join(ctx, c, hub.Key{App: c.app, Stream: id}, info) })
 	c.busy.Store(false)
 	if errors.Is(err, hub.ErrRemoved) {
 		// An operator removed the socket meanwhile: join afresh.

@@ -25,6 +25,7 @@ import (
 	"github.com/duet-rtc/duet/config"
 	"github.com/duet-rtc/duet/hub"
 	"github.com/duet-rtc/duet/ice"
+	"github.com/duet-rtc/duet/internal/tlsrec"
 	"github.com/duet-rtc/duet/internal/ws"
 	"github.com/duet-rtc/duet/metrics"
 	"github.com/duet-rtc/duet/protocol"
@@ -60,6 +61,13 @@ type Options struct {
 	TLS *tls.Config
 	// HSTS is the Strict-Transport-Security value of HTTPS responses ("": none).
 	HSTS string
+	// MaxPending bounds connections between accept and their upgrade or
+	// first answer (TLS handshakes, HTTP requests); more wait in the
+	// kernel's accept queue. 0: 1024.
+	MaxPending int
+	// MaxReaders and MaxWriters bound the goroutines reading and writing
+	// sockets at once (package ws). 0: 1024.
+	MaxReaders, MaxWriters int
 	// TURNTLS, with TLS, shares the HTTPS port with TURN over TLS: the
 	// connections that are TURN go to it (see turnMux).
 	TURNTLS TURNHandler
@@ -83,6 +91,14 @@ type Server struct {
 	hsts     string
 	turnTLS  TURNHandler // nil: the HTTPS port is HTTPS only
 	eng      *ws.Engine  // runs every socket; closed by Drain
+
+	tlsPool    *tlsrec.Pool // buffers of wss:// sockets' record layer
+	tlsMetrics *metrics.TLS
+
+	gate        atomic.Pointer[gate] // connections between accept and upgrade; set by Serve
+	gateSize    int
+	admit       admission
+	loadMetrics *metrics.Load
 
 	own *hub.Local // the backend New made (nil when Options.Rooms was given); closed after a drain
 
@@ -143,9 +159,16 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		peers:    cfg.PeerLimits(),
 		closed:   make(chan struct{}),
 		own:      own,
-		tls:      tlsCfg,
 		hsts:     opts.HSTS,
+		gateSize: opts.MaxPending,
 		turnTLS:  opts.TURNTLS,
+	}
+	if s.gateSize <= 0 {
+		s.gateSize = defaultGateSize
+	}
+	if tlsCfg != nil {
+		s.tls = tlsrec.ServerConfig(tlsCfg)
+		s.tlsPool = tlsrec.NewPool()
 	}
 	if s.ice == nil {
 		s.ice = ice.FromConfig(cfg)
@@ -159,6 +182,8 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		return metrics.ResumeStats{Held: st.Held, Resumes: st.Resumes, Expiries: st.Expiries, KeptBytes: st.KeptBytes,
 			RefusedPerIP: st.HoldLimits[hub.CapPerAddr], RefusedTotal: st.HoldLimits[hub.CapTotal], EndedKept: st.HoldLimits[hub.CapKept]}
 	})
+	s.tlsMetrics = metrics.RegisterTLS(reg)
+	s.loadMetrics = metrics.RegisterLoad(reg, s.loadSample)
 	s.origin = originChecker(cfg.AllowedOrigins)
 	s.eng = ws.NewEngine(ws.Options{
 		MaxMessageBytes: cfg.MaxMessageBytes,
@@ -166,6 +191,8 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		PingInterval:    cfg.PingInterval,
 		IdleTimeout:     cfg.IdleTimeout,
 		WriteTimeout:    cfg.WriteTimeout,
+		MaxReaders:      opts.MaxReaders,
+		MaxWriters:      opts.MaxWriters,
 		Logger:          log,
 	})
 	mux := http.NewServeMux()
@@ -215,8 +242,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    32 << 10,         // a WebSocket handshake needs a few hundred bytes
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
+	sl := s.listener(ln)
+	hs.ConnState = s.gate.Load().connState
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(s.listener(ln)) }()
+	go func() { errc <- hs.Serve(sl) }()
 	select {
 	case err := <-errc:
 		dctx, cancel := context.WithTimeout(context.Background(), s.cfg.DrainTimeout)
@@ -319,6 +348,12 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.releaseIP(addr)
 		s.release()
 		return
+	}
+	nc, early = s.takeOver(nc, early)
+	if gc, ok := nc.(*gateConn); ok {
+		// A plain socket, upgraded: the engine parks a *net.TCPConn.
+		gc.release()
+		nc = gc.Conn
 	}
 	c := &conn{srv: s, app: app, remote: remote, addr: addr, id: s.nextID.Add(1)}
 	// Ant Media's JS SDK cannot put a token in join; a page may put it in

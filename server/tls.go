@@ -15,6 +15,7 @@ import (
 
 	"github.com/duet-rtc/duet/certs"
 	"github.com/duet-rtc/duet/config"
+	"github.com/duet-rtc/duet/internal/tlsrec"
 )
 
 // errPlainHTTP ends a TLS handshake that began with a plain HTTP request,
@@ -52,14 +53,58 @@ func (s *Server) httpHandler() http.Handler {
 // http://host:port) is redirected to https:// on the same port instead of
 // failing the handshake.
 func (s *Server) listener(ln net.Listener) net.Listener {
+	g := newGate(ln, s.gateSize, defaultGateStale)
+	s.gate.Store(g)
 	if s.tls == nil {
-		return ln
+		return g
 	}
-	sniff := sniffListener{Listener: ln, log: s.log, covers: s.covers}
+	sniff := sniffListener{Listener: g, log: s.log, covers: s.covers}
 	if s.turnTLS != nil {
-		return newTURNMux(sniff, s.tls, s.turnTLS, s.log)
+		return newTURNMux(sniff, s.tls, leavesGate{s.turnTLS}, s.log)
 	}
 	return tls.NewListener(sniff, s.tls)
+}
+
+// leavesGate hands TURN over TLS connections on the HTTPS port to TURN,
+// out of the gate: they are sorted once their handshake is done, never
+// answered by HTTP, and live as long as their allocations, so keeping
+// their places would fill the gate, and the gate would close them for
+// waiting on their client.
+type leavesGate struct{ TURNHandler }
+
+func (h leavesGate) ServeTLS(c net.Conn) error {
+	if gc := findGateConn(c); gc != nil {
+		gc.release()
+	}
+	return h.TURNHandler.ServeTLS(c)
+}
+
+// takeOver moves an upgraded wss:// socket from crypto/tls to duet's own
+// record layer (package tlsrec), which holds no buffer and no cipher
+// state while the socket is idle, so that ws parks it with no goroutine
+// like a plain socket. A socket tlsrec cannot serve (TLS 1.2) stays with
+// crypto/tls and keeps a reader goroutine. early is what the client sent
+// after its upgrade request that net/http had read; crypto/tls may hold
+// more, which is returned after it.
+func (s *Server) takeOver(nc net.Conn, early []byte) (net.Conn, []byte) {
+	tc, ok := nc.(*tls.Conn)
+	if pc, peeked := nc.(*peekedConn); peeked && len(pc.first) == 0 {
+		// Sorted by TURN's mux on a shared port: its first byte went to
+		// the upgrade request.
+		tc, ok = pc.Conn, true
+	}
+	if !ok {
+		return nc, early
+	}
+	resumed := strconv.FormatBool(tc.ConnectionState().DidResume)
+	c, more, err := tlsrec.TakeOver(tc, s.tlsPool)
+	if err != nil {
+		s.tlsMetrics.Sockets.WithLabelValues("crypto_tls", resumed).Inc()
+		s.log.Debug("TLS socket stays with crypto/tls", "remote", nc.RemoteAddr().String(), "why", err)
+		return nc, early
+	}
+	s.tlsMetrics.Sockets.WithLabelValues("tlsrec", resumed).Inc()
+	return c, append(early, more...)
 }
 
 // RedirectHandler is for a plain-HTTP listener beside the TLS one (e.g. :80
@@ -157,7 +202,8 @@ func (l sniffListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &sniffConn{Conn: c, log: l.log, covers: l.covers}, nil
+	// The Watch lets tlsrec take the socket over after its upgrade.
+	return &sniffConn{Conn: tlsrec.NewWatch(c), log: l.log, covers: l.covers}, nil
 }
 
 type sniffConn struct {
@@ -167,6 +213,10 @@ type sniffConn struct {
 	checked bool
 	first   []byte // the first byte, read ahead, until it is handed on
 }
+
+// NetConn is the connection under the sniffer (tlsrec finds its Watch
+// through it).
+func (c *sniffConn) NetConn() net.Conn { return c.Conn }
 
 // Read runs on the connection's own goroutine, inside the TLS handshake and
 // under the deadline the HTTP server set for it.

@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"os"
@@ -16,11 +17,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/duet-rtc/duet/internal/testkit/wstest"
-
 	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/duet-rtc/duet/config"
+	"github.com/duet-rtc/duet/internal/testkit/testserver"
+	"github.com/duet-rtc/duet/internal/testkit/wstest"
+	"github.com/duet-rtc/duet/server"
 )
 
 // TestTLS serves wss:// from a certificate file and makes a call's first
@@ -48,6 +51,91 @@ func TestTLS(t *testing.T) {
 	if _, _, err := websocket.DefaultDialer.Dial(s.URL("live"), nil); err == nil {
 		t.Fatal("plain WebSocket accepted on a TLS port")
 	}
+}
+
+// TestTLSRecordLayer: the wss:// sockets of TLS 1.3 clients are served by
+// duet's own record layer after their upgrade (so that they park when
+// idle), those of TLS 1.2 clients by crypto/tls; calls work on both, and
+// between the two.
+func TestTLSRecordLayer(t *testing.T) {
+	certFile, keyFile, pool := selfSigned(t)
+	c := testserver.Config()
+	c.TLSCert, c.TLSKey = certFile, keyFile
+	reg := prometheus.NewRegistry()
+	s := testserver.Start(t, c, server.Options{Registry: reg})
+	url := strings.Replace(s.URL("live"), "ws://", "wss://", 1)
+	dial := func(maxVersion uint16) *client {
+		d := websocket.Dialer{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MaxVersion: maxVersion}}
+		ws, _, err := d.Dial(url, nil)
+		if err != nil {
+			t.Fatalf("dial %s: %v", url, err)
+		}
+		t.Cleanup(func() { ws.Close() })
+		return &client{T: t, WS: ws}
+	}
+	for i, v := range [][2]uint16{{tls.VersionTLS13, tls.VersionTLS13}, {tls.VersionTLS12, tls.VersionTLS12}, {tls.VersionTLS13, tls.VersionTLS12}} {
+		a, b := dial(v[0]), dial(v[1])
+		room := fmt.Sprintf("tls-%d", i)
+		wstest.Pair(a, b, room)
+		offer := strings.Repeat("v=0 ", 5000) // over several TLS records
+		a.Send(msg{"command": "takeConfiguration", "streamId": room, "type": "offer", "sdp": offer})
+		if m := b.Expect("takeConfiguration", ""); m.Str("sdp") != offer {
+			t.Fatalf("%v: offer of %d bytes arrived as %d", v, len(offer), len(m.Str("sdp")))
+		}
+		b.Send(msg{"command": "takeConfiguration", "streamId": room, "type": "answer", "sdp": "v=0"})
+		a.Expect("takeConfiguration", "")
+	}
+	// A resumed session is taken over too.
+	cache := tls.NewLRUClientSessionCache(4)
+	for i := range 2 {
+		d := websocket.Dialer{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", ClientSessionCache: cache}}
+		ws, _, err := d.Dial(url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := &client{T: t, WS: ws}
+		a.Send(msg{"command": "join", "streamId": fmt.Sprintf("resumed-%d", i)})
+		a.Expect("notification", "joined")
+		ws.Close()
+	}
+	for _, c := range []struct {
+		layer, resumed string
+		want           float64
+	}{{"tlsrec", "false", 4}, {"tlsrec", "true", 1}, {"crypto_tls", "false", 3}} {
+		if got := counter(t, reg, "duet_tls_websockets_total", "layer", c.layer, "resumed", c.resumed); got != c.want {
+			t.Errorf("%s sockets, resumed %s: %v, want %v", c.layer, c.resumed, got, c.want)
+		}
+	}
+}
+
+// counter reads one sample of a counter vector from reg; labels are
+// name, value pairs.
+func counter(t *testing.T, reg *prometheus.Registry, name string, labels ...string) float64 {
+	t.Helper()
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range f.GetMetric() {
+			for i := 0; i < len(labels); i += 2 {
+				found := false
+				for _, l := range m.GetLabel() {
+					found = found || l.GetName() == labels[i] && l.GetValue() == labels[i+1]
+				}
+				if !found {
+					continue next
+				}
+			}
+			return m.GetCounter().GetValue()
+		}
+	}
+	t.Fatalf("no sample %s%v", name, labels)
+	return 0
 }
 
 func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {

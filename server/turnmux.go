@@ -48,14 +48,30 @@ type turnMux struct {
 }
 
 func newTURNMux(ln net.Listener, cfg *tls.Config, turn TURNHandler, log *slog.Logger) *turnMux {
-	c := cfg.Clone()
-	if !slices.Contains(c.NextProtos, turnALPN) {
-		c.NextProtos = append(slices.Clip(c.NextProtos), turnALPN)
+	c := withALPN(cfg.Clone())
+	if get := c.GetConfigForClient; get != nil {
+		// The configuration a handshake uses (the session ticket keys of
+		// the hour, the record layer's key log) must offer TURN too.
+		c.GetConfigForClient = func(h *tls.ClientHelloInfo) (*tls.Config, error) {
+			x, err := get(h)
+			if x == nil || err != nil || slices.Contains(x.NextProtos, turnALPN) {
+				return x, err
+			}
+			return withALPN(x.Clone()), nil
+		}
 	}
 	m := &turnMux{ln: ln, cfg: c, turn: turn, log: log,
 		httpc: make(chan net.Conn), errc: make(chan error), done: make(chan struct{}), sorting: map[net.Conn]struct{}{}}
 	m.wg.Go(m.acceptLoop)
 	return m
+}
+
+// withALPN adds TURN's protocol to c's and returns c.
+func withALPN(c *tls.Config) *tls.Config {
+	if !slices.Contains(c.NextProtos, turnALPN) {
+		c.NextProtos = append(slices.Clip(c.NextProtos), turnALPN)
+	}
+	return c
 }
 
 func (m *turnMux) acceptLoop() {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/pion/turn/v5"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/duet-rtc/duet/certs"
 	"github.com/duet-rtc/duet/ice"
@@ -21,6 +22,13 @@ import (
 // startSharedTURN runs an HTTPS server whose port TURN over TLS shares,
 // with an embedded TURN server that may relay on loopback.
 func startSharedTURN(t *testing.T) (*testserver.Server, *turnserver.Server, *x509.CertPool) {
+	t.Helper()
+	return startSharedTURNWith(t, server.Options{})
+}
+
+// startSharedTURNWith is startSharedTURN with opts (their TLS, HSTS and
+// TURNTLS set here).
+func startSharedTURNWith(t *testing.T, opts server.Options) (*testserver.Server, *turnserver.Server, *x509.CertPool) {
 	t.Helper()
 	certFile, keyFile, pool := selfSigned(t)
 	tc, err := certs.FromFiles(certFile, keyFile, nil)
@@ -35,7 +43,8 @@ func startSharedTURN(t *testing.T) (*testserver.Server, *turnserver.Server, *x50
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ts.Close() })
-	s := testserver.Start(t, testserver.Config(), server.Options{TLS: tc, HSTS: "max-age=600", TURNTLS: ts})
+	opts.TLS, opts.HSTS, opts.TURNTLS = tc, "max-age=600", ts
+	s := testserver.Start(t, testserver.Config(), opts)
 	return s, ts, pool
 }
 
@@ -45,7 +54,8 @@ func startSharedTURN(t *testing.T) (*testserver.Server, *turnserver.Server, *x50
 // connects to turns:) and with "stun.turn" (RFC 7443) get TURN; plain
 // http:// is still redirected.
 func TestTURNSharesTheHTTPSPort(t *testing.T) {
-	s, ts, pool := startSharedTURN(t)
+	reg := prometheus.NewRegistry()
+	s, ts, pool := startSharedTURNWith(t, server.Options{Registry: reg})
 
 	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, NextProtos: []string{"http/1.1"}}}
 	defer tr.CloseIdleConnections()
@@ -86,6 +96,11 @@ func TestTURNSharesTheHTTPSPort(t *testing.T) {
 	if err := ws.ReadJSON(&pong); err != nil || pong["command"] != "pong" {
 		t.Fatalf("ping over wss: %v %v", pong, err)
 	}
+	// Sorted by its first byte, it still leaves crypto/tls for the record
+	// layer that lets it park.
+	if got := counter(t, reg, "duet_tls_websockets_total", "layer", "tlsrec", "resumed", "false"); got != 1 {
+		t.Fatalf("wss:// sockets taken over by tlsrec: %v, want 1", got)
+	}
 
 	for _, alpn := range []string{"", "stun.turn"} {
 		relayThrough(t, s.Addr, pool, alpn)
@@ -117,6 +132,47 @@ func TestSharedPortSilentClient(t *testing.T) {
 	silent.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := silent.Read(make([]byte, 1)); err == nil || isTimeout(err) {
 		t.Fatalf("silent client after the drain: %v, want closed", err)
+	}
+}
+
+// TestSharedPortTURNLeavesTheGate: TURN connections on the HTTPS port do
+// not keep places among the connections waiting for their first answer
+// (the gate of a reconnect storm): with two places, three TURN clients
+// stay connected and an HTTPS request is still answered. Kept places
+// would leave the third client and the request waiting until the gate
+// closed TURN connections for being silent.
+func TestSharedPortTURNLeavesTheGate(t *testing.T) {
+	s, _, pool := startSharedTURNWith(t, server.Options{MaxPending: 2})
+	var clients []*turn.Client
+	for range 3 {
+		c, err := tls.Dial("tcp", s.Addr, &tls.Config{RootCAs: pool, NextProtos: []string{"stun.turn"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tc, err := turn.NewClient(&turn.ClientConfig{STUNServerAddr: s.Addr, Conn: turn.NewSTUNConn(c), RTO: 100 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tc.Close()
+		if err := tc.Listen(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tc.SendBindingRequest(); err != nil {
+			t.Fatalf("binding over TURN/TLS: %v", err)
+		}
+		clients = append(clients, tc)
+	}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err := hc.Get("https://" + s.Addr + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	hc.CloseIdleConnections()
+	for i, tc := range clients {
+		if _, err := tc.SendBindingRequest(); err != nil {
+			t.Fatalf("TURN client %d after the HTTPS request: %v (closed by the gate?)", i, err)
+		}
 	}
 }
 

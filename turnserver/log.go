@@ -13,20 +13,27 @@ import (
 // network, so at a higher level anyone could flood the log.
 type pionLogs struct{ log *slog.Logger }
 
+// NewLogger asks once whether debug logs are wanted: pion logs at debug
+// for every relayed datagram, and duet's log level does not change while
+// it runs.
 func (f pionLogs) NewLogger(scope string) logging.LeveledLogger {
-	return pionLogger{f.log.With("pion", scope)}
+	l := f.log.With("pion", scope)
+	return pionLogger{l, l.Enabled(context.Background(), slog.LevelDebug)}
 }
 
-type pionLogger struct{ log *slog.Logger }
+type pionLogger struct {
+	log *slog.Logger
+	on  bool
+}
 
 func (l pionLogger) emit(msg string) {
-	if l.log.Enabled(context.Background(), slog.LevelDebug) {
+	if l.on {
 		l.log.Debug(msg)
 	}
 }
 
 func (l pionLogger) emitf(format string, a []any) {
-	if l.log.Enabled(context.Background(), slog.LevelDebug) {
+	if l.on {
 		l.log.Debug(fmt.Sprintf(format, a...))
 	}
 }

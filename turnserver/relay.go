@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/turn/v5"
@@ -143,7 +144,12 @@ func (r *relays) AllocatePacketConn(conf turn.AllocateListenerConfig) (net.Packe
 func (r *relays) listen(conf turn.AllocateListenerConfig) (net.PacketConn, error) {
 	o := r.s.o
 	try := func(port int) (net.PacketConn, error) {
-		return net.ListenPacket(conf.Network, net.JoinHostPort(o.RelayAddress, strconv.Itoa(port)))
+		pc, err := net.ListenPacket(conf.Network, net.JoinHostPort(o.RelayAddress, strconv.Itoa(port)))
+		if uc, ok := pc.(*net.UDPConn); ok {
+			uc.SetReadBuffer(relaySockBuf)
+			uc.SetWriteBuffer(relaySockBuf)
+		}
+		return pc, err
 	}
 	if conf.RequestedPort != 0 {
 		return try(conf.RequestedPort)
@@ -200,16 +206,40 @@ type relayConn struct {
 	in, out *rate.Limiter // nil: no cap
 	expire  func() bool   // stops the timer that ends it with its credential
 	once    sync.Once
+
+	// A call relays to one peer address or two: the last one written to
+	// and its verdict, and the last one read from as a net.Addr, are kept
+	// rather than worked out again for every datagram.
+	lastOut   atomic.Pointer[peerVerdict]
+	lastIn    *net.UDPAddr // the reader's own (pion has one reader per allocation)
+	lastInKey netip.AddrPort
+}
+
+// peerVerdict is the policy's answer for one peer address ("": allowed).
+type peerVerdict struct {
+	addr netip.AddrPort
+	why  string
+}
+
+// verdict is the policy's answer for addr, from the cache when it is the
+// address of the last datagram.
+func (c *relayConn) verdict(ua *net.UDPAddr) string {
+	ap := ua.AddrPort()
+	if v := c.lastOut.Load(); v != nil && v.addr == ap {
+		return v.why
+	}
+	why := c.s.policy.reason(ua.IP)
+	if why == "" {
+		why = c.s.policy.selfReason(ua.IP, ua.Port)
+	}
+	c.lastOut.Store(&peerVerdict{ap, why})
+	return why
 }
 
 // WriteTo sends a client's datagram to a peer.
 func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	if ua, ok := addr.(*net.UDPAddr); ok {
-		why := c.s.policy.reason(ua.IP)
-		if why == "" {
-			why = c.s.policy.selfReason(ua.IP, ua.Port)
-		}
-		if why != "" {
+		if why := c.verdict(ua); why != "" {
 			// pion only writes to peers with a permission, which the policy
 			// already checked; this is the second lock on the door.
 			c.s.m.refuse("peer_" + why)
@@ -228,7 +258,7 @@ func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 // ReadFrom receives a peer's datagram for the client.
 func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	for {
-		n, addr, err := c.PacketConn.ReadFrom(p)
+		n, addr, err := c.readFrom(p)
 		if err != nil {
 			return n, addr, err
 		}
@@ -239,6 +269,23 @@ func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
 		c.s.m.relayed("from_peer", n)
 		return n, addr, nil
 	}
+}
+
+// readFrom reads a datagram without a new net.Addr for each: pion only
+// compares and writes to it before its next read.
+func (c *relayConn) readFrom(p []byte) (int, net.Addr, error) {
+	uc, ok := c.PacketConn.(*net.UDPConn)
+	if !ok {
+		return c.PacketConn.ReadFrom(p)
+	}
+	n, ap, err := uc.ReadFromUDPAddrPort(p)
+	if err != nil {
+		return n, nil, err
+	}
+	if c.lastIn == nil || ap != c.lastInKey {
+		c.lastIn, c.lastInKey = net.UDPAddrFromAddrPort(ap), ap
+	}
+	return n, c.lastIn, nil
 }
 
 // Close frees the socket and the allocation's place in the quotas.

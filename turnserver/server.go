@@ -257,7 +257,7 @@ func (s *Server) listen() error {
 			}
 			continue
 		}
-		s.udp, s.tcp, s.port = udp, &trackingListener{Listener: tcp, conns: map[net.Conn]struct{}{}}, p
+		s.udp, s.tcp, s.port = newBatchConn(udp.(*net.UDPConn)), &trackingListener{Listener: tcp, conns: map[net.Conn]struct{}{}}, p
 		return nil
 	}
 	return fmt.Errorf("turnserver: %w", lastErr)

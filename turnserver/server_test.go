@@ -28,7 +28,7 @@ type env struct {
 	addr string // 127.0.0.1:port
 }
 
-func start(t *testing.T, mutate func(*turnserver.Options)) *env {
+func start(t testing.TB, mutate func(*turnserver.Options)) *env {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	o := turnserver.Options{
@@ -55,7 +55,7 @@ func allowLoopback(o *turnserver.Options) {
 }
 
 // client is a pion TURN client over UDP (or over TCP with tcp set).
-func (e *env) client(t *testing.T, user, pass string, tcp bool) *turn.Client {
+func (e *env) client(t testing.TB, user, pass string, tcp bool) *turn.Client {
 	t.Helper()
 	var conn net.PacketConn
 	if tcp {

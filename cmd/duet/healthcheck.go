@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/duet-rtc/duet/config"
+	"github.com/duet-rtc/duet/internal/cli"
 )
 
 // healthcheck asks a running server's /healthz and exits 0 when it answers
@@ -22,16 +22,15 @@ import (
 // curl or wget.
 func healthcheck(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	fs := flag.NewFlagSet("duet healthcheck", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	url := fs.String("url", "", "URL to ask (default: /healthz of the server the configuration describes)")
 	timeout := fs.Duration("timeout", 3*time.Second, "time to wait for the answer")
-	cfg, err := config.Load(fs, args, getenv)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: duet healthcheck [--url URL] [serve's flags]\n\nExits 0 when the server answers /healthz; it reads serve's settings to find it.\n\nflags:")
+		cli.PrintFlags(fs.Output(), fs)
 	}
-	if err != nil {
-		fmt.Fprintf(stderr, "duet healthcheck: invalid configuration:\n%v\n", err)
-		return 2
+	cfg, code, ok := loadConfig(fs, "duet healthcheck", args, stdout, stderr, getenv)
+	if !ok {
+		return code
 	}
 	target, serverName := *url, ""
 	if target == "" {

@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"strings"
 	"time"
 
@@ -68,27 +66,15 @@ func serveRedirect(cfg config.Config, srv *server.Server, src *certs.Source, htt
 // certificate's fingerprint to compare with what the browser shows. All
 // URLs carry the same new room, so opening one here and one there is a call.
 func announceSelfSigned(w io.Writer, log *slog.Logger, s *certs.SelfSigned, addr net.Addr) {
-	ap, err := netip.ParseAddrPort(addr.String())
-	if err != nil {
-		return
+	var names []string
+	for _, n := range s.Hosts().Names {
+		if strings.HasSuffix(n, ".local") {
+			names = append(names, n)
+		}
 	}
-	port, host := ap.Port(), ap.Addr().Unmap()
-	room := "?room=" + randomRoom()
-	local := fmt.Sprintf("https://localhost:%d/%s", port, room)
-	var lan []string
-	switch {
-	case host.IsUnspecified():
-		for _, ip := range certs.LANAddrs(certs.LocalHosts()) {
-			lan = append(lan, fmt.Sprintf("https://%s/%s", netip.AddrPortFrom(ip, port), room))
-		}
-		for _, n := range s.Hosts().Names {
-			if strings.HasSuffix(n, ".local") {
-				lan = append(lan, fmt.Sprintf("https://%s:%d/%s", n, port, room))
-			}
-		}
-	case !host.IsLoopback():
-		local = fmt.Sprintf("https://%s/%s", netip.AddrPortFrom(host, port), room)
-		lan = []string{local}
+	local, lan, ok := openURLs("https", addr, names)
+	if !ok {
+		return
 	}
 	fp := s.Fingerprint()
 	log.Info("self-signed certificate", "fingerprint_sha256", fp, "open_here", local, "open_on_another_device", lan)
@@ -103,20 +89,9 @@ func announceSelfSigned(w io.Writer, log *slog.Logger, s *certs.SelfSigned, addr
 		fmt.Fprintf(w, "  %-24s %s\n", label, u)
 	}
 	if len(lan) == 0 {
-		fmt.Fprintf(w, "  (listening on loopback only: use --listen :%d to reach it from another device)\n", port)
+		fmt.Fprintf(w, "  (listening on loopback only: use --listen :%s to reach it from another device)\n", portOf(addr))
 	} else {
 		printQR(w, lan[0])
 	}
 	fmt.Fprintf(w, "\n  Browsers warn once about a certificate they do not know: check the fingerprint, then accept it.\n\n")
-}
-
-// randomRoom is a short room name that is hard to guess.
-func randomRoom() string {
-	const letters = "abcdefghijkmnpqrstuvwxyz23456789" // nothing that reads as another letter
-	b := make([]byte, 8)
-	rand.Read(b)
-	for i := range b {
-		b[i] = letters[int(b[i])%len(letters)]
-	}
-	return string(b)
 }

@@ -268,3 +268,27 @@ func TestRenderQR(t *testing.T) {
 		t.Fatal("a QR code drawn into something that is not a terminal")
 	}
 }
+
+// TestAnnouncePlain: without TLS, the start line says which page to open
+// in two tabs, on this machine and on the LAN's addresses, and where apps
+// connect.
+func TestAnnouncePlain(t *testing.T) {
+	var out bytes.Buffer
+	announcePlain(&out, &net.TCPAddr{IP: net.IPv6unspecified, Port: 5080})
+	text := out.String()
+	room := regexp.MustCompile(`open on this machine: +http://localhost:5080/\?room=([a-z2-9]{8})\n`).FindStringSubmatch(text)
+	if room == nil || !strings.Contains(text, "open this page in two browser tabs") ||
+		!strings.Contains(text, "ws://localhost:5080/WebRTCAppEE/websocket") {
+		t.Fatalf("start line:\n%s", text)
+	}
+	for _, ip := range certs.LANAddrs(certs.LocalHosts()) {
+		if u := fmt.Sprintf("http://%s/?room=%s", net.JoinHostPort(ip.String(), "5080"), room[1]); !strings.Contains(text, u) {
+			t.Errorf("no %s in:\n%s", u, text)
+		}
+	}
+	out.Reset()
+	announcePlain(&out, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5080})
+	if !strings.Contains(out.String(), "listening on loopback only") || strings.Contains(out.String(), "another device:") {
+		t.Errorf("loopback:\n%s", out.String())
+	}
+}

@@ -15,6 +15,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/duet-rtc/duet/internal/cli"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -60,8 +62,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 				return c.run(ctx, args[1:], stdout, stderr, getenv)
 			}
 		}
-		fmt.Fprintf(stderr, "duet: unknown command %q\n", args[0])
-		usage(stderr)
+		var names []string
+		for _, c := range commands() {
+			names = append(names, c.name)
+		}
+		msg := fmt.Sprintf("unknown command %q", args[0])
+		if s := cli.Suggest(args[0], names); s != "" {
+			msg += "; did you mean " + s + "?"
+		}
+		fmt.Fprintf(stderr, "duet: %s\nrun 'duet --help' for the commands\n", msg)
 		return 2
 	}
 	return serve(ctx, args, stdout, stderr, getenv)

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 
 	"github.com/duet-rtc/duet/client"
 	"github.com/duet-rtc/duet/client/transfer"
+	"github.com/duet-rtc/duet/internal/cli"
 	"github.com/duet-rtc/duet/protocol"
 )
 
@@ -28,6 +30,7 @@ const (
 	exitTimeout     = 4 // --timeout passed before a peer was connected
 	exitConnFailed  = 5 // server unreachable, ICE/DTLS failed, or the connection was lost before the end
 	exitChecksum    = 6 // the file that arrived is not the file that was sent
+	exitKicked      = 7 // an operator removed this peer from the room (duet rooms kick, the admin API)
 	exitInterrupted = 130
 )
 
@@ -59,6 +62,7 @@ exit codes:
   4    --timeout passed before a peer was connected
   5    connection failed: server unreachable, ICE failed, or lost before the end
   6    checksum mismatch: the file that arrived is not the one sent
+  7    kicked: an operator removed this peer from the room
   130  interrupted
 `
 
@@ -79,12 +83,7 @@ func peerMain(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 func parsePeerFlags(args []string, stdout, stderr io.Writer, getenv func(string) string) (peerConfig, int, bool) {
 	var cfg peerConfig
 	fs := flag.NewFlagSet("duet peer", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	for _, a := range args {
-		if a == "-h" || a == "-help" || a == "--help" {
-			fs.SetOutput(stdout)
-		}
-	}
+	fs.SetOutput(io.Discard)
 	url := getenv("DUET_PEER_URL")
 	if url == "" {
 		url = "ws://localhost:5080/WebRTCAppEE/websocket"
@@ -102,35 +101,35 @@ func parsePeerFlags(args []string, stdout, stderr io.Writer, getenv func(string)
 	fs.IntVar(&cfg.waitPeers, "wait-peers", 1, "with --mesh: members to be connected to before stdin is read")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), peerUsage)
-		fs.PrintDefaults()
+		cli.PrintFlags(fs.Output(), fs)
 		fmt.Fprint(fs.Output(), peerExitCodes)
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return cfg, exitOK, false
-		}
-		return cfg, exitUsage, false
+	pos, err := cli.Parse(fs, args)
+	if err == nil {
+		err = cli.NoArgs(fs, args, pos)
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return cfg, cli.Help(fs, stdout), false
+	}
+	if err != nil {
+		return cfg, cli.Fail(stderr, "duet peer", err), false
 	}
 	bad := func(msg string) (peerConfig, int, bool) {
-		fmt.Fprintf(stderr, "duet peer: %s\n", msg)
-		fs.Usage()
-		return cfg, exitUsage, false
+		return cfg, cli.Fail(stderr, "duet peer", errors.New(msg)), false
 	}
 	switch {
-	case fs.NArg() > 0:
-		return bad(fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
 	case cfg.room == "":
-		return bad("--room is required")
+		return bad("--room is required, e.g. --room r1")
 	case protocol.ValidateStreamID(cfg.room) != nil:
-		return bad(fmt.Sprintf("invalid room name %q: use up to 128 of A-Z a-z 0-9 _ . -", cfg.room))
+		return bad(fmt.Sprintf("--room: %q is not a room name; write up to 128 of A-Z a-z 0-9 _ . -, e.g. r1", cfg.room))
 	case cfg.sendFile != "" && cfg.recvFile != "":
-		return bad("--send-file and --recv-file exclude each other")
+		return bad("--send-file and --recv-file exclude each other; one side sends, the other receives")
 	case cfg.timeout < 0:
-		return bad("--timeout must not be negative")
+		return bad(fmt.Sprintf("--timeout: %s is negative; write 0 to wait for ever, or e.g. 30s", cfg.timeout))
 	case cfg.mesh != 0 && (cfg.mesh < 2 || cfg.sendFile != "" || cfg.recvFile != ""):
-		return bad("--mesh takes 2 or more members, and no --send-file or --recv-file")
+		return bad("--mesh takes 2 or more members (e.g. --mesh 4), and no --send-file or --recv-file")
 	case cfg.waitPeers < 1:
-		return bad("--wait-peers must be at least 1")
+		return bad(fmt.Sprintf("--wait-peers: %d is too few; write 1 or more", cfg.waitPeers))
 	}
 	return cfg, exitOK, true
 }
@@ -169,8 +168,13 @@ func peerSession(ctx context.Context, cfg peerConfig, src *os.File, stdin io.Rea
 		log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 
+	// A kick ends the whole run, whatever phase it is in: the server
+	// took this peer out of the room and will not pair it again.
+	run, kicked := context.WithCancelCause(ctx)
+	defer kicked(nil)
+
 	// Connecting: the only phase --timeout bounds.
-	cctx, cancel := context.WithCancelCause(ctx)
+	cctx, cancel := context.WithCancelCause(run)
 	defer cancel(nil)
 	if cfg.timeout > 0 {
 		var stop context.CancelFunc
@@ -182,6 +186,8 @@ func peerSession(ctx context.Context, cfg peerConfig, src *os.File, stdin io.Rea
 		return connectCode(ctx, cctx, err, exitConnFailed), err
 	}
 	defer c.Close()
+	kick := newKickWatch(kicked)
+	go kick.watch(c.Subscribe(cfg.room))
 	var connected atomic.Bool
 	var joinOpts []client.JoinOption
 	if cfg.token != "" {
@@ -208,7 +214,7 @@ func peerSession(ctx context.Context, cfg peerConfig, src *os.File, stdin io.Rea
 	rep.event("waiting", "joined room "+cfg.room+", waiting for a peer", nil)
 	s, err := p.Accept(cctx)
 	if err != nil {
-		if cause := context.Cause(cctx); errors.Is(cause, client.ErrConnectionFailed) {
+		if cause := context.Cause(cctx); errors.Is(cause, client.ErrConnectionFailed) || errors.Is(cause, errKicked) {
 			err = cause
 		}
 		return connectCode(ctx, cctx, err, exitConnFailed), err
@@ -220,16 +226,89 @@ func peerSession(ctx context.Context, cfg peerConfig, src *os.File, stdin io.Rea
 
 	switch {
 	case src != nil:
-		err = sendFile(ctx, s, src, rep)
+		err = sendFile(run, s, src, rep)
 	case cfg.recvFile != "":
-		err = recvFile(ctx, s, cfg.recvFile, stdout, rep)
+		err = recvFile(run, s, cfg.recvFile, stdout, rep)
 	default:
-		err = bridge(ctx, s, stdin, isTerminal(stdin), stdout)
+		err = bridge(run, s, stdin, isTerminal(stdin), stdout)
+	}
+	if kick.wasKicked(run, err) {
+		return exitKicked, errKicked
 	}
 	if err != nil {
 		return runCode(ctx, err), err
 	}
 	return exitOK, nil
+}
+
+var errKicked = errors.New("an operator removed this peer from the room (kicked)")
+
+// kickWatch tells a kick of this peer from one of its partner. A kicked
+// member gets stop and then leaved, both with reason kicked; its partner
+// gets the stop alone. The session may end before either is read here:
+// at the stop (handled by the Peer on its own subscription), or earlier,
+// when the partner's connection closes.
+type kickWatch struct {
+	stop     chan struct{} // closed at the first stop
+	kickStop chan struct{} // closed at a stop with reason kicked
+	once     sync.Once
+	kickOnce sync.Once
+	cancel   context.CancelCauseFunc
+}
+
+func newKickWatch(cancel context.CancelCauseFunc) *kickWatch {
+	return &kickWatch{stop: make(chan struct{}), kickStop: make(chan struct{}), cancel: cancel}
+}
+
+// watch cancels the run with errKicked at a leaved with reason kicked,
+// which this peer did not ask for. The subscription ends with the client.
+func (k *kickWatch) watch(sub *client.Subscription) {
+	defer sub.Close()
+	for ev := range sub.Events() {
+		switch e := ev.(type) {
+		case client.Stop:
+			k.once.Do(func() { close(k.stop) })
+			if e.Reason == client.ReasonKicked {
+				k.kickOnce.Do(func() { close(k.kickStop) })
+			}
+		case client.Leaved:
+			if e.Reason == client.ReasonKicked {
+				k.cancel(errKicked)
+				return
+			}
+		}
+	}
+}
+
+// wasKicked reports whether the run, which ended with err, ended because
+// this peer was kicked. A session that ended because the partner went
+// (err ErrPeerLeft or io.EOF) waits, a second at most each, for the stop
+// to be read here, and after a stop with reason kicked for the leaved.
+func (k *kickWatch) wasKicked(run context.Context, err error) bool {
+	if errors.Is(context.Cause(run), errKicked) {
+		return true
+	}
+	if !errors.Is(err, client.ErrPeerLeft) && !errors.Is(err, io.EOF) {
+		return false
+	}
+	t := time.NewTimer(time.Second)
+	defer t.Stop()
+	select {
+	case <-k.stop:
+	case <-run.Done():
+	case <-t.C:
+	}
+	select {
+	case <-k.kickStop:
+	default:
+		return errors.Is(context.Cause(run), errKicked)
+	}
+	t.Reset(time.Second)
+	select {
+	case <-run.Done():
+	case <-t.C:
+	}
+	return errors.Is(context.Cause(run), errKicked)
 }
 
 var errTimeout = errors.New("timed out waiting for a peer")
@@ -240,6 +319,8 @@ func connectCode(parent, cctx context.Context, err error, otherwise int) int {
 	switch {
 	case parent.Err() != nil:
 		return exitInterrupted
+	case errors.Is(context.Cause(cctx), errKicked):
+		return exitKicked
 	case errors.Is(context.Cause(cctx), errTimeout):
 		return exitTimeout
 	case errors.Is(err, protocol.ErrNoSpaceForNewPeer):

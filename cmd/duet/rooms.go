@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/duet-rtc/duet/admin"
+	"github.com/duet-rtc/duet/internal/cli"
 )
 
 // Exit codes of duet rooms.
@@ -22,6 +23,7 @@ const (
 	roomsUsage        = 2
 	roomsNotFound     = 3 // no such room or member
 	roomsUnauthorized = 4 // the admin key was refused
+	roomsAPIOff       = 5 // the server answered, but has no admin API (no admin_key)
 )
 
 const roomsUsageText = `usage: duet rooms COMMAND [flags] [APP/ROOM] [MEMBER]
@@ -35,13 +37,14 @@ commands:
   kick APP/ROOM MEMBER         remove one member (its id from ls or show)
   stats                        nodes, connections, rooms, calls
 
-exit codes: 0 done, 1 server unreachable or failing, 2 usage, 3 no such room or member, 4 admin key refused
+exit codes: 0 done, 1 server unreachable or failing, 2 usage, 3 no such room or member, 4 admin key refused,
+  5 the server has no admin API (started without admin_key)
 
 flags:`
 
 func roomsMain(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	fs := flag.NewFlagSet("duet rooms", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard)
 	url := fs.String("url", envOr(getenv, "DUET_URL", "http://localhost:5080"), "the server's base URL (env DUET_URL)")
 	key := fs.String("admin-key", getenv("DUET_ADMIN_KEY"), "admin key or admin token (env DUET_ADMIN_KEY; a flag shows in the process list)")
 	app := fs.String("app", "", "ls: only this app's rooms")
@@ -50,41 +53,37 @@ func roomsMain(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	timeout := fs.Duration("timeout", 15*time.Second, "give up after this long")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), roomsUsageText)
-		fs.PrintDefaults()
+		cli.PrintFlags(fs.Output(), fs)
 	}
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fs.SetOutput(stdout)
-		fs.Usage()
-		if len(args) == 0 {
-			return roomsUsage
-		}
-		return roomsOK
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, "duet rooms: which command? ls, show, end, kick or stats\nrun 'duet rooms --help' for the commands and flags")
+		return roomsUsage
+	}
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "-help" || args[0] == "help" {
+		return cli.Help(fs, stdout)
 	}
 	cmd := args[0]
-	pos, err := parseInterleaved(fs, args[1:])
+	pos, err := cli.Parse(fs, args[1:])
 	if errors.Is(err, flag.ErrHelp) {
-		return roomsOK
+		return cli.Help(fs, stdout)
 	}
 	if err != nil {
-		return roomsUsage
+		return cli.Fail(stderr, "duet rooms", err)
 	}
 	want := map[string]int{"ls": 0, "stats": 0, "show": 1, "end": 1, "kick": 2}
 	n, ok := want[cmd]
 	if !ok || len(pos) != n {
-		fmt.Fprintf(stderr, "duet rooms: %s\n", usageProblem(cmd, ok, n, len(pos)))
-		return roomsUsage
+		return cli.Fail(stderr, "duet rooms", errors.New(usageProblem(cmd, ok, n, len(pos))))
 	}
 	if *key == "" {
-		fmt.Fprintln(stderr, "duet rooms: no admin key: set --admin-key or DUET_ADMIN_KEY")
-		return roomsUsage
+		return cli.Fail(stderr, "duet rooms", errors.New("no admin key: set DUET_ADMIN_KEY (or --admin-key) to the server's admin_key"))
 	}
 	var roomApp, room string
 	if n > 0 {
 		var ok bool
 		roomApp, room, ok = strings.Cut(pos[0], "/")
 		if !ok || roomApp == "" || room == "" {
-			fmt.Fprintf(stderr, "duet rooms: %q is not APP/ROOM\n", pos[0])
-			return roomsUsage
+			return cli.Fail(stderr, "duet rooms", fmt.Errorf("%q is not APP/ROOM; write e.g. WebRTCAppEE/%s", pos[0], strings.Trim(pos[0], "/")))
 		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
@@ -142,26 +141,14 @@ func envOr(getenv func(string) string, k, def string) string {
 
 func usageProblem(cmd string, known bool, want, got int) string {
 	if !known {
-		return fmt.Sprintf("unknown command %q (ls, show, end, kick, stats)", cmd)
-	}
-	return fmt.Sprintf("%s takes %d argument(s), got %d (see duet rooms --help)", cmd, want, got)
-}
-
-// parseInterleaved parses flags that may come before, between or after
-// the positional arguments.
-func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
+		msg := fmt.Sprintf("unknown command %q (ls, show, end, kick, stats)", cmd)
+		if s := cli.Suggest(cmd, []string{"ls", "show", "end", "kick", "stats"}); s != "" {
+			msg += "; did you mean " + s + "?"
 		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return pos, nil
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
+		return msg
 	}
+	form := map[string]string{"ls": "ls", "stats": "stats", "show": "show APP/ROOM", "end": "end APP/ROOM", "kick": "kick APP/ROOM MEMBER"}[cmd]
+	return fmt.Sprintf("%s takes %d argument(s), got %d: duet rooms %s", cmd, want, got, form)
 }
 
 func roomsError(stderr io.Writer, err error) int {
@@ -171,6 +158,8 @@ func roomsError(stderr io.Writer, err error) int {
 		return roomsNotFound
 	case errors.Is(err, admin.ErrUnauthorized):
 		return roomsUnauthorized
+	case errors.Is(err, admin.ErrAPIOff):
+		return roomsAPIOff
 	}
 	return roomsFailed
 }

@@ -11,39 +11,37 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"strings"
 	"time"
 
 	"golang.org/x/term"
 
 	"github.com/duet-rtc/duet/auth"
+	"github.com/duet-rtc/duet/cluster"
 	"github.com/duet-rtc/duet/config"
+	"github.com/duet-rtc/duet/internal/cli"
 	"github.com/duet-rtc/duet/server"
 	"github.com/duet-rtc/duet/web"
 )
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	fs := flag.NewFlagSet("duet serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	for _, a := range args {
-		if a == "-h" || a == "-help" || a == "--help" {
-			fs.SetOutput(stdout)
-		}
-	}
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: duet serve [flags]\n\nEvery flag can also be set as a YAML key in --config or as a DUET_* variable.\nPrecedence: defaults < config file < environment < flags.\n\nflags:")
-		fs.PrintDefaults()
+		cli.PrintFlags(fs.Output(), fs)
 	}
-	cfg, err := config.Load(fs, args, getenv)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "duet: invalid configuration:\n%v\n", err)
-		return 2
+	cfg, code, ok := loadConfig(fs, "duet serve", args, stdout, stderr, getenv)
+	if !ok {
+		return code
 	}
 	log := newLogger(cfg, stderr)
 	opts := server.Options{Logger: log, Mount: web.Mount}
 	stopCluster, err := withCluster(ctx, cfg, log, &opts)
+	if errors.Is(err, cluster.ErrReplicasUnsupported) {
+		fmt.Fprintf(stderr, "duet serve: invalid configuration:\n  nats_kv_replicas: %d needs a NATS cluster of %d servers, but the NATS server at nats_url is not clustered; write 1, or cluster NATS\n  (%v)\n",
+			cfg.NATSKVReplicas, cfg.NATSKVReplicas, err)
+		return 2
+	}
 	if err != nil {
 		log.Error("cluster backend failed to start", "err", err)
 		return 1
@@ -111,11 +109,16 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if opts.TLS != nil {
 		scheme = "wss"
 	}
+	// What to open comes before the log line that says duet listens, so
+	// that whoever waits for that line has it.
+	switch {
+	case certSrc.SelfSigned != nil:
+		announceSelfSigned(stdout, log, certSrc.SelfSigned, ln.Addr())
+	case opts.TLS == nil:
+		announcePlain(stdout, ln.Addr())
+	}
 	log.Info("duet listening", "version", readBuildInfo().Version, "addr", ln.Addr().String(), "tls", certSrc.Mode,
 		"websocket", fmt.Sprintf("%s://%s/{app}/websocket", scheme, ln.Addr()))
-	if certSrc.SelfSigned != nil {
-		announceSelfSigned(stdout, log, certSrc.SelfSigned, ln.Addr())
-	}
 	// Certificates come at the first handshake anyway; asking now shows a
 	// CA that cannot reach us in the log at start. autocert bounds each
 	// request to five minutes; the process may end before.
@@ -162,4 +165,44 @@ func serveDebug(addr string, log *slog.Logger) (func(), error) {
 	go hs.Serve(ln)
 	log.Info("pprof listening", "addr", ln.Addr().String())
 	return func() { hs.Close() }, nil
+}
+
+// loadConfig is config.Load for a command (serve, healthcheck) with its
+// outcome reported: the help on stdout, a command-line mistake with a
+// pointer to the help, every invalid setting on a line of its own. ok is
+// false when the command should exit with code.
+func loadConfig(fs *flag.FlagSet, name string, args []string, stdout, stderr io.Writer, getenv func(string) string) (config.Config, int, bool) {
+	fs.SetOutput(io.Discard)
+	cfg, err := config.Load(fs, args, getenv)
+	switch {
+	case err == nil:
+		return cfg, 0, true
+	case errors.Is(err, flag.ErrHelp):
+		return cfg, cli.Help(fs, stdout), false
+	case cli.IsUsage(err):
+		return cfg, cli.Fail(stderr, name, err), false
+	}
+	fmt.Fprintf(stderr, "%s: invalid configuration:\n", name)
+	for _, line := range strings.Split(err.Error(), "\n") {
+		fmt.Fprintf(stderr, "  %s\n", line)
+	}
+	return cfg, 2, false
+}
+
+// parseFlags parses a command's flags, which take no positional argument:
+// --help prints the usage on stdout, a mistake is reported with a pointer
+// to it. ok is false when the command should exit with code.
+func parseFlags(fs *flag.FlagSet, name string, args []string, stdout, stderr io.Writer) (int, bool) {
+	fs.SetOutput(io.Discard)
+	pos, err := cli.Parse(fs, args)
+	if err == nil {
+		err = cli.NoArgs(fs, args, pos)
+	}
+	switch {
+	case err == nil:
+		return 0, true
+	case errors.Is(err, flag.ErrHelp):
+		return cli.Help(fs, stdout), false
+	}
+	return cli.Fail(stderr, name, err), false
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -11,6 +10,8 @@ import (
 	"time"
 
 	"github.com/duet-rtc/duet/auth"
+	"github.com/duet-rtc/duet/config"
+	"github.com/duet-rtc/duet/internal/cli"
 )
 
 // tokenMain mints a room access token and prints it. The key comes from
@@ -19,7 +20,6 @@ import (
 // which keeps the secret out of shell history).
 func tokenMain(_ context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	fs := flag.NewFlagSet("duet token", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var (
 		key     = fs.String("key", "", "HS256 secret (default $DUET_TOKEN_SECRET)")
 		keyFile = fs.String("key-file", "", "PEM private key (RS256/ES256) or a file holding the HS256 secret")
@@ -33,26 +33,22 @@ func tokenMain(_ context.Context, args []string, stdout, stderr io.Writer, geten
 	)
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: duet token --room ROOM [--app APP] [--ttl 1h] [--role publish|play] (--key SECRET | --key-file FILE)\n\nPrints a JWT for a join into ROOM, for a server with token_secret or token_key_file.\n\nflags:")
-		fs.PrintDefaults()
+		cli.PrintFlags(fs.Output(), fs)
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := parseFlags(fs, "duet token", args, stdout, stderr); !ok {
+		return code
 	}
 	fail := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "duet token: "+format+"\n", a...)
-		return 2
+		return cli.Fail(stderr, "duet token", fmt.Errorf(format, a...))
 	}
 	if *room == "" {
-		return fail("--room is required")
+		return fail("--room is required, e.g. --room standup")
 	}
 	if *role != "" && *role != auth.RolePublish && *role != auth.RolePlay {
-		return fail("--role must be publish or play, got %q", *role)
+		return fail("--role: %q is not publish or play", *role)
 	}
 	if *ttl <= 0 {
-		return fail("--ttl must be positive")
+		return fail("--ttl: %s is not positive; write e.g. 1h", *ttl)
 	}
 	var signKey any
 	keyAlg := "HS256"
@@ -74,7 +70,14 @@ func tokenMain(_ context.Context, args []string, stdout, stderr io.Writer, geten
 	case getenv("DUET_TOKEN_SECRET") != "":
 		signKey = []byte(getenv("DUET_TOKEN_SECRET"))
 	default:
-		return fail("give --key, --key-file or $DUET_TOKEN_SECRET")
+		return fail("no key: set DUET_TOKEN_SECRET to the server's token_secret, or give --key-file (or --key)")
+	}
+	if secret, ok := signKey.([]byte); ok {
+		// The server refuses to start with such a secret: a token made
+		// with it would open nothing.
+		if p := config.TokenSecretProblem(string(secret)); p != "" {
+			return fail("the HS256 secret (--key, --key-file or DUET_TOKEN_SECRET): %s; the server refuses such a token_secret", p)
+		}
 	}
 	if *alg == "" {
 		*alg = keyAlg

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/duet-rtc/duet/certs"
 	"github.com/duet-rtc/duet/config"
+	"github.com/duet-rtc/duet/internal/cli"
 	"github.com/duet-rtc/duet/turnserver"
 )
 
@@ -29,27 +29,19 @@ import (
 // its allocations are gone or drain_timeout passes.
 func turnMain(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	fs := flag.NewFlagSet("duet turn", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	for _, a := range args {
-		if a == "-h" || a == "-help" || a == "--help" {
-			fs.SetOutput(stdout)
-		}
-	}
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: duet turn [flags]\n\nRuns only the embedded TURN/STUN server (the turn_* settings; turn_enabled is implied),\n"+
 			"with /healthz, /readyz and /metrics on listen. Signaling nodes advertise it with turn_uris and\n"+
 			"mint its credentials from the same turn_secret or turn_secret_file.\n\nflags:")
-		fs.PrintDefaults()
+		cli.PrintFlags(fs.Output(), fs)
 	}
-	cfg, err := config.Load(fs, append([]string{"--turn-enabled"}, args...), getenv)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
+	// "=true", so that a stray word after it is not reported as its value.
+	cfg, code, ok := loadConfig(fs, "duet turn", append([]string{"--turn-enabled=true"}, args...), stdout, stderr, getenv)
+	if !ok {
+		return code
 	}
-	if err == nil && cfg.TURNTLSShared() {
-		err = errors.New("turn_tls_listen: must differ from listen, which serves health and metrics in duet turn")
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "duet: invalid configuration:\n%v\n", err)
+	if cfg.TURNTLSShared() {
+		fmt.Fprintf(stderr, "duet turn: invalid configuration:\n  turn_tls_listen: %q is listen too, which serves health and metrics in duet turn; write another port, e.g. :5349\n", cfg.TurnTLSListen)
 		return 2
 	}
 	log := newLogger(cfg, stderr)

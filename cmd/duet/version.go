@@ -8,6 +8,8 @@ import (
 	"io"
 	"runtime"
 	"runtime/debug"
+
+	"github.com/duet-rtc/duet/internal/cli"
 )
 
 // Set at build time by scripts/release.sh and the Dockerfile, for what the
@@ -61,13 +63,13 @@ func readBuildInfo() buildInfo {
 
 func versionMain(_ context.Context, args []string, stdout, stderr io.Writer, _ func(string) string) int {
 	fs := flag.NewFlagSet("duet version", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	asJSON := fs.Bool("json", false, "print the build information as one JSON object")
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return 0
-		}
-		return 2
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: duet version [--json]\n\nPrints the version, commit, build date and Go version.\n\nflags:")
+		cli.PrintFlags(fs.Output(), fs)
+	}
+	if code, ok := parseFlags(fs, "duet version", args, stdout, stderr); !ok {
+		return code
 	}
 	b := readBuildInfo()
 	if *asJSON {

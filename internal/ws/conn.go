@@ -4,6 +4,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -52,6 +53,7 @@ const (
 type Conn struct {
 	eng *Engine
 	nc  net.Conn
+	lay Layer // nc, when it keeps bytes of its own (TLS); nil for a plain socket
 	h   Handler
 	fd  int32  // for the Engine's poller; -1 when the socket cannot be parked there
 	id  uint32 // slot in the Engine's table
@@ -64,7 +66,8 @@ type Conn struct {
 	mu         sync.Mutex
 	state      state
 	cause      Cause
-	running    bool          // a reader goroutine owns the socket
+	running    bool          // a reader goroutine owns the socket (or will: it waits for one)
+	pooled     bool          // that reader holds a place in the Engine's reader pool
 	parked     bool          // waiting in the poller with no goroutine
 	inPoll     bool          // the fd is in the poller's set (armed or not)
 	writing    bool          // a writer goroutine runs
@@ -87,6 +90,7 @@ type Conn struct {
 // once; c must be a zero Conn, and may be embedded in the owner's struct.
 func (c *Conn) Start(e *Engine, nc net.Conn, early []byte, h Handler) {
 	c.eng, c.nc, c.h = e, nc, h
+	c.lay, _ = nc.(Layer)
 	c.p.max = e.opts.MaxMessageBytes
 	c.fd = e.pollFD(nc)
 	now := time.Now()
@@ -99,7 +103,7 @@ func (c *Conn) Start(e *Engine, nc net.Conn, early []byte, h Handler) {
 		c.startReaderLocked()
 		return
 	}
-	if len(early) == 0 && c.fd >= 0 {
+	if len(early) == 0 && c.fd >= 0 && !c.layPending() {
 		c.parkLocked()
 		if c.parked {
 			return
@@ -108,11 +112,49 @@ func (c *Conn) Start(e *Engine, nc net.Conn, early []byte, h Handler) {
 	c.startReaderLocked()
 }
 
-// startReaderLocked starts a reader goroutine. The caller holds c.mu.
+// Layer is a connection that keeps bytes of its own between the socket
+// and the frames — a TLS record layer (package tlsrec) holds records it
+// read and has not yet decrypted, and plaintext not yet returned. A
+// readiness event announces none of those, so it may be parked only when
+// it holds none; a plain socket needs no such care.
+type Layer interface {
+	net.Conn
+	syscall.Conn
+	// Pending reports whether Read would return data without reading the
+	// socket.
+	Pending() bool
+	// Park gives back what the layer borrowed while reading (buffers,
+	// cipher state), and what it borrowed for writing unless a write is
+	// under way. The reader calls it when nothing is Pending, before the
+	// socket is parked.
+	Park()
+	// ParkWrite gives back what the layer borrowed for writing. A writer
+	// that ends while the socket is parked calls it.
+	ParkWrite()
+}
+
+func (c *Conn) layPending() bool { return c.lay != nil && c.lay.Pending() }
+
+// startReaderLocked gives c a reader: a goroutine of the Engine's reader
+// pool, now or when one is free. A socket that cannot be parked keeps a
+// reader of its own for its whole life, outside the pool (it would hold a
+// place for good). The caller holds c.mu.
 func (c *Conn) startReaderLocked() {
 	c.parked, c.running = false, true
-	c.eng.wg.Add(1)
-	go c.run()
+	e := c.eng
+	c.pooled = c.fd >= 0
+	if !c.pooled {
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			c.run()
+		}()
+		return
+	}
+	if e.readers.acquire(c) {
+		e.wg.Add(1)
+		go e.readLoop(c)
+	}
 }
 
 // wakeLocked makes the reader notice a change of state: a parked socket

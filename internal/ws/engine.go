@@ -21,6 +21,8 @@ type Options struct {
 	CloseGrace      time.Duration // time the peer has to answer our close frame (default 2 s)
 	Linger          time.Duration // quiet time after which a reader parks its socket (default 100 ms)
 	NoPoller        bool          // a reader goroutine per socket even where a poller exists
+	MaxReaders      int           // reader goroutines at once; more sockets with bytes to read wait their turn (default 1024)
+	MaxWriters      int           // writer goroutines at once; more sockets with frames to write wait their turn (default 1024)
 	Logger          *slog.Logger
 }
 
@@ -47,6 +49,8 @@ type Engine struct {
 	done   chan struct{}
 
 	wg sync.WaitGroup // readers and writers
+
+	readers, writers pool
 
 	borrowed, maxBorrowed atomic.Int64 // read buffers out of the pools, now and at most
 
@@ -87,7 +91,14 @@ func NewEngine(o Options) *Engine {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.MaxReaders <= 0 {
+		o.MaxReaders = defaultPoolSize
+	}
+	if o.MaxWriters <= 0 {
+		o.MaxWriters = defaultPoolSize
+	}
 	e := &Engine{opts: o, log: o.Logger, stop: make(chan struct{}), done: make(chan struct{})}
+	e.readers.max, e.writers.max = o.MaxReaders, o.MaxWriters
 	e.small.New = func() any { b := make([]byte, smallBufSize); return &b }
 	e.bufs.New = func() any { b := make([]byte, bufSize); return &b }
 	e.tiny.New = func() any { b := make([]byte, 0, tinyOutSize); return &b }
@@ -103,8 +114,72 @@ func NewEngine(o Options) *Engine {
 	return e
 }
 
+// defaultPoolSize bounds readers and writers: with a record-sized buffer
+// each, a thousand readers hold about 40 MB at most.
+const defaultPoolSize = 1024
+
 // Polling reports whether idle sockets are parked in a poller.
 func (e *Engine) Polling() bool { return e.poll != nil }
+
+// Readers describes the reader pool: sockets waiting for a reader mean
+// more arrived at once than the pool serves (a reconnect storm).
+func (e *Engine) Readers() PoolStats { return e.readers.stats() }
+
+// Writers describes the writer pool.
+func (e *Engine) Writers() PoolStats { return e.writers.stats() }
+
+// Busy reports whether sockets wait for a reader.
+func (e *Engine) Busy() bool { return e.readers.waiting() > 0 }
+
+// readLoop is a pooled reader: it serves c, then the sockets that waited
+// for a reader, until none waits.
+func (e *Engine) readLoop(c *Conn) {
+	defer e.wg.Done()
+	for c != nil {
+		if !c.run() {
+			return // its socket could not be parked: it gave its place away
+		}
+		c = e.readers.next()
+	}
+}
+
+// Outside runs f, which may block for long (a join that probes a room's
+// members, waits for admission or asks a remote authorizer), with its
+// reader's place in the pool given to a socket waiting for one: a reader
+// blocked there must not keep the sockets whose answers it waits for
+// from being read. It must be called from c's Handler, on its reader;
+// after f the reader waits for a place again. A reader outside the pool
+// (a socket that cannot be parked) just runs f.
+func (c *Conn) Outside(f func()) {
+	e := c.eng
+	c.mu.Lock()
+	pooled := c.pooled
+	c.mu.Unlock()
+	if !pooled {
+		f()
+		return
+	}
+	e.leavePool()
+	f()
+	e.readers.rejoin()
+}
+
+// leavePool gives a reader's place to the oldest socket waiting for one.
+func (e *Engine) leavePool() {
+	if next := e.readers.leave(); next != nil {
+		e.wg.Add(1)
+		go e.readLoop(next)
+	}
+}
+
+// writeLoop is a pooled writer, as readLoop is a reader.
+func (e *Engine) writeLoop(c *Conn) {
+	defer e.wg.Done()
+	for c != nil {
+		c.writeLoop()
+		c = e.writers.next()
+	}
+}
 
 // getBuf borrows a read buffer of at least n bytes (a small one when n
 // fits it).

@@ -50,13 +50,19 @@ func newPoller(e *Engine) (*poller, error) {
 	return p, nil
 }
 
-// socketFD returns nc's descriptor when nc is a plain TCP socket, else -1.
+// socketFD returns nc's descriptor when nc is a plain TCP socket or a
+// Layer over one, else -1.
 func socketFD(nc net.Conn) int32 {
-	tc, ok := nc.(*net.TCPConn)
-	if !ok {
+	var sc syscall.Conn
+	switch c := nc.(type) {
+	case *net.TCPConn:
+		sc = c
+	case Layer:
+		sc = c
+	default:
 		return -1
 	}
-	rc, err := tc.SyscallConn()
+	rc, err := sc.SyscallConn()
 	if err != nil {
 		return -1
 	}

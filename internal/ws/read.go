@@ -2,13 +2,15 @@ package ws
 
 import (
 	"errors"
+	"net"
 	"os"
 	"time"
 
 	"github.com/duet-rtc/duet/internal/poison"
 )
 
-// run is the reader: it reads and handles frames while bytes flow, and
+// run is the reader; it reports whether it still holds its place in the
+// Engine's reader pool (the socket may be another reader's by then). It reads and handles frames while bytes flow, and
 // then either parks the socket in the poller and ends (the poller starts a
 // new reader when bytes arrive) or, without a poller, waits in a one-byte
 // read holding no buffer. It is the only goroutine that closes the socket.
@@ -21,14 +23,15 @@ import (
 // joined and went quiet, or one that got only part of a frame (a large
 // message still arriving, or an attacker who sends a header and no more),
 // holds no goroutine and no buffer a moment longer.
-func (c *Conn) run() {
-	defer c.eng.wg.Done()
+func (c *Conn) run() (pooled bool) {
 	e := c.eng
+	pooled = c.pooled // only this reader changes it from here
 	b := e.getBuf(len(c.rest))
 	buf := *b
 	r, w := 0, copy(buf, c.rest)
 	c.rest = nil
 	broken := false  // the stream cannot be parsed on: discard until the peer closes
+	shut := false    // our side of the TCP connection is closed (broken streams only)
 	handled := false // a message was handled since this reader started
 	lastN := 0       // bytes of the last read
 	now := time.Now()
@@ -52,7 +55,7 @@ func (c *Conn) run() {
 			if ok {
 				if !c.handle(op, pl, now) {
 					c.finish(b)
-					return
+					return pooled
 				}
 				handled = true
 				c.p.shrink(true)
@@ -64,12 +67,18 @@ func (c *Conn) run() {
 		}
 		if broken {
 			r = w
-			if lastN > 0 && c.closeWritten() {
+			if lastN > 0 && !shut && c.closeWritten() {
 				// Our close frame is out and the peer, whose frames can no
-				// longer be parsed, sent something after it (its own close,
-				// most likely): nothing unread is left to cause a reset.
-				c.finish(b)
-				return
+				// longer be parsed, sent something after it: its own close,
+				// or the rest of what it was sending. Closing now would
+				// answer bytes still on their way with a reset, which can
+				// destroy our close frame before the peer reads it. So our
+				// side ends with a FIN, and what comes next is read and
+				// dropped until the peer closes too or the grace ends.
+				if shut = closeWrite(c.nc); !shut {
+					c.finish(b)
+					return pooled
+				}
 			}
 		}
 		if r == w {
@@ -93,16 +102,22 @@ func (c *Conn) run() {
 		case c.state >= stDying:
 			c.mu.Unlock()
 			c.finish(b)
-			return
+			return pooled
 		case c.state == stClosing:
 			dl = time.Unix(0, c.closeUntil)
 			if !now.Before(dl) {
 				c.mu.Unlock()
 				c.finish(b)
-				return
+				return pooled
 			}
 		case c.fd >= 0:
-			wait := busy && handled || lastN == 0 // lingering, or not read yet
+			if c.layPending() {
+				dl = armed // the layer has bytes: read them, the socket is not asked
+				break
+			}
+			// Linger for a busy socket unless other sockets wait for a
+			// reader; read first if this reader has not read yet.
+			wait := busy && handled && e.readers.waiting() == 0 || lastN == 0
 			if wait && armed.After(now) {
 				dl = armed // still waiting out the linger
 				break
@@ -117,14 +132,23 @@ func (c *Conn) run() {
 				c.rest = append([]byte(nil), buf[:w]...)
 			}
 			c.p.shrink(false)
+			if c.lay != nil {
+				c.lay.Park()
+			}
 			c.parkLocked()
 			if c.parked {
 				c.lastPark = now.UnixNano()
 				c.mu.Unlock()
 				e.putBuf(b)
-				return
+				return pooled
 			}
 			c.rest, dl = nil, time.Time{} // no poller for this socket after all
+			if c.pooled {
+				// Its reader stays for the socket's life: not on a place
+				// of the pool.
+				c.pooled, pooled = false, false
+				e.leavePool()
+			}
 		}
 		if !dl.Equal(armed) {
 			c.nc.SetReadDeadline(dl)
@@ -164,9 +188,16 @@ func (c *Conn) run() {
 			}
 			c.mu.Unlock()
 			c.finish(b)
-			return
+			return pooled
 		}
 	}
+}
+
+// closeWrite sends a FIN on the socket, if it can say it has no more to
+// write (a TCP or TLS connection).
+func closeWrite(nc net.Conn) bool {
+	cw, ok := nc.(interface{ CloseWrite() error })
+	return ok && cw.CloseWrite() == nil
 }
 
 // busyWindow is how soon after its last park a socket must wake again to

@@ -45,12 +45,15 @@ func (c *Conn) dropOutLocked() {
 	c.markCloseSentLocked()
 }
 
-// startWriterLocked starts the writer if none runs. The caller holds c.mu.
+// startWriterLocked gives c a writer, from the Engine's writer pool, now
+// or when one is free, unless it has one. The caller holds c.mu.
 func (c *Conn) startWriterLocked() {
 	if !c.writing && c.state < stDying {
 		c.writing = true
-		c.eng.wg.Add(1)
-		go c.writeLoop()
+		if c.eng.writers.acquire(c) {
+			c.eng.wg.Add(1)
+			go c.eng.writeLoop(c)
+		}
 	}
 }
 
@@ -58,7 +61,6 @@ func (c *Conn) startWriterLocked() {
 // queue is empty. It swaps the queued buffer for an empty one, so senders
 // append to one while the other is written.
 func (c *Conn) writeLoop() {
-	defer c.eng.wg.Done()
 	var spare *[]byte
 	for {
 		c.mu.Lock()
@@ -66,6 +68,11 @@ func (c *Conn) writeLoop() {
 			c.writing = false
 			if c.state >= stDying {
 				c.dropOutLocked()
+			}
+			if c.parked && c.lay != nil {
+				// The reader parked while this writer wrote, and could
+				// not take the layer's write state back then.
+				c.lay.ParkWrite()
 			}
 			c.mu.Unlock()
 			c.eng.putOut(spare)

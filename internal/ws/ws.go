@@ -8,9 +8,11 @@
 // An idle Conn costs no goroutine and no buffer: on Linux, a plain TCP
 // socket with nothing to read is parked in an epoll set of the Engine's
 // own and a reader goroutine starts only when bytes arrive (poll_linux.go).
-// Elsewhere, and for TLS (whose decrypted bytes no readiness event
-// announces), each socket keeps a reader goroutine that waits in a
-// one-byte read, holding no buffer.
+// A TLS socket parks the same way once a record layer that can say what
+// it holds (a Layer: package tlsrec) has taken it over from crypto/tls.
+// Elsewhere, and for a crypto/tls connection (whose decrypted bytes no
+// readiness event announces), each socket keeps a reader goroutine that
+// waits in a one-byte read, holding no buffer.
 package ws
 
 import (

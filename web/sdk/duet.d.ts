@@ -127,9 +127,13 @@ export interface DuetEvents {
   iceRestart: { reason: string };
   /** Offers that crossed: `ignoredOffer` (impolite side) or `withdrawnOffer` (polite side); `resentOffer` after a lost socket. */
   negotiation: { event: string };
-  /** The call ended for good (`reason`: `left`, or the fatal error definition). */
+  /** The call ended for good (`reason`: `left`, the fatal error definition, `tokenUnavailable`, or `error` after `invalidUrl`). */
   closed: { reason: string; error?: DuetError };
-  /** The server sent an error; `retrying` when a refused token is being replaced. */
+  /**
+   * Something went wrong: a server error definition (`NoSpaceForNewPeer`, …) or one of the SDK's own:
+   * `invalidUrl`, `tokenUnavailable`, `negotiationFailed`, `internal`. `retrying` when a refused token
+   * is being replaced. Which ones end the call: web/README.md, "Errors".
+   */
   error: { definition: string; room?: string; error?: DuetError | unknown; message?: string; retrying?: boolean };
   /** The call's state changed. */
   state: { state: DuetState; previous: DuetState };

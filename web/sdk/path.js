@@ -40,6 +40,7 @@ export class PathWatch {
     this.any = -1; // inbound packets and bytes of any kind, ICE checks included
     this.lastPacket = 0;
     this.lastAny = 0;
+    this.prevPoll = 0; // when the last getStats poll was read
     this.silences = []; // [at, ms]: the silences between inbound packets while the path worked
     this.media = false; // the partner's media was arriving
     this._polling = false;
@@ -230,7 +231,7 @@ export class PathWatch {
     try {
       const until = Date.now() + INTERFACE_WATCH;
       while (!this.link.closed && this.since && Date.now() < until) {
-        const addrs = await hostAddresses();
+        const addrs = await hostAddresses(dead);
         if (this.link.closed || !this.since) return;
         if (addrs.size > 0 && !addrs.has(dead)) {
           this.networkChanged('interfaceGone');
@@ -294,12 +295,18 @@ export class PathWatch {
     }
     if (s.any !== this.any) {
       if (this.any >= 0 && this.lastAny > 0 && !this.since) {
-        const gap = at - this.lastAny;
-        if (gap <= this._limit()) this.silences.push([at, gap]);
+        // Nothing arrived between the poll that last saw a packet and the
+        // previous one: a silence that long at least. The time since that
+        // previous poll says nothing (packets may have come at any point in
+        // it), and on a starved page it is long: counting it made the
+        // limit of a busy path seconds long under load.
+        const gap = this.prevPoll - this.lastAny;
+        if (gap > 0 && gap <= this._limit()) this.silences.push([at, gap]);
       }
       this.any = s.any;
       this.lastAny = at;
     }
+    this.prevPoll = at;
     const stalled = this._stalled();
     if (!stalled && s.pair) {
       // The path that works: its address, and whether it is relayed.
@@ -373,8 +380,13 @@ export function urlHost(url) {
   return m ? m[1].replace(/^\[|\]$/g, '').toLowerCase() : '';
 }
 
-/** The host addresses the browser would gather on now (a throwaway connection's candidates). */
-async function hostAddresses() {
+/**
+ * The host addresses the browser would gather on now (a throwaway
+ * connection's candidates). Once want shows up, the rest does not matter:
+ * gathering to its end takes most of a second on a busy machine, and the
+ * interface watch asks every 250 ms.
+ */
+async function hostAddresses(want) {
   const addrs = new Set();
   const pc = new RTCPeerConnection();
   try {
@@ -389,6 +401,10 @@ async function hostAddresses() {
         }
         const a = e.candidate.address || e.candidate.candidate.split(' ')[4];
         if (a) addrs.add(a);
+        if (a && a === want) {
+          clearTimeout(timer);
+          resolve();
+        }
       };
       pc.setLocalDescription().catch(resolve);
     });

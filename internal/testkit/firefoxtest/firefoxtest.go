@@ -1,5 +1,5 @@
 // Package firefoxtest runs stock Firefox (Debian's firefox-esr) for tests,
-// driven by puppeteer-core over WebDriver BiDi: web/test/firefox.mjs, a
+// driven by puppeteer-core over WebDriver BiDi: e2e/js/firefox.mjs, a
 // small Node program, launches it and takes commands over HTTP on
 // 127.0.0.1; this package starts that driver and speaks to it.
 //
@@ -55,7 +55,7 @@ func Driver() string {
 		return p
 	}
 	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "..", "web", "test", "firefox.mjs")
+	return filepath.Join(filepath.Dir(file), "..", "..", "..", "e2e", "js", "firefox.mjs")
 }
 
 // Options configure Start.
@@ -97,7 +97,7 @@ func Start(t testing.TB, o Options) *Browser {
 	}
 	driver := Driver()
 	if _, err := os.Stat(filepath.Join(filepath.Dir(driver), "node_modules", "puppeteer-core")); err != nil {
-		t.Fatal("puppeteer-core not installed: run `make deps` (npm ci in web/test)")
+		t.Fatal("puppeteer-core not installed: run `make deps` (npm ci in e2e/js)")
 	}
 	prefs := map[string]any{}
 	for k, v := range o.Prefs {
