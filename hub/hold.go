@@ -14,6 +14,7 @@ import (
 // noteLocked carries out one note of a transition of room k. The caller
 // holds the shard's lock.
 func (l *Local) noteLocked(k Key, e *entry, n room.Note[Conn], now time.Time, a *after) {
+	l.countMesh(n)
 	switch n.Kind {
 	case room.NoteHeld:
 		l.held.Add(1)

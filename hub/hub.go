@@ -153,6 +153,8 @@ type Stats struct {
 	Resumes   int64 // seats taken back by a new socket (held or half-open)
 	Expiries  int64 // held seats given up: the grace ran out or their buffer filled
 	KeptBytes int64 // bytes of frames kept for held seats now
+	// MeshMembers counts the members of mesh rooms now.
+	MeshMembers int64
 	// HoldLimits counts, by CapKind, the holds HoldCaps refused (a lost
 	// socket left as if it had not asked to resume) or ended (CapKept).
 	HoldLimits [3]int64

@@ -33,6 +33,7 @@ type Local struct {
 	held      atomic.Int64
 	resumes   atomic.Int64
 	expiries  atomic.Int64
+	mesh      atomic.Int64 // members of mesh rooms
 	closed    atomic.Bool
 
 	ops localOps // listings, kicks and room events (localops.go)
@@ -290,7 +291,7 @@ func (l *Local) Relay(c Conn, k Key, frame Loan) error {
 // Stats implements Rooms.
 func (l *Local) Stats() Stats {
 	st := Stats{Rooms: l.rooms.Load(), Evictions: l.evictions.Load(), Probes: l.probes.Load(),
-		Held: l.held.Load(), Resumes: l.resumes.Load(), Expiries: l.expiries.Load()}
+		Held: l.held.Load(), Resumes: l.resumes.Load(), Expiries: l.expiries.Load(), MeshMembers: l.mesh.Load()}
 	l.caps.addStats(&st)
 	return st
 }

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/duet-rtc/duet/protocol"
+	"github.com/duet-rtc/duet/room"
 )
 
 // RelayPeer implements Mesher. A frame for a held member is kept in its
@@ -51,3 +52,17 @@ func (l *Local) RelayPeer(c Conn, k Key, peer string, frame Loan) error {
 // the socket's send queue beyond a room of two's (its list of members),
 // kept free of held frames so that delivering them never overflows it.
 const meshJoinedReserve = 2048
+
+// countMesh keeps Stats.MeshMembers: a seat with a mesh id joined or
+// left a mesh room.
+func (l *Local) countMesh(n room.Note[Conn]) {
+	if n.Seat.Peer == "" {
+		return
+	}
+	switch n.Kind {
+	case room.NoteJoined:
+		l.mesh.Add(1)
+	case room.NoteLeft:
+		l.mesh.Add(-1)
+	}
+}

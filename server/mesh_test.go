@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/duet-rtc/duet/config"
@@ -131,6 +132,9 @@ func TestMeshRoom(t *testing.T) {
 	for _, x := range []*client{a, c, e} {
 		expectPeer(t, x, "start", "", "6")
 		x.Quiet()
+	}
+	if _, body := wstest.HTTPGet(t, s.HTTP()+"/metrics"); !strings.Contains(body, "\nduet_mesh_members 4\n") {
+		t.Errorf("metrics do not count 4 mesh members")
 	}
 	// Full: every member answers the probe.
 	for _, x := range []*client{a, c, e, f} {

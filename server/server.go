@@ -184,6 +184,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	})
 	s.tlsMetrics = metrics.RegisterTLS(reg)
 	s.loadMetrics = metrics.RegisterLoad(reg, s.loadSample)
+	metrics.RegisterMesh(reg, func() int64 { return rooms.Stats().MeshMembers })
 	s.origin = originChecker(cfg.AllowedOrigins)
 	s.eng = ws.NewEngine(ws.Options{
 		MaxMessageBytes: cfg.MaxMessageBytes,
