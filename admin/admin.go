@@ -32,8 +32,11 @@ type Options struct {
 	Key    string       // bearer key; "" accepts none
 	Tokens TokenChecker // nil accepts no JWT
 	Rooms  hub.Admin    // the room backend
-	Logger *slog.Logger
-	Now    func() time.Time
+	// Reports holds live quality and call records (nil: the listings
+	// have no quality and /v1/admin/calls answers 404).
+	Reports Reports
+	Logger  *slog.Logger
+	Now     func() time.Time
 }
 
 // ErrOff is returned by New when neither a key nor a token checker is set.
@@ -71,6 +74,7 @@ func (a *API) Mount(mux *http.ServeMux) {
 		"DELETE /v1/admin/apps/{app}/rooms/{room}":                  a.endRoom,
 		"DELETE /v1/admin/apps/{app}/rooms/{room}/members/{member}": a.kick,
 		"GET /v1/admin/stats":                                       a.stats,
+		"GET /v1/admin/calls":                                       a.calls,
 	} {
 		mux.Handle(pattern, a.guard(h))
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -128,4 +129,25 @@ func (c *Client) Kick(ctx context.Context, app, room, member string) error {
 func (c *Client) Stats(ctx context.Context) (StatsResponse, error) {
 	var r StatsResponse
 	return r, c.do(ctx, http.MethodGet, "/v1/admin/stats", &r)
+}
+
+// Calls lists the records of recent calls, newest first: of app ("" for
+// all), of room (with app), at most limit (0: the server's default).
+func (c *Client) Calls(ctx context.Context, app, room string, limit int) (CallsResponse, error) {
+	v := url.Values{}
+	if app != "" {
+		v.Set("app", app)
+	}
+	if room != "" {
+		v.Set("room", room)
+	}
+	if limit > 0 {
+		v.Set("limit", strconv.Itoa(limit))
+	}
+	path := "/v1/admin/calls"
+	if len(v) > 0 {
+		path += "?" + v.Encode()
+	}
+	var r CallsResponse
+	return r, c.do(ctx, http.MethodGet, path, &r)
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/duet-rtc/duet/hub"
 	"github.com/duet-rtc/duet/protocol"
+	"github.com/duet-rtc/duet/quality"
 	"github.com/duet-rtc/duet/webhook"
 )
 
@@ -34,6 +35,9 @@ type Room struct {
 	Members        []webhook.Member `json:"members"`
 	CallStartedAt  *time.Time       `json:"callStartedAt,omitempty"`
 	CallDurationMs *int64           `json:"callDurationMs,omitempty"`
+	// Quality is the live quality of the members that send reports
+	// (duet's SDKs), by member id.
+	Quality map[string]quality.Live `json:"quality,omitempty"`
 }
 
 // Coverage says which nodes a listing covers.
@@ -62,7 +66,9 @@ func (a *API) room(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such room")
 		return
 	}
-	writeJSON(w, http.StatusOK, RoomResponse{a.roomOf(snap.Rooms[0]), coverage(snap)})
+	out := []Room{a.roomOf(snap.Rooms[0])}
+	a.addQuality(r.Context(), out)
+	writeJSON(w, http.StatusOK, RoomResponse{out[0], coverage(snap)})
 }
 
 func (a *API) rooms(w http.ResponseWriter, r *http.Request) {
@@ -91,6 +97,7 @@ func (a *API) rooms(w http.ResponseWriter, r *http.Request) {
 	for _, ri := range snap.Rooms {
 		out = append(out, a.roomOf(ri))
 	}
+	a.addQuality(r.Context(), out)
 	writeJSON(w, http.StatusOK, RoomsResponse{out, snap.Truncated, coverage(snap)})
 }
 

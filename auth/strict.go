@@ -24,9 +24,9 @@ var (
 	errMalformed  = errors.New("the token's JSON is malformed")
 )
 
-// knownClaims are the claim names duet reads (room and admin tokens, and
+// knownClaims are the claim names duet reads (room, admin and push tokens, and
 // the registered ones).
-var knownClaims = []string{"app", "room", "role", "admin", "exp", "nbf", "iat", "iss", "sub", "aud", "jti"}
+var knownClaims = []string{"app", "room", "role", "admin", "subscriberId", "exp", "nbf", "iat", "iss", "sub", "aud", "jti"}
 
 // checkStrict refuses a token whose header or payload has a duplicate
 // name, whose header has crit, whose payload has a name that folds to a

@@ -38,36 +38,37 @@ import (
 
 // Options are a run's settings, all from flags.
 type Options struct {
-	Scenario   string        // idle, relay or setup
-	Protocol   string        // duet, peerjs or bare
-	URLs       []string      // servers; pairs are spread over them
-	Cross      bool          // the two sides of a pair on different URLs
-	Conns      int           // idle: sockets (pairs × 2)
-	Pairs      int           // relay, setup: pairs
-	Duration   time.Duration // relay, setup: measured time
-	Warmup     time.Duration // relay, setup: unmeasured time first
-	Hold       time.Duration // idle: time held after every socket is joined
-	Waves      int           // attacks: times the attack is run against the same server
-	Spread     time.Duration // storm: a member comes back within this long of losing its socket
-	StormWait  time.Duration // storm: bound on the wait for every member, from the first loss
-	ReadyFile  string        // storm: created once every socket is joined (the cue to kill the server)
-	Window     int           // relay: messages in flight per direction
-	Rate       float64       // relay: messages/s over the run (0: as fast as possible)
-	Tick       time.Duration // relay with a rate: shortest sleep of a paced sender
-	SDPBytes   int           // setup: size of offer and answer
-	Workers    int           // worker processes (1: in this process)
-	Sources    []net.IP      // source addresses, one per worker in turn
-	Parallel   int           // dials in flight per worker
-	ServerPIDs []int         // server processes whose RSS is read (idle)
-	Metrics    []string      // duet /metrics URLs for goroutine counts (idle)
-	Timeout    time.Duration // hard bound on the whole run
-	MaxConns   int           // hard bound on sockets
-	JSON       string        // write the summary as JSON to this file ("-": stdout)
-	Quiet      bool          // no progress line
-	Insecure   bool          // wss://: do not verify the server's certificate
-	CAFile     string        // wss://: PEM roots to verify the server with (empty: the system's)
-	Resume     bool          // wss://: resume TLS sessions (a session cache per worker)
-	Curve      string        // wss://: the one key exchange to offer ("": Go's default list)
+	Scenario    string        // idle, relay or setup
+	Protocol    string        // duet, peerjs or bare
+	URLs        []string      // servers; pairs are spread over them
+	Cross       bool          // the two sides of a pair on different URLs
+	Conns       int           // idle: sockets (pairs × 2)
+	Pairs       int           // relay, setup: pairs
+	Duration    time.Duration // relay, setup: measured time
+	Warmup      time.Duration // relay, setup: unmeasured time first
+	Hold        time.Duration // idle, quality: time held after every socket is joined
+	ReportEvery time.Duration // quality: interval of each socket's reports
+	Waves       int           // attacks: times the attack is run against the same server
+	Spread      time.Duration // storm: a member comes back within this long of losing its socket
+	StormWait   time.Duration // storm: bound on the wait for every member, from the first loss
+	ReadyFile   string        // storm: created once every socket is joined (the cue to kill the server)
+	Window      int           // relay: messages in flight per direction
+	Rate        float64       // relay: messages/s over the run (0: as fast as possible)
+	Tick        time.Duration // relay with a rate: shortest sleep of a paced sender
+	SDPBytes    int           // setup: size of offer and answer
+	Workers     int           // worker processes (1: in this process)
+	Sources     []net.IP      // source addresses, one per worker in turn
+	Parallel    int           // dials in flight per worker
+	ServerPIDs  []int         // server processes whose RSS is read (idle)
+	Metrics     []string      // duet /metrics URLs for goroutine counts (idle)
+	Timeout     time.Duration // hard bound on the whole run
+	MaxConns    int           // hard bound on sockets
+	JSON        string        // write the summary as JSON to this file ("-": stdout)
+	Quiet       bool          // no progress line
+	Insecure    bool          // wss://: do not verify the server's certificate
+	CAFile      string        // wss://: PEM roots to verify the server with (empty: the system's)
+	Resume      bool          // wss://: resume TLS sessions (a session cache per worker)
+	Curve       string        // wss://: the one key exchange to offer ("": Go's default list)
 
 	tlsConf *tls.Config // built from Insecure, CAFile and Resume by check
 
@@ -77,6 +78,9 @@ type Options struct {
 
 // perWorkerLimit keeps a worker under this machine's ~20,000 open files.
 const perWorkerLimit = 19000
+
+// scenarios names what duet bench can run, for its usage errors.
+const scenarios = "idle, relay, setup, quality, attack-header, attack-byte, handshake or storm"
 
 func (o *Options) sockets() int {
 	if o.usesConns() {
@@ -97,7 +101,9 @@ func (o *Options) usesConns() bool { return o.holds() || o.Scenario == "storm" }
 
 // holds reports whether the scenario holds --conns sockets and reads the
 // server's memory: idle and the attacks.
-func (o *Options) holds() bool { return o.Scenario == "idle" || attackBytes(o.Scenario) != nil }
+func (o *Options) holds() bool {
+	return o.Scenario == "idle" || o.Scenario == "quality" || attackBytes(o.Scenario) != nil
+}
 
 // usageError is a mistake in the command line: reported with a pointer
 // to --help rather than the whole usage.
@@ -127,6 +133,8 @@ Scenarios:
           server RSS per socket (what the attacker's bytes cost the server)
   attack-byte
           hold --conns sockets that each send one byte of a frame header
+  quality hold --conns sockets in calls, as idle, each sending a qualityReport
+          every --report-every; report server CPU and RSS (compare with idle)
   storm   --conns sockets join rooms in pairs as duet's SDKs do (resumable,
           with a call session) and wait; when the server is killed and
           restarted (by a script: --ready-file says when), each comes back
@@ -154,7 +162,8 @@ Flags:`)
 	fs.IntVar(&o.Pairs, "pairs", 50, "relay, setup: pairs of peers")
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "relay, setup: measured time")
 	fs.DurationVar(&o.Warmup, "warmup", 2*time.Second, "relay, setup: time before measuring")
-	fs.DurationVar(&o.Hold, "hold", 5*time.Second, "idle: time to hold every socket before reading the server's memory")
+	fs.DurationVar(&o.Hold, "hold", 5*time.Second, "idle, quality: time to hold every socket before reading the server's memory")
+	fs.DurationVar(&o.ReportEvery, "report-every", 5*time.Second, "quality: interval of each socket's quality reports (duet.js sends one every 5 s)")
 	fs.DurationVar(&o.Spread, "spread", time.Second, "storm: each member reconnects at a random moment within this long of losing its socket")
 	fs.DurationVar(&o.StormWait, "storm-wait", 2*time.Minute, "storm: give up on members not back this long after the first loss")
 	fs.StringVar(&o.ReadyFile, "ready-file", "", "storm: create this file once every socket has joined")
@@ -183,7 +192,7 @@ Flags:`)
 		return nil, flag.ErrHelp
 	}
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		return nil, &usageError{errors.New("a scenario comes first: idle, relay, setup, attack-header, attack-byte, handshake or storm")}
+		return nil, &usageError{errors.New("a scenario comes first: " + scenarios)}
 	}
 	o.Scenario = args[0]
 	pos, err := cli.Parse(fs, args[1:])
@@ -234,8 +243,12 @@ Flags:`)
 func (o *Options) check() error {
 	switch o.Scenario {
 	case "idle", "relay", "setup", "attack-header", "attack-byte", "handshake", "storm":
+	case "quality":
+		if o.Protocol != "duet" || o.ReportEvery <= 0 {
+			return errors.New("quality: duet's protocol only, and --report-every must be positive")
+		}
 	default:
-		return fmt.Errorf("unknown scenario %q: idle, relay, setup, attack-header, attack-byte, handshake or storm", o.Scenario)
+		return fmt.Errorf("unknown scenario %q: %s", o.Scenario, scenarios)
 	}
 	if _, err := dialectFor(o.Protocol); err != nil {
 		return err
@@ -422,7 +435,7 @@ func worker(ctx context.Context, o *Options, idx int, run string, ready func(), 
 		r.Errors, r.FirstError = cn.errs.get()
 		return r
 	}
-	join := o.Scenario == "idle" || o.Scenario == "relay"
+	join := o.Scenario == "idle" || o.Scenario == "relay" || o.Scenario == "quality"
 	var pairs []*pair
 	if o.Scenario != "handshake" {
 		pairs = dl.connectAll(ctx, first, end-first, o.Parallel, join, &cn.connected, &cn.errs)
@@ -444,6 +457,16 @@ func worker(ctx context.Context, o *Options, idx int, run string, ready func(), 
 	switch o.Scenario {
 	case "idle", "attack-header", "attack-byte":
 		hold(d, pairs, mergeDone(ctx, stop), cn)
+	case "quality":
+		done := mergeDone(ctx, stop)
+		sent := make(chan struct{})
+		go func() {
+			defer close(sent)
+			reports(o, pairs, done, cn)
+		}()
+		hold(d, pairs, done, cn)
+		<-sent
+		r.Count = cn.done.Load()
 	case "relay":
 		r.Lat, r.Count, r.Bytes = relay(o, d, pairs, start, cn)
 	case "setup":
@@ -593,7 +616,7 @@ func runWave(ctx context.Context, o *Options, args []string, stderr io.Writer, s
 				c, d, e = c+h.last.Connected, d+h.last.Done, e+h.last.Errors
 			}
 		}
-		unit := map[string]string{"idle": "", "relay": " messages", "setup": " setups", "storm": " members back", "handshake": " handshakes"}[o.Scenario]
+		unit := map[string]string{"idle": "", "relay": " messages", "setup": " setups", "quality": " reports", "storm": " members back", "handshake": " handshakes"}[o.Scenario]
 		line := fmt.Sprintf("%d/%d sockets", c, o.sockets())
 		if unit != "" {
 			line += fmt.Sprintf(", %d%s", d, unit)
@@ -625,12 +648,15 @@ func runWave(ctx context.Context, o *Options, args []string, stderr io.Writer, s
 		go func() { cpu <- measureCPU(ctx, o) }()
 	}
 	if o.holds() {
+		held := readServers(o)
 		select {
 		case <-time.After(o.Hold):
 		case <-ctx.Done():
 		}
 		if last {
-			s.idleFigures(o, base, readServers(o))
+			after := readServers(o)
+			s.idleFigures(o, base, after)
+			s.holdCPUFigures(held, after)
 		}
 		for _, h := range hs {
 			h.stop()

@@ -42,6 +42,12 @@ type Summary struct {
 	KernelSocketSlabPerSocket float64 `json:"kernel_socket_slab_per_socket_bytes,omitempty"`
 	KernelSlabPerSocket       float64 `json:"kernel_slab_per_socket_bytes,omitempty"`
 	KernelTCPMemPerSocket     float64 `json:"kernel_tcp_mem_per_socket_bytes,omitempty"`
+	// CPUPerSec is the servers' CPU time per second of the hold (1: a
+	// whole core), read from /proc for --server-pid.
+	CPUPerSec float64 `json:"server_cpu_per_s,omitempty"`
+	// Reports are the quality reports sent (quality), ReportsPerSec their rate.
+	Reports       int64   `json:"reports,omitempty"`
+	ReportsPerSec float64 `json:"reports_per_s,omitempty"`
 
 	PerSec      float64 `json:"per_s,omitempty"` // relay: messages/s; setup: setups/s
 	BytesPerSec float64 `json:"bytes_per_s,omitempty"`
@@ -79,24 +85,28 @@ var plotPercentiles = []float64{1, 10, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 99.99
 // serverState is what can be read of the servers under test.
 type serverState struct {
 	kernel     kernelState
-	rss        int64   // summed over --server-pid, -1 when unknown
-	rssBy      []int64 // each --server-pid's
-	goroutines int64   // summed over --metrics, -1 when unknown
-	heap       int64   // in-use heap summed over --metrics, -1 when unknown
+	rss        int64         // summed over --server-pid, -1 when unknown
+	rssBy      []int64       // each --server-pid's
+	goroutines int64         // summed over --metrics, -1 when unknown
+	heap       int64         // in-use heap summed over --metrics, -1 when unknown
+	cpu        time.Duration // CPU time summed over --server-pid, -1 when unknown
+	at         time.Time
 }
 
 func readServers(o *Options) serverState {
-	st := serverState{rss: -1, goroutines: -1, heap: -1, kernel: readKernel()}
+	st := serverState{rss: -1, goroutines: -1, heap: -1, cpu: -1, at: time.Now(), kernel: readKernel()}
 	if len(o.ServerPIDs) > 0 {
-		st.rss = 0
+		st.rss, st.cpu = 0, 0
 		for _, pid := range o.ServerPIDs {
 			v, err := rssOf(pid)
-			if err != nil {
-				st.rss, st.rssBy = -1, nil
+			c, cerr := cpuOf(pid)
+			if err != nil || cerr != nil {
+				st.rss, st.rssBy, st.cpu = -1, nil, -1
 				break
 			}
 			st.rss += v
 			st.rssBy = append(st.rssBy, v)
+			st.cpu += c
 		}
 	}
 	if len(o.Metrics) > 0 {
@@ -186,6 +196,13 @@ func (s *Summary) idleFigures(o *Options, before, after serverState) {
 	}
 }
 
+// holdCPUFigures is the servers' CPU per second between two readings.
+func (s *Summary) holdCPUFigures(before, after serverState) {
+	if before.cpu >= 0 && after.cpu >= 0 {
+		s.CPUPerSec = (after.cpu - before.cpu).Seconds() / after.at.Sub(before.at).Seconds()
+	}
+}
+
 func (s *Summary) merge(o *Options, rs []*result) {
 	h := newHist()
 	var slowest float64
@@ -204,6 +221,10 @@ func (s *Summary) merge(o *Options, rs []*result) {
 	}
 	if slowest > 0 {
 		s.ConnectPerSec = float64(s.Connected) / slowest
+	}
+	if o.Scenario == "quality" {
+		s.Reports = count
+		s.ReportsPerSec = float64(count) / o.Hold.Seconds()
 	}
 	if o.Scenario == "storm" {
 		s.stormFigures(rs, h)
@@ -265,7 +286,13 @@ func (s *Summary) print(w io.Writer) {
 		row("sockets connected", "%d of %d (%.0f/s)", s.Connected, s.Sockets, s.ConnectPerSec)
 	}
 	switch s.Scenario {
-	case "idle", "attack-header", "attack-byte":
+	case "idle", "attack-header", "attack-byte", "quality":
+		if s.Scenario == "quality" {
+			row("quality reports", "%d (%.0f/s)", s.Reports, s.ReportsPerSec)
+		}
+		if s.CPUPerSec > 0 {
+			row("server CPU while held", "%.1f %% of a core", 100*s.CPUPerSec)
+		}
 		if s.RSSBytes > 0 {
 			row("server RSS", "%.1f MiB", float64(s.RSSBytes)/(1<<20))
 			row("server RSS per socket", "%.2f KiB", s.RSSPerSocket/1024)

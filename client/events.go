@@ -10,7 +10,8 @@ import (
 // Event is something the server said, or a change of the socket. The
 // concrete types are Connected, Disconnected, Joined, Leaved, Start, Stop,
 // PeerReconnecting, PeerReconnected, TakeConfiguration, TakeCandidate,
-// PeerMessage, ICEConfig, ServerWillStop, NetworkChanged and *ServerError.
+// PeerMessage, ICEConfig, ServerWillStop, NetworkChanged, QualityFrame and
+// *ServerError.
 type Event interface {
 	// EventRoom is the room the event is about; "" for events about the
 	// socket, which every subscription gets.
@@ -377,6 +378,8 @@ func decodeEvent(frame []byte) (ev Event, ok bool, err error) {
 		return ICEConfig{Config: c}, true, nil
 	case protocol.CmdError:
 		return &ServerError{Room: m.StreamID, Definition: protocol.Error(m.Definition)}, true, nil
+	case protocol.CmdQuality:
+		return decodeQuality(frame, m.StreamID), true, nil
 	}
 	return nil, false, nil
 }

@@ -468,6 +468,10 @@ func (m *Mesh) pair(id, session string) *pair {
 	if id != "" {
 		f.push(Joined{Room: m.room, PeerID: self, PeerSession: session})
 	}
+	if id == "" {
+		// Quality reports are a call of two's (one call per room).
+		p.startQuality()
+	}
 	go p.run()
 	m.wg.Add(1)
 	go func() {

@@ -74,6 +74,10 @@ type PeerOptions struct {
 	// MaxICERestarts is how many ICE restarts in a row may fail before the
 	// session ends with ErrConnectionFailed [5].
 	MaxICERestarts int
+	// QualityInterval is how often the call's quality is measured and
+	// reported to the server (EventQuality; quality.go)
+	// [DefaultQualityInterval], at least a second; negative: never.
+	QualityInterval time.Duration
 }
 
 // PeerEventKind names what happened to a Peer.
@@ -103,13 +107,14 @@ const (
 type PeerEvent struct {
 	Kind    PeerEventKind
 	Room    string
-	Peer    string // in a Mesh: the member this pair's engine is for
-	Rejoin  bool   // for EventJoined
-	Resumed bool   // for EventJoined: the server gave the held seat back
-	Offerer bool   // for EventNegotiating and EventConnected
-	State   string // for EventConnectionState: the PeerConnection state
-	Reason  string // for EventPeerAway (the stop reason), EventRenegotiating ("ice restart: ..."), EventCollision
-	Err     error  // for EventSessionEnd, EventServerError, EventFailed
+	Peer    string   // in a Mesh: the member this pair's engine is for
+	Rejoin  bool     // for EventJoined
+	Resumed bool     // for EventJoined: the server gave the held seat back
+	Offerer bool     // for EventNegotiating and EventConnected
+	State   string   // for EventConnectionState: the PeerConnection state
+	Reason  string   // for EventPeerAway (the stop reason), EventRenegotiating ("ice restart: ..."), EventCollision
+	Err     error    // for EventSessionEnd, EventServerError, EventFailed
+	Quality *Quality // for EventQuality
 }
 
 // Peer is one seat in one room: it negotiates a Session with whoever else
@@ -153,8 +158,9 @@ type Peer struct {
 	// turnSuspect: the socket we lost was to the server whose TURN relays
 	// our path; the path moves as soon as we are back (resync).
 	turnSuspect bool
-	iceExpiry   time.Time   // when the TURN credentials in use expire
-	iceRefresh  *time.Timer // asks for fresh ones before then
+	iceExpiry   time.Time    // when the TURN credentials in use expire
+	iceRefresh  *time.Timer  // asks for fresh ones before then
+	q           qualityState // the call's quality reports (quality.go)
 
 	mu      sync.Mutex
 	ready   *Session // open, not yet returned by Accept
@@ -200,6 +206,7 @@ func NewPeer(ctx context.Context, c *Client, room string, opts *PeerOptions) (*P
 		p.cancel()
 		return nil, err
 	}
+	p.startQuality()
 	go p.run()
 	return p, nil
 }
@@ -378,6 +385,7 @@ func (p *Peer) run() {
 
 func (p *Peer) emit(e PeerEvent) {
 	e.Room, e.Peer = p.room, p.peerID()
+	p.observeQuality(e)
 	if p.opts.OnEvent != nil {
 		p.opts.OnEvent(e)
 	}

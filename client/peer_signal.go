@@ -41,6 +41,8 @@ func (p *Peer) handle(ev Event) error {
 		}
 	case Stop:
 		p.stop(e)
+	case QualityFrame:
+		p.partnerQuality(e)
 	case PeerReconnecting:
 		p.emit(PeerEvent{Kind: EventPeerReconnecting})
 	case PeerReconnected:

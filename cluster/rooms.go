@@ -67,6 +67,7 @@ func (c *Cluster) Join(ctx context.Context, conn hub.Conn, k hub.Key, info hub.J
 	s.joining = false
 	c.settleLocked(m, k, s, o)
 	c.seated(k, 1)
+	hub.TellSeated(conn, k, m.id, res == room.Resumed)
 	// The joiner's prelude and joined, and what was kept for a seat it
 	// took back, go out before its partner hears of it: start, or
 	// peerReconnected and the frames kept for the seat.

@@ -103,6 +103,22 @@ type Config struct {
 	NodeID             string        `yaml:"node_id" help:"this node's name in the cluster, unique among live nodes (empty: random)"`
 	NodeDeadAfter      time.Duration `yaml:"node_dead_after" help:"heartbeat silence after which a cluster node is probed directly, and declared dead (its members removed) if it does not answer within as long again"`
 	NATSStartTimeout   time.Duration `yaml:"nats_start_timeout" help:"how long a cluster node waits at start for NATS and JetStream to answer before it gives up"`
+
+	// Call quality and records, push notifications (reports.go).
+	CallRecords int `yaml:"call_records" help:"records of the last calls this node ended, kept for the admin API's /v1/admin/calls (0: none; the call_ended webhook is sent either way)"`
+
+	PushFCMCredentials   string  `yaml:"push_fcm_credentials" help:"Google service-account key file (JSON) of the Firebase project: turns on registerPushNotificationToken and sendPushNotification for pnsType fcm"`
+	PushFCMEndpoint      string  `yaml:"push_fcm_endpoint" help:"base URL of FCM's HTTP v1 API (the service account's token_uri gives the OAuth endpoint)"`
+	PushAPNsKeyFile      string  `yaml:"push_apns_key_file" help:"APNs authentication key (.p8): turns on the push commands for pnsType apn, with push_apns_key_id, push_apns_team_id and push_apns_topic"`
+	PushAPNsKeyID        string  `yaml:"push_apns_key_id" help:"key id of push_apns_key_file"`
+	PushAPNsTeamID       string  `yaml:"push_apns_team_id" help:"Apple developer team id that owns the key"`
+	PushAPNsTopic        string  `yaml:"push_apns_topic" help:"the iOS app's bundle id (with .voip for push_apns_push_type voip)"`
+	PushAPNsPushType     string  `yaml:"push_apns_push_type" help:"apns-push-type of notifications: alert or voip"`
+	PushAPNsEndpoint     string  `yaml:"push_apns_endpoint" help:"base URL of APNs (https://api.sandbox.push.apple.com for development builds of the app)"`
+	PushCAFile           string  `yaml:"push_ca_file" help:"PEM certificates to trust for FCM's and APNs's HTTPS besides the system's (a proxy's)"`
+	PushRate             float64 `yaml:"push_rate" help:"sendPushNotification commands per second one sender (app and subscriberId) may make, sustained"`
+	PushBurst            int     `yaml:"push_burst" help:"sendPushNotification commands one sender may make at once"`
+	PushMaxRegistrations int     `yaml:"push_max_registrations" help:"devices this node keeps registered; past it the subscriber registered longest ago is forgotten"`
 }
 
 // MaxReconnectGrace bounds reconnect_grace: a held seat keeps its room
@@ -112,45 +128,52 @@ const MaxReconnectGrace = time.Hour
 // Default returns the embedded defaults.
 func Default() Config {
 	return Config{
-		Listen:             ":5080",
-		TLSACMECA:          "https://acme-v02.api.letsencrypt.org/directory",
-		TLSHSTS:            "auto",
-		TLSTicketRotation:  24 * time.Hour,
-		MaxMessageBytes:    256 << 10,
-		SendQueueBytes:     1 << 20,
-		MaxRoomsPerConn:    16,
-		MaxConnections:     100000,
-		RateLimit:          50,
-		RateBurst:          200,
-		IdleTimeout:        45 * time.Second,
-		PingInterval:       15 * time.Second,
-		WriteTimeout:       10 * time.Second,
-		ProbeTimeout:       2 * time.Second,
-		DrainTimeout:       10 * time.Second,
-		ReconnectGrace:     30 * time.Second,
-		MaxHeldSeats:       10000,
-		MaxHeldPerIP:       32,
-		MaxHeldBytes:       256 << 20,
-		LogFormat:          "auto",
-		LogLevel:           "info",
-		NATSEmbeddedListen: "127.0.0.1:4222",
-		NATSKVReplicas:     1,
-		NodeDeadAfter:      1500 * time.Millisecond,
-		NATSStartTimeout:   time.Minute,
-		TurnCredentialTTL:  24 * time.Hour,
-		TurnListen:         ":3478",
-		TurnRelayAddress:   "0.0.0.0",
-		TurnRelayPortMin:   49152,
-		TurnRelayPortMax:   65535,
-		TurnRealm:          "duet",
-		TurnUserQuota:      10,
-		TurnTokenQuota:     20,
-		TurnIPQuota:        64,
-		TurnMaxAllocations: 10000,
-		TurnBandwidth:      1 << 20,
-		WebhookQueue:       10000,
-		WebhookTimeout:     5 * time.Second,
-		WebhookMaxAttempts: 12,
+		Listen:               ":5080",
+		TLSACMECA:            "https://acme-v02.api.letsencrypt.org/directory",
+		TLSHSTS:              "auto",
+		TLSTicketRotation:    24 * time.Hour,
+		MaxMessageBytes:      256 << 10,
+		SendQueueBytes:       1 << 20,
+		MaxRoomsPerConn:      16,
+		MaxConnections:       100000,
+		RateLimit:            50,
+		RateBurst:            200,
+		IdleTimeout:          45 * time.Second,
+		PingInterval:         15 * time.Second,
+		WriteTimeout:         10 * time.Second,
+		ProbeTimeout:         2 * time.Second,
+		DrainTimeout:         10 * time.Second,
+		ReconnectGrace:       30 * time.Second,
+		MaxHeldSeats:         10000,
+		MaxHeldPerIP:         32,
+		MaxHeldBytes:         256 << 20,
+		LogFormat:            "auto",
+		LogLevel:             "info",
+		NATSEmbeddedListen:   "127.0.0.1:4222",
+		NATSKVReplicas:       1,
+		NodeDeadAfter:        1500 * time.Millisecond,
+		NATSStartTimeout:     time.Minute,
+		TurnCredentialTTL:    24 * time.Hour,
+		TurnListen:           ":3478",
+		TurnRelayAddress:     "0.0.0.0",
+		TurnRelayPortMin:     49152,
+		TurnRelayPortMax:     65535,
+		TurnRealm:            "duet",
+		TurnUserQuota:        10,
+		TurnTokenQuota:       20,
+		TurnIPQuota:          64,
+		TurnMaxAllocations:   10000,
+		TurnBandwidth:        1 << 20,
+		WebhookQueue:         10000,
+		WebhookTimeout:       5 * time.Second,
+		WebhookMaxAttempts:   12,
+		CallRecords:          1000,
+		PushFCMEndpoint:      "https://fcm.googleapis.com",
+		PushAPNsPushType:     "alert",
+		PushAPNsEndpoint:     "https://api.push.apple.com",
+		PushRate:             0.2,
+		PushBurst:            5,
+		PushMaxRegistrations: 100000,
 	}
 }
 
@@ -221,6 +244,7 @@ func (c *Config) Validate() error {
 	c.validateSecurity(bad)
 	c.validateTURN(bad)
 	c.validateOps(bad)
+	c.validateReports(bad)
 	switch c.LogFormat {
 	case "auto", "json", "text":
 	default:

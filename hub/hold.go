@@ -16,6 +16,8 @@ import (
 func (l *Local) noteLocked(k Key, e *entry, n room.Note[Conn], now time.Time, a *after) {
 	l.countMesh(n)
 	switch n.Kind {
+	case room.NoteJoined:
+		TellSeated(n.Seat.Member, k, n.Seat.Tag, false)
 	case room.NoteHeld:
 		l.held.Add(1)
 		m, until := n.Seat.Member, n.Seat.Held
@@ -23,6 +25,7 @@ func (l *Local) noteLocked(k Key, e *entry, n room.Note[Conn], now time.Time, a 
 		a.logf("holding seat", "app", k.App, "stream", k.Stream, "grace", l.rules.Grace)
 	case room.NoteResumed:
 		l.resumes.Add(1)
+		TellSeated(n.Seat.Member, k, n.Seat.Tag, true)
 		if n.Prev.IsHeld() {
 			l.unholdLocked(e, n.Prev)
 		} else {

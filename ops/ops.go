@@ -16,6 +16,7 @@ import (
 	"github.com/duet-rtc/duet/admin"
 	"github.com/duet-rtc/duet/config"
 	"github.com/duet-rtc/duet/hub"
+	"github.com/duet-rtc/duet/push"
 	"github.com/duet-rtc/duet/server"
 	"github.com/duet-rtc/duet/web"
 	"github.com/duet-rtc/duet/webhook"
@@ -33,12 +34,17 @@ type Options struct {
 	// NodeID names this node in listings when the backend does not (one
 	// node): node_id, else the host name.
 	NodeID string
+	// Subscribers proves the subscriber ids of push commands
+	// (auth.Authorizer); required with push on when room tokens are.
+	Subscribers push.IdentityChecker
 }
 
 // Ops is the operators' side of one node.
 type Ops struct {
 	webhooks *webhook.Sender
+	rec      *recorder
 	api      *admin.API
+	push     *push.Service
 	srv      atomic.Pointer[server.Server]
 	local    *hub.Local // the backend Setup made, if any; closed by Close
 }
@@ -76,9 +82,23 @@ func Setup(o Options, opts *server.Options) (*Ops, error) {
 			return n
 		})
 	}
+	x.rec = &recorder{calls: newCallLog(cfg.CallRecords)}
+	ob, observable := opts.Rooms.(hub.Observable)
+	if observable {
+		ob.SetObserver(x.rec)
+	}
+	rep := &reports{rec: x.rec}
+	if g, ok := opts.Rooms.(hub.Gatherer); ok {
+		rep.gather = g
+		if err := g.Answer(topicCalls, rep.answerCalls); err != nil {
+			return nil, err
+		}
+		if err := g.Answer(topicQuality, rep.answerQuality); err != nil {
+			return nil, err
+		}
+	}
 	if len(cfg.WebhookURLs) > 0 {
-		ob, ok := opts.Rooms.(hub.Observable)
-		if !ok {
+		if !observable {
 			return nil, errNotObservable
 		}
 		s, err := webhook.New(webhook.Options{
@@ -90,8 +110,14 @@ func Setup(o Options, opts *server.Options) (*Ops, error) {
 			return nil, err
 		}
 		x.webhooks = s
-		ob.SetObserver(s)
+		x.rec.hooks = s
 		log.Info("webhooks on", "urls", len(cfg.WebhookURLs))
+	}
+	if cfg.PushEnabled() {
+		if err := x.setupPush(cfg, o, node, log, opts); err != nil {
+			x.Close(context.Background())
+			return nil, err
+		}
 	}
 	if cfg.AdminKey != "" || (cfg.AdminTokens && o.Tokens != nil) {
 		ad, ok := opts.Rooms.(hub.Admin)
@@ -103,7 +129,11 @@ func Setup(o Options, opts *server.Options) (*Ops, error) {
 		if cfg.AdminTokens {
 			tokens = o.Tokens
 		}
-		api, err := admin.New(admin.Options{Key: cfg.AdminKey, Tokens: tokens, Rooms: ad, Logger: log.With("component", "admin")})
+		ao := admin.Options{Key: cfg.AdminKey, Tokens: tokens, Rooms: ad, Logger: log.With("component", "admin")}
+		if cfg.CallRecords > 0 {
+			ao.Reports = rep
+		}
+		api, err := admin.New(ao)
 		if err != nil {
 			x.Close(context.Background())
 			return nil, err
@@ -122,14 +152,21 @@ func Setup(o Options, opts *server.Options) (*Ops, error) {
 	return x, nil
 }
 
-// Attach tells Ops which server reports the node's connections.
-func (x *Ops) Attach(s *server.Server) { x.srv.Store(s) }
+// Attach tells Ops which server reports the node's connections and holds
+// its quality reports.
+func (x *Ops) Attach(s *server.Server) {
+	x.srv.Store(s)
+	x.rec.tracker.Store(s.Quality())
+}
 
 // Close ends the holds of the backend Setup made (nothing can resume on a
 // stopped server) and delivers what webhooks have queued until ctx ends.
 func (x *Ops) Close(ctx context.Context) {
 	if x.local != nil {
 		x.local.Close() // ends the holds: nothing can resume on a stopped server
+	}
+	if x.push != nil {
+		x.push.Close(ctx)
 	}
 	if x.webhooks != nil {
 		x.webhooks.Close(ctx)

@@ -35,7 +35,8 @@ type conn struct {
 
 	busy atomic.Bool // the reader is inside a blocking room call
 
-	ops opsState // kicks and the ICE answer (ops.go)
+	ops opsState     // kicks and the ICE answer (ops.go)
+	q   qualityState // quality reports (quality.go)
 
 	// Owned by the reader.
 	rooms   []string
@@ -94,6 +95,7 @@ func (c *conn) Closed(cause ws.Cause) {
 	reason := leaveReason(cause)
 	for _, s := range c.rooms {
 		c.srv.rooms.Leave(c, hub.Key{App: c.app, Stream: s}, reason)
+		c.leftRoom(s)
 	}
 	c.rooms = nil
 	c.srv.removeConn(c)

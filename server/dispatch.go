@@ -21,6 +21,10 @@ const maxInvalidStreak = 10
 
 // handle runs one text frame. It is called only by the reader goroutine.
 func (c *conn) handle(data []byte, now time.Time) (relayed bool) {
+	if isReport(data) {
+		c.report(data, now)
+		return
+	}
 	if !c.allow(now) {
 		c.limited++
 		if c.limited == 1 {
@@ -69,6 +73,14 @@ func (c *conn) handle(data []byte, now time.Time) (relayed bool) {
 		c.join(m)
 	case protocol.CmdLeave, protocol.CmdStop:
 		c.leave(m)
+	case protocol.CmdQualityReport:
+		c.report(data, now)
+	case protocol.CmdRegisterPush, protocol.CmdSendPush:
+		if c.srv.push == nil {
+			c.sendError(protocol.ErrUnsupportedCommand, "")
+			return
+		}
+		c.srv.push.Handle(c.app, m.Command, data, func(b []byte) { c.Send(b) })
 	default:
 		c.sendError(protocol.ErrUnsupportedCommand, "")
 	}
@@ -137,6 +149,7 @@ func (c *conn) join(m *protocol.Message) {
 	}
 	c.busy.Store(true)
 	info := c.joinInfo(m)
+	c.joining(info.Session)
 	info.Again, info.Prelude = in, c.icePrelude(id, grant)
 	var err error
 	// A join may wait for members' answers to a probe: outside the reader
@@ -177,6 +190,7 @@ func (c *conn) leave(m *protocol.Message) {
 		return
 	}
 	c.srv.rooms.Leave(c, hub.Key{App: c.app, Stream: id}, hub.ReasonLeft)
+	c.leftRoom(id)
 	c.rooms = slices.Delete(c.rooms, i, i+1)
 }
 

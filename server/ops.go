@@ -71,6 +71,7 @@ func (c *conn) forgetRemoved() {
 func (c *conn) forgetRoom(id string) {
 	if i := slices.Index(c.rooms, id); i >= 0 {
 		c.rooms = slices.Delete(c.rooms, i, i+1)
+		c.leftRoom(id)
 	}
 }
 

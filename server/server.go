@@ -29,6 +29,7 @@ import (
 	"github.com/duet-rtc/duet/internal/ws"
 	"github.com/duet-rtc/duet/metrics"
 	"github.com/duet-rtc/duet/protocol"
+	"github.com/duet-rtc/duet/quality"
 )
 
 // ICEProvider answers getIceServerConfig. It is asked once per socket, and
@@ -71,6 +72,16 @@ type Options struct {
 	// TURNTLS, with TLS, shares the HTTPS port with TURN over TLS: the
 	// connections that are TURN go to it (see turnMux).
 	TURNTLS TURNHandler
+	// Push answers Ant Media's push commands (package push); nil: they
+	// get unsupportedCommand, as any unknown command.
+	Push Pusher
+}
+
+// Pusher answers registerPushNotificationToken and sendPushNotification.
+// Handle reads frame before it returns; reply may be called later, from
+// any goroutine.
+type Pusher interface {
+	Handle(app, command string, frame []byte, reply func([]byte))
 }
 
 // Server is one duet node's transport.
@@ -91,6 +102,8 @@ type Server struct {
 	hsts     string
 	turnTLS  TURNHandler // nil: the HTTPS port is HTTPS only
 	eng      *ws.Engine  // runs every socket; closed by Drain
+	quality  *quality.Tracker
+	push     Pusher
 
 	tlsPool    *tlsrec.Pool // buffers of wss:// sockets' record layer
 	tlsMetrics *metrics.TLS
@@ -162,6 +175,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		hsts:     opts.HSTS,
 		gateSize: opts.MaxPending,
 		turnTLS:  opts.TURNTLS,
+		push:     opts.Push,
 	}
 	if s.gateSize <= 0 {
 		s.gateSize = defaultGateSize
@@ -182,6 +196,11 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		return metrics.ResumeStats{Held: st.Held, Resumes: st.Resumes, Expiries: st.Expiries, KeptBytes: st.KeptBytes,
 			RefusedPerIP: st.HoldLimits[hub.CapPerAddr], RefusedTotal: st.HoldLimits[hub.CapTotal], EndedKept: st.HoldLimits[hub.CapKept]}
 	})
+	qm, err := quality.NewMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	s.quality = quality.NewTracker(quality.Options{Metrics: qm, DetachTTL: cfg.ReconnectGrace + time.Minute})
 	s.tlsMetrics = metrics.RegisterTLS(reg)
 	s.loadMetrics = metrics.RegisterLoad(reg, s.loadSample)
 	metrics.RegisterMesh(reg, func() int64 { return rooms.Stats().MeshMembers })
@@ -227,6 +246,10 @@ func (s *Server) Handler() http.Handler { return s.mux }
 
 // Rooms returns the room backend.
 func (s *Server) Rooms() hub.Rooms { return s.rooms }
+
+// Quality returns the node's quality state: live reports and what call
+// records are made of.
+func (s *Server) Quality() *quality.Tracker { return s.quality }
 
 // Connections is the number of open sockets.
 func (s *Server) Connections() int { return int(s.nconns.Load()) }

@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-//go:embed demo/index.html demo/app.js demo/style.css demo/group.html demo/group.js demo/group.css sdk/duet.js sdk/peer.js sdk/path.js sdk/socket.js sdk/mesh.js sdk/duet.d.ts
+//go:embed demo/index.html demo/app.js demo/style.css demo/group.html demo/group.js demo/group.css sdk/duet.js sdk/peer.js sdk/path.js sdk/socket.js sdk/quality.js sdk/mesh.js sdk/duet.d.ts
 var files embed.FS
 
 // asset is one embedded file with what the response needs.
@@ -35,6 +35,7 @@ var routes = map[string]string{
 	"/sdk/peer.js":    "sdk/peer.js",
 	"/sdk/path.js":    "sdk/path.js",
 	"/sdk/socket.js":  "sdk/socket.js",
+	"/sdk/quality.js": "sdk/quality.js",
 	"/sdk/mesh.js":    "sdk/mesh.js",
 	"/sdk/duet.d.ts":  "sdk/duet.d.ts",
 }

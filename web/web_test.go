@@ -31,6 +31,7 @@ func TestServesEmbeddedFiles(t *testing.T) {
 		{"/sdk/peer.js", "text/javascript; charset=utf-8", "export class PeerLink"},
 		{"/sdk/path.js", "text/javascript; charset=utf-8", "export class PathWatch"},
 		{"/sdk/socket.js", "text/javascript; charset=utf-8", "export class SignalSocket"},
+		{"/sdk/quality.js", "text/javascript; charset=utf-8", "export class QualityReporter"},
 		{"/sdk/duet.d.ts", "application/typescript; charset=utf-8", "export declare class DuetCall"},
 	}
 	for _, c := range cases {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/duet-rtc/duet/hub"
+	"github.com/duet-rtc/duet/quality"
 )
 
 // Payload is the JSON body of a webhook request.
@@ -35,6 +36,10 @@ type Payload struct {
 	// it began.
 	CallStartedAt *time.Time `json:"callStartedAt,omitempty"`
 	DurationMs    *int64     `json:"durationMs,omitempty"`
+	// Quality (call_ended) is how the call went as its members' quality
+	// reports tell; absent when no member sent any (the Ant Media SDKs
+	// send none).
+	Quality *quality.CallQuality `json:"quality,omitempty"`
 }
 
 // Member is one member of a room in a payload.
@@ -53,15 +58,16 @@ type Member struct {
 // event is a queued event, encoded once, by the first attempt of any of
 // its deliveries: RoomEvent runs under the room's lock and only queues.
 type event struct {
-	id   string
-	ev   hub.Event
-	once sync.Once
-	body []byte
+	id      string
+	kind    string
+	payload func() any // the body's value
+	once    sync.Once
+	body    []byte
 }
 
 func (e *event) encode() []byte {
 	e.once.Do(func() {
-		e.body, _ = json.Marshal(PayloadOf(e.id, e.ev)) // plain types: cannot fail
+		e.body, _ = json.Marshal(e.payload()) // plain types: cannot fail
 	})
 	return e.body
 }
@@ -97,8 +103,9 @@ func PayloadOf(id string, ev hub.Event) Payload {
 	return p
 }
 
-func newEvent(ev hub.Event) *event {
+// NewID is a new event id: 128 random bits, hex.
+func NewID() string {
 	var b [16]byte
 	rand.Read(b[:])
-	return &event{id: hex.EncodeToString(b[:]), ev: ev}
+	return hex.EncodeToString(b[:])
 }

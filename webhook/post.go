@@ -24,7 +24,7 @@ func (s *Sender) post(d *delivery) (retry bool, after time.Duration, err error) 
 	h := req.Header
 	h.Set("Content-Type", "application/json")
 	h.Set("User-Agent", "duet-webhook/1")
-	h.Set(HeaderEvent, d.ev.ev.Kind.String())
+	h.Set(HeaderEvent, d.ev.kind)
 	h.Set(HeaderDelivery, d.ev.id)
 	h.Set(HeaderAttempt, strconv.Itoa(d.attempt))
 	h.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))

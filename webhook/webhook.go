@@ -129,8 +129,20 @@ func New(o Options) (*Sender, error) {
 // returns at once. It logs nothing (it runs under a room's lock): a worker
 // reports the deliveries a full queue dropped.
 func (s *Sender) RoomEvent(ev hub.Event) {
-	e := newEvent(ev)
-	s.m.events.WithLabelValues(e.ev.Kind.String()).Inc()
+	id := NewID()
+	s.queue(&event{id: id, kind: ev.Kind.String(), payload: func() any { return PayloadOf(id, ev) }})
+}
+
+// Queue queues an event whose body is payload's JSON (its id field
+// should be id) to every URL, and returns at once. kind names it in the
+// X-Duet-Event header and the metrics. It is how events other than bare
+// room transitions go out: a call_ended with its quality, push results.
+func (s *Sender) Queue(kind, id string, payload any) {
+	s.queue(&event{id: id, kind: kind, payload: func() any { return payload }})
+}
+
+func (s *Sender) queue(e *event) {
+	s.m.events.WithLabelValues(e.kind).Inc()
 	now := s.o.Now()
 	s.mu.Lock()
 	if s.closing {
@@ -247,7 +259,7 @@ func (s *Sender) attempt(d *delivery) {
 	s.mu.Unlock()
 	if !retry || d.attempt >= s.o.MaxAttempts || closing {
 		s.m.result("failed").Inc()
-		s.log.Warn("webhook delivery failed; giving it up", "url", d.url, "event", d.ev.ev.Kind.String(),
+		s.log.Warn("webhook delivery failed; giving it up", "url", d.url, "event", d.ev.kind,
 			"id", d.ev.id, "attempts", d.attempt, "err", err)
 		return
 	}

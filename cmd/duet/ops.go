@@ -11,7 +11,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/duet-rtc/duet/admin"
 	"github.com/duet-rtc/duet/auth"
 	"github.com/duet-rtc/duet/config"
 	"github.com/duet-rtc/duet/ops"
@@ -29,11 +28,11 @@ func withOps(ctx context.Context, cfg config.Config, log *slog.Logger, authz *au
 	if opts.Registry == nil {
 		opts.Registry = prometheus.NewRegistry()
 	}
-	var tokens admin.TokenChecker
+	oo := ops.Options{Config: cfg, Version: version, Logger: log, Registry: opts.Registry}
 	if authz != nil {
-		tokens = authz
+		oo.Tokens, oo.Subscribers = authz, authz
 	}
-	x, err := ops.Setup(ops.Options{Config: cfg, Tokens: tokens, Version: version, Logger: log, Registry: opts.Registry}, opts)
+	x, err := ops.Setup(oo, opts)
 	if err != nil {
 		return nil, nil, err
 	}

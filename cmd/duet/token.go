@@ -30,9 +30,10 @@ func tokenMain(_ context.Context, args []string, stdout, stderr io.Writer, geten
 		role    = fs.String("role", "", "publish or play (default: both)")
 		ttl     = fs.Duration("ttl", time.Hour, "lifetime")
 		nbf     = fs.Duration("not-before", 0, "delay before the token becomes valid")
+		sub     = fs.String("subscriber", "", "mint a push token proving this subscriberId instead (registerPushNotificationToken, sendPushNotification), for the app of --app (an empty --app: any app)")
 	)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: duet token --room ROOM [--app APP] [--ttl 1h] [--role publish|play] (--key SECRET | --key-file FILE)\n\nPrints a JWT for a join into ROOM, for a server with token_secret or token_key_file.\n\nflags:")
+		fmt.Fprintln(fs.Output(), "usage: duet token --room ROOM [--app APP] [--ttl 1h] [--role publish|play] (--key SECRET | --key-file FILE)\n       duet token --subscriber ID [--app APP] [--ttl 1h] (--key SECRET | --key-file FILE)\n\nPrints a JWT for a join into ROOM (or proving subscriber ID in push commands), for a server with token_secret or token_key_file.\n\nflags:")
 		cli.PrintFlags(fs.Output(), fs)
 	}
 	if code, ok := parseFlags(fs, "duet token", args, stdout, stderr); !ok {
@@ -41,8 +42,8 @@ func tokenMain(_ context.Context, args []string, stdout, stderr io.Writer, geten
 	fail := func(format string, a ...any) int {
 		return cli.Fail(stderr, "duet token", fmt.Errorf(format, a...))
 	}
-	if *room == "" {
-		return fail("--room is required, e.g. --room standup")
+	if *room == "" && *sub == "" {
+		return fail("--room is required, e.g. --room standup (or --subscriber for a push token)")
 	}
 	if *role != "" && *role != auth.RolePublish && *role != auth.RolePlay {
 		return fail("--role: %q is not publish or play", *role)
@@ -85,7 +86,13 @@ func tokenMain(_ context.Context, args []string, stdout, stderr io.Writer, geten
 	if *alg != keyAlg {
 		return fail("--alg %s does not fit the key (%s)", *alg, keyAlg)
 	}
-	tok, err := auth.Mint(*alg, *kid, signKey, *app, *room, *role, time.Now(), *ttl, *nbf)
+	var tok string
+	var err error
+	if *sub != "" {
+		tok, err = auth.MintSubscriber(*alg, *kid, signKey, *app, *sub, time.Now(), *ttl)
+	} else {
+		tok, err = auth.Mint(*alg, *kid, signKey, *app, *room, *role, time.Now(), *ttl, *nbf)
+	}
 	if err != nil {
 		return fail("%v", err)
 	}

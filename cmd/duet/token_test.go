@@ -96,3 +96,25 @@ func TestTokenCommandRejectsBadFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestTokenCommandMintsPushTokens: duet token --subscriber proves that
+// subscriber in push commands, for its app, and opens no room.
+func TestTokenCommandMintsPushTokens(t *testing.T) {
+	a, err := auth.New(auth.Options{Keys: auth.HMACKey([]byte(testSecret))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, code, stderr := mintCLI(t, map[string]string{"DUET_TOKEN_SECRET": testSecret}, "--subscriber", "bob@example.com", "--app", "Calls")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if err := a.CheckSubscriber(tok, "Calls", "bob@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.CheckSubscriber(tok, "OtherApp", "bob@example.com"); err == nil {
+		t.Fatal("a push token for one app proved its subscriber in another")
+	}
+	if err := a.AuthorizeJoin(t.Context(), access.JoinRequest{App: "Calls", StreamID: "r1", Token: tok}); err == nil {
+		t.Fatal("a push token opened a room")
+	}
+}

@@ -3,7 +3,8 @@
 // wstest (a WebSocket test client), tcpproxy (a TCP relay that can cut or
 // freeze connections), browsertest (headless Chromium), netlab (network
 // namespaces with two uplinks), fakeclock (a manual clock for timers),
-// syncbuf (a buffer a process writes while a test reads) and mobilepeer (a
+// syncbuf (a buffer a process writes while a test reads), mobilepeer (a
 // pion peer that behaves on the wire as the Ant Media iOS or Android SDK
-// does around a call). Only tests import them.
+// does around a call) and fakepush (fake FCM and APNs servers). Only tests
+// import them.
 package testkit

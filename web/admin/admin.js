@@ -162,6 +162,8 @@ function figures() {
     ['errors', 'Errors sent', fmt(metric(ms, 'duet_errors_total')), 'this node, since start'],
     ['ice_refused', 'ICE refused', fmt(metric(ms, 'duet_ice_answers_total', 'result="refused"')), 'no valid token'],
     ['turn', 'TURN allocations', fmt(metric(ms, 'duet_turn_allocations')), 'this node'],
+    ['quality_reports', 'Quality reports', fmt(metric(ms, 'duet_quality_reports_total')), 'this node, since start'],
+    ['turn_calls', 'Calls via TURN', fmt(metric(ms, 'duet_quality_calls_total', 'candidate="relay"')), 'ended on this node'],
     ['webhook_queue', 'Webhook queue', fmt(metric(ms, 'duet_webhook_queue')), 'this node'],
     ['webhook_failed', 'Webhooks failed', fmt(sumOf(metric(ms, 'duet_webhook_deliveries_total', 'result="failed"'), metric(ms, 'duet_webhook_deliveries_total', 'result="dropped"'))), 'given up or dropped'],
   ];
@@ -173,6 +175,20 @@ function sumOf(a, b) {
   return a == null && b == null ? null : (a || 0) + (b || 0);
 }
 
+// A member's live call quality (duet's SDKs report it): its grade, its
+// last measures, and one block per recent report, coloured by grade.
+function qualityOf(room, m) {
+  const q = room.quality && room.quality[m.id];
+  if (!q) return null;
+  const num = (s, unit, digits = 0) => (s ? `${Number(s.last).toFixed(digits)} ${unit}` : null);
+  const text = [q.level || 'unknown', num(q.rttMs, 'ms'), q.lossPct ? `${Number(q.lossPct.last).toFixed(1)} % loss` : null,
+    q.localCandidate ? q.localCandidate + (q.transport ? '/' + q.transport : '') : null].filter(Boolean).join(' · ');
+  const hist = el('span', { class: 'hist' }, ...(q.history || []).map((p) =>
+    el('i', { 'data-level': p.level || 'unknown', title: `${new Date(p.at).toLocaleTimeString()}: ${p.level || 'unknown'}, ${Math.round(p.rttMs)} ms, ${Number(p.lossPct).toFixed(1)} % loss` })));
+  return el('span', { class: 'q', 'data-level': q.level || 'unknown', title: `${q.reports} reports; setup ${q.setupMs ?? '–'} ms; ICE restarts ${q.iceRestarts}; resumes ${q.resumes}` },
+    el('span', { class: 'qtext', textContent: text }), hist);
+}
+
 function memberRow(room, m) {
   return el('li', { class: 'member', 'data-member': m.id },
     el('span', { class: 'mid', textContent: m.id }),
@@ -182,6 +198,7 @@ function memberRow(room, m) {
     m.peer ? el('span', { class: 'badge', textContent: 'peer ' + m.peer }) : null,
     m.resumable ? el('span', { class: 'badge', textContent: 'resumable' }) : null,
     m.held ? el('span', { class: 'badge', textContent: 'reconnecting' }) : null,
+    qualityOf(room, m),
     confirmButton('Kick', 'Confirm kick', async () => {
       await api('DELETE', roomPath(room) + '/members/' + encodeURIComponent(m.id));
       state.notice = `Removed ${m.id} from ${room.app}/${room.room}.`;

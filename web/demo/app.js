@@ -4,6 +4,8 @@ import { DuetCall, playMedia } from '/sdk/duet.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
+// ?quality=ms reports the call's quality that often (tests use 1000).
+const qualityInterval = Number(params.get('quality')) || undefined;
 const app = params.get('app') || 'WebRTCAppEE';
 const room = params.get('room');
 // ?relay: every connection through TURN (iceTransportPolicy relay), to try
@@ -40,6 +42,8 @@ const demo = {
   local: { camera: false, screen: false },
   send: (text) => sendChat(text),
   autoplay: null, // how the remote video plays: 'playing', 'muted' (sound refused), 'blocked'
+  quality: null, // the last quality event: {level, local, remote, stats, partner}
+  qualityLog: [], // levels seen, in order: {t, level, local, remote}
 };
 window.duetDemo = demo;
 
@@ -140,6 +144,26 @@ function sendChat(text) {
   return true;
 }
 
+const QUALITY_TEXT = { good: 'good', fair: 'fair', poor: 'poor', unknown: 'not known yet' };
+
+// The signal indicator: the worse of how we and the partner receive.
+function showQuality(q) {
+  demo.quality = q;
+  const el = $('signal');
+  el.hidden = !q;
+  if (!q) return;
+  demo.qualityLog.push({ t: Date.now(), level: q.level, local: q.local, remote: q.remote });
+  if (demo.qualityLog.length > 200) demo.qualityLog.shift();
+  el.dataset.level = q.level;
+  const s = q.stats || {};
+  const parts = [`Call quality ${QUALITY_TEXT[q.level]}`, `you receive: ${QUALITY_TEXT[q.local]}`, `they receive: ${QUALITY_TEXT[q.remote]}`];
+  if (s.rtt !== undefined) parts.push(`round trip ${Math.round(s.rtt)} ms`);
+  if (s.loss !== undefined) parts.push(`loss ${s.loss.toFixed(1)} %`);
+  if (s.localCandidate === 'relay' || s.remoteCandidate === 'relay') parts.push('through a relay');
+  el.title = parts.join(' · ');
+  el.setAttribute('aria-label', parts[0]);
+}
+
 function setChatEnabled(on) {
   $('chat-input').disabled = !on;
   $('chat-send').disabled = !on;
@@ -214,7 +238,7 @@ async function startCall() {
   if (!navigator.mediaDevices || !navigator.mediaDevices.getDisplayMedia) $('screen').hidden = true;
 
   call = new DuetCall({
-    url: wsURL, room, localStream: stream, dataChannel: true,
+    url: wsURL, room, localStream: stream, dataChannel: true, qualityInterval,
     rtcConfig: relayOnly ? { iceTransportPolicy: 'relay' } : undefined,
   });
   demo.call = call;
@@ -267,7 +291,9 @@ async function startCall() {
     if (demo.notice && demo.notice.code === 'peerLeft') notice(null);
     log('connected', null);
   });
+  call.on('quality', (q) => showQuality(q));
   call.on('peerLeft', ({ reason: why }) => {
+    showQuality(null);
     demo.counts.peerLeft++;
     demo.inCall = false;
     demo.remote.camera = false;
@@ -329,6 +355,7 @@ async function startCall() {
     }
   });
   call.on('closed', ({ reason: why }) => {
+    showQuality(null);
     log('closed', why);
     showRemote(false);
     showRemoteScreen(null);

@@ -71,6 +71,38 @@ export interface DuetCallOptions {
   leaveOnPageHide?: boolean;
   /** Messages kept for the partner while the socket is down. Default 500. */
   maxQueued?: number;
+  /**
+   * Milliseconds between the call's quality reports to the server (and `quality` events).
+   * Default 5000; 0 turns reports and local grading off.
+   */
+  qualityInterval?: number;
+}
+
+/** A grade of how one end receives the call. */
+export type QualityLevel = 'good' | 'fair' | 'poor' | 'unknown';
+
+/** What one end measured over the last interval (a qualityReport's fields). */
+export interface QualityStats {
+  /** Round-trip time of the selected candidate pair, ms. */
+  rtt?: number;
+  /** Jitter of received media, ms. */
+  jitter?: number;
+  /** Packets of received media lost in the interval, percent. */
+  loss?: number;
+  /** kbit/s received and sent on the selected pair. */
+  bitrateIn?: number;
+  bitrateOut?: number;
+  framesDecoded?: number;
+  framesDropped?: number;
+  freezes?: number;
+  localCandidate?: 'host' | 'srflx' | 'prflx' | 'relay';
+  remoteCandidate?: 'host' | 'srflx' | 'prflx' | 'relay';
+  /** How the local candidate reaches its peer (for a relay candidate: the TURN server). */
+  transport?: 'udp' | 'tcp' | 'tls';
+  iceRestarts?: number;
+  resumes?: number;
+  /** From this end's join (or the partner's arrival) to its peer connection's connection, ms. */
+  setupMs?: number;
 }
 
 /**
@@ -149,6 +181,15 @@ export interface DuetEvents {
   connectionState: { state: RTCPeerConnectionState };
   /** A peerMessageCommand relayed from the peer. */
   peerMessage: { definition: string; data: unknown };
+  /**
+   * The call's quality, after each own measurement and each report of the partner's (relayed by the
+   * server): `local` grades what this end receives, `remote` what the partner receives (unknown
+   * until it reports; duet's SDKs do, the Ant Media SDKs do not), `level` the worse of the two.
+   */
+  quality: {
+    level: QualityLevel; local: QualityLevel; remote: QualityLevel;
+    stats: QualityStats | null; partner: (QualityStats & { level: QualityLevel }) | null;
+  };
   /** Every signaling message, in and out (for debugging). */
   signal: { dir: 'in' | 'out'; msg: Record<string, unknown> };
 }

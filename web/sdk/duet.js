@@ -11,6 +11,7 @@
 import { ENGINE_DEFAULTS, PeerLink, fingerprint } from './peer.js';
 import { urlHost } from './path.js';
 import { SignalSocket } from './socket.js';
+import { QUALITY_DEFAULTS, QualityReporter } from './quality.js';
 
 export { fingerprint };
 export { DuetMesh } from './mesh.js';
@@ -47,6 +48,7 @@ const DEFAULTS = {
   rebuildDelay: 1000, // a connection the partner closed: ask for a new one after this, unless it does
   rebuildTimeout: 15000, // a new pairing asked for and nothing came of it: the call waits
   ...ENGINE_DEFAULTS,
+  ...QUALITY_DEFAULTS,
 };
 
 export class DuetCall extends EventTarget {
@@ -97,6 +99,7 @@ export class DuetCall extends EventTarget {
     // A DuetMesh (mesh.js) runs one DuetCall per other member over its own
     // socket: it hands each a stand-in and calls `on` itself.
     this._socket = this.options._socket ? this.options._socket(on) : new SignalSocket(this.url, this.options, on);
+    this._quality = new QualityReporter(this);
   }
 
   // --- public API ----------------------------------------------------------

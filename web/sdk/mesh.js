@@ -292,6 +292,9 @@ export class DuetMesh extends EventTarget {
           case 'leave':
           case 'getIceServerConfig':
             return mesh._socket.isOpen;
+          case 'qualityReport':
+            // Quality reports are a call of two's (one call per room).
+            if (ref.id) return true;
         }
         return mesh._socket.send(ref.id ? { ...msg, peer: ref.id } : msg);
       },
