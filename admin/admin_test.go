@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -283,4 +284,35 @@ func TestKickedMemberNeedsATokenAgain(t *testing.T) {
 	a.Expect("error", "unauthorized_access")
 	a.Send(wstest.Msg{"command": "join", "streamId": "r1", "token": tok})
 	a.Expect("notification", "joined")
+}
+
+// TestAdminShowsMeshRooms: a mesh room is a call from two members on,
+// with its limit, and each member's id in it.
+func TestAdminShowsMeshRooms(t *testing.T) {
+	s := startAdmin(t, nil, func(c *config.Config) { c.MaxPeers = []string{app + "=6"} })
+	ctx := context.Background()
+	for range 3 {
+		x := wstest.Dial(t, s.URL(app))
+		x.Send(wstest.Msg{"command": "join", "streamId": "m", "maxPeers": 6})
+		x.Expect("notification", "joined")
+	}
+	r, err := client(s).Room(ctx, app, "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.State != "call" || r.MaxPeers != 6 || len(r.Members) != 3 || r.CallStartedAt == nil {
+		t.Fatalf("mesh room %+v", r)
+	}
+	for i, m := range r.Members {
+		if m.Peer != strconv.Itoa(i+1) {
+			t.Fatalf("member %d: %+v", i, m)
+		}
+	}
+	stats, err := client(s).Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.Totals.Calls != 1 || stats.Totals.Members != 3 {
+		t.Fatalf("stats %+v", stats.Totals)
+	}
 }

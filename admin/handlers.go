@@ -27,7 +27,10 @@ const (
 type Room struct {
 	App   string `json:"app"`
 	Room  string `json:"room"`
-	State string `json:"state"` // "waiting" (one member) or "call" (two)
+	State string `json:"state"` // "waiting" (one member) or "call" (two or more)
+	// MaxPeers is a mesh room's limit (docs/protocol.md, Mesh rooms);
+	// absent for a room of two.
+	MaxPeers int `json:"maxPeers,omitempty"`
 	// Members, oldest first: the first made (or will make) the offer.
 	Members        []webhook.Member `json:"members"`
 	CallStartedAt  *time.Time       `json:"callStartedAt,omitempty"`
@@ -120,7 +123,7 @@ func (a *API) apps(w http.ResponseWriter, r *http.Request) {
 		}
 		ap.Rooms++
 		ap.Members += len(ri.Members)
-		if len(ri.Members) == 2 {
+		if len(ri.Members) >= 2 {
 			ap.Calls++
 		}
 	}
@@ -210,7 +213,7 @@ func (a *API) stats(w http.ResponseWriter, r *http.Request) {
 	for _, ri := range snap.Rooms {
 		t.Rooms++
 		t.Members += len(ri.Members)
-		if len(ri.Members) == 2 {
+		if len(ri.Members) >= 2 {
 			t.Calls++
 		}
 	}
@@ -218,11 +221,11 @@ func (a *API) stats(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) roomOf(ri hub.RoomInfo) Room {
-	out := Room{App: ri.Key.App, Room: ri.Key.Stream, State: "waiting", Members: make([]webhook.Member, 0, len(ri.Members))}
+	out := Room{App: ri.Key.App, Room: ri.Key.Stream, State: "waiting", MaxPeers: ri.MaxPeers, Members: make([]webhook.Member, 0, len(ri.Members))}
 	for _, m := range ri.Members {
 		out.Members = append(out.Members, webhook.MemberOf(m))
 	}
-	if len(ri.Members) == 2 {
+	if len(ri.Members) >= 2 {
 		out.State = "call"
 		if !ri.CallStart.IsZero() {
 			t := ri.CallStart.UTC()

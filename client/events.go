@@ -55,6 +55,22 @@ type Joined struct {
 	// PeerSession is the call-session id of the partner already in the
 	// room, when it sent one.
 	PeerSession string
+
+	// Mesh rooms (docs/protocol.md), for a join that sent maxPeers
+	// (WithMaxPeers): MaxPeers is the room's limit (2: a room of two; 0:
+	// a server without mesh rooms). In a mesh room PeerID is this
+	// member's id and Peers the other members, oldest first: each of them
+	// offers to this member.
+	MaxPeers int
+	PeerID   string
+	Peers    []MeshPeer
+}
+
+// MeshPeer is another member of a mesh room.
+type MeshPeer struct {
+	ID           string `json:"id"`
+	Session      string `json:"session"`
+	Reconnecting bool   `json:"reconnecting"`
 }
 
 // Leaved: the server confirmed a leave (Ant Media's spelling), or took
@@ -67,6 +83,7 @@ type Leaved struct{ Room, Reason string }
 type Start struct {
 	Room        string
 	PeerSession string
+	Peer        string // in a mesh room: the member that joined, to offer to
 }
 
 // Stop: the partner left or its socket went away; the room waits for the
@@ -75,6 +92,7 @@ type Start struct {
 type Stop struct {
 	Room   string
 	Reason string
+	Peer   string // in a mesh room: the member that left ("" : this member was removed)
 }
 
 // Reasons of a Stop (hub.Reason names on the wire).
@@ -93,10 +111,14 @@ const (
 type PeerReconnecting struct {
 	Room  string
 	Grace time.Duration
+	Peer  string // in a mesh room: whose seat
 }
 
 // PeerReconnected: the partner took its held seat back.
-type PeerReconnected struct{ Room string }
+type PeerReconnected struct {
+	Room string
+	Peer string // in a mesh room: whose seat
+}
 
 // NetworkChanged: the machine's network addresses changed (see
 // Options.NetworkPollInterval). Gone lists the addresses that went away,
@@ -109,6 +131,7 @@ type TakeConfiguration struct {
 	Room string
 	Type string
 	SDP  string
+	Peer string // in a mesh room: the member it is for, or from
 }
 
 // TakeCandidate is one trickled ICE candidate.
@@ -117,6 +140,7 @@ type TakeCandidate struct {
 	Label     int    // sdpMLineIndex
 	ID        string // sdpMid
 	Candidate string // "candidate:..." line
+	Peer      string // in a mesh room: the member it is for, or from
 }
 
 // PeerMessage is an opaque message relayed between the two peers.
@@ -124,6 +148,7 @@ type PeerMessage struct {
 	Room       string
 	Definition string
 	Data       json.RawMessage // any JSON value; nil is sent as ""
+	Peer       string          // in a mesh room: the member it is for, or from
 }
 
 // ICEConfig is the server's answer to getIceServerConfig.
@@ -195,6 +220,12 @@ type (
 		// partner gets stop, reason restart, then start): sent by a peer
 		// that gave its connection up while the partner is still there.
 		Restart bool `json:"restart,omitempty"`
+		// MaxPeers: the client speaks mesh, and asks for a mesh room of
+		// this many members if it is the first joiner.
+		MaxPeers int `json:"maxPeers,omitempty"`
+		// Peer, with Restart in a mesh room: only the call with this
+		// member starts over.
+		Peer string `json:"peer,omitempty"`
 	}
 	roomWire struct {
 		Command  string `json:"command"`
@@ -205,6 +236,7 @@ type (
 		StreamID string `json:"streamId"`
 		Type     string `json:"type"`
 		SDP      string `json:"sdp"`
+		Peer     string `json:"peer,omitempty"`
 	}
 	candidateWire struct {
 		Command   string `json:"command"`
@@ -212,12 +244,14 @@ type (
 		Label     int    `json:"label"`
 		ID        string `json:"id"`
 		Candidate string `json:"candidate"`
+		Peer      string `json:"peer,omitempty"`
 	}
 	peerMessageWire struct {
 		Command    string          `json:"command"`
 		StreamID   string          `json:"streamId"`
 		Definition string          `json:"definition"`
 		Data       json.RawMessage `json:"data"`
+		Peer       string          `json:"peer,omitempty"`
 	}
 	// iceWire is the part of iceServerConfig protocol.Message lacks.
 	iceWire struct {
@@ -233,11 +267,11 @@ type (
 )
 
 func (m TakeConfiguration) wire() any {
-	return configurationWire{protocol.CmdTakeConfiguration, m.Room, m.Type, m.SDP}
+	return configurationWire{protocol.CmdTakeConfiguration, m.Room, m.Type, m.SDP, m.Peer}
 }
 
 func (m TakeCandidate) wire() any {
-	return candidateWire{protocol.CmdTakeCandidate, m.Room, m.Label, m.ID, m.Candidate}
+	return candidateWire{protocol.CmdTakeCandidate, m.Room, m.Label, m.ID, m.Candidate, m.Peer}
 }
 
 func (m PeerMessage) wire() any {
@@ -245,7 +279,7 @@ func (m PeerMessage) wire() any {
 	if len(data) == 0 {
 		data = json.RawMessage(`""`)
 	}
-	return peerMessageWire{protocol.CmdPeerMessage, m.Room, m.Definition, data}
+	return peerMessageWire{protocol.CmdPeerMessage, m.Room, m.Definition, data, m.Peer}
 }
 
 // extWire holds the fields of duet's resume extensions that
@@ -256,6 +290,11 @@ type extWire struct {
 	Resumed        bool   `json:"resumed"`
 	PeerSession    string `json:"peerSession"`
 	Reason         string `json:"reason"`
+	// mesh rooms
+	Peer     string     `json:"peer"`
+	PeerID   string     `json:"peerId"`
+	MaxPeers int        `json:"maxPeers"`
+	Peers    []MeshPeer `json:"peers"`
 }
 
 // decodeExt reads the extension fields of a control frame (joined, start,
@@ -309,26 +348,28 @@ func decodeEvent(frame []byte) (ev Event, ok bool, err error) {
 		case protocol.NotifyJoined:
 			x := decodeExt(frame)
 			return Joined{Room: m.StreamID, Resumed: x.Resumed, ResumeToken: x.ResumeToken,
-				ReconnectGrace: time.Duration(x.ReconnectGrace) * time.Millisecond, PeerSession: x.PeerSession}, true, nil
+				ReconnectGrace: time.Duration(x.ReconnectGrace) * time.Millisecond, PeerSession: x.PeerSession,
+				MaxPeers: x.MaxPeers, PeerID: x.PeerID, Peers: x.Peers}, true, nil
 		case notifyPeerReconnecting:
-			return PeerReconnecting{Room: m.StreamID, Grace: time.Duration(decodeExt(frame).ReconnectGrace) * time.Millisecond}, true, nil
+			x := decodeExt(frame)
+			return PeerReconnecting{Room: m.StreamID, Grace: time.Duration(x.ReconnectGrace) * time.Millisecond, Peer: x.Peer}, true, nil
 		case notifyPeerReconnected:
-			return PeerReconnected{Room: m.StreamID}, true, nil
+			return PeerReconnected{Room: m.StreamID, Peer: m.Peer}, true, nil
 		case protocol.NotifyLeaved:
 			return Leaved{Room: m.StreamID, Reason: decodeExt(frame).Reason}, true, nil
 		case protocol.NotifyServerWillStop:
 			return ServerWillStop{}, true, nil
 		}
 	case protocol.CmdStart:
-		return Start{Room: m.StreamID, PeerSession: decodeExt(frame).PeerSession}, true, nil
+		return Start{Room: m.StreamID, PeerSession: decodeExt(frame).PeerSession, Peer: m.Peer}, true, nil
 	case protocol.CmdStop:
-		return Stop{Room: m.StreamID, Reason: decodeExt(frame).Reason}, true, nil
+		return Stop{Room: m.StreamID, Reason: decodeExt(frame).Reason, Peer: m.Peer}, true, nil
 	case protocol.CmdTakeConfiguration:
-		return TakeConfiguration{Room: m.StreamID, Type: m.Type, SDP: m.SDP}, true, nil
+		return TakeConfiguration{Room: m.StreamID, Type: m.Type, SDP: m.SDP, Peer: m.Peer}, true, nil
 	case protocol.CmdTakeCandidate:
-		return TakeCandidate{Room: m.StreamID, Label: m.Label.Value, ID: string(m.ID), Candidate: m.Candidate}, true, nil
+		return TakeCandidate{Room: m.StreamID, Label: m.Label.Value, ID: string(m.ID), Candidate: m.Candidate, Peer: m.Peer}, true, nil
 	case protocol.CmdPeerMessage:
-		return PeerMessage{Room: m.StreamID, Definition: m.Definition, Data: m.Data}, true, nil
+		return PeerMessage{Room: m.StreamID, Definition: m.Definition, Data: m.Data, Peer: m.Peer}, true, nil
 	case protocol.CmdIceServerConfig:
 		c, err := decodeICE(frame)
 		if err != nil {

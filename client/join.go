@@ -18,6 +18,7 @@ type JoinOption struct {
 	tokenSource func(context.Context) (string, error)
 	session     string
 	resumable   bool
+	maxPeers    int
 }
 
 // TokenSource returns a room token for a join. It is called for every
@@ -49,6 +50,12 @@ func WithSession(id string) JoinOption { return JoinOption{session: id} }
 // sees a stop.
 func WithResume() JoinOption { return JoinOption{resumable: true} }
 
+// WithMaxPeers says the client speaks the mesh protocol and asks for a
+// mesh room of up to n members if it is the room's first joiner (the
+// server caps it by its max_peers; docs/protocol.md, Mesh rooms). Joined
+// then carries the room's limit, and in a mesh room the member ids.
+func WithMaxPeers(n int) JoinOption { return JoinOption{maxPeers: n} }
+
 // maxAuthRetries bounds the fresh tokens asked for a refused rejoin.
 const maxAuthRetries = 3
 
@@ -63,6 +70,9 @@ func (o JoinOption) merge(x JoinOption) JoinOption {
 		o.session = x.session
 	}
 	o.resumable = o.resumable || x.resumable
+	if x.maxPeers > 0 {
+		o.maxPeers = x.maxPeers
+	}
 	return o
 }
 
@@ -77,7 +87,7 @@ func (o JoinOption) currentToken(ctx context.Context) (string, error) {
 // joinMsg is the join frame for room; the caller holds c.mu.
 func (rs *roomState) joinMsg(room, token string) joinWire {
 	m := joinWire{Command: protocol.CmdJoin, StreamID: room, Mode: "both", Token: token,
-		Session: rs.opts.session, Resumable: rs.opts.resumable}
+		Session: rs.opts.session, Resumable: rs.opts.resumable, MaxPeers: rs.opts.maxPeers}
 	if rs.opts.resumable {
 		m.ResumeToken = rs.resumeToken
 	}

@@ -254,13 +254,13 @@ func (p *Peer) sendDescription(s *Session, typ, sdp string) {
 		return
 	}
 	if !s.helloSent && p.opts.Hello != nil {
-		if err := p.c.Send(p.ctx, PeerMessage{Room: p.room, Definition: HelloDefinition, Data: p.opts.Hello}); err != nil {
+		if err := p.send(PeerMessage{Room: p.room, Definition: HelloDefinition, Data: p.opts.Hello}); err != nil {
 			p.log.Debug("hello not sent", "err", err)
 			return
 		}
 	}
 	s.helloSent = true
-	if err := p.c.Send(p.ctx, TakeConfiguration{Room: p.room, Type: typ, SDP: sdp}); err != nil {
+	if err := p.send(TakeConfiguration{Room: p.room, Type: typ, SDP: sdp}); err != nil {
 		p.log.Debug("description not sent", "type", typ, "err", err)
 		return
 	}
@@ -281,7 +281,7 @@ func (p *Peer) sendCandidate(s *Session, c webrtc.ICECandidateInit) {
 		tc.ID = *c.SDPMid
 	}
 	if p.online && !s.unsent {
-		if err := p.c.Send(p.ctx, tc); err == nil {
+		if err := p.send(tc); err == nil {
 			return
 		}
 	}

@@ -107,6 +107,7 @@ const (
 type PeerEvent struct {
 	Kind    PeerEventKind
 	Room    string
+	Peer    string   // in a Mesh: the member this pair's engine is for
 	Rejoin  bool     // for EventJoined
 	Resumed bool     // for EventJoined: the server gave the held seat back
 	Offerer bool     // for EventNegotiating and EventConnected
@@ -126,8 +127,15 @@ type Peer struct {
 	opts    PeerOptions
 	api     *webrtc.API
 	log     *slog.Logger
-	sub     *Subscription
+	sub     eventSource
 	session string // our call-session id
+
+	// In a Mesh, the Peer is the engine of one pair: peer is the other
+	// member's id ("" in a room of two; guarded by mu: a Mesh changes it
+	// when the member comes back under a new id) and mesh feeds it its
+	// events.
+	peer string
+	mesh *Mesh
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -185,6 +193,27 @@ func NewSessionID() string {
 // a lost socket is then not a lost call, and servers or partners that do
 // not know them (Ant Media's) behave as before.
 func NewPeer(ctx context.Context, c *Client, room string, opts *PeerOptions) (*Peer, error) {
+	p, err := newEngine(c, room, opts)
+	if err != nil {
+		return nil, err
+	}
+	// Subscribe first: start may follow joined at once.
+	sub := c.Subscribe(room)
+	p.sub = sub
+	jo := append([]JoinOption{WithSession(p.opts.SessionID), WithResume()}, p.opts.JoinOptions...)
+	if err := c.Join(ctx, room, jo...); err != nil {
+		sub.Close()
+		p.cancel()
+		return nil, err
+	}
+	p.startQuality()
+	go p.run()
+	return p, nil
+}
+
+// newEngine makes a Peer that is not running: its caller gives it its
+// events (sub) and starts it (run).
+func newEngine(c *Client, room string, opts *PeerOptions) (*Peer, error) {
 	var o PeerOptions
 	if opts != nil {
 		o = *opts
@@ -242,16 +271,6 @@ func NewPeer(ctx context.Context, c *Client, room string, opts *PeerOptions) (*P
 		postWake: make(chan struct{}, 1),
 		readyCh:  make(chan struct{}, 1),
 	}
-	// Subscribe first: start may follow joined at once.
-	p.sub = c.Subscribe(room)
-	jo := append([]JoinOption{WithSession(o.SessionID), WithResume()}, o.JoinOptions...)
-	if err := c.Join(ctx, room, jo...); err != nil {
-		p.sub.Close()
-		cancel()
-		return nil, err
-	}
-	p.startQuality()
-	go p.run()
 	return p, nil
 }
 
@@ -299,9 +318,11 @@ func (p *Peer) Close() error {
 	p.closing.Do(func() {
 		// Leave first, so that the partner hears stop (reason left) from
 		// the server and hangs up rather than waiting for us.
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		p.c.Leave(ctx, p.room)
-		cancel()
+		if p.mesh == nil { // a Mesh's pair leaves nothing: the Mesh leaves the room
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			p.c.Leave(ctx, p.room)
+			cancel()
+		}
 		p.cancel()
 		<-p.done
 		p.sub.Close()
@@ -363,7 +384,7 @@ func (p *Peer) run() {
 }
 
 func (p *Peer) emit(e PeerEvent) {
-	e.Room = p.room
+	e.Room, e.Peer = p.room, p.peerID()
 	p.observeQuality(e)
 	if p.opts.OnEvent != nil {
 		p.opts.OnEvent(e)

@@ -104,7 +104,7 @@ func (p *Peer) rebuild() {
 	p.log.Info("connection given up while the partner is in the room: asking the server for a new pairing")
 	ctx, cancel := context.WithTimeout(p.ctx, 5*time.Second)
 	defer cancel()
-	if err := p.c.RestartCall(ctx, p.room); err != nil {
+	if err := p.c.restartCall(ctx, p.room, p.peerID()); err != nil {
 		p.log.Warn("new pairing not asked", "err", err)
 	}
 }
@@ -123,6 +123,12 @@ func (c *Client) RequestICEConfig(ctx context.Context) error {
 // It is for a peer that gave its connection up while the partner is still
 // in the room; a Peer does it by itself.
 func (c *Client) RestartCall(ctx context.Context, room string) error {
+	return c.restartCall(ctx, room, "")
+}
+
+// restartCall is RestartCall; in a mesh room, peer names the one member
+// whose call with us starts over ("": all of them).
+func (c *Client) restartCall(ctx context.Context, room, peer string) error {
 	c.mu.Lock()
 	rs := c.rooms[room]
 	if rs == nil || !rs.joined {
@@ -138,7 +144,7 @@ func (c *Client) RestartCall(ctx context.Context, room string) error {
 	c.mu.Lock()
 	msg := rs.joinMsg(room, token)
 	c.mu.Unlock()
-	msg.Restart = true
+	msg.Restart, msg.Peer = true, peer
 	return c.write(ctx, msg)
 }
 

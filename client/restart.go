@@ -103,7 +103,7 @@ func (p *Peer) resync(s *Session) {
 		out := p.outbox
 		p.outbox = nil
 		for _, tc := range out {
-			if err := p.c.Send(p.ctx, tc); err != nil {
+			if err := p.send(tc); err != nil {
 				p.log.Debug("candidate not sent", "err", err)
 			}
 		}

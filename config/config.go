@@ -47,6 +47,7 @@ type Config struct {
 	MaxHeldSeats    int           `yaml:"max_held_seats" help:"seats held at once for lost sockets on this node; past it a lost socket leaves at once, as if it had not asked to resume (0: no limit)"`
 	MaxHeldPerIP    int           `yaml:"max_held_seats_per_ip" help:"seats held at once for the lost sockets of one client address (an IPv6 /64 counts as one address); past it they leave at once (0: no limit)"`
 	MaxHeldBytes    int           `yaml:"max_held_bytes" help:"bytes of relayed frames kept for all held seats together; a frame past it ends its seat's hold as if the grace ran out (0: no limit)"`
+	MaxPeers        []string      `yaml:"max_peers" help:"apps whose rooms may be mesh rooms (group calls), as app=max pairs, comma-separated; app may be a pattern (path.Match: *, ?, [...]); the first match counts; within it a room's first joiner sets the room's limit (maxPeers); every other app's rooms hold 2"`
 	AllowedOrigins  []string      `yaml:"allowed_origins" help:"browser origins allowed to connect, comma-separated (empty: all)"`
 
 	MaxConnectionsPerIP int      `yaml:"max_connections_per_ip" help:"open sockets one client address may hold; more get HTTP 429 (0: no limit)"`
@@ -230,6 +231,7 @@ func (c *Config) Validate() error {
 	if c.MaxHeldPerIP < 0 {
 		bad("max_held_seats_per_ip", "%d is negative; write 0 for no limit, or e.g. %d", c.MaxHeldPerIP, Default().MaxHeldPerIP)
 	}
+	c.validateMaxPeers(bad)
 	if c.MaxHeldBytes < 0 {
 		bad("max_held_bytes", "%d is negative; write 0 for no limit, or e.g. %d", c.MaxHeldBytes, Default().MaxHeldBytes)
 	}

@@ -57,6 +57,8 @@ type RoomInfo struct {
 	Members []Member
 	// CallStart is when the room was filled, zero while a member waits.
 	CallStart time.Time
+	// MaxPeers is a mesh room's limit; 0 for a room of two.
+	MaxPeers int
 }
 
 // NodeInfo describes one node.

@@ -11,9 +11,17 @@ import (
 // both backends send. grace is the reconnect grace that a resumable
 // joined and peerReconnecting carry; prelude is the joiner's (JoinInfo).
 func Encode[M comparable](stream string, m room.Msg[M], grace time.Duration, prelude []byte) []byte {
+	if m.Peer != "" && m.Kind != room.Joined {
+		return protocol.WithPeer(encode(stream, m, grace, prelude), m.Peer)
+	}
+	return encode(stream, m, grace, prelude)
+}
+
+func encode[M comparable](stream string, m room.Msg[M], grace time.Duration, prelude []byte) []byte {
 	switch m.Kind {
 	case room.Joined:
-		j := protocol.JoinedInfo{ResumeToken: m.Token, Resumed: m.Resumed, PeerSession: m.Session}
+		j := protocol.JoinedInfo{ResumeToken: m.Token, Resumed: m.Resumed, PeerSession: m.Session,
+			MaxPeers: m.Max, PeerID: m.Peer, Peers: meshPeers(m.Peers)}
 		if m.Token != "" {
 			j.ReconnectGrace = grace.Milliseconds()
 		}
@@ -40,6 +48,17 @@ func Encode[M comparable](stream string, m room.Msg[M], grace time.Duration, pre
 		return m.Frame
 	}
 	panic("hub: unknown room message")
+}
+
+func meshPeers(ps []room.PeerInfo) []protocol.MeshPeer {
+	if len(ps) == 0 {
+		return nil
+	}
+	out := make([]protocol.MeshPeer, len(ps))
+	for i, p := range ps {
+		out[i] = protocol.MeshPeer{ID: p.ID, Session: p.Session, Held: p.Held}
+	}
+	return out
 }
 
 // Frame encodes the message for a room action as the Ant Media SDKs know

@@ -42,6 +42,7 @@ type Member struct {
 	JoinedAt  time.Time // when the member entered the room
 	Resumable bool      // its seat is kept over a lost socket (it asked, and the backend holds seats)
 	Held      bool      // its socket is lost and its seat held for it (listings only)
+	Peer      string    // its id in a mesh room; "" in a room of two
 }
 
 // Event is one room transition, reported once, by the node that performed

@@ -14,6 +14,7 @@ import (
 // noteLocked carries out one note of a transition of room k. The caller
 // holds the shard's lock.
 func (l *Local) noteLocked(k Key, e *entry, n room.Note[Conn], now time.Time, a *after) {
+	l.countMesh(n)
 	switch n.Kind {
 	case room.NoteJoined:
 		TellSeated(n.Seat.Member, k, n.Seat.Tag, false)
@@ -70,7 +71,7 @@ func (e *entry) setTimer(m Conn, stop func() bool) {
 			return
 		}
 	}
-	panic("hub: more than two held seats in a room")
+	e.timers = append(e.timers, holdTimer{m, stop})
 }
 
 // expire runs when the hold of member m in k's entry e, until the

@@ -90,6 +90,27 @@ type JoinInfo struct {
 	// only if the join admits it as a new member (the transport's held
 	// answer to getIceServerConfig, which must precede any offer).
 	Prelude []byte
+
+	// Mesh rooms (room/mesh.go), for a backend that implements Mesher;
+	// others ignore them. Mesh: the client speaks mesh (its join sent
+	// maxPeers). MaxPeers: the room's limit if this join creates it,
+	// already within what its app allows (a room of two unless above 2).
+	Mesh     bool
+	MaxPeers int
+	// RestartPeer: with Restart, in a mesh room, only the call with this
+	// member starts over.
+	RestartPeer string
+}
+
+// Mesher is implemented by a backend that runs mesh rooms: a room whose
+// first joiner asked for more than two members (JoinInfo.MaxPeers), where
+// every relayed message names the member it is for.
+type Mesher interface {
+	// RelayPeer sends frame from c to the member with id peer of mesh
+	// room k, with "peer" set to c's own id; in a room of two it is
+	// Relay (peer is ignored). protocol.ErrNoPeerAssociated when c is no
+	// member or peer names no other member.
+	RelayPeer(c Conn, k Key, peer string, frame Loan) error
 }
 
 // Holder is implemented by a backend that can hold the seat of a resumable
@@ -132,6 +153,8 @@ type Stats struct {
 	Resumes   int64 // seats taken back by a new socket (held or half-open)
 	Expiries  int64 // held seats given up: the grace ran out or their buffer filled
 	KeptBytes int64 // bytes of frames kept for held seats now
+	// MeshMembers counts the members of mesh rooms now.
+	MeshMembers int64
 	// HoldLimits counts, by CapKind, the holds HoldCaps refused (a lost
 	// socket left as if it had not asked to resume) or ended (CapKept).
 	HoldLimits [3]int64

@@ -33,6 +33,7 @@ type Local struct {
 	held      atomic.Int64
 	resumes   atomic.Int64
 	expiries  atomic.Int64
+	mesh      atomic.Int64 // members of mesh rooms
 	closed    atomic.Bool
 
 	ops localOps // listings, kicks and room events (localops.go)
@@ -41,6 +42,7 @@ type Local struct {
 var (
 	_ Rooms  = (*Local)(nil)
 	_ Holder = (*Local)(nil)
+	_ Mesher = (*Local)(nil)
 )
 
 // shard is a 64th of the rooms.
@@ -58,7 +60,7 @@ type shard struct {
 type entry struct {
 	seats   room.Seats[Conn]
 	probing chan struct{} // non-nil while the members are being probed
-	timers  [2]holdTimer  // the grace timers of held seats
+	timers  []holdTimer   // the grace timers of held seats
 }
 
 // holdTimer is the timer that gives a held seat up at the end of its
@@ -135,7 +137,8 @@ func (l *Local) begin(e *entry) *room.Step[Conn] {
 func (l *Local) Join(ctx context.Context, c Conn, k Key, info JoinInfo) error {
 	sh := l.shard(k)
 	j := room.Joiner[Conn]{Member: c, Session: info.Session, Resumable: info.Resumable, Restart: info.Restart,
-		Token: info.ResumeToken, Again: info.Again, Prelude: info.Prelude != nil, Remote: info.Remote, Addr: info.Addr}
+		Token: info.ResumeToken, Again: info.Again, Prelude: info.Prelude != nil, Remote: info.Remote, Addr: info.Addr,
+		Mesh: info.Mesh, Max: info.MaxPeers, RestartPeer: info.RestartPeer}
 	for attempt := 0; ; attempt++ {
 		var a after
 		sh.mu.Lock()
@@ -149,6 +152,8 @@ func (l *Local) Join(ctx context.Context, c Conn, k Key, info JoinInfo) error {
 		switch {
 		case res == room.Removed:
 			err = ErrRemoved
+		case res == room.MeshOnly:
+			err = protocol.ErrMeshClientRequired
 		case res != room.Full:
 		case attempt > 0:
 			err = protocol.ErrNoSpaceForNewPeer
@@ -286,7 +291,7 @@ func (l *Local) Relay(c Conn, k Key, frame Loan) error {
 // Stats implements Rooms.
 func (l *Local) Stats() Stats {
 	st := Stats{Rooms: l.rooms.Load(), Evictions: l.evictions.Load(), Probes: l.probes.Load(),
-		Held: l.held.Load(), Resumes: l.resumes.Load(), Expiries: l.expiries.Load()}
+		Held: l.held.Load(), Resumes: l.resumes.Load(), Expiries: l.expiries.Load(), MeshMembers: l.mesh.Load()}
 	l.caps.addStats(&st)
 	return st
 }

@@ -38,7 +38,7 @@ func (l *Local) SetNodeInfo(f func() NodeInfo) {
 // MemberOf describes a seat for operators; node names the node holding
 // its socket.
 func MemberOf[M comparable](s room.Seat[M], id, node string) Member {
-	return Member{ID: id, Node: node, Remote: s.Remote, JoinedAt: s.Joined, Resumable: s.Resumable}
+	return Member{ID: id, Node: node, Remote: s.Remote, JoinedAt: s.Joined, Resumable: s.Resumable, Peer: s.Peer}
 }
 
 func (l *Local) member(s room.Seat[Conn]) Member { return MemberOf(s, s.Tag, l.ops.node) }
@@ -96,7 +96,11 @@ func (l *Local) Snapshot(_ context.Context, f Filter) (Snapshot, error) {
 	var rooms []RoomInfo
 	visit := func(k Key, e *entry) {
 		if e != nil && !e.seats.Empty() && f.Match(k) {
-			rooms = append(rooms, RoomInfo{Key: k, Members: l.callMembers(e.seats.Members()), CallStart: e.seats.Call()})
+			ri := RoomInfo{Key: k, Members: l.callMembers(e.seats.Members()), CallStart: e.seats.Call()}
+			if e.seats.Mesh() {
+				ri.MaxPeers = e.seats.Max()
+			}
+			rooms = append(rooms, ri)
 		}
 	}
 	if f.App != "" && f.Stream != "" {

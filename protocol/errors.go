@@ -31,6 +31,7 @@ const (
 	ErrServiceUnavailable Error = "serviceUnavailable" // the room backend cannot take joins right now
 	ErrNotInRoom          Error = "notInRoom"          // no longer sent: earlier duet servers' answer to a leave for a room the socket is not in (now leaved)
 	ErrRelayFailed        Error = "relayFailed"        // relayed messages were dropped on the way to the partner (cluster outage)
+	ErrMeshClientRequired Error = "meshClientRequired" // the room is a mesh room and the join did not say it speaks mesh (maxPeers)
 )
 
 // Definitions lists every error definition the server can send, for docs and tests.
@@ -39,5 +40,5 @@ var Definitions = []Error{
 	ErrUnauthorized, ErrTokenNotValid, ErrHighResourceUsage, ErrMissingParameter,
 	ErrNotSetRemoteDesc, ErrUnsupportedCommand, ErrInvalidJSON, ErrInvalidParameter,
 	ErrRateLimited, ErrMessageTooLarge, ErrTooManyRooms, ErrServiceUnavailable,
-	ErrRelayFailed,
+	ErrRelayFailed, ErrMeshClientRequired,
 }

@@ -63,6 +63,14 @@ func decodeFastWith(p parser, m *Message) bool {
 			dst = &m.Session
 		case "resumeToken":
 			dst = &m.ResumeToken
+		case "peer":
+			dst = &m.Peer
+		case "maxPeers":
+			n, ok := p.smallInt()
+			if !ok {
+				return false
+			}
+			m.MaxPeers = n
 		case "resumable", "restart":
 			v, ok := p.boolean()
 			if !ok {
@@ -122,7 +130,7 @@ func decodeFastWith(p parser, m *Message) bool {
 // foldsToKnown reports whether key would match a field case-insensitively,
 // as encoding/json matches; such keys go to the slow path.
 func foldsToKnown(key []byte) bool {
-	for _, k := range [...]string{"command", "streamId", "type", "sdp", "label", "id", "candidate", "definition", "data", "token", "mode", "session", "resumable", "resumeToken", "restart"} {
+	for _, k := range [...]string{"command", "streamId", "type", "sdp", "label", "id", "candidate", "definition", "data", "token", "mode", "session", "resumable", "resumeToken", "restart", "maxPeers", "peer"} {
 		if len(k) == len(key) && equalFoldASCII(k, key) {
 			return true
 		}

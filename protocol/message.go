@@ -63,6 +63,13 @@ type Message struct {
 	// over (docs/protocol.md, Rooms): a duet SDK that gave its peer
 	// connection up sends it. A join without session always restarts.
 	Restart bool `json:"restart"`
+
+	// duet's mesh additions (docs/protocol.md, Mesh rooms). MaxPeers on a
+	// join says the client speaks mesh, and the room's limit it asks for
+	// when it is the first joiner (0: absent). Peer on a relayed message
+	// names the member it is for.
+	MaxPeers int    `json:"maxPeers"`
+	Peer     string `json:"peer"`
 }
 
 // Label is an m-line index. SDKs send it as a number or a numeric string.
@@ -140,7 +147,7 @@ func DecodeBorrowed(frame []byte, m *Message) error { return decodeInto(frame, m
 // Own copies m's strings, so that m no longer refers to the frame it was
 // decoded from with DecodeBorrowed.
 func (m *Message) Own() {
-	for _, s := range []*string{&m.Command, &m.StreamID, &m.Type, &m.SDP, &m.Candidate, &m.Definition, &m.Token, &m.Mode, &m.Session, &m.ResumeToken} {
+	for _, s := range []*string{&m.Command, &m.StreamID, &m.Type, &m.SDP, &m.Candidate, &m.Definition, &m.Token, &m.Mode, &m.Session, &m.ResumeToken, &m.Peer} {
 		*s = strings.Clone(*s)
 	}
 	m.ID = FlexString(strings.Clone(string(m.ID)))

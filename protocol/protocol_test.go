@@ -223,6 +223,8 @@ func FuzzDecodeFast(f *testing.F) {
 		`{"resumable":1}`, `{"Resumable":true}`, `{"RESUMETOKEN":"x"}`, `{"session":7}`,
 		`{"command":"join","streamId":"r","session":"s","restart":true}`, `{"restart":false,"restart":true}`,
 		`{"restart":null}`, `{"restart":"yes"}`, `{"Restart":true}`, `{"restart":0}`,
+		`{"command":"join","streamId":"r","maxPeers":4}`, `{"maxPeers":-1}`, `{"maxPeers":4.5}`, `{"maxPeers":"4"}`,
+		`{"MaxPeers":4}`, `{"maxPeers":null}`, `{"command":"takeCandidate","peer":"12","candidate":"c"}`, `{"peer":3}`, `{"PEER":"x"}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -244,7 +246,7 @@ func FuzzDecodeFast(f *testing.F) {
 			fast.SDP != slow.SDP || fast.Label != slow.Label || fast.ID != slow.ID || fast.Candidate != slow.Candidate ||
 			fast.Definition != slow.Definition || string(fast.Data) != string(slow.Data) || fast.Token != slow.Token || fast.Mode != slow.Mode ||
 			fast.Session != slow.Session || fast.Resumable != slow.Resumable || fast.ResumeToken != slow.ResumeToken ||
-			fast.Restart != slow.Restart {
+			fast.Restart != slow.Restart || fast.MaxPeers != slow.MaxPeers || fast.Peer != slow.Peer {
 			t.Fatalf("decoders disagree on %q:\nfast %+v\nslow %+v", frame, fast, *slow)
 		}
 	})

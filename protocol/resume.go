@@ -16,6 +16,13 @@ type JoinedInfo struct {
 	ReconnectGrace int64  // milliseconds the seat is held for; sent with ResumeToken
 	Resumed        bool   // the join took a held (or half-open) seat back
 	PeerSession    string // the partner's session, for a join that sent one
+
+	// Mesh rooms (mesh.go): for a join that sent maxPeers, MaxPeers is
+	// the room's limit (2: a room of two, and nothing else is sent); in
+	// a mesh room PeerID is the joiner's id and Peers the other members.
+	MaxPeers int
+	PeerID   string
+	Peers    []MeshPeer
 }
 
 // Joined encodes the notification joined for streamID with info's extra
@@ -35,6 +42,9 @@ func Joined(dst []byte, streamID string, info JoinedInfo) []byte {
 	if info.PeerSession != "" {
 		dst = append(dst, `,"peerSession":`...)
 		dst = AppendString(dst, info.PeerSession)
+	}
+	if info.MaxPeers != 0 {
+		dst = appendMeshJoined(dst, info)
 	}
 	return append(dst, '}')
 }

@@ -7,6 +7,10 @@ type Kept struct {
 	Kind    Kind
 	Reason  Reason
 	Session string
+	// In a mesh room (meshkeep.go): Peer names the member the message is
+	// about (the sender, for a Frame), and Frame is a relayed frame.
+	Peer  string
+	Frame []byte
 }
 
 // keep appends a message for held seat st. A start followed by a stop (a
@@ -14,6 +18,10 @@ type Kept struct {
 // peerReconnecting by a peerReconnected, cancel out: the member comes back
 // to the room as it is. Past the bound the oldest are dropped.
 func (t *Step[M]) keep(st *Seat[M], k Kept) {
+	if t.s.mesh != nil {
+		t.meshKeep(st, k)
+		return
+	}
 	if n := len(st.Kept); n > 0 {
 		last := st.Kept[n-1].Kind
 		if k.Kind == Stop && last == Start || k.Kind == Reconnected && last == Reconnecting {

@@ -37,7 +37,9 @@ func (t *Step[M]) Hold(m M, until time.Time) bool {
 	}
 	st.Held, st.HeldBy = until, t.by
 	t.Unkept += st.Frames.Drop()
-	if p, ok := t.s.room.Partner(m); ok {
+	if t.s.mesh != nil {
+		t.toOthers(st, Msg[M]{Kind: Reconnecting})
+	} else if p, ok := t.s.room.Partner(m); ok {
 		t.send(Msg[M]{Kind: Reconnecting, To: p})
 	}
 	t.note(Note[M]{Kind: NoteHeld, Seat: snapshot(st)})
@@ -62,7 +64,7 @@ func (t *Step[M]) Expire(m M, until time.Time, force bool) bool {
 // a resumable one has its seat held, any other leaves (stop, reason
 // nodeFailure). dead may be nil.
 func (t *Step[M]) Sweep(dead func(M) bool) {
-	for _, m := range t.s.room.Members() {
+	for _, m := range t.s.order() {
 		st := t.s.find(m)
 		switch {
 		case st.IsHeld():
@@ -104,7 +106,7 @@ func (t *Step[M]) Kick(m M, reason Reason, tell bool) bool {
 // End removes every member (Kick): each gets exactly one stop. It returns
 // the members removed.
 func (t *Step[M]) End(reason Reason) []M {
-	ms := t.s.room.Members()
+	ms := t.s.order()
 	for i, m := range ms {
 		// The partner of the first is removed next: it gets its own stop.
 		t.Kick(m, reason, i == len(ms)-1)
@@ -117,6 +119,9 @@ func (t *Step[M]) End(reason Reason) []M {
 // what the partner relayed for it while it was held.
 func (t *Step[M]) leave(m M, reason Reason, explicit, tell bool) bool {
 	s := t.s
+	if s.mesh != nil {
+		return t.meshLeave(m, reason, explicit, tell)
+	}
 	st := s.find(m)
 	if st == nil {
 		if explicit {

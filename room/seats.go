@@ -18,17 +18,26 @@ type Seats[M comparable] struct {
 	seats [2]Seat[M]
 	used  [2]bool
 	call  time.Time
+	// mesh, when set, makes this a mesh room (mesh.go): more than two
+	// members, each with its own id, and addressed messages.
+	mesh *mesh[M]
 }
 
 // Seat is one member's seat.
 type Seat[M comparable] struct {
 	Member M
+	// Peer is the member's id in a mesh room ("" in a room of two): what
+	// the other members address it by. A resume keeps it.
+	Peer string
 	// Tag names the member for operators (Rules.Tag); a resume keeps it.
 	Tag       string
 	Session   string   // its call-session id; "" for the Ant Media SDKs
 	Resumable bool     // its seat is held when its socket is lost
 	Token     [32]byte // SHA-256 of its current resume token; zero: none
-	Remote    string   // its client's address, for listings
+	// Prev is the hash of the token before Token, in a mesh room: still
+	// good for a resume (meshJoined says why).
+	Prev   [32]byte
+	Remote string // its client's address, for listings
 	// Addr is the client's address as hold caps count it (not stored by
 	// a cluster: its node counts).
 	Addr   netip.Addr
@@ -100,13 +109,18 @@ func Restore[M comparable](seats []Seat[M], call time.Time) Seats[M] {
 }
 
 // Len is the number of members.
-func (s *Seats[M]) Len() int { return s.room.Len() }
+func (s *Seats[M]) Len() int {
+	if s.mesh != nil {
+		return len(s.mesh.seats)
+	}
+	return s.room.Len()
+}
 
 // Empty reports whether the room has no members and can be forgotten.
-func (s *Seats[M]) Empty() bool { return s.room.Empty() }
+func (s *Seats[M]) Empty() bool { return s.Len() == 0 }
 
 // Has reports whether m is a member.
-func (s *Seats[M]) Has(m M) bool { return s.room.Has(m) }
+func (s *Seats[M]) Has(m M) bool { return s.find(m) != nil }
 
 // Partner returns m's partner, if the room is full and m is in it.
 func (s *Seats[M]) Partner(m M) (M, bool) { return s.room.Partner(m) }
@@ -120,7 +134,7 @@ func (s *Seats[M]) Seat(m M) *Seat[M] { return s.find(m) }
 
 // Members returns copies of the seats, oldest first.
 func (s *Seats[M]) Members() []Seat[M] {
-	ms := s.room.Members()
+	ms := s.order()
 	out := make([]Seat[M], 0, len(ms))
 	for _, m := range ms {
 		out = append(out, *s.find(m))
@@ -131,8 +145,8 @@ func (s *Seats[M]) Members() []Seat[M] {
 // FirstHold is the earliest end of the room's held seats; zero if none.
 func (s *Seats[M]) FirstHold() time.Time {
 	var first time.Time
-	for i := range s.seats {
-		if h := s.seats[i].Held; s.used[i] && !h.IsZero() && (first.IsZero() || h.Before(first)) {
+	for _, m := range s.order() {
+		if h := s.find(m).Held; !h.IsZero() && (first.IsZero() || h.Before(first)) {
 			first = h
 		}
 	}
@@ -152,7 +166,7 @@ func (s *Seats[M]) Holds(r *Rules, m M, reason Reason) bool {
 // alive for its absent member and is not probed.
 func (s *Seats[M]) ProbeTargets() []M {
 	var out []M
-	for _, m := range s.room.Members() {
+	for _, m := range s.order() {
 		if !s.find(m).IsHeld() {
 			out = append(out, m)
 		}
@@ -175,6 +189,9 @@ func (s *Seats[M]) Route(from M) (to M, keep *Keep, ok bool) {
 }
 
 func (s *Seats[M]) find(m M) *Seat[M] {
+	if s.mesh != nil {
+		return s.mesh.find(m)
+	}
 	for i := range s.seats {
 		if s.used[i] && s.seats[i].Member == m {
 			return &s.seats[i]

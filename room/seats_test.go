@@ -58,6 +58,7 @@ func (h *harness) step(f func(st *Step[string])) []string {
 				s += " +peer=" + m.Session
 			}
 		}
+		s += meshDetail(m)
 		out = append(out, s)
 	}
 	return out

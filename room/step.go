@@ -49,6 +49,15 @@ type Msg[M comparable] struct {
 	Token   string // Joined: the new resume token, "" when not resumable
 	Resumed bool   // Joined: the join took a seat back
 	Frame   []byte // Frame: a kept frame, the receiver's to send
+
+	// Mesh rooms (mesh.go). Peer: the id of the member the message is
+	// about (Start, Stop, Reconnecting, Reconnected), or, for Joined, the
+	// receiver's own id. Peers: Joined's list of the other members. Max:
+	// Joined's room limit, for a joiner that speaks mesh (2: a room of
+	// two, where no message names a peer).
+	Peer  string
+	Peers []PeerInfo
+	Max   int
 }
 
 // NoteKind says what a Note reports.
@@ -84,7 +93,7 @@ func snapshot[M comparable](st *Seat[M]) Seat[M] {
 }
 
 func (t *Step[M]) members() []Seat[M] {
-	ms := t.s.room.Members()
+	ms := t.s.order()
 	out := make([]Seat[M], 0, len(ms))
 	for _, m := range ms {
 		out = append(out, snapshot(t.s.find(m)))
@@ -102,7 +111,7 @@ func (t *Step[M]) send(m Msg[M]) {
 		return
 	}
 	if st != nil && st.IsHeld() {
-		t.keep(st, Kept{Kind: m.Kind, Reason: m.Reason, Session: m.Session})
+		t.keep(st, Kept{Kind: m.Kind, Reason: m.Reason, Session: m.Session, Peer: m.Peer})
 		return
 	}
 	t.Msgs = append(t.Msgs, m)
@@ -119,6 +128,7 @@ const (
 	Restarted                       // a member of a full room joined again to start the call over
 	Resumed                         // the joiner took back a seat by its resume token
 	Removed                         // Again was set, but the joiner is no member (an operator removed it)
+	MeshOnly                        // a mesh room, and the joiner does not speak mesh (Joiner.Mesh)
 )
 
 // Joiner is a join as the Seats sees it.
@@ -138,6 +148,15 @@ type Joiner[M comparable] struct {
 	Prelude bool
 	Remote  string
 	Addr    netip.Addr
+	// Mesh: the joiner speaks the mesh protocol (it sent maxPeers). Max
+	// is the room's limit it asks for, within what its app allows: it
+	// counts only for the first joiner of an empty room, and makes a
+	// mesh room when above 2 (mesh.go).
+	Mesh bool
+	Max  int
+	// RestartPeer: in a mesh room, a restart starts over only the call
+	// with the member of this id (meshRestart).
+	RestartPeer string
 }
 
 // RestartsCall reports whether the join, by a member of a full room,
@@ -161,6 +180,9 @@ func (j *Joiner[M]) RestartsCall() bool { return j.Session == "" || j.Restart }
 //     Room.Join, or finds it Full.
 func (t *Step[M]) Join(j Joiner[M]) JoinResult {
 	s := t.s
+	if s.mesh != nil || j.Max > 2 && s.Empty() && !j.Again {
+		return t.meshJoin(j)
+	}
 	if s.room.Has(j.Member) {
 		if s.room.Len() == 2 && j.RestartsCall() {
 			t.restart(j)
@@ -219,6 +241,9 @@ func (t *Step[M]) update(st *Seat[M], j Joiner[M]) {
 // resumable (the old one stops working), and its partner's session.
 func (t *Step[M]) joined(st *Seat[M], j Joiner[M], resumed bool) {
 	m := Msg[M]{Kind: Joined, To: st.Member, Token: t.rotate(st), Resumed: resumed}
+	if j.Mesh {
+		m.Max = 2 // a mesh client learns that this room is of two
+	}
 	if p, ok := t.s.room.Partner(st.Member); ok && j.Session != "" {
 		m.Session = t.s.find(p).Session
 	}
@@ -240,6 +265,10 @@ func (t *Step[M]) sessionFor(to M, session string) string {
 // the partner finds on its return.
 func (t *Step[M]) restart(j Joiner[M]) {
 	s := t.s
+	if s.mesh != nil {
+		t.meshRestart(j)
+		return
+	}
 	p, _ := s.room.Partner(j.Member)
 	ps, st := s.find(p), s.find(j.Member)
 	if ps.IsHeld() {
@@ -271,6 +300,10 @@ func (t *Step[M]) restart(j Joiner[M]) {
 // resumable partner gets peerReconnected.
 func (t *Step[M]) resume(st *Seat[M], j Joiner[M]) {
 	s := t.s
+	if s.mesh != nil {
+		t.meshResume(st, j)
+		return
+	}
 	prev := snapshot(st)
 	s.room.Replace(st.Member, j.Member)
 	st.Member, st.Held, st.HeldBy, st.Remote = j.Member, time.Time{}, "", j.Remote

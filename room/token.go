@@ -51,10 +51,13 @@ func (s *Seats[M]) byToken(tok string) *Seat[M] {
 	}
 	h := TokenHash(tok)
 	var found *Seat[M]
-	for i := range s.seats {
-		st := &s.seats[i]
-		if s.used[i] && st.Token != [32]byte{} && subtle.ConstantTimeCompare(h[:], st.Token[:]) == 1 {
+	for _, m := range s.order() {
+		st := s.find(m)
+		if st.Token != [32]byte{} && subtle.ConstantTimeCompare(h[:], st.Token[:]) == 1 {
 			found = st
+		}
+		if st.Prev != [32]byte{} && subtle.ConstantTimeCompare(h[:], st.Prev[:]) == 1 {
+			found = st // a mesh seat's previous token (meshJoined)
 		}
 	}
 	return found

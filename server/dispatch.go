@@ -243,7 +243,14 @@ func (c *conn) relay(m *protocol.Message, st *decodeState) {
 		return
 	}
 	st.frame = protocol.Relay(st.frame[:0], m)
-	if err := c.srv.rooms.Relay(c, hub.Key{App: c.app, Stream: c.rooms[i]}, hub.Lend(st.frame)); err != nil {
+	k := hub.Key{App: c.app, Stream: c.rooms[i]}
+	var err error
+	if mr, ok := c.srv.rooms.(hub.Mesher); ok && m.Peer != "" {
+		err = mr.RelayPeer(c, k, m.Peer, hub.Lend(st.frame))
+	} else {
+		err = c.srv.rooms.Relay(c, k, hub.Lend(st.frame))
+	}
+	if err != nil {
 		c.sendError(definition(err), id)
 		return
 	}

@@ -56,5 +56,10 @@ func (c *conn) joinInfo(m *protocol.Message) hub.JoinInfo {
 	if protocol.ValidSession(m.Session) {
 		info.Session = m.Session
 	}
+	if m.MaxPeers > 0 {
+		// A room of two unless both the app and the client want more.
+		info.Mesh, info.MaxPeers = true, min(m.MaxPeers, config.MaxPeersFor(c.srv.peers, c.app))
+		info.RestartPeer = m.Peer
+	}
 	return info
 }

@@ -95,7 +95,8 @@ type Server struct {
 	metrics  *metrics.Metrics
 	registry *prometheus.Registry
 	origin   func(*http.Request) bool
-	trusted  []netip.Prefix // trusted_proxies
+	trusted  []netip.Prefix     // trusted_proxies
+	peers    []config.PeerLimit // max_peers
 	mux      *http.ServeMux
 	tls      *tls.Config // nil: plain HTTP
 	hsts     string
@@ -168,6 +169,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		conns:    make(map[*conn]struct{}),
 		perIP:    make(map[netip.Addr]int),
 		trusted:  config.ParsePrefixes(cfg.TrustedProxies),
+		peers:    cfg.PeerLimits(),
 		closed:   make(chan struct{}),
 		own:      own,
 		hsts:     opts.HSTS,
@@ -201,6 +203,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	s.quality = quality.NewTracker(quality.Options{Metrics: qm, DetachTTL: cfg.ReconnectGrace + time.Minute})
 	s.tlsMetrics = metrics.RegisterTLS(reg)
 	s.loadMetrics = metrics.RegisterLoad(reg, s.loadSample)
+	metrics.RegisterMesh(reg, func() int64 { return rooms.Stats().MeshMembers })
 	s.origin = originChecker(cfg.AllowedOrigins)
 	s.eng = ws.NewEngine(ws.Options{
 		MaxMessageBytes: cfg.MaxMessageBytes,

@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-//go:embed demo/index.html demo/app.js demo/style.css sdk/duet.js sdk/peer.js sdk/path.js sdk/socket.js sdk/quality.js sdk/duet.d.ts
+//go:embed demo/index.html demo/app.js demo/style.css demo/group.html demo/group.js demo/group.css sdk/duet.js sdk/peer.js sdk/path.js sdk/socket.js sdk/quality.js sdk/mesh.js sdk/duet.d.ts
 var files embed.FS
 
 // asset is one embedded file with what the response needs.
@@ -28,11 +28,15 @@ var routes = map[string]string{
 	"/":               "demo/index.html",
 	"/demo/app.js":    "demo/app.js",
 	"/demo/style.css": "demo/style.css",
+	"/group":          "demo/group.html",
+	"/demo/group.js":  "demo/group.js",
+	"/demo/group.css": "demo/group.css",
 	"/sdk/duet.js":    "sdk/duet.js",
 	"/sdk/peer.js":    "sdk/peer.js",
 	"/sdk/path.js":    "sdk/path.js",
 	"/sdk/socket.js":  "sdk/socket.js",
 	"/sdk/quality.js": "sdk/quality.js",
+	"/sdk/mesh.js":    "sdk/mesh.js",
 	"/sdk/duet.d.ts":  "sdk/duet.d.ts",
 }
 

@@ -50,6 +50,9 @@ type Member struct {
 	JoinedAt  *time.Time `json:"joinedAt,omitempty"`
 	Resumable bool       `json:"resumable"`
 	Held      bool       `json:"held,omitempty"`
+	// Peer is the member's id in a mesh room (what the other members
+	// address it by); absent in a room of two.
+	Peer string `json:"peer,omitempty"`
 }
 
 // event is a queued event, encoded once, by the first attempt of any of
@@ -71,7 +74,7 @@ func (e *event) encode() []byte {
 
 // MemberOf converts a hub member for JSON (admin API and webhooks).
 func MemberOf(m hub.Member) Member {
-	out := Member{ID: m.ID, Node: m.Node, Remote: m.Remote, Resumable: m.Resumable, Held: m.Held}
+	out := Member{ID: m.ID, Node: m.Node, Remote: m.Remote, Resumable: m.Resumable, Held: m.Held, Peer: m.Peer}
 	if !m.JoinedAt.IsZero() {
 		t := m.JoinedAt.UTC()
 		out.JoinedAt = &t

@@ -72,6 +72,7 @@ type peerConfig struct {
 	sendFile, recvFile   string
 	json, loopback, verb bool
 	timeout              time.Duration
+	mesh, waitPeers      int // --mesh: a mesh room of up to mesh members (peer_mesh.go)
 }
 
 // peerMain is `duet peer`.
@@ -96,6 +97,8 @@ func parsePeerFlags(args []string, stdout, stderr io.Writer, getenv func(string)
 	fs.DurationVar(&cfg.timeout, "timeout", 0, "give up when no peer is connected within this time (0: wait)")
 	fs.BoolVar(&cfg.loopback, "loopback", false, "ICE over 127.0.0.1 only (tests and demos on one machine)")
 	fs.BoolVar(&cfg.verb, "v", false, "log the SDK's debug messages on stderr")
+	fs.IntVar(&cfg.mesh, "mesh", 0, "join as a member of a mesh room (group call) of up to this many members, if first in it: stdin goes to every member connected, and what any member sends comes out on stdout")
+	fs.IntVar(&cfg.waitPeers, "wait-peers", 1, "with --mesh: members to be connected to before stdin is read")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), peerUsage)
 		cli.PrintFlags(fs.Output(), fs)
@@ -123,6 +126,10 @@ func parsePeerFlags(args []string, stdout, stderr io.Writer, getenv func(string)
 		return bad("--send-file and --recv-file exclude each other; one side sends, the other receives")
 	case cfg.timeout < 0:
 		return bad(fmt.Sprintf("--timeout: %s is negative; write 0 to wait for ever, or e.g. 30s", cfg.timeout))
+	case cfg.mesh != 0 && (cfg.mesh < 2 || cfg.sendFile != "" || cfg.recvFile != ""):
+		return bad("--mesh takes 2 or more members (e.g. --mesh 4), and no --send-file or --recv-file")
+	case cfg.waitPeers < 1:
+		return bad(fmt.Sprintf("--wait-peers: %d is too few; write 1 or more", cfg.waitPeers))
 	}
 	return cfg, exitOK, true
 }
@@ -144,7 +151,12 @@ func runPeer(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		src = f
 	}
 	rep := newReporter(stderr, cfg.json, isTerminal(stderr))
-	code, err := peerSession(ctx, cfg, src, stdin, stdout, stderr, rep)
+	var err error
+	if cfg.mesh > 0 {
+		code, err = meshSession(ctx, cfg, stdin, stdout, stderr, rep)
+	} else {
+		code, err = peerSession(ctx, cfg, src, stdin, stdout, stderr, rep)
+	}
 	// Reported last, after the peer has left and the socket is closed.
 	return rep.exit(code, err)
 }

@@ -61,6 +61,9 @@ func (r *reporter) eventLocked(kind, human string, fields map[string]any) {
 
 func (r *reporter) peerEvent(e client.PeerEvent) {
 	f := map[string]any{"room": e.Room}
+	if e.Peer != "" {
+		f["peer"] = e.Peer // a mesh room's member
+	}
 	if e.Err != nil {
 		f["error"] = e.Err.Error()
 	}

@@ -195,6 +195,7 @@ function memberRow(room, m) {
     el('span', { class: 'node', textContent: m.node || '' }),
     el('span', { class: 'remote', textContent: m.remote || '' }),
     el('span', { class: 'since', textContent: m.joinedAt ? 'joined ' + ago(m.joinedAt) + ' ago' : '' }),
+    m.peer ? el('span', { class: 'badge', textContent: 'peer ' + m.peer }) : null,
     m.resumable ? el('span', { class: 'badge', textContent: 'resumable' }) : null,
     m.held ? el('span', { class: 'badge', textContent: 'reconnecting' }) : null,
     qualityOf(room, m),
@@ -209,7 +210,8 @@ function roomRow(r) {
   return el('tr', { 'data-room': r.app + '/' + r.room },
     el('td', { textContent: r.app }),
     el('td', { class: 'room-name', textContent: r.room }),
-    el('td', {}, el('span', { class: 'state ' + r.state, textContent: r.state })),
+    el('td', {}, el('span', { class: 'state ' + r.state, textContent: r.state }),
+      r.maxPeers ? el('span', { class: 'badge', textContent: `mesh ${r.members.length}/${r.maxPeers}` }) : null),
     el('td', {}, el('ul', { class: 'members' }, ...r.members.map((m) => memberRow(r, m)))),
     el('td', { class: 'call', textContent: call }),
     el('td', {}, confirmButton('End', 'Confirm end', async () => {

@@ -268,3 +268,50 @@ export declare function playMedia(el: HTMLMediaElement): Promise<'playing' | 'mu
 
 /** The `a=fingerprint` of an SDP (lower case), or ''. */
 export declare function fingerprint(sdp: string | null | undefined): string;
+
+export interface DuetMeshOptions extends Omit<DuetCallOptions, 'localStream'> {
+  localStream?: MediaStream | null;
+  /** The room's limit asked for if this member is its first joiner (capped by the server's max_peers) [4]. */
+  maxPeers?: number;
+  /** Uplink budget in bits/s: every outgoing video is capped at uplinkBitrate / (members − 1). */
+  uplinkBitrate?: number;
+}
+
+/** A member's event: the detail of the member's DuetCall event, and `peer`, the member's id. */
+export type DuetMeshEvents = {
+  [K in keyof DuetEvents]: DuetEvents[K] & { peer: string };
+} & {
+  joined: { room: string; id: string; maxPeers: number; peers: { id: string; session?: string; reconnecting?: boolean }[]; reconnected: boolean; resumed: boolean };
+  /** The mesh's own state ('connecting', 'joined', 'reconnecting', 'closed'); a member's call's is `peerState`. */
+  state: { state: string; previous: string; mesh: true };
+  peerState: { state: DuetState; previous: DuetState; peer: string };
+  peerJoined: { peer: string; peerSession: string | null };
+  peerGone: { peer: string };
+  /** A member came back under a new id (the server lost its state): its call is kept. */
+  peerRenamed: { from: string; to: string };
+};
+
+/**
+ * A group call in a mesh room (docs/protocol.md, "Mesh rooms"): one DuetCall per other member, over one
+ * socket. In a room of two (a server or app without mesh rooms) it is a call with the one partner (peer '').
+ */
+export declare class DuetMesh extends EventTarget {
+  constructor(options: DuetMeshOptions);
+  readonly url: string;
+  readonly room: string;
+  readonly session: string;
+  /** Our member id ('' in a room of two; null before the first `joined`). */
+  readonly id: string | null;
+  /** The room's limit as the server said (2: a room of two). */
+  readonly maxPeers: number;
+  /** The other members' calls, by member id. */
+  readonly peers: Map<string, DuetCall>;
+  localStream: MediaStream | null;
+  connect(): Promise<void>;
+  leave(): void;
+  /** Sends over every open data channel; returns how many members it went to. */
+  send(data: string | ArrayBuffer | ArrayBufferView | Blob): number;
+  sendPeerMessage(definition: string, data: unknown): void;
+  setUplinkBitrate(bps: number): void;
+  on<K extends keyof DuetMeshEvents>(name: K, fn: (detail: DuetMeshEvents[K], event: CustomEvent<DuetMeshEvents[K]>) => void): () => void;
+}

@@ -14,6 +14,7 @@ import { SignalSocket } from './socket.js';
 import { QUALITY_DEFAULTS, QualityReporter } from './quality.js';
 
 export { fingerprint };
+export { DuetMesh } from './mesh.js';
 
 /** Join errors that retrying cannot fix: the call stops instead of reconnecting. */
 const FATAL = new Set([
@@ -85,7 +86,7 @@ export class DuetCall extends EventTarget {
     this._restartJoin = 0; // the socket generation of our join with restart, until its joined
     this._rebuildTimer = 0;
     this._iceRefresh = 0;
-    this._socket = new SignalSocket(this.url, this.options, {
+    const on = {
       open: (gen) => this._socketOpen(gen),
       message: (msg, gen) => this._receive(msg, gen),
       losing: (reason) => this._serverGone(reason),
@@ -94,7 +95,10 @@ export class DuetCall extends EventTarget {
         this._emit('error', { definition: 'invalidUrl', message: String(err) });
         this._shutdown('error');
       },
-    });
+    };
+    // A DuetMesh (mesh.js) runs one DuetCall per other member over its own
+    // socket: it hands each a stand-in and calls `on` itself.
+    this._socket = this.options._socket ? this.options._socket(on) : new SignalSocket(this.url, this.options, on);
     this._quality = new QualityReporter(this);
   }
 
