@@ -3,8 +3,10 @@ package doccheck
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -296,7 +298,7 @@ func collectDeliveries(t *testing.T) *deliveries {
 }
 
 // scratchModule is a module of a reader's own that requires duet (this
-// tree, through a replace), for the Go blocks.
+// tree, through replaces), for the Go blocks.
 func scratchModule(t *testing.T, root string) string {
 	dir := t.TempDir()
 	gomod, err := os.ReadFile(filepath.Join(root, "go.mod"))
@@ -304,11 +306,21 @@ func scratchModule(t *testing.T, root string) string {
 		t.Fatal(err)
 	}
 	goLine := regexp.MustCompile(`(?m)^go \S+$`).Find(gomod)
-	mod := fmt.Sprintf("module doccheck.example/snippets\n\n%s\n\nrequire github.com/duet-rtc/duet v0.0.0-00010101000000-000000000000\n\nreplace github.com/duet-rtc/duet => %s\n", goLine, root)
-	sum, err := os.ReadFile(filepath.Join(root, "go.sum"))
-	if err != nil {
-		t.Fatal(err)
+	// The server, the SDK and the wire are modules of their own (go.work):
+	// each comes from this tree.
+	mod := fmt.Sprintf("module doccheck.example/snippets\n\n%s\n\nrequire (\n", goLine)
+	var replaces string
+	var sum []byte
+	for _, m := range []string{"", "/client", "/protocol"} {
+		mod += fmt.Sprintf("\tgithub.com/duet-rtc/duet%s v0.0.0\n", m)
+		replaces += fmt.Sprintf("replace github.com/duet-rtc/duet%s => %s%s\n", m, root, m)
+		b, err := os.ReadFile(filepath.Join(root+m, "go.sum"))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			t.Fatal(err)
+		}
+		sum = append(sum, b...)
 	}
+	mod += ")\n\n" + replaces
 	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte(mod), 0o644); err != nil {
 		t.Fatal(err)
 	}
