@@ -112,6 +112,24 @@ func opsNodes(t *testing.T, n int, hooks string, mutate func(*config.Config)) []
 	return nodes
 }
 
+// settle waits for c's pong, past a quality frame relayed meanwhile: on
+// three nodes b's first report can reach a's node after a's own, and is
+// then relayed to a (a reports too).
+func settle(c *wstest.Client) {
+	c.T.Helper()
+	c.Send(wstest.Msg{"command": "ping"})
+	for {
+		m := c.Read()
+		switch m.Str("command") {
+		case "pong":
+			return
+		case "quality":
+			continue
+		}
+		c.T.Fatalf("got %v, want pong (or b's quality)", m)
+	}
+}
+
 func sendReport(c *wstest.Client, room string, seq int, fields string) {
 	c.Send(`{"command":"qualityReport","streamId":"` + room + `","seq":` + strconv.Itoa(seq) + `,` + fields + `}`)
 }
@@ -144,7 +162,7 @@ func testCallRecords(t *testing.T, n int) {
 	sendReport(b, "call1", 1, `"rtt":60,"jitter":8,"loss":1.5,"bitrateIn":800,"bitrateOut":950,"localCandidate":"relay","remoteCandidate":"host","transport":"tls","setupMs":1200,"iceRestarts":1,"resumes":0`)
 	b.Quiet()
 	sendReport(a, "call1", 1, `"rtt":40,"jitter":5,"loss":0,"bitrateIn":900,"bitrateOut":1000,"localCandidate":"host","remoteCandidate":"srflx","transport":"udp","setupMs":700,"iceRestarts":0,"resumes":0`)
-	a.Quiet()
+	settle(a)
 	ac, bc := a.Collect(), b.Collect()
 	sendReport(a, "call1", 2, `"rtt":80,"jitter":5,"loss":0.5,"localCandidate":"host","remoteCandidate":"srflx","transport":"udp","setupMs":700,"iceRestarts":0,"resumes":1`)
 	for got := false; !got; {
