@@ -112,12 +112,15 @@ func (c *batchConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 		m.Buffers = make([][]byte, 1)
 	}
 	m.Buffers[0], m.Addr = append(m.Buffers[0][:0], p...), addr
-	wake := !c.kicked
-	c.kicked = true
-	c.wmu.Unlock()
-	if wake {
+	if !c.kicked {
+		// Under the lock, so that Close cannot close kick between the
+		// check of closed and the send. It does not block: a token is
+		// sent only while kicked is false, and kicked stays true until
+		// the flusher has taken the token.
+		c.kicked = true
 		c.kick <- struct{}{}
 	}
+	c.wmu.Unlock()
 	return len(p), nil
 }
 
