@@ -132,7 +132,15 @@ func checkSDKPackage(t *testing.T, path string) {
 		}
 	}
 	slices.Sort(names)
-	want := []string{"package/LICENSE", "package/duet.d.ts", "package/duet.js", "package/package.json", "package/path.js", "package/peer.js", "package/socket.js"}
+	// Every file of the SDK, and the package's own two.
+	want := []string{"package/LICENSE", "package/package.json"}
+	sdk, _ := filepath.Glob(filepath.Join(repoRoot(t), "web", "sdk", "*.js"))
+	types, _ := filepath.Glob(filepath.Join(repoRoot(t), "web", "sdk", "*.d.ts"))
+	for _, f := range append(sdk, types...) {
+		want = append(want, "package/"+filepath.Base(f))
+	}
+	slices.Sort(names)
+	slices.Sort(want)
 	if !slices.Equal(names, want) {
 		t.Errorf("%s holds %v, want %v", path, names, want)
 	}

@@ -193,7 +193,7 @@ func (c *Conn) sendAlertNow(level, desc byte) {
 	// even a try; no writer holds wmu, so clearing it is safe.
 	c.raw.SetWriteDeadline(time.Time{})
 	rc.Write(func(fd uintptr) bool {
-		syscall.Write(int(fd), rec)
+		writeNow(fd, rec)
 		return true // never wait for room
 	})
 	c.werr = errWriteBroken
