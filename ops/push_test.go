@@ -1,21 +1,16 @@
 package ops_test
 
 import (
-	"context"
 	"fmt"
 	"net/http/httptest"
 	"strconv"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/duet-rtc/duet/auth"
-	"github.com/duet-rtc/duet/cluster"
 	"github.com/duet-rtc/duet/internal/testkit/fakepush"
 	"github.com/duet-rtc/duet/internal/testkit/testserver"
 	"github.com/duet-rtc/duet/internal/testkit/wstest"
-	"github.com/duet-rtc/duet/ops"
 	"github.com/duet-rtc/duet/server"
 	"github.com/duet-rtc/duet/webhook"
 )
@@ -45,42 +40,7 @@ func pushNodes(t *testing.T, n int, fcm *fakepush.FCM, apns *fakepush.APNs, hook
 	if err != nil {
 		t.Fatal(err)
 	}
-	var natsURL string
-	if n > 1 {
-		nats, err := cluster.StartEmbedded(cluster.EmbeddedOptions{StoreDir: t.TempDir()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(nats.Shutdown)
-		natsURL = nats.URL()
-	}
-	var nodes []*testserver.Server
-	for i := range n {
-		reg := prometheus.NewRegistry()
-		opts := server.Options{Registry: reg, Authorizer: authz}
-		if n > 1 {
-			cl, err := cluster.New(context.Background(), cluster.Options{URL: natsURL, NodeID: fmt.Sprintf("n%d", i+1),
-				ProbeTimeout: c.ProbeTimeout, Registerer: reg, MemoryStorage: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(cl.Close)
-			opts.Rooms = cl
-		}
-		x, err := ops.Setup(ops.Options{Config: c, Registry: reg, Tokens: authz, Subscribers: authz, NodeID: fmt.Sprintf("n%d", i+1)}, &opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			x.Close(ctx)
-		})
-		srv := testserver.Start(t, c, opts)
-		x.Attach(srv.Server)
-		nodes = append(nodes, srv)
-	}
-	return nodes
+	return startOps(t, n, c, authz)
 }
 
 // TestPushFromAClient: a callee's app registers its devices over its

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/duet-rtc/duet/admin"
+	"github.com/duet-rtc/duet/auth"
 	"github.com/duet-rtc/duet/cluster"
 	"github.com/duet-rtc/duet/config"
 	"github.com/duet-rtc/duet/internal/testkit/testserver"
@@ -72,6 +73,13 @@ func opsNodes(t *testing.T, n int, hooks string, mutate func(*config.Config)) []
 	if mutate != nil {
 		mutate(&c)
 	}
+	return startOps(t, n, c, nil)
+}
+
+// startOps runs n nodes of config c (a cluster on embedded NATS when
+// n > 1) with ops; authz, when not nil, checks room and push tokens.
+func startOps(t *testing.T, n int, c config.Config, authz *auth.Authorizer) []*testserver.Server {
+	t.Helper()
 	var url string
 	if n > 1 {
 		nats, err := cluster.StartEmbedded(cluster.EmbeddedOptions{StoreDir: t.TempDir()})
@@ -85,6 +93,10 @@ func opsNodes(t *testing.T, n int, hooks string, mutate func(*config.Config)) []
 	for i := range n {
 		reg := prometheus.NewRegistry()
 		opts := server.Options{Registry: reg}
+		o := ops.Options{Config: c, Registry: reg, NodeID: fmt.Sprintf("n%d", i+1)}
+		if authz != nil {
+			opts.Authorizer, o.Tokens, o.Subscribers = authz, authz, authz
+		}
 		if n > 1 {
 			cl, err := cluster.New(context.Background(), cluster.Options{
 				URL: url, NodeID: fmt.Sprintf("n%d", i+1), ProbeTimeout: c.ProbeTimeout, Registerer: reg, MemoryStorage: true,
@@ -96,7 +108,7 @@ func opsNodes(t *testing.T, n int, hooks string, mutate func(*config.Config)) []
 			t.Cleanup(cl.Close)
 			opts.Rooms = cl
 		}
-		x, err := ops.Setup(ops.Options{Config: c, Registry: reg, NodeID: fmt.Sprintf("n%d", i+1)}, &opts)
+		x, err := ops.Setup(o, &opts)
 		if err != nil {
 			t.Fatal(err)
 		}
