@@ -2,14 +2,10 @@ package ops_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,50 +15,14 @@ import (
 	"github.com/duet-rtc/duet/auth"
 	"github.com/duet-rtc/duet/cluster"
 	"github.com/duet-rtc/duet/config"
+	"github.com/duet-rtc/duet/internal/testkit/hookrecv"
 	"github.com/duet-rtc/duet/internal/testkit/testserver"
 	"github.com/duet-rtc/duet/internal/testkit/wstest"
 	"github.com/duet-rtc/duet/ops"
 	"github.com/duet-rtc/duet/server"
-	"github.com/duet-rtc/duet/webhook"
 )
 
 const recordsKey = "records-test-admin-key-0123456789abcdef"
-
-// hookLog keeps every verified webhook payload, by event id.
-type hookLog struct {
-	mu  sync.Mutex
-	got map[string]webhook.Payload
-	bad int
-}
-
-func (h *hookLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	err := webhook.Verify([]byte(hookSecret), r.Header.Get(webhook.HeaderTimestamp), r.Header.Get(webhook.HeaderSignature), body, time.Now(), webhook.DefaultWindow)
-	var p webhook.Payload
-	if err == nil {
-		err = json.Unmarshal(body, &p)
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if err != nil {
-		h.bad++
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	h.got[p.ID] = p
-}
-
-func (h *hookLog) events(kind string) []webhook.Payload {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	var out []webhook.Payload
-	for _, p := range h.got {
-		if p.Event == kind {
-			out = append(out, p)
-		}
-	}
-	return out
-}
 
 // opsNodes runs n nodes (a cluster on embedded NATS when n > 1) with ops:
 // webhooks to hooks and the admin API.
@@ -158,7 +118,7 @@ func TestCallRecords(t *testing.T) {
 }
 
 func testCallRecords(t *testing.T, n int) {
-	hooks := &hookLog{got: map[string]webhook.Payload{}}
+	hooks := hookrecv.New(hookSecret)
 	recv := httptest.NewServer(hooks)
 	t.Cleanup(recv.Close)
 	nodes := opsNodes(t, n, recv.URL, nil)
@@ -219,8 +179,8 @@ func testCallRecords(t *testing.T, n int) {
 	if events != 1 {
 		t.Fatalf("call_ended reported %v times", events)
 	}
-	wstest.Eventually(t, "call_ended", func() bool { return len(hooks.events("call_ended")) == 1 })
-	ended := hooks.events("call_ended")
+	wstest.Eventually(t, "call_ended", func() bool { return len(hooks.Events("call_ended")) == 1 })
+	ended := hooks.Events("call_ended")
 	p := ended[0]
 	if p.Reason != "left" || p.DurationMs == nil || *p.DurationMs <= 0 || p.Quality == nil {
 		t.Fatalf("call_ended = %+v", p)
@@ -265,17 +225,15 @@ func testCallRecords(t *testing.T, n int) {
 			t.Fatalf("calls from %s = %+v", node.Addr, calls)
 		}
 	}
-	hooks.mu.Lock()
-	defer hooks.mu.Unlock()
-	if hooks.bad != 0 {
-		t.Fatalf("%d webhook requests failed verification", hooks.bad)
+	if n := hooks.Bad(); n != 0 {
+		t.Fatalf("%d webhook requests failed verification", n)
 	}
 }
 
 // TestCallRecordOfAntMediaSDKs: a call of clients that send no reports is
 // recorded with what the server saw, and no quality.
 func TestCallRecordOfAntMediaSDKs(t *testing.T) {
-	hooks := &hookLog{got: map[string]webhook.Payload{}}
+	hooks := hookrecv.New(hookSecret)
 	recv := httptest.NewServer(hooks)
 	t.Cleanup(recv.Close)
 	nodes := opsNodes(t, 1, recv.URL, nil)
@@ -283,8 +241,8 @@ func TestCallRecordOfAntMediaSDKs(t *testing.T) {
 	wstest.Pair(a, b, "plain")
 	b.WS.Close()
 	a.Expect("stop", "")
-	wstest.Eventually(t, "call_ended", func() bool { return len(hooks.events("call_ended")) == 1 })
-	p := hooks.events("call_ended")[0]
+	wstest.Eventually(t, "call_ended", func() bool { return len(hooks.Events("call_ended")) == 1 })
+	p := hooks.Events("call_ended")[0]
 	if p.Quality != nil || p.Reason != "closed" || p.DurationMs == nil || len(p.Members) != 2 {
 		t.Fatalf("call_ended = %+v", p)
 	}
