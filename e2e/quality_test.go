@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -13,18 +12,15 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/pion/webrtc/v4"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/duet-rtc/duet/admin"
 	"github.com/duet-rtc/duet/client"
-	"github.com/duet-rtc/duet/cluster"
 	"github.com/duet-rtc/duet/config"
 	"github.com/duet-rtc/duet/internal/testkit/browsertest"
 	"github.com/duet-rtc/duet/internal/testkit/hookrecv"
+	"github.com/duet-rtc/duet/internal/testkit/opsnodes"
 	"github.com/duet-rtc/duet/internal/testkit/testserver"
 	"github.com/duet-rtc/duet/internal/testkit/wstest"
-	"github.com/duet-rtc/duet/ops"
-	"github.com/duet-rtc/duet/server"
 	"github.com/duet-rtc/duet/web"
 	"github.com/duet-rtc/duet/webhook"
 )
@@ -46,48 +42,12 @@ func qualityNodes(t *testing.T, n int, h *hookrecv.Receiver, change func(*config
 	if change != nil {
 		change(&c)
 	}
-	var natsURL string
-	if n > 1 {
-		nats, err := cluster.StartEmbedded(cluster.EmbeddedOptions{StoreDir: t.TempDir()})
-		if err != nil {
-			t.Fatal(err)
+	return opsnodes.Start(t, n, c, opsnodes.Options{Mount: func(mux *http.ServeMux) {
+		web.Mount(mux)
+		if mount != nil {
+			mount(mux)
 		}
-		t.Cleanup(nats.Shutdown)
-		natsURL = nats.URL()
-	}
-	var nodes []*testserver.Server
-	for i := range n {
-		id := fmt.Sprintf("n%d", i+1)
-		reg := prometheus.NewRegistry()
-		opts := server.Options{Registry: reg, Mount: func(mux *http.ServeMux) {
-			web.Mount(mux)
-			if mount != nil {
-				mount(mux)
-			}
-		}}
-		if n > 1 {
-			cl, err := cluster.New(context.Background(), cluster.Options{URL: natsURL, NodeID: id, Registerer: reg,
-				ProbeTimeout: c.ProbeTimeout, ReconnectGrace: c.ReconnectGrace, HoldBytes: server.HoldBytes(c)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(cl.Close)
-			opts.Rooms = cl
-		}
-		x, err := ops.Setup(ops.Options{Config: c, Registry: reg, NodeID: id}, &opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			x.Close(ctx)
-		})
-		srv := testserver.Start(t, c, opts)
-		x.Attach(srv.Server)
-		nodes = append(nodes, srv)
-	}
-	return nodes
+	}})
 }
 
 // metricSum sums one sample over the nodes' /metrics.

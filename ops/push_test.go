@@ -10,6 +10,7 @@ import (
 	"github.com/duet-rtc/duet/auth"
 	"github.com/duet-rtc/duet/internal/testkit/fakepush"
 	"github.com/duet-rtc/duet/internal/testkit/hookrecv"
+	"github.com/duet-rtc/duet/internal/testkit/opsnodes"
 	"github.com/duet-rtc/duet/internal/testkit/testserver"
 	"github.com/duet-rtc/duet/internal/testkit/wstest"
 	"github.com/duet-rtc/duet/server"
@@ -40,7 +41,7 @@ func pushNodes(t *testing.T, n int, fcm *fakepush.FCM, apns *fakepush.APNs, hook
 	if err != nil {
 		t.Fatal(err)
 	}
-	return startOps(t, n, c, authz)
+	return opsnodes.Start(t, n, c, opsnodes.Options{Authz: authz})
 }
 
 // TestPushFromAClient: a callee's app registers its devices over its

@@ -2,24 +2,18 @@ package ops_test
 
 import (
 	"context"
-	"fmt"
 	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/duet-rtc/duet/admin"
-	"github.com/duet-rtc/duet/auth"
-	"github.com/duet-rtc/duet/cluster"
 	"github.com/duet-rtc/duet/config"
 	"github.com/duet-rtc/duet/internal/testkit/hookrecv"
+	"github.com/duet-rtc/duet/internal/testkit/opsnodes"
 	"github.com/duet-rtc/duet/internal/testkit/testserver"
 	"github.com/duet-rtc/duet/internal/testkit/wstest"
-	"github.com/duet-rtc/duet/ops"
-	"github.com/duet-rtc/duet/server"
 )
 
 const recordsKey = "records-test-admin-key-0123456789abcdef"
@@ -33,55 +27,7 @@ func opsNodes(t *testing.T, n int, hooks string, mutate func(*config.Config)) []
 	if mutate != nil {
 		mutate(&c)
 	}
-	return startOps(t, n, c, nil)
-}
-
-// startOps runs n nodes of config c (a cluster on embedded NATS when
-// n > 1) with ops; authz, when not nil, checks room and push tokens.
-func startOps(t *testing.T, n int, c config.Config, authz *auth.Authorizer) []*testserver.Server {
-	t.Helper()
-	var url string
-	if n > 1 {
-		nats, err := cluster.StartEmbedded(cluster.EmbeddedOptions{StoreDir: t.TempDir()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(nats.Shutdown)
-		url = nats.URL()
-	}
-	var nodes []*testserver.Server
-	for i := range n {
-		reg := prometheus.NewRegistry()
-		opts := server.Options{Registry: reg}
-		o := ops.Options{Config: c, Registry: reg, NodeID: fmt.Sprintf("n%d", i+1)}
-		if authz != nil {
-			opts.Authorizer, o.Tokens, o.Subscribers = authz, authz, authz
-		}
-		if n > 1 {
-			cl, err := cluster.New(context.Background(), cluster.Options{
-				URL: url, NodeID: fmt.Sprintf("n%d", i+1), ProbeTimeout: c.ProbeTimeout, Registerer: reg, MemoryStorage: true,
-				ReconnectGrace: c.ReconnectGrace, HoldBytes: server.HoldBytes(c),
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(cl.Close)
-			opts.Rooms = cl
-		}
-		x, err := ops.Setup(o, &opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			x.Close(ctx)
-		})
-		srv := testserver.Start(t, c, opts)
-		x.Attach(srv.Server)
-		nodes = append(nodes, srv)
-	}
-	return nodes
+	return opsnodes.Start(t, n, c, opsnodes.Options{})
 }
 
 // settle waits for c's pong, past a quality frame relayed meanwhile: on
