@@ -195,14 +195,14 @@ func (c *Cluster) RelayPeer(conn hub.Conn, k hub.Key, peer string, frame hub.Loa
 		c.keepMesh(m, k, peer, f)
 		return nil
 	}
-	c.sendMeshUnlock(m, k, p.member, f)
+	c.unlockSendMesh(m, k, p.member, f)
 	return nil
 }
 
-// sendMeshUnlock sends frame f (its own copy) from m to member to, after
+// unlockSendMesh sends frame f (its own copy) from m to member to, after
 // the frames m's outbox still holds, and releases m.mu, which the caller
 // holds.
-func (c *Cluster) sendMeshUnlock(m *member, k hub.Key, to string, f []byte) {
+func (c *Cluster) unlockSendMesh(m *member, k hub.Key, to string, f []byte) {
 	inc, num, ok := splitMember(to)
 	if !ok {
 		m.mu.Unlock()
@@ -244,7 +244,7 @@ func (c *Cluster) keepMesh(m *member, k hub.Key, peer string, f []byte) {
 	switch {
 	case errors.Is(err, errPeerLive):
 		m.mu.Lock()
-		c.sendMeshUnlock(m, k, live, f)
+		c.unlockSendMesh(m, k, live, f)
 	case errors.Is(err, errNoPeer):
 	case err != nil:
 		c.log.Warn("frame for a held seat not kept", "app", k.App, "stream", k.Stream, "err", err)
