@@ -111,7 +111,7 @@ func TestMeshNewcomerDuringRenegotiationBrowsers(t *testing.T) {
 			}
 		}
 		wait(tab, decodesAll(others))
-		wait(tab, fmt.Sprintf(`[...t.mesh.peers.values()].length === 2 && [...t.mesh.peers.values()].every((p) => p.state === 'connected')`))
+		wait(tab, `[...t.mesh.peers.values()].length === 2 && [...t.mesh.peers.values()].every((p) => p.state === 'connected')`)
 	}
 	extra := `t.extra[%q] && t.extra[%q].videoWidth > 0 && t.extra[%q].currentTime > 0.5`
 	wait(a, fmt.Sprintf(extra, idB, idB, idB))
