@@ -7,6 +7,7 @@ import (
 
 	"github.com/duet-rtc/duet/cluster"
 	"github.com/duet-rtc/duet/config"
+	"github.com/duet-rtc/duet/hub"
 	"github.com/duet-rtc/duet/internal/testkit/wstest"
 )
 
@@ -157,4 +158,82 @@ func peerIDs(t *testing.T, m msg) []string {
 		ids = append(ids, p.(map[string]any)["id"].(string))
 	}
 	return ids
+}
+
+// TestMeshOpsAcrossNodes: a mesh room with a member on each of three
+// nodes, as operators and members see it: the listing (from any node)
+// has the room's limit and its members oldest first with their ids; a
+// member's restart starts its pairs over on every node; an operator's
+// kick of a member on another node removes it alone.
+func TestMeshOpsAcrossNodes(t *testing.T) {
+	ns := startNATS(t)
+	n := make([]*node, 3)
+	for i := range n {
+		n[i] = startNodeWith(t, ns.URL(), fmt.Sprintf("n%d", i+1), func(o *cluster.Options) { o.ReconnectGrace = 30 * time.Second },
+			func(c *config.Config) { c.MaxPeers = []string{"group=8"} })
+	}
+	const room = "ops"
+	var ms []*meshMember
+	for i, name := range []string{"a", "b", "c"} {
+		x := &meshMember{name: name, c: wstest.Dial(t, n[i].URL("group"))}
+		j := meshJoin(x.c, room, "s"+name, "")
+		x.id = j.Str("peerId")
+		for _, o := range ms {
+			expectAbout(t, o.c, 5*time.Second, "start", "", x.id)
+		}
+		ms = append(ms, x)
+	}
+	a, b, c := ms[0], ms[1], ms[2]
+
+	snap, err := n[2].cl.Snapshot(t.Context(), hub.Filter{App: "group", Stream: room})
+	if err != nil || len(snap.Rooms) != 1 {
+		t.Fatalf("snapshot: %+v %v", snap, err)
+	}
+	ri := snap.Rooms[0]
+	var listed []string
+	for _, m := range ri.Members {
+		listed = append(listed, m.Peer+"@"+m.Node)
+	}
+	if ri.MaxPeers != 8 || ri.CallStart.IsZero() || fmt.Sprint(listed) != fmt.Sprintf("[%s@n1 %s@n2 %s@n3]", a.id, b.id, c.id) {
+		t.Fatalf("listed %v, max %d, call %v", listed, ri.MaxPeers, ri.CallStart)
+	}
+	var bID string
+	for _, m := range ri.Members {
+		if m.Peer == b.id {
+			bID = m.ID
+		}
+	}
+
+	// a starts all its pairs over: it is the newest now, and the others offer.
+	a.c.Send(msg{"command": "join", "streamId": room, "maxPeers": 8, "session": "sa", "resumable": true, "restart": true})
+	if j := a.c.Expect("notification", "joined"); j.Str("peerId") != a.id {
+		t.Fatalf("restart joined = %v", j)
+	}
+	for _, x := range []*meshMember{b, c} {
+		if m := expectAbout(t, x.c, 5*time.Second, "stop", "", a.id); m.Str("reason") != "restart" {
+			t.Fatalf("stop = %v", m)
+		}
+		expectAbout(t, x.c, 5*time.Second, "start", "", a.id)
+	}
+
+	// b, on n2, is kicked from n1: b alone goes.
+	if err := n[0].cl.Kick(t.Context(), hub.Key{App: "group", Stream: room}, bID, hub.ReasonKicked); err != nil {
+		t.Fatal(err)
+	}
+	if m := b.c.Expect("stop", ""); m.Str("reason") != "kicked" || m["peer"] != nil {
+		t.Fatalf("kicked member got %v", m)
+	}
+	b.c.Expect("notification", "leaved")
+	for _, x := range []*meshMember{a, c} {
+		if m := expectAbout(t, x.c, 5*time.Second, "stop", "", b.id); m.Str("reason") != "kicked" {
+			t.Fatalf("stop = %v", m)
+		}
+	}
+	a.c.Send(msg{"command": "peerMessageCommand", "streamId": room, "definition": "chat", "data": "still", "peer": c.id})
+	if m := expectAbout(t, c.c, 5*time.Second, "peerMessageCommand", "", a.id); m.Str("data") != "still" {
+		t.Fatalf("message = %v", m)
+	}
+	for _, x := range []*meshMember{a, c} {
+		x.c.Quiet()
+	}
 }
