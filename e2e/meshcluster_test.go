@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -47,10 +48,10 @@ func (g *goMember) waitCount(t *testing.T, what string, want int, kind client.Pe
 	}
 }
 
-func joinGoMember(t *testing.T, ctx context.Context, lb *tcpproxy.Proxy, room, name string) *goMember {
+func joinGoMember(t *testing.T, ctx context.Context, lb *tcpproxy.Proxy, app, room, name string) *goMember {
 	t.Helper()
 	g := &goMember{name: name, lb: lb, sessions: map[string]client.MeshSession{}}
-	c, err := client.Dial(ctx, lb.URL("mesh"), &client.Options{ReconnectMin: 50 * time.Millisecond, ReconnectMax: 500 * time.Millisecond})
+	c, err := client.Dial(ctx, lb.URL(app), &client.Options{ReconnectMin: 50 * time.Millisecond, ReconnectMax: 500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +130,7 @@ func TestMeshGoPeersAcrossNodes(t *testing.T) {
 
 	var ms []*goMember
 	for i, name := range []string{"a", "b", "c", "d", "e", "f"} {
-		g := joinGoMember(t, ctx, tcpproxy.Start(t, nodes[i%3].addr), "spread", name)
+		g := joinGoMember(t, ctx, tcpproxy.Start(t, nodes[i%3].addr), "mesh", "spread", name)
 		ms = append(ms, g)
 	}
 	for _, g := range ms {
@@ -189,4 +190,22 @@ func TestMeshGoPeersAcrossNodes(t *testing.T) {
 			t.Errorf("%s never heard a member was back", g.name)
 		}
 	}
+}
+
+// describe lists g's events, for a failure's log.
+func (g *goMember) describe() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var out []string
+	for _, e := range g.evs {
+		s := string(e.Kind) + " " + e.Peer
+		if e.Reason != "" {
+			s += " " + e.Reason
+		}
+		if e.Err != nil {
+			s += " (" + e.Err.Error() + ")"
+		}
+		out = append(out, s)
+	}
+	return strings.Join(out, "; ")
 }
