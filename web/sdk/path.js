@@ -280,7 +280,13 @@ export class PathWatch {
       if (link.resendOffer()) link._emit('negotiation', { event: 'resentOffer' });
     }
     if (ice === 'new' || ice === 'checking') {
-      if (link.connectedOnce) this._giveUpCheck(now);
+      if (!link.connectedOnce) return;
+      // Checking again after it worked: no pair carries anything (the
+      // browser says 'checking' only then), as when a restart's checks go
+      // to a relay that died after the restart began. Nothing else would
+      // restart it again before peerTimeout gives the connection up.
+      if (this.since && now - this.since >= this.timing.iceRestartGrace) this._trouble(ice);
+      this._giveUpCheck(now);
       return;
     }
     this._polling = true;
