@@ -185,11 +185,11 @@ func TestMeshGoPeersAcrossNodes(t *testing.T) {
 			}
 		}
 	}
-	for _, g := range ms {
-		if n := g.count(client.EventPeerReconnected, nil); n == 0 {
-			t.Errorf("%s never heard a member was back", g.name)
-		}
-	}
+	// No check that every member heard someone come back: b and e move in
+	// both steps, each time beside the others that move, and whoever takes
+	// its seat back last finds the others back already (its joined says
+	// so), without a peerReconnected. The members that stayed put were
+	// checked at each step.
 }
 
 // describe lists g's events, for a failure's log.
