@@ -119,7 +119,7 @@ func TestGroupAcrossNodes(t *testing.T) {
 	for _, tab := range tabs {
 		evalJS[bool](t, tab, watch)
 	}
-	time.Sleep(5 * time.Second) // a stretch without any fault, to measure the machine
+	watchFor(t, tabs, 5*time.Second) // a stretch without any fault, to measure the machine
 	baseline := 0.0
 	for k, tab := range tabs {
 		s := evalJS[string](t, tab, "gwatch.read()")
@@ -174,7 +174,7 @@ func TestGroupAcrossNodes(t *testing.T) {
 		for _, tab := range tabs {
 			wait(tab, playing)
 		}
-		time.Sleep(time.Second) // a stretch of media after the move, measured too
+		watchFor(t, tabs, time.Second) // a stretch of media after the move, measured too
 		for k, tab := range tabs {
 			var rep map[string]struct {
 				Max    float64 `json:"max"`

@@ -33,6 +33,18 @@ const groupWatchJS = `(() => {
   return true;
 })()`
 
+// watchFor lets every tab's gwatch measure d more of the call (on the
+// page's clock: the measured stretch itself).
+func watchFor(t *testing.T, tabs []context.Context, d time.Duration) {
+	t.Helper()
+	for _, tab := range tabs {
+		evalJS[bool](t, tab, "gwatch.mark = performance.now(), true")
+	}
+	for _, tab := range tabs {
+		browsertest.WaitJS(t, tab, fmt.Sprintf("performance.now() - gwatch.mark > %d", d.Milliseconds()), d+30*time.Second, groupDescribe)
+	}
+}
+
 const groupDescribe = `JSON.stringify(window.duetGroup ? {state: duetGroup.state, id: duetGroup.id, joined: duetGroup.counts.joined,
 	peers: [...duetGroup.mesh.peers.entries()].map(([id, c]) => id + ':' + c.state), tiles: Object.keys(duetGroup.tiles),
 	names: duetGroup.names, speaking: duetGroup.speaking, messages: duetGroup.messages} : 'no page')`
@@ -95,7 +107,7 @@ func TestGroupSurvivesServerRestart(t *testing.T) {
 	// The bar is only measurable where four tabs decoding three videos
 	// each present frames more often than it: measure a stretch without
 	// any fault first.
-	time.Sleep(5 * time.Second)
+	watchFor(t, tabs, 5*time.Second)
 	baseline := 0.0
 	for k, tab := range tabs {
 		s := evalJS[string](t, tab, "gwatch.read()")
@@ -128,7 +140,7 @@ func TestGroupSurvivesServerRestart(t *testing.T) {
 		for _, tab := range tabs {
 			wait(tab, fmt.Sprintf(groupAllPlaying, 3))
 		}
-		time.Sleep(time.Second) // a stretch of media after the rejoin, measured too
+		watchFor(t, tabs, time.Second) // a stretch of media after the rejoin, measured too
 		for k, tab := range tabs {
 			var rep map[string]struct {
 				Max    float64 `json:"max"`
