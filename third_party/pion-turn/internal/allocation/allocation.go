@@ -371,6 +371,10 @@ const rtpMTU = 1600
 
 func (a *Allocation) packetConnHandler(manager *Manager) {
 	buffer := make([]byte, rtpMTU)
+	// One ChannelData for the life of the relay: Encode reuses its Raw, so
+	// relaying a datagram to a channel allocates nothing (a new one per
+	// datagram cost two allocations, one of them the datagram's size).
+	channelData := &proto.ChannelData{Raw: make([]byte, 0, rtpMTU+8)}
 
 	for {
 		n, srcAddr, err := a.relayPacketConn.ReadFrom(buffer)
@@ -380,16 +384,12 @@ func (a *Allocation) packetConnHandler(manager *Manager) {
 			return
 		}
 
-		a.log.Debugf("Relay socket %s received %d bytes from %s",
-			a.relayPacketConn.LocalAddr(),
-			n,
-			srcAddr)
+		// No per-datagram debug log here: its arguments escape through the
+		// logger interface and were allocated for every datagram relayed,
+		// logged or not.
 
 		if channel := a.GetChannelByAddr(srcAddr); channel != nil { // nolint:nestif
-			channelData := &proto.ChannelData{
-				Data:   buffer[:n],
-				Number: channel.Number,
-			}
+			channelData.Data, channelData.Number = buffer[:n], channel.Number
 			channelData.Encode()
 
 			if _, err = a.TurnSocket.WriteTo(channelData.Raw, a.fiveTuple.SrcAddr); err != nil {

@@ -53,10 +53,10 @@ type FiveTupleFingerprint struct {
 // Fingerprint is the identity of a FiveTuple.
 func (f *FiveTuple) Fingerprint() (fp FiveTupleFingerprint) {
 	srcIP, srcPort := netAddrIPAndPort(f.SrcAddr)
-	copy(fp.srcIP[:], srcIP)
+	putIP16(&fp.srcIP, srcIP)
 	fp.srcPort = srcPort
 	dstIP, dstPort := netAddrIPAndPort(f.DstAddr)
-	copy(fp.dstIP[:], dstIP)
+	putIP16(&fp.dstIP, dstIP)
 	fp.dstPort = dstPort
 	fp.protocol = f.Protocol
 
@@ -66,10 +66,23 @@ func (f *FiveTuple) Fingerprint() (fp FiveTupleFingerprint) {
 func netAddrIPAndPort(addr net.Addr) (net.IP, uint16) {
 	switch a := addr.(type) {
 	case *net.UDPAddr:
-		return a.IP.To16(), uint16(a.Port) // nolint:gosec // G115
+		return a.IP, uint16(a.Port) // nolint:gosec // G115
 	case *net.TCPAddr:
-		return a.IP.To16(), uint16(a.Port) // nolint:gosec // G115
+		return a.IP, uint16(a.Port) // nolint:gosec // G115
 	default:
 		return nil, 0
 	}
+}
+
+// putIP16 writes ip in its 16-byte form, as net.IP.To16 gives it, without
+// the allocation To16 makes for a 4-byte address: the fingerprint is taken
+// for every ChannelData datagram relayed.
+func putIP16(dst *[16]byte, ip net.IP) {
+	if len(ip) == net.IPv4len {
+		dst[10], dst[11] = 0xff, 0xff
+		copy(dst[12:], ip)
+
+		return
+	}
+	copy(dst[:], ip.To16())
 }

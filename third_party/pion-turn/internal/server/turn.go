@@ -586,8 +586,6 @@ func handleChannelBindRequest(req Request, stunMsg *stun.Message) error { // nol
 }
 
 func handleChannelData(req Request, channelData *proto.ChannelData) error {
-	req.Log.Debugf("Received ChannelData from %s", req.SrcAddr)
-
 	alloc := req.AllocationManager.GetAllocation(&allocation.FiveTuple{
 		SrcAddr:  req.SrcAddr,
 		DstAddr:  req.Conn.LocalAddr(),
