@@ -14,13 +14,18 @@
 #   QUICK=1 scripts/bench-storm.sh    # 2,000 sockets, printed, docs untouched
 #
 # The server runs pinned to CPU 0, the generator (two worker processes, each
-# from its own 127.0.0.x address) to CPU 1, both under nice.
+# from its own 127.0.0.x address) to CPU 1, both under nice. SCHEMES="wss"
+# runs one half only; LOGS=DIR keeps the servers' logs and the generator's
+# output (which names the first members that received stop, with what they
+# and their partners went through).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CONNS=${CONNS:-16000}
 SPREAD=${SPREAD:-1s}
 OUT=${OUT:-docs/benchmarks.md}
+SCHEMES=${SCHEMES:-ws wss}
+LOGS=${LOGS:-}
 if [ -n "${QUICK:-}" ]; then
   CONNS=2000
   OUT=/dev/stdout
@@ -30,6 +35,7 @@ work="$(mktemp -d)"
 srvpid=""
 cleanup() {
   [ -n "$srvpid" ] && kill -9 "$srvpid" 2>/dev/null || true
+  if [ -n "$LOGS" ]; then mkdir -p "$LOGS" && cp "$work"/*.log "$work"/storm-*.txt "$work"/*.json "$LOGS"/ 2>/dev/null || true; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -96,8 +102,12 @@ storm() {
   srvpid=""
 }
 
-storm plain ws
-storm tls wss --tls-cert "$work/cert.pem" --tls-key "$work/key.pem"
+for scheme in $SCHEMES; do
+  case "$scheme" in
+    ws) storm plain ws ;;
+    wss) storm tls wss --tls-cert "$work/cert.pem" --tls-key "$work/key.pem" ;;
+  esac
+done
 
 python3 - "$work" "$CONNS" "$SPREAD" >"$work/section.md" <<'PY'
 import json, sys
@@ -133,6 +143,8 @@ rows = [
     ("outage per member, p50 / p99", lambda s, m: f"{s.get('p50_ms', 0)/1000:.2f} / {s.get('p99_ms', 0)/1000:.2f} s"),
     ("`stop` received after the restart", lambda s, m: f"{s.get('storm_stops', 0)}"),
     ("members told their partner's session again", lambda s, m: f"{s.get('storm_know_partner', 0)}"),
+    ("members whose socket was lost again after they were back", lambda s, m: f"{s.get('storm_lost_again', 0)}"),
+    ("members with a connect that failed after its join was sent", lambda s, m: f"{s.get('storm_join_failed', 0)}"),
     ("restarted server's CPU time until all were back", lambda s, m: f"{m.get('cpu_s', 0)} s"),
     ("connections refused by a full accept queue (SYN retried later)", lambda s, m: f"{m.get('listen_overflows', 0)}"),
     ("server RSS before the kill", lambda s, m: f"{m['rss_before_kb']/1024:.0f} MiB"),
