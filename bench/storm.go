@@ -25,6 +25,8 @@ type member struct {
 	c             *conn
 	token         string
 
+	held chan struct{} // closed when the socket it joined with is lost
+
 	lost, back  atomic.Int64 // unix ns: socket lost, joined again
 	stops       atomic.Int64 // stop messages received after the loss
 	knowPartner atomic.Bool  // told the partner's session after coming back
@@ -94,6 +96,14 @@ func stormConnect(ctx context.Context, o *Options, dl *dialer, first, n int, cn 
 					}
 					continue
 				}
+				// Each member reads from now on, answering the server's pings
+				// as an SDK does: a connect phase longer than the idle timeout
+				// (a loaded machine) must not lose the first members' sockets
+				// before the server is killed.
+				for _, m := range []*member{a, b} {
+					m.held = make(chan struct{})
+					go m.hold()
+				}
 				mu.Lock()
 				members = append(members, a, b)
 				mu.Unlock()
@@ -102,6 +112,16 @@ func stormConnect(ctx context.Context, o *Options, dl *dialer, first, n int, cn 
 	}
 	wg.Wait()
 	return members
+}
+
+// hold reads the socket the member joined with until it is lost.
+func (m *member) hold() {
+	defer close(m.held)
+	for {
+		if _, err := m.c.read(); err != nil {
+			return
+		}
+	}
 }
 
 // connect dials, joins and waits for joined (until ctx ends, or 30 s),
@@ -167,12 +187,7 @@ func storm(ctx context.Context, o *Options, dl *dialer, members []*member, cn *c
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			// Hold: read until the socket is lost.
-			for {
-				if _, err := m.c.read(); err != nil {
-					break
-				}
-			}
+			<-m.held // until the socket is lost
 			now := time.Now().UnixNano()
 			m.knowPartner.Store(false) // what the lost server told counts no more
 			m.lost.Store(now)
