@@ -109,9 +109,9 @@ for scheme in $SCHEMES; do
   esac
 done
 
-python3 - "$work" "$CONNS" "$SPREAD" >"$work/section.md" <<'PY'
+python3 - "$work" "$CONNS" "$SPREAD" "$(git describe --always --dirty 2>/dev/null || echo unknown)" >"$work/section.md" <<'PY'
 import json, sys
-work, conns, spread = sys.argv[1:4]
+work, conns, spread, rev = sys.argv[1:5]
 print("<!-- storm:begin (scripts/bench-storm.sh writes this section) -->")
 print("### Reconnect storm")
 print()
@@ -121,7 +121,7 @@ print(f"port; each socket reconnects at a random moment within {spread} of losin
 print("token (which the restarted server no longer knows: the join goes on as a fresh one and `peerSession` tells each")
 print("side its partner is the same). Over wss:// the clients resume their TLS sessions, as browsers do (X25519 key")
 print("exchange, to spare the generator's one core). Server pinned to CPU 0, generator to CPU 1, under `nice` on a shared")
-print(f"machine (load average at the end: {' '.join(open('/proc/loadavg').read().split()[:3])}); `net.core.somaxconn` was")
+print(f"machine (load average at the end: {' '.join(open('/proc/loadavg').read().split()[:3])}; duet {rev}); `net.core.somaxconn` was")
 print(f"{open('/proc/sys/net/core/somaxconn').read().strip()}.")
 print()
 print("| | ws:// | wss:// |")
