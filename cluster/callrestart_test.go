@@ -17,7 +17,7 @@ import (
 // restart once, from the joiner's node: the call ended (reason restart)
 // with its duration, and a new one started; the listing's call start moves.
 func TestClusterRestartEvents(t *testing.T) {
-	h := &hooks{}
+	h := newHooks()
 	hs := httptest.NewServer(h)
 	t.Cleanup(hs.Close) // after the nodes have flushed their webhooks
 	nodes := startOpsCluster(t, 2, hs.URL+"/duet")
@@ -58,7 +58,7 @@ func TestClusterRestartEvents(t *testing.T) {
 		return int(delivered) >= len(want)
 	})
 	var got []string
-	for _, p := range h.payloads() {
+	for _, p := range h.Payloads() {
 		s := fmt.Sprintf("%s %s", p.Event, p.Member.Node)
 		if p.Reason != "" {
 			s += " " + p.Reason

@@ -22,7 +22,7 @@ const testGrace = 30 * time.Second
 // seats for testGrace on a manual clock.
 func startHoldingOps(t *testing.T, n int, sweep time.Duration) ([]*opsNode, *hooks, *fakeclock.Clock) {
 	t.Helper()
-	h := &hooks{}
+	h := newHooks()
 	hs := httptest.NewServer(h)
 	t.Cleanup(hs.Close) // after the nodes have flushed their webhooks
 	clock := new(fakeclock.Clock)
@@ -36,9 +36,9 @@ func startHoldingOps(t *testing.T, n int, sweep time.Duration) ([]*opsNode, *hoo
 // "event room member-node reason" lines, sorted, with the payloads.
 func (h *hooks) events(t *testing.T, n int) ([]string, []webhook.Payload) {
 	t.Helper()
-	wstest.Eventually(t, fmt.Sprintf("%d webhooks", n), func() bool { return len(h.payloads()) >= n })
+	wstest.Eventually(t, fmt.Sprintf("%d webhooks", n), func() bool { return len(h.Payloads()) >= n })
 	var lines []string
-	ps := h.payloads()
+	ps := h.Payloads()
 	for _, p := range ps {
 		s := fmt.Sprintf("%s %s %s", p.Event, p.Room, p.Member.Node)
 		if p.Reason != "" {
@@ -174,7 +174,7 @@ func TestUnwatchedHoldExpires(t *testing.T) {
 		t.Fatalf("listing = %+v", rs.Rooms)
 	}
 	clock.Advance(testGrace) // its watcher is gone; the sweep gives it a second's slack
-	if n := len(h.payloads()); n != 1 {
+	if n := len(h.Payloads()); n != 1 {
 		t.Fatalf("%d webhooks before the slack passed, want the join only", n)
 	}
 	clock.Advance(time.Second)

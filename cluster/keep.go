@@ -181,6 +181,8 @@ func (c *Cluster) onBack(num uint64, held string, k hub.Key, frame hub.Loan) {
 	s := m.seats[k]
 	switch {
 	case s == nil || s.joining:
+	case s.mesh != nil:
+		c.onBackMesh(m, k, s, held, frame)
 	case s.partner == held && s.held != 0:
 		c.keepLocked(k, s, frame, true)
 	case s.resumedFrom == held && s.partner != "":

@@ -51,6 +51,16 @@ func (c *Cluster) onData(msg busMsg) {
 		if m := c.memberByNum(to); m != nil {
 			c.applyEvent(m, k, ev)
 		}
+	case msgMeshEvent:
+		to, k, ev, err := decodeMeshEvent(body)
+		if err != nil {
+			c.log.Warn("malformed cluster event", "err", err)
+			return
+		}
+		c.met.eventsIn.Inc()
+		if m := c.memberByNum(to); m != nil {
+			c.applyEvent(m, k, ev)
+		}
 	case msgBack:
 		to, held, k, frame, err := decodeFrame(body)
 		if err != nil {
@@ -114,6 +124,12 @@ func (c *Cluster) sendEvent(to string, k hub.Key, ev event) {
 		return // a dead node's member: nobody to tell
 	}
 	c.met.eventsOut.Inc()
+	if ev.mesh {
+		c.out.Send(inc, msgMeshEvent, sender{}, meshEventSize(k, ev), func(b []byte) []byte {
+			return meshEventBody(b, num, k, ev)
+		})
+		return
+	}
 	c.out.Send(inc, msgEvent, sender{}, 40+len(k.App)+len(k.Stream)+len(ev.partner), func(b []byte) []byte {
 		return eventBody(b, num, k, ev)
 	})

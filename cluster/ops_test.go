@@ -2,14 +2,10 @@ package cluster_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"net/http/httptest"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,11 +13,11 @@ import (
 
 	"github.com/duet-rtc/duet/admin"
 	"github.com/duet-rtc/duet/cluster"
+	"github.com/duet-rtc/duet/internal/testkit/hookrecv"
 	"github.com/duet-rtc/duet/internal/testkit/testserver"
 	"github.com/duet-rtc/duet/internal/testkit/wstest"
 	"github.com/duet-rtc/duet/ops"
 	"github.com/duet-rtc/duet/server"
-	"github.com/duet-rtc/duet/webhook"
 )
 
 const (
@@ -29,36 +25,10 @@ const (
 	opsHookSecret = "cluster-webhook-secret"
 )
 
-// hooks is a webhook receiver shared by every node: it verifies each
-// request's signature and keeps the payloads.
-type hooks struct {
-	mu  sync.Mutex
-	got []webhook.Payload
-	bad int
-}
+// hooks is the webhook receiver shared by every node.
+type hooks struct{ *hookrecv.Receiver }
 
-func (h *hooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	err := webhook.Verify([]byte(opsHookSecret), r.Header.Get(webhook.HeaderTimestamp), r.Header.Get(webhook.HeaderSignature), body, time.Now(), webhook.DefaultWindow)
-	var p webhook.Payload
-	if err == nil {
-		err = json.Unmarshal(body, &p)
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if err != nil {
-		h.bad++
-		http.Error(w, err.Error(), http.StatusUnauthorized)
-		return
-	}
-	h.got = append(h.got, p)
-}
-
-func (h *hooks) payloads() []webhook.Payload {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return append([]webhook.Payload(nil), h.got...)
-}
+func newHooks() *hooks { return &hooks{hookrecv.New(opsHookSecret)} }
 
 // opsNode is a cluster node wired as duet serve wires it: the admin API
 // and webhooks on.
@@ -152,7 +122,7 @@ func memberOn(t *testing.T, r admin.Room, node string) string {
 // node that committed it; a node that stops answering makes listings
 // partial until it is declared dead.
 func TestClusterOperations(t *testing.T) {
-	h := &hooks{}
+	h := newHooks()
 	hs := httptest.NewServer(h)
 	t.Cleanup(hs.Close) // after the nodes have flushed their webhooks
 	nodes := startOpsCluster(t, 3, hs.URL+"/duet")
@@ -251,7 +221,7 @@ func TestClusterOperations(t *testing.T) {
 		return int(delivered) >= len(want)
 	})
 	ids := map[string]bool{}
-	for _, p := range h.payloads() {
+	for _, p := range h.Payloads() {
 		s := fmt.Sprintf("%s %s %s", p.Event, p.Room, p.Member.Node)
 		if p.Reason != "" {
 			s += " " + p.Reason
@@ -266,8 +236,8 @@ func TestClusterOperations(t *testing.T) {
 		}
 	}
 	sort.Strings(got)
-	if strings.Join(got, "\n") != strings.Join(want, "\n") || h.bad != 0 {
-		t.Fatalf("webhooks (%d badly signed):\n%s\nwant:\n%s", h.bad, strings.Join(got, "\n"), strings.Join(want, "\n"))
+	if strings.Join(got, "\n") != strings.Join(want, "\n") || h.Bad() != 0 {
+		t.Fatalf("webhooks (%d badly signed):\n%s\nwant:\n%s", h.Bad(), strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	for _, n := range nodes {
 		if f := counter(t, n.reg, "duet_webhook_deliveries_total", "failed") + counter(t, n.reg, "duet_webhook_deliveries_total", "dropped"); f != 0 {

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"time"
 
 	"github.com/duet-rtc/duet/hub"
@@ -38,6 +39,12 @@ func (c *Cluster) localList(f hub.Filter) opsListReply {
 			ri.Members = append(ri.Members, c.memberOf(s.own))
 			if s.partner != "" {
 				ri.CallStart = s.paired
+			}
+			if s.mesh != nil {
+				ri.MaxPeers = s.mesh.max
+				if len(s.mesh.peers) > 0 {
+					ri.CallStart = s.paired
+				}
 			}
 		}
 		m.mu.Unlock()
@@ -139,6 +146,7 @@ func (c *Cluster) Snapshot(ctx context.Context, f hub.Filter) (hub.Snapshot, err
 				byKey[r.Key] = ri
 			}
 			ri.Members = append(ri.Members, r.Members...)
+			ri.MaxPeers = max(ri.MaxPeers, r.MaxPeers)
 			if r.CallStart.After(ri.CallStart) {
 				ri.CallStart = r.CallStart
 			}
@@ -147,9 +155,12 @@ func (c *Cluster) Snapshot(ctx context.Context, f hub.Filter) (hub.Snapshot, err
 	c.addHeld(ctx, f, byKey)
 	rooms := make([]hub.RoomInfo, 0, len(byKey))
 	for _, ri := range byKey {
-		if len(ri.Members) == 2 {
+		switch {
+		case len(ri.Members) == 2:
 			ri.Members = ordered(ri.Members[0], ri.Members[1])
-		} else {
+		case len(ri.Members) > 2:
+			slices.SortStableFunc(ri.Members, func(a, b hub.Member) int { return a.JoinedAt.Compare(b.JoinedAt) })
+		default:
 			ri.CallStart = time.Time{}
 		}
 		rooms = append(rooms, *ri)

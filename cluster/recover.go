@@ -208,13 +208,19 @@ func (c *Cluster) reconcile(ctx context.Context) error {
 		s       *seat
 		partner string
 		held    int64
+		mesh    []meshPeer
+		rev     uint64
 	}
 	var views []view
 	for _, m := range c.members() {
 		m.mu.Lock()
 		for k, s := range m.seats {
 			if !s.joining {
-				views = append(views, view{m, k, s, s.partner, s.held})
+				v := view{m: m, k: k, s: s, partner: s.partner, held: s.held, rev: s.rev}
+				if s.mesh != nil {
+					v.mesh = append([]meshPeer{{id: s.mesh.self, member: m.id}}, s.mesh.peers...)
+				}
+				views = append(views, v)
 			}
 		}
 		m.mu.Unlock()
@@ -225,6 +231,16 @@ func (c *Cluster) reconcile(ctx context.Context) error {
 			return err
 		}
 		st := decodeRoom(val)
+		if v.mesh != nil {
+			if st.Has(v.m.id) && sameMesh(v.mesh, meshPeers(&st)) || v.m.revOf(v.k) != v.rev {
+				continue // as this node knows it, or a transition arrived meanwhile
+			}
+			c.met.reconciled.Inc()
+			c.log.Info("dropping socket whose room changed during the NATS outage",
+				"app", v.k.App, "stream", v.k.Stream, "member", v.m.id)
+			v.m.conn.Kill("room changed while the node was cut off from the cluster")
+			continue
+		}
 		p, _ := st.Partner(v.m.id)
 		held := int64(0)
 		if p != "" {
@@ -296,11 +312,26 @@ func (c *Cluster) sweep() {
 		partner string
 	}
 	var ts []target
+	seen := map[target]bool{}
+	add := func(t target) {
+		if !seen[t] {
+			seen[t] = true
+			ts = append(ts, t)
+		}
+	}
 	for _, m := range c.members() {
 		m.mu.Lock()
 		for k, s := range m.seats {
 			if !s.joining && s.partner != "" && s.held == 0 && !c.live.Alive(nodeOf(s.partner), now) {
-				ts = append(ts, target{k, s.partner})
+				add(target{k, s.partner})
+			}
+			if s.joining || s.mesh == nil {
+				continue
+			}
+			for _, p := range s.mesh.peers {
+				if !p.held && !c.live.Alive(nodeOf(p.member), now) {
+					add(target{k, p.member})
+				}
 			}
 		}
 		m.mu.Unlock()

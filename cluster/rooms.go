@@ -23,7 +23,7 @@ func (c *Cluster) Join(ctx context.Context, conn hub.Conn, k hub.Key, info hub.J
 		m.addr = info.Addr
 	}
 	if s := m.seats[k]; s != nil && !s.joining {
-		if plainJoin(info) && s.own.Session == "" && !s.own.Resumable && s.partner == "" {
+		if plainJoin(info) && !info.Mesh && s.mesh == nil && s.own.Session == "" && !s.own.Resumable && s.partner == "" {
 			// Already in, waiting alone, and nothing to change: the
 			// machine would answer joined again and write nothing
 			// (Step.Join, Repeated). Answered here, in order with the
@@ -90,7 +90,8 @@ func plainJoin(info hub.JoinInfo) bool {
 // joiner is m's join as the room sees it.
 func joiner(m *member, info hub.JoinInfo, again bool) room.Joiner[string] {
 	return room.Joiner[string]{Member: m.id, Session: info.Session, Resumable: info.Resumable, Restart: info.Restart,
-		Token: info.ResumeToken, Again: again, Prelude: info.Prelude != nil, Remote: info.Remote, Addr: info.Addr}
+		Token: info.ResumeToken, Again: again, Prelude: info.Prelude != nil, Remote: info.Remote, Addr: info.Addr,
+		Mesh: info.Mesh, Max: info.MaxPeers, RestartPeer: info.RestartPeer}
 }
 
 // join commits m's entry into k. Before it, held seats whose grace ran
@@ -112,6 +113,9 @@ func (c *Cluster) join(ctx context.Context, m *member, k hub.Key, info hub.JoinI
 		})
 		if err != nil {
 			return o, res, c.unavailable(ctx, "join", k, err)
+		}
+		if res == room.MeshOnly {
+			return o, res, protocol.ErrMeshClientRequired
 		}
 		if res != room.Full {
 			return o, res, nil
@@ -294,7 +298,7 @@ func (c *Cluster) Stats() hub.Stats {
 	held := len(c.holds)
 	c.holdMu.Unlock()
 	st := hub.Stats{Rooms: int64(n), Evictions: c.evictions.Load(), Probes: c.probes.Load(),
-		Held: int64(held), Resumes: c.resumes.Load(), Expiries: c.expiries.Load()}
+		Held: int64(held), Resumes: c.resumes.Load(), Expiries: c.expiries.Load(), MeshMembers: c.meshMembers()}
 	c.opt.HoldCaps.AddStats(&st)
 	return st
 }

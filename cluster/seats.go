@@ -67,6 +67,10 @@ type seat struct {
 	keep        room.Keep   // frames relayed to the held partner meanwhile
 	watch       func() bool // stops this node's expiry timer of the partner's hold
 	resumedFrom string      // the member id whose seat the partner took back, last time
+
+	// mesh is the member's view of its mesh room (mesh.go); nil in a
+	// room of two.
+	mesh *meshSeat
 }
 
 // member returns c's member, creating it when create is set.
@@ -141,6 +145,10 @@ func (c *Cluster) dropSeatLocked(m *member, k hub.Key) {
 // for its member: the room afterwards (o.after) names its partner and
 // what its node wrote for it. The caller holds the member's lock.
 func (c *Cluster) settleLocked(m *member, k hub.Key, s *seat, o outcome) {
+	if o.after.Mesh() {
+		c.settleMeshLocked(m, s, o)
+		return
+	}
 	s.rev = o.rev
 	if own := o.after.Seat(m.id); own != nil {
 		s.own = *own
@@ -198,6 +206,10 @@ func (c *Cluster) applyEvent(m *member, k hub.Key, ev event) {
 // left, nodeFailure for a dead node) becomes the stop's reason field; the
 // partner's session goes into start for a member that sent one.
 func (c *Cluster) applyLocked(m *member, k hub.Key, s *seat, ev event) {
+	if ev.mesh {
+		c.applyMeshLocked(m, s, ev)
+		return
+	}
 	old, resumed := s.partner, ev.flags&evResumed != 0
 	s.rev, s.partner, s.peerSession = ev.rev, ev.partner, ev.session
 	switch {
@@ -316,7 +328,7 @@ func (c *Cluster) deliverFrame(num uint64, from string, k hub.Key, frame hub.Loa
 	if m := c.memberByNum(num); m != nil {
 		m.mu.Lock()
 		s := m.seats[k]
-		ok := s != nil && !s.joining && (s.partner == from || s.pendingPartner(from))
+		ok := s != nil && !s.joining && (s.partner == from || s.pendingPartner(from) || s.meshKnows(from))
 		if ok {
 			frame.SendTo(m.conn)
 		}

@@ -123,6 +123,10 @@ func (c *Cluster) deliver(k hub.Key, o outcome, self string) {
 	if !o.changed {
 		return
 	}
+	if o.isMesh() {
+		c.deliverMesh(k, o, self)
+		return
+	}
 	kinds := map[string][]room.Kind{}
 	reasons := map[string]hub.Reason{}
 	var targets []string
@@ -150,6 +154,9 @@ func (c *Cluster) deliver(k hub.Key, o outcome, self string) {
 // eventFor is member to's event for transition o: its messages, and its
 // partner afterwards (its id, session and hold).
 func (c *Cluster) eventFor(o outcome, to string, kinds []room.Kind, reason hub.Reason) event {
+	if o.isMesh() {
+		return event{prev: o.prev, rev: o.rev, mesh: true, peers: meshPeers(&o.after)}
+	}
 	ev := event{prev: o.prev, rev: o.rev, reason: reason, kinds: kinds}
 	if p, ok := o.after.Partner(to); ok {
 		ps := o.after.Seat(p)

@@ -26,6 +26,10 @@ type roomValue struct {
 	// Call is when the room filled (unix ms): the call's start, kept over
 	// a resume so that call_ended says when the call really began.
 	Call int64 `json:"call,omitempty"`
+	// A mesh room's limit and the ids it has given (room.MeshState);
+	// absent in a room of two, whose value is as before mesh rooms.
+	Max  int    `json:"max,omitempty"`
+	Next uint64 `json:"next,omitempty"`
 }
 
 type memberValue struct {
@@ -38,6 +42,10 @@ type memberValue struct {
 	Kept      []kept `json:"kept,omitempty"`      // room messages for the held seat, in order
 	Remote    string `json:"remote,omitempty"`
 	Joined    int64  `json:"joined,omitempty"` // unix ms
+	// A mesh room's member: its id, and the hash of its resume token
+	// before Token (room.Seat.Prev).
+	Peer string `json:"peer,omitempty"`
+	Prev string `json:"prev,omitempty"`
 }
 
 // kept is one room message kept for a held seat (room.Kept).
@@ -45,6 +53,10 @@ type kept struct {
 	Kind    string `json:"k"`                 // start, stop, peerReconnecting, peerReconnected
 	Reason  string `json:"reason,omitempty"`  // stop's reason
 	Session string `json:"session,omitempty"` // start's peerSession
+	// In a mesh room: the member the message is about (the sender of a
+	// frame), and a frame relayed to the held member (kind "frame").
+	Peer  string `json:"peer,omitempty"`
+	Frame []byte `json:"frame,omitempty"`
 }
 
 const valueVersion = 1
@@ -70,15 +82,14 @@ func since(ms int64) time.Time {
 
 // encodeRoom is the bucket value of s.
 func encodeRoom(s *seats) []byte {
-	v := roomValue{V: valueVersion, Call: millis(s.Call())}
+	ms := s.MeshState()
+	v := roomValue{V: valueVersion, Call: millis(s.Call()), Max: ms.Max, Next: ms.Next}
 	for _, st := range s.Members() {
 		m := memberValue{ID: st.Member, Session: st.Session, Resumable: st.Resumable, HeldUntil: millis(st.Held),
-			HeldBy: st.HeldBy, Remote: st.Remote, Joined: millis(st.Joined)}
-		if st.Token != ([32]byte{}) {
-			m.Token = base64.RawURLEncoding.EncodeToString(st.Token[:])
-		}
+			HeldBy: st.HeldBy, Remote: st.Remote, Joined: millis(st.Joined), Peer: st.Peer, Token: tokenString(st.Token),
+			Prev: tokenString(st.Prev)}
 		for _, k := range st.Kept {
-			kp := kept{Kind: k.Kind.String(), Session: k.Session}
+			kp := kept{Kind: k.Kind.String(), Session: k.Session, Peer: k.Peer, Frame: k.Frame}
 			if k.Reason != 0 {
 				kp.Reason = k.Reason.String()
 			}
@@ -113,22 +124,37 @@ func decodeRoom(b []byte) seats {
 			continue
 		}
 		st := room.Seat[string]{Member: m.ID, Session: m.Session, Resumable: m.Resumable, Held: since(m.HeldUntil),
-			HeldBy: m.HeldBy, Remote: m.Remote, Joined: since(m.Joined)}
-		if h, err := base64.RawURLEncoding.DecodeString(m.Token); err == nil && len(h) == len(st.Token) {
-			copy(st.Token[:], h)
-		}
+			HeldBy: m.HeldBy, Remote: m.Remote, Joined: since(m.Joined), Peer: m.Peer}
+		readToken(&st.Token, m.Token)
+		readToken(&st.Prev, m.Prev)
 		for _, k := range m.Kept {
 			if kind := keptKind(k.Kind); kind != 0 {
-				st.Kept = append(st.Kept, room.Kept{Kind: kind, Reason: room.ParseReason(k.Reason), Session: k.Session})
+				st.Kept = append(st.Kept, room.Kept{Kind: kind, Reason: room.ParseReason(k.Reason), Session: k.Session,
+					Peer: k.Peer, Frame: k.Frame})
 			}
 		}
 		ss = append(ss, st)
 	}
-	return room.Restore(ss, since(v.Call))
+	return room.RestoreMesh(room.MeshState{Max: v.Max, Next: v.Next}, ss, since(v.Call))
+}
+
+// tokenString is a stored token hash; "" for none.
+func tokenString(h [32]byte) string {
+	if h == ([32]byte{}) {
+		return ""
+	}
+	return base64.RawURLEncoding.EncodeToString(h[:])
+}
+
+// readToken reads a stored token hash into h; a malformed one is none.
+func readToken(h *[32]byte, s string) {
+	if b, err := base64.RawURLEncoding.DecodeString(s); err == nil && len(b) == len(h) {
+		copy(h[:], b)
+	}
 }
 
 func keptKind(name string) room.Kind {
-	for _, k := range []room.Kind{room.Start, room.Stop, room.Reconnecting, room.Reconnected} {
+	for _, k := range []room.Kind{room.Start, room.Stop, room.Reconnecting, room.Reconnected, room.Frame} {
 		if k.String() == name {
 			return k
 		}

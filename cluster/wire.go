@@ -63,6 +63,12 @@ type event struct {
 	held      int64      // the partner's seat is held until (unix ms); 0: its socket is live
 	session   string     // the partner's session
 	kinds     []room.Kind
+
+	// A mesh room's transition (meshwire.go): the member's messages,
+	// encoded, and the room's members afterwards.
+	mesh   bool
+	frames [][]byte
+	peers  []meshPeer
 }
 
 // Event flags.

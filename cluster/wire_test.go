@@ -56,6 +56,7 @@ func FuzzDecode(f *testing.F) {
 		if _, _, _, _, body, err := link.Decode(b); err == nil {
 			decodeFrame(body)
 			decodeEvent(body)
+			decodeMeshEvent(body)
 		}
 		decodeCtl(b)
 	})

@@ -10,7 +10,7 @@ import (
 	"github.com/duet-rtc/duet/config"
 	"github.com/duet-rtc/duet/internal/testkit/browsertest"
 	"github.com/duet-rtc/duet/internal/testkit/fakepush"
-	"github.com/duet-rtc/duet/webhook"
+	"github.com/duet-rtc/duet/internal/testkit/hookrecv"
 )
 
 // amsPushPage is Ant Media's browser SDK on a page that only keeps what
@@ -39,7 +39,7 @@ window.adaptor = new webrtc_adaptor.WebRTCAdaptor({
 // SDK's callback gets the answers as it reads them.
 func TestAntMediaSDKPush(t *testing.T) {
 	fcm := fakepush.NewFCM(t)
-	h := &hooks{got: map[string]webhook.Payload{}}
+	h := hookrecv.New(qualitySecret)
 	nodes := qualityNodes(t, 1, h, func(c *config.Config) {
 		c.PushFCMCredentials, c.PushFCMEndpoint, c.PushCAFile = fcm.Credentials, fcm.Server.URL, fakepush.CAFile(t, fcm.Server)
 	}, func(mux *http.ServeMux) { amsMount(t, amsPushPage)(mux) })

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 )
 
 // The helpers of the "calls that stay up" tests: a watch on a call in a
@@ -98,7 +100,25 @@ func watchCall(t testing.TB, names []string, tabs ...context.Context) *callWatch
 		waitJS(t, tab, "!!(duetDemo.call && duetDemo.call.pc)")
 		evalJS[bool](t, tab, watchJS)
 	}
-	return &callWatch{t: t, names: names, tabs: tabs}
+	w := &callWatch{t: t, names: names, tabs: tabs}
+	// A test that fails before its check (waiting for a rejoin, say) still
+	// tells what each engine did.
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		for i, tab := range tabs {
+			s, err := chromedp.Run(tab, chromedp.Evaluate[string]("watch.read()"))
+			if err != nil {
+				t.Logf("%s: no timeline: %v", names[i], err)
+				continue
+			}
+			var r watchReport
+			_ = json.Unmarshal([]byte(s), &r)
+			t.Logf("%s: state %s, signaling %s, received %v, timeline %v", names[i], r.State, r.Signals, r.In, r.Log)
+		}
+	})
+	return w
 }
 
 func (w *callWatch) reset() {

@@ -2,9 +2,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -15,17 +12,15 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/pion/webrtc/v4"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/duet-rtc/duet/admin"
 	"github.com/duet-rtc/duet/client"
-	"github.com/duet-rtc/duet/cluster"
 	"github.com/duet-rtc/duet/config"
 	"github.com/duet-rtc/duet/internal/testkit/browsertest"
+	"github.com/duet-rtc/duet/internal/testkit/hookrecv"
+	"github.com/duet-rtc/duet/internal/testkit/opsnodes"
 	"github.com/duet-rtc/duet/internal/testkit/testserver"
 	"github.com/duet-rtc/duet/internal/testkit/wstest"
-	"github.com/duet-rtc/duet/ops"
-	"github.com/duet-rtc/duet/server"
 	"github.com/duet-rtc/duet/web"
 	"github.com/duet-rtc/duet/webhook"
 )
@@ -35,45 +30,9 @@ const (
 	qualitySecret = "quality-test-webhook-secret"
 )
 
-// hooks keeps every verified webhook payload, by event id.
-type hooks struct {
-	mu  sync.Mutex
-	got map[string]webhook.Payload
-	bad int
-}
-
-func (h *hooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	err := webhook.Verify([]byte(qualitySecret), r.Header.Get(webhook.HeaderTimestamp), r.Header.Get(webhook.HeaderSignature), body, time.Now(), webhook.DefaultWindow)
-	var p webhook.Payload
-	if err == nil {
-		err = json.Unmarshal(body, &p)
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if err != nil {
-		h.bad++
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	h.got[p.ID] = p
-}
-
-func (h *hooks) events(kind string) []webhook.Payload {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	var out []webhook.Payload
-	for _, p := range h.got {
-		if p.Event == kind {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
 // qualityNodes runs n nodes (clustered on NATS when n > 1) serving the
 // demo, with the admin API and webhooks to h; mount adds handlers.
-func qualityNodes(t *testing.T, n int, h *hooks, change func(*config.Config), mount func(*http.ServeMux)) []*testserver.Server {
+func qualityNodes(t *testing.T, n int, h *hookrecv.Receiver, change func(*config.Config), mount func(*http.ServeMux)) []*testserver.Server {
 	t.Helper()
 	recv := httptest.NewServer(h)
 	t.Cleanup(recv.Close)
@@ -83,48 +42,12 @@ func qualityNodes(t *testing.T, n int, h *hooks, change func(*config.Config), mo
 	if change != nil {
 		change(&c)
 	}
-	var natsURL string
-	if n > 1 {
-		nats, err := cluster.StartEmbedded(cluster.EmbeddedOptions{StoreDir: t.TempDir()})
-		if err != nil {
-			t.Fatal(err)
+	return opsnodes.Start(t, n, c, opsnodes.Options{Mount: func(mux *http.ServeMux) {
+		web.Mount(mux)
+		if mount != nil {
+			mount(mux)
 		}
-		t.Cleanup(nats.Shutdown)
-		natsURL = nats.URL()
-	}
-	var nodes []*testserver.Server
-	for i := range n {
-		id := fmt.Sprintf("n%d", i+1)
-		reg := prometheus.NewRegistry()
-		opts := server.Options{Registry: reg, Mount: func(mux *http.ServeMux) {
-			web.Mount(mux)
-			if mount != nil {
-				mount(mux)
-			}
-		}}
-		if n > 1 {
-			cl, err := cluster.New(context.Background(), cluster.Options{URL: natsURL, NodeID: id, Registerer: reg,
-				ProbeTimeout: c.ProbeTimeout, ReconnectGrace: c.ReconnectGrace, HoldBytes: server.HoldBytes(c)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(cl.Close)
-			opts.Rooms = cl
-		}
-		x, err := ops.Setup(ops.Options{Config: c, Registry: reg, NodeID: id}, &opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			x.Close(ctx)
-		})
-		srv := testserver.Start(t, c, opts)
-		x.Attach(srv.Server)
-		nodes = append(nodes, srv)
-	}
-	return nodes
+	}})
 }
 
 // metricSum sums one sample over the nodes' /metrics.
@@ -167,10 +90,10 @@ func liveQuality(t *testing.T, node *testserver.Server, room string, reports uin
 
 // checkRecord checks the one call_ended of room: its reason, a duration
 // within [lo, hi], and the quality both members reported.
-func checkRecord(t *testing.T, h *hooks, room, reason string, lo, hi time.Duration) webhook.Payload {
+func checkRecord(t *testing.T, h *hookrecv.Receiver, room, reason string, lo, hi time.Duration) webhook.Payload {
 	t.Helper()
-	wstest.Eventually(t, "call_ended", func() bool { return len(h.events("call_ended")) > 0 })
-	ended := h.events("call_ended")
+	wstest.Eventually(t, "call_ended", func() bool { return len(h.Events("call_ended")) > 0 })
+	ended := h.Events("call_ended")
 	if len(ended) != 1 {
 		t.Fatalf("%d call_ended events, want 1", len(ended))
 	}
@@ -203,7 +126,7 @@ func checkRecord(t *testing.T, h *hooks, room, reason string, lo, hi time.Durati
 func TestCallQualityInBrowsers(t *testing.T) {
 	for _, n := range []int{1, 3} {
 		t.Run(strconv.Itoa(n)+"nodes", func(t *testing.T) {
-			h := &hooks{got: map[string]webhook.Payload{}}
+			h := hookrecv.New(qualitySecret)
 			nodes := qualityNodes(t, n, h, nil, nil)
 			browser := browsertest.Browser(t)
 			url := func(node *testserver.Server) string { return node.HTTP() + "/?quality=1000&room=q" + strconv.Itoa(n) }
@@ -249,7 +172,7 @@ func TestCallQualityInBrowsers(t *testing.T) {
 				t.Fatalf("duet_quality_calls_total{host} = %v", got)
 			}
 			// By now every node has seen the call end: still one call_ended.
-			if ended := h.events("call_ended"); len(ended) != 1 {
+			if ended := h.Events("call_ended"); len(ended) != 1 {
 				t.Fatalf("%d call_ended events, want 1", len(ended))
 			}
 		})
@@ -260,7 +183,7 @@ func TestCallQualityInBrowsers(t *testing.T) {
 // call's quality; each hears the other's grade, the admin API shows both,
 // and the Go peer's hang-up is recorded with both ends' quality.
 func TestCallQualityGoPeerAndTab(t *testing.T) {
-	h := &hooks{got: map[string]webhook.Payload{}}
+	h := hookrecv.New(qualitySecret)
 	nodes := qualityNodes(t, 1, h, nil, nil)
 	browser := browsertest.Browser(t)
 	tab := openDemo(t, browser, nodes[0].HTTP()+"/?quality=1000&room=gq")

@@ -2,71 +2,24 @@ package ops_test
 
 import (
 	"context"
-	"encoding/json"
-	"io"
-	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/duet-rtc/duet/cluster"
+	"github.com/duet-rtc/duet/internal/testkit/hookrecv"
 	"github.com/duet-rtc/duet/internal/testkit/testserver"
 	"github.com/duet-rtc/duet/internal/testkit/wstest"
 	"github.com/duet-rtc/duet/ops"
 	"github.com/duet-rtc/duet/server"
-	"github.com/duet-rtc/duet/webhook"
 )
 
 func TestMain(m *testing.M) { testserver.VerifyTestMain(m) }
 
 const hookSecret = "borrow-test-webhook-secret"
-
-// gatedHooks is a webhook receiver that verifies every request and keeps
-// its payload, but answers nothing until the gate opens: the sender's
-// workers stay busy, so the events behind them wait in its queue and are
-// encoded only after the gate opens.
-type gatedHooks struct {
-	gate chan struct{}
-	mu   sync.Mutex
-	got  map[string]webhook.Payload // by event id: retries count once
-	bad  int
-}
-
-func (h *gatedHooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	select {
-	case <-h.gate:
-	case <-r.Context().Done():
-		return
-	}
-	err := webhook.Verify([]byte(hookSecret), r.Header.Get(webhook.HeaderTimestamp), r.Header.Get(webhook.HeaderSignature), body, time.Now(), webhook.DefaultWindow)
-	var p webhook.Payload
-	if err == nil {
-		err = json.Unmarshal(body, &p)
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if err != nil {
-		h.bad++
-		http.Error(w, err.Error(), http.StatusUnauthorized)
-		return
-	}
-	h.got[p.ID] = p
-}
-
-func (h *gatedHooks) payloads() []webhook.Payload {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	var out []webhook.Payload
-	for _, p := range h.got {
-		out = append(out, p)
-	}
-	return out
-}
 
 // TestWebhookRoomIsNotBorrowed is issue #20's first finding: a held seat
 // that overflows while its partner relays is given up from inside the
@@ -83,14 +36,14 @@ func TestWebhookRoomIsNotBorrowed(t *testing.T) {
 }
 
 func testWebhookRoomIsNotBorrowed(t *testing.T, clustered bool) {
-	h := &gatedHooks{gate: make(chan struct{}), got: map[string]webhook.Payload{}}
+	h := hookrecv.Gated(hookSecret)
 	recv := httptest.NewServer(h)
 	t.Cleanup(recv.Close)
 	opened := false
 	open := func() {
 		if !opened {
 			opened = true
-			close(h.gate)
+			h.Open()
 		}
 	}
 	t.Cleanup(open) // before recv.Close: nothing stays blocked
@@ -172,12 +125,12 @@ func testWebhookRoomIsNotBorrowed(t *testing.T, clustered bool) {
 	open()
 
 	// 4 fills, 2 joins, call_started, then peer_left and call_ended.
-	wstest.Eventually(t, "9 webhook events", func() bool { return len(h.payloads()) >= 9 })
-	for _, p := range h.payloads() {
+	wstest.Eventually(t, "9 webhook events", func() bool { return len(h.Payloads()) >= 9 })
+	for _, p := range h.Payloads() {
 		t.Logf("%s %q %s", p.Event, p.Room, p.Reason)
 	}
 	ended := 0
-	for _, p := range h.payloads() {
+	for _, p := range h.Payloads() {
 		if !rooms[p.Room] {
 			t.Errorf("%s event names room %q (%q), a room nobody was in", p.Event, p.Room, []byte(p.Room))
 		}
@@ -191,10 +144,7 @@ func testWebhookRoomIsNotBorrowed(t *testing.T, clustered bool) {
 	if ended != 1 {
 		t.Errorf("%d call_ended events, want 1", ended)
 	}
-	h.mu.Lock()
-	bad := h.bad
-	h.mu.Unlock()
-	if bad != 0 {
+	if bad := h.Bad(); bad != 0 {
 		t.Errorf("%d webhook requests failed verification", bad)
 	}
 }

@@ -9,10 +9,11 @@ import (
 
 	"github.com/duet-rtc/duet/auth"
 	"github.com/duet-rtc/duet/internal/testkit/fakepush"
+	"github.com/duet-rtc/duet/internal/testkit/hookrecv"
+	"github.com/duet-rtc/duet/internal/testkit/opsnodes"
 	"github.com/duet-rtc/duet/internal/testkit/testserver"
 	"github.com/duet-rtc/duet/internal/testkit/wstest"
 	"github.com/duet-rtc/duet/server"
-	"github.com/duet-rtc/duet/webhook"
 )
 
 const pushSecret = "push-test-token-secret-0123456789"
@@ -40,7 +41,7 @@ func pushNodes(t *testing.T, n int, fcm *fakepush.FCM, apns *fakepush.APNs, hook
 	if err != nil {
 		t.Fatal(err)
 	}
-	return startOps(t, n, c, authz)
+	return opsnodes.Start(t, n, c, opsnodes.Options{Authz: authz})
 }
 
 // TestPushFromAClient: a callee's app registers its devices over its
@@ -55,7 +56,7 @@ func TestPushFromAClient(t *testing.T) {
 
 func testPushFromAClient(t *testing.T, n int) {
 	fcm, apns := fakepush.NewFCM(t), fakepush.NewAPNs(t)
-	hooks := &hookLog{got: map[string]webhook.Payload{}}
+	hooks := hookrecv.New(hookSecret)
 	recv := httptest.NewServer(hooks)
 	t.Cleanup(recv.Close)
 	nodes := pushNodes(t, n, fcm, apns, recv.URL)
@@ -112,8 +113,8 @@ func testPushFromAClient(t *testing.T, n int) {
 		t.Fatalf("refused requests: %v", bad)
 	}
 	// The send's webhook, once, from the caller's node.
-	wstest.Eventually(t, "push_sent", func() bool { return len(hooks.events("push_sent")) == 1 })
-	if p := hooks.events("push_sent")[0]; p.Node != fmt.Sprintf("n%d", n) || p.App != "WebRTCAppEE" {
+	wstest.Eventually(t, "push_sent", func() bool { return len(hooks.Events("push_sent")) == 1 })
+	if p := hooks.Events("push_sent")[0]; p.Node != fmt.Sprintf("n%d", n) || p.App != "WebRTCAppEE" {
 		t.Fatalf("push_sent = %+v", p)
 	}
 	if got := metric(t, nodes[n-1], `duet_push_commands_total{command="sendPushNotification",result="unauthorized"}`); got != 3 {

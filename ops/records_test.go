@@ -2,67 +2,21 @@ package ops_test
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"io"
-	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/duet-rtc/duet/admin"
-	"github.com/duet-rtc/duet/auth"
-	"github.com/duet-rtc/duet/cluster"
 	"github.com/duet-rtc/duet/config"
+	"github.com/duet-rtc/duet/internal/testkit/hookrecv"
+	"github.com/duet-rtc/duet/internal/testkit/opsnodes"
 	"github.com/duet-rtc/duet/internal/testkit/testserver"
 	"github.com/duet-rtc/duet/internal/testkit/wstest"
-	"github.com/duet-rtc/duet/ops"
-	"github.com/duet-rtc/duet/server"
-	"github.com/duet-rtc/duet/webhook"
 )
 
 const recordsKey = "records-test-admin-key-0123456789abcdef"
-
-// hookLog keeps every verified webhook payload, by event id.
-type hookLog struct {
-	mu  sync.Mutex
-	got map[string]webhook.Payload
-	bad int
-}
-
-func (h *hookLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	err := webhook.Verify([]byte(hookSecret), r.Header.Get(webhook.HeaderTimestamp), r.Header.Get(webhook.HeaderSignature), body, time.Now(), webhook.DefaultWindow)
-	var p webhook.Payload
-	if err == nil {
-		err = json.Unmarshal(body, &p)
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if err != nil {
-		h.bad++
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	h.got[p.ID] = p
-}
-
-func (h *hookLog) events(kind string) []webhook.Payload {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	var out []webhook.Payload
-	for _, p := range h.got {
-		if p.Event == kind {
-			out = append(out, p)
-		}
-	}
-	return out
-}
 
 // opsNodes runs n nodes (a cluster on embedded NATS when n > 1) with ops:
 // webhooks to hooks and the admin API.
@@ -73,55 +27,7 @@ func opsNodes(t *testing.T, n int, hooks string, mutate func(*config.Config)) []
 	if mutate != nil {
 		mutate(&c)
 	}
-	return startOps(t, n, c, nil)
-}
-
-// startOps runs n nodes of config c (a cluster on embedded NATS when
-// n > 1) with ops; authz, when not nil, checks room and push tokens.
-func startOps(t *testing.T, n int, c config.Config, authz *auth.Authorizer) []*testserver.Server {
-	t.Helper()
-	var url string
-	if n > 1 {
-		nats, err := cluster.StartEmbedded(cluster.EmbeddedOptions{StoreDir: t.TempDir()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(nats.Shutdown)
-		url = nats.URL()
-	}
-	var nodes []*testserver.Server
-	for i := range n {
-		reg := prometheus.NewRegistry()
-		opts := server.Options{Registry: reg}
-		o := ops.Options{Config: c, Registry: reg, NodeID: fmt.Sprintf("n%d", i+1)}
-		if authz != nil {
-			opts.Authorizer, o.Tokens, o.Subscribers = authz, authz, authz
-		}
-		if n > 1 {
-			cl, err := cluster.New(context.Background(), cluster.Options{
-				URL: url, NodeID: fmt.Sprintf("n%d", i+1), ProbeTimeout: c.ProbeTimeout, Registerer: reg, MemoryStorage: true,
-				ReconnectGrace: c.ReconnectGrace, HoldBytes: server.HoldBytes(c),
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(cl.Close)
-			opts.Rooms = cl
-		}
-		x, err := ops.Setup(o, &opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			x.Close(ctx)
-		})
-		srv := testserver.Start(t, c, opts)
-		x.Attach(srv.Server)
-		nodes = append(nodes, srv)
-	}
-	return nodes
+	return opsnodes.Start(t, n, c, opsnodes.Options{})
 }
 
 // settle waits for c's pong, past a quality frame relayed meanwhile: on
@@ -158,7 +64,7 @@ func TestCallRecords(t *testing.T) {
 }
 
 func testCallRecords(t *testing.T, n int) {
-	hooks := &hookLog{got: map[string]webhook.Payload{}}
+	hooks := hookrecv.New(hookSecret)
 	recv := httptest.NewServer(hooks)
 	t.Cleanup(recv.Close)
 	nodes := opsNodes(t, n, recv.URL, nil)
@@ -219,8 +125,8 @@ func testCallRecords(t *testing.T, n int) {
 	if events != 1 {
 		t.Fatalf("call_ended reported %v times", events)
 	}
-	wstest.Eventually(t, "call_ended", func() bool { return len(hooks.events("call_ended")) == 1 })
-	ended := hooks.events("call_ended")
+	wstest.Eventually(t, "call_ended", func() bool { return len(hooks.Events("call_ended")) == 1 })
+	ended := hooks.Events("call_ended")
 	p := ended[0]
 	if p.Reason != "left" || p.DurationMs == nil || *p.DurationMs <= 0 || p.Quality == nil {
 		t.Fatalf("call_ended = %+v", p)
@@ -265,17 +171,15 @@ func testCallRecords(t *testing.T, n int) {
 			t.Fatalf("calls from %s = %+v", node.Addr, calls)
 		}
 	}
-	hooks.mu.Lock()
-	defer hooks.mu.Unlock()
-	if hooks.bad != 0 {
-		t.Fatalf("%d webhook requests failed verification", hooks.bad)
+	if n := hooks.Bad(); n != 0 {
+		t.Fatalf("%d webhook requests failed verification", n)
 	}
 }
 
 // TestCallRecordOfAntMediaSDKs: a call of clients that send no reports is
 // recorded with what the server saw, and no quality.
 func TestCallRecordOfAntMediaSDKs(t *testing.T) {
-	hooks := &hookLog{got: map[string]webhook.Payload{}}
+	hooks := hookrecv.New(hookSecret)
 	recv := httptest.NewServer(hooks)
 	t.Cleanup(recv.Close)
 	nodes := opsNodes(t, 1, recv.URL, nil)
@@ -283,8 +187,8 @@ func TestCallRecordOfAntMediaSDKs(t *testing.T) {
 	wstest.Pair(a, b, "plain")
 	b.WS.Close()
 	a.Expect("stop", "")
-	wstest.Eventually(t, "call_ended", func() bool { return len(hooks.events("call_ended")) == 1 })
-	p := hooks.events("call_ended")[0]
+	wstest.Eventually(t, "call_ended", func() bool { return len(hooks.Events("call_ended")) == 1 })
+	p := hooks.Events("call_ended")[0]
 	if p.Quality != nil || p.Reason != "closed" || p.DurationMs == nil || len(p.Members) != 2 {
 		t.Fatalf("call_ended = %+v", p)
 	}

@@ -1,5 +1,10 @@
 package room
 
+import (
+	"strconv"
+	"time"
+)
+
 // What a mesh room keeps for a held seat: the room messages for its member
 // and the frames relayed to it, in one list in the order they came (a
 // frame from a member that then left must come before that member's stop),
@@ -71,4 +76,48 @@ func (s *Seats[M]) KeepFor(to *Seat[M], from string, f []byte, limit int, budget
 	}
 	to.Kept = append(to.Kept, Kept{Kind: Frame, Peer: from, Frame: f})
 	return true
+}
+
+// MeshState is what a backend stores of a mesh room beyond its seats: its
+// limit and how many ids it has given (ids are never reused). The zero
+// value is a room of two.
+type MeshState struct {
+	Max  int
+	Next uint64
+}
+
+// MeshState returns s's mesh state; the zero value for a room of two.
+func (s *Seats[M]) MeshState() MeshState {
+	if s.mesh == nil {
+		return MeshState{}
+	}
+	return MeshState{Max: s.mesh.max, Next: s.mesh.next}
+}
+
+// RestoreMesh rebuilds a room from what a backend stored: Restore for a
+// room of two (ms.Max at most 2), else a mesh room of those seats, oldest
+// first, each with its id. A seat without an id or with one already
+// taken, or a duplicate member, only a foreign writer could store: it is
+// left out.
+func RestoreMesh[M comparable](ms MeshState, seats []Seat[M], call time.Time) Seats[M] {
+	if ms.Max <= 2 {
+		return Restore(seats, call)
+	}
+	s := Seats[M]{mesh: &mesh[M]{max: min(ms.Max, MaxMesh), next: ms.Next}}
+	for _, st := range seats {
+		if st.Peer == "" || s.mesh.find(st.Member) != nil || s.mesh.byPeer(st.Peer) != nil {
+			continue
+		}
+		if n, err := strconv.ParseUint(st.Peer, 10, 64); err == nil && n > s.mesh.next {
+			s.mesh.next = n // never hand out an id a member has
+		}
+		s.mesh.seats = append(s.mesh.seats, st)
+	}
+	switch {
+	case len(s.mesh.seats) == 0:
+		return Seats[M]{}
+	case len(s.mesh.seats) >= 2:
+		s.call = call
+	}
+	return s
 }

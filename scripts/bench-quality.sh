@@ -21,65 +21,13 @@ NODES=${NODES:-2}
 HOLD=${HOLD:-60s}
 REPORT_EVERY=${REPORT_EVERY:-5s}
 OUT=${OUT:-docs/benchmarks.md}
-work="$(mktemp -d)"
-pids=()
-cleanup() {
-  for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]:-}"; do [ -n "$p" ] && wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-go build -o "$work/duet" ./cmd/duet
-ulimit -n "$(ulimit -Hn)"
-
-srv_pin=() gen_pin=()
-if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
-  srv_pin=(taskset -c 0) gen_pin=(taskset -c 1)
-fi
-
-free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
-
-# start_nodes: NODES clustered nodes; sets URLS (comma-separated), NODE_PIDS.
-start_nodes() {
-  local nats="127.0.0.1:$(free_port)"
-  URLS="" NODE_PIDS=""
-  for i in $(seq 1 "$NODES"); do
-    local log="$work/node-$i.log" extra=()
-    if [ "$NODES" -gt 1 ]; then
-      if [ "$i" -eq 1 ]; then
-        extra=(--nats-embedded --nats-embedded-listen "$nats" --nats-store-dir "$work/nats-$RANDOM")
-      else
-        extra=(--nats-url "nats://$nats")
-      fi
-    fi
-    : >"$log"
-    "${srv_pin[@]}" "$work/duet" serve --listen 127.0.0.1:0 --node-id "node$i" --rate-limit 0 --max-connections 0 \
-      --log-format json "${extra[@]}" >"$log" 2>&1 &
-    pids+=("$!")
-    NODE_PIDS="${NODE_PIDS:+$NODE_PIDS,}$!"
-    local addr=""
-    for _ in $(seq 150); do
-      addr="$(grep '"duet listening"' "$log" | grep -o '127\.0\.0\.1:[0-9]\+' | head -1 || true)"
-      [ -n "$addr" ] && break
-      sleep 0.1
-    done
-    [ -n "$addr" ] || { echo "node $i did not start:"; cat "$log"; exit 1; }
-    URLS="${URLS:+$URLS,}ws://$addr/App/websocket"
-  done
-}
-
-stop_nodes() {
-  local all=(${NODE_PIDS//,/ })
-  for p in "${all[@]:1}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${all[@]:1}"; do wait "$p" 2>/dev/null || true; done
-  kill "${all[0]}" 2>/dev/null || true
-  wait "${all[0]}" 2>/dev/null || true
-}
+NODE_ARGS=()
+. scripts/lib/nodes.sh
 
 conns=$((2 * CALLS))
 for scenario in idle quality; do
   echo "== $scenario: $CALLS calls ($conns sockets) on $NODES node(s), held $HOLD" >&2
-  start_nodes
+  start_nodes "$NODES" "${srv_pin[@]}"
   metrics="$(echo "$URLS" | sed 's#ws://\([^/]*\)/App/websocket#http://\1/metrics#g')"
   "${gen_pin[@]}" "$work/duet" bench "$scenario" --conns "$conns" --url "$URLS" --server-pid "$NODE_PIDS" \
     --metrics "$metrics" --hold "$HOLD" --report-every "$REPORT_EVERY" --timeout 15m --quiet \

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
@@ -44,7 +45,7 @@ func expectPeer(t *testing.T, c *client, command, definition, peer string) msg {
 // TestMeshRoom walks a mesh room: ids, who offers to whom, addressed
 // relays, the limit, an Ant Media SDK refused, a departure.
 func TestMeshRoom(t *testing.T) {
-	s := startSingle(t, meshConfig)
+	s := start(t, meshConfig)
 	url := s.URL("group1")
 	a, b, c, d := wstest.Dial(t, url), wstest.Dial(t, url), wstest.Dial(t, url), wstest.Dial(t, url)
 
@@ -133,8 +134,8 @@ func TestMeshRoom(t *testing.T) {
 		expectPeer(t, x, "start", "", "6")
 		x.Quiet()
 	}
-	if _, body := wstest.HTTPGet(t, s.HTTP()+"/metrics"); !strings.Contains(body, "\nduet_mesh_members 4\n") {
-		t.Errorf("metrics do not count 4 mesh members")
+	if n := meshMembers(t, s); n != 4 {
+		t.Errorf("metrics count %d mesh members, want 4", n)
 	}
 	// Full: every member answers the probe.
 	for _, x := range []*client{a, c, e, f} {
@@ -154,7 +155,7 @@ func TestMeshRoom(t *testing.T) {
 // TestMeshOptIn: a room of two unless both the app and the first joiner
 // want more, and then exactly today's messages.
 func TestMeshOptIn(t *testing.T) {
-	s := startSingle(t, meshConfig)
+	s := start(t, meshConfig)
 	// An app without max_peers: a mesh client learns it is in a room of two.
 	a, b := wstest.Dial(t, s.URL("other")), wstest.Dial(t, s.URL("other"))
 	meshJoin(a, "r", 4)
@@ -197,7 +198,7 @@ func TestMeshOptIn(t *testing.T) {
 // to it meanwhile, and who came and went, reach it on its return, in
 // order.
 func TestMeshResume(t *testing.T) {
-	s := startSingle(t, meshConfig)
+	s := start(t, meshConfig)
 	url := s.URL("big")
 	a, b, c, d := wstest.Dial(t, url), wstest.Dial(t, url), wstest.Dial(t, url), wstest.Dial(t, url)
 	join := func(x *client, session string, more ...any) msg {
@@ -256,4 +257,21 @@ func TestMeshResume(t *testing.T) {
 	for _, x := range []*client{a, c2, d} {
 		x.Quiet()
 	}
+}
+
+// meshMembers sums duet_mesh_members over the nodes: each counts its own.
+func meshMembers(t *testing.T, e *env) int {
+	t.Helper()
+	n := 0
+	for _, s := range e.nodes {
+		_, body := wstest.HTTPGet(t, s.HTTP()+"/metrics")
+		_, after, ok := strings.Cut(body, "\nduet_mesh_members ")
+		v, _, _ := strings.Cut(after, "\n")
+		m, err := strconv.Atoi(v)
+		if !ok || err != nil {
+			t.Fatalf("no duet_mesh_members on %s", s.HTTP())
+		}
+		n += m
+	}
+	return n
 }

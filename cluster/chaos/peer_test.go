@@ -260,6 +260,11 @@ func (p *peer) session(ws *websocket.Conn, done <-chan struct{}) {
 				p.note("leave")
 				streaming, awaitAnswer, leaveAt = false, time.Time{}, time.Time{}
 				p.gen++
+				// Our own leave ends the call as a notice would: the
+				// partner's frames sent while we were out of the room are
+				// dropped, and the ones it sent before hearing of our
+				// rejoin may follow, from its old generation.
+				resetPartner()
 				p.setPaired(false)
 				if !send(map[string]any{"command": "leave"}) {
 					return

@@ -6,24 +6,21 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/duet-rtc/duet/admin"
 	"github.com/duet-rtc/duet/auth"
+	"github.com/duet-rtc/duet/internal/testkit/hookrecv"
 	"github.com/duet-rtc/duet/internal/testkit/testserver"
 	"github.com/duet-rtc/duet/internal/testkit/wstest"
 	"github.com/duet-rtc/duet/ops"
 	"github.com/duet-rtc/duet/server"
-	"github.com/duet-rtc/duet/webhook"
 )
 
 const adminKey = "admin-key-for-the-cli-tests-0123456789"
@@ -100,34 +97,14 @@ func TestRoomsCommand(t *testing.T) {
 	}
 }
 
-// hookReceiver collects verified webhook payloads.
-type hookReceiver struct {
-	mu     sync.Mutex
-	events []webhook.Payload
-	bad    int
-}
-
-func (h *hookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	if err := webhook.Verify([]byte("webhook-secret-0123"), r.Header.Get(webhook.HeaderTimestamp), r.Header.Get(webhook.HeaderSignature), body, time.Now(), webhook.DefaultWindow); err != nil {
-		h.mu.Lock()
-		h.bad++
-		h.mu.Unlock()
-		http.Error(w, err.Error(), http.StatusUnauthorized)
-		return
-	}
-	var p webhook.Payload
-	json.Unmarshal(body, &p)
-	h.mu.Lock()
-	h.events = append(h.events, p)
-	h.mu.Unlock()
-}
-
-func (h *hookReceiver) kinds() string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
+// hookKinds is the "event:reason" of every webhook payload, in the order
+// the events happened: the sender's workers deliver concurrently, so the
+// order of arrival is not theirs.
+func hookKinds(h *hookrecv.Receiver) string {
+	ps := h.Payloads()
+	sort.SliceStable(ps, func(i, j int) bool { return ps[i].Time.Before(ps[j].Time) })
 	var k []string
-	for _, e := range h.events {
+	for _, e := range ps {
 		k = append(k, e.Event+":"+e.Reason)
 	}
 	return strings.Join(k, " ")
@@ -149,15 +126,14 @@ func writeJWKS(t *testing.T, path, kid string, k *ecdsa.PrivateKey) {
 // makes the new one work without a restart; SIGTERM still exits cleanly
 // after the webhooks are out.
 func TestBinaryOperations(t *testing.T) {
-	hooks := &hookReceiver{}
-	hs := httptest.NewServer(hooks)
-	defer hs.Close()
+	hooks := hookrecv.New("webhook-secret-0123")
+	hookURL := hooks.Serve(t)
 	k1, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	k2, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	jwks := filepath.Join(t.TempDir(), "jwks.json")
 	writeJWKS(t, jwks, "k1", k1)
 	n := startDuet(t, buildDuet(t), "--token-key-file", jwks, "--admin-key", adminKey, "--node-id", "bin-1",
-		"--webhook-urls", hs.URL+"/hook", "--webhook-secret", "webhook-secret-0123")
+		"--webhook-urls", hookURL+"/hook", "--webhook-secret", "webhook-secret-0123")
 	httpURL := "http://" + n.addr
 	join := func(kid string, key *ecdsa.PrivateKey) *wstest.Client {
 		tok, err := auth.Mint("ES256", kid, key, "WebRTCAppEE", "r1", "", time.Now(), time.Hour, 0)
@@ -205,7 +181,7 @@ func TestBinaryOperations(t *testing.T) {
 
 	n.stop(t)
 	want := "peer_joined: peer_left:kicked"
-	if got := hooks.kinds(); !strings.HasPrefix(got, want) || hooks.bad != 0 {
-		t.Fatalf("webhooks %q (bad %d), want them to start with %q", got, hooks.bad, want)
+	if got := hookKinds(hooks); !strings.HasPrefix(got, want) || hooks.Bad() != 0 {
+		t.Fatalf("webhooks %q (bad %d), want them to start with %q", got, hooks.Bad(), want)
 	}
 }

@@ -40,6 +40,11 @@ func turnMain(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if !ok {
 		return code
 	}
+	if !cfg.TurnEnabled {
+		// Only a --turn-enabled=false after the implied one gets here.
+		fmt.Fprintln(stderr, "duet turn: invalid configuration:\n  turn_enabled: false leaves duet turn nothing to run; drop --turn-enabled=false (to run signaling without TURN, use duet serve)")
+		return 2
+	}
 	if cfg.TURNTLSShared() {
 		fmt.Fprintf(stderr, "duet turn: invalid configuration:\n  turn_tls_listen: %q is listen too, which serves health and metrics in duet turn; write another port, e.g. :5349\n", cfg.TurnTLSListen)
 		return 2

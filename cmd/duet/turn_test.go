@@ -269,7 +269,8 @@ func TestDuetTurn(t *testing.T) {
 
 // TestTURNCommandLine: duet turn's help names what it is for; it refuses
 // TURN over TLS on its health port (duet serve shares its HTTPS port, duet
-// turn has none); a signaling node told to read a secret file that is
+// turn has none) and a --turn-enabled=false that would leave it nothing
+// to do; a signaling node told to read a secret file that is
 // not there refuses to start rather than mint credentials no relay knows.
 func TestTURNCommandLine(t *testing.T) {
 	noEnv := func(string) string { return "" }
@@ -283,6 +284,12 @@ func TestTURNCommandLine(t *testing.T) {
 		"--tls-self-signed", "--data-dir", t.TempDir()}, &out, &errb, noEnv)
 	if code != 2 || !strings.Contains(errb.String(), "turn_tls_listen") {
 		t.Fatalf("duet turn with TLS on its health port: %d %s", code, errb.String())
+	}
+	errb.Reset()
+	code = run(t.Context(), []string{"turn", "--turn-enabled=false", "--listen", "127.0.0.1:0", "--turn-listen", "127.0.0.1:0",
+		"--data-dir", t.TempDir()}, &out, &errb, noEnv)
+	if code != 2 || !strings.Contains(errb.String(), "turn_enabled") {
+		t.Fatalf("duet turn --turn-enabled=false: %d %s", code, errb.String())
 	}
 	errb.Reset()
 	code = run(t.Context(), []string{"serve", "--listen", "127.0.0.1:0", "--log-format", "text", "--turn-uris", "turn:127.0.0.1:3478",

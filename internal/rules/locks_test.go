@@ -291,39 +291,17 @@ func lockViolations(p *pkg) []string {
 			if !ok || fd.Body == nil {
 				continue
 			}
-			ast.Inspect(fd.Body, func(n ast.Node) bool {
-				var list []ast.Stmt
-				switch n := n.(type) {
-				case *ast.BlockStmt:
-					list = n.List
-				case *ast.CaseClause:
-					list = n.Body
-				case *ast.CommClause:
-					list = n.Body
-				default:
-					return true
-				}
-				for i, s := range list {
-					lock := lockOf(s)
-					if lock == "" {
-						continue
+			eachLockedRegion(fd, func(lock string, rest []ast.Stmt) {
+				scanLocked(rest, lock, func(call *ast.CallExpr) {
+					why := blocking(call)
+					if n := callee(fd, call); why == "" && does[n] != "" {
+						why = "calls " + n + ", which " + does[n]
 					}
-					rest := list[i+1:]
-					if len(rest) > 0 && isDeferUnlock(rest[0], lock) {
-						rest = rest[1:]
+					if why != "" {
+						pos := p.fset.Position(call.Pos())
+						out = append(out, fmt.Sprintf("%s:%d: %s: under %s: %s", filepath.Base(pos.Filename), pos.Line, fd.Name.Name, lock, why))
 					}
-					scanLocked(rest, lock, func(call *ast.CallExpr) {
-						why := blocking(call)
-						if n := callee(fd, call); why == "" && does[n] != "" {
-							why = "calls " + n + ", which " + does[n]
-						}
-						if why != "" {
-							pos := p.fset.Position(call.Pos())
-							out = append(out, fmt.Sprintf("%s:%d: %s: under %s: %s", filepath.Base(pos.Filename), pos.Line, fd.Name.Name, lock, why))
-						}
-					})
-				}
-				return true
+				})
 			})
 		}
 	}

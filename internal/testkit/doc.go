@@ -5,6 +5,7 @@
 // namespaces with two uplinks), fakeclock (a manual clock for timers),
 // syncbuf (a buffer a process writes while a test reads), mobilepeer (a
 // pion peer that behaves on the wire as the Ant Media iOS or Android SDK
-// does around a call) and fakepush (fake FCM and APNs servers). Only tests
-// import them.
+// does around a call), fakepush (fake FCM and APNs servers), hookrecv (a
+// webhook receiver that verifies signatures) and opsnodes (nodes with the
+// admin API and webhooks on, clustered or not). Only tests import them.
 package testkit

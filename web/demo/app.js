@@ -404,19 +404,28 @@ async function startCall() {
 // has touched the page (Firefox's and Safari's autoplay policies): then
 // the video plays muted with a button that turns the sound on, or, if
 // even that is refused, the button starts it.
-async function playRemote() {
-  const v = $('remote-video');
-  const how = await playMedia(v);
-  if (how === 'aborted') return;
-  demo.autoplay = how;
-  log('autoplay', how);
-  const b = $('unmute');
-  b.hidden = how === 'playing';
-  b.classList.toggle('blocked', how === 'blocked');
-  b.textContent = how === 'blocked' ? 'Tap to start the video' : 'Tap to turn the sound on';
+function playRemote() {
+  // One attempt at a time, and only the newest one's outcome shows: the
+  // audio and the video track each start one, and a muted attempt still
+  // under way when the person taps "sound on" must not mute it again.
+  const gen = ++playGen;
+  playQueue = playQueue.then(async () => {
+    if (gen !== playGen) return;
+    const how = await playMedia($('remote-video'));
+    if (how === 'aborted' || gen !== playGen) return;
+    demo.autoplay = how;
+    log('autoplay', how);
+    const b = $('unmute');
+    b.hidden = how === 'playing';
+    b.classList.toggle('blocked', how === 'blocked');
+    b.textContent = how === 'blocked' ? 'Tap to start the video' : 'Tap to turn the sound on';
+  });
 }
+let playQueue = Promise.resolve();
+let playGen = 0;
 
 function unmuteRemote() {
+  playGen++; // the tap decides: no earlier attempt's outcome applies
   const v = $('remote-video');
   v.muted = false;
   v.play().then(() => {

@@ -568,6 +568,9 @@ export class DuetCall extends EventTarget {
         this._updateState();
         this._emit('connectionState', detail);
         return;
+      case 'health':
+        this._updateState();
+        return;
       case 'trouble':
         // The media path broke: our socket may have gone with it (same network).
         this._socket.probe(this.options.probeTimeout);

@@ -32,6 +32,7 @@ export class PathWatch {
     this.tries = 0; // restarts since it broke
     this.told = false; // the call was told (it checks its socket)
     this.lastRestart = 0;
+    this.checksAt = 0; // when the newest ICE generation's checks could begin: its offer answered
     this.recoveredAt = 0; // when the path last worked again after a break
     this.remoteRestartAt = 0; // the partner's last ICE restart offer
     this.deferred = ''; // a restart wanted while signaling was down: why
@@ -46,6 +47,7 @@ export class PathWatch {
     this.silences = []; // [at, ms]: the silences between inbound packets while the path worked
     this.media = false; // the partner's media was arriving
     this._polling = false;
+    this._healthy = false; // what the call was last told of healthy
     this._ifWatch = false;
     this._grace = 0;
     this._timer = setInterval(() => this._poll(), WATCH_INTERVAL);
@@ -127,6 +129,14 @@ export class PathWatch {
     this.restartIce(why);
   }
 
+  /**
+   * An offer and its answer are both applied: a restart's checks begin
+   * now, however long the answer took (a lost socket, a starved partner).
+   */
+  checksStarted() {
+    this.checksAt = Date.now();
+  }
+
   /** The partner's offer restarted ICE. */
   remoteRestarted() {
     this.remoteRestartAt = Date.now();
@@ -150,6 +160,21 @@ export class PathWatch {
     } else if (this.healthy) {
       this._recovered();
     }
+    this._tellHealth();
+  }
+
+  /**
+   * healthy also turns on the time since the last packet, so it changes
+   * without an event of its own: a stall seen, or packets back after ICE
+   * said connected while the last ones were still old. The call's state
+   * follows it only when told (it stayed 'reconnecting' on a working
+   * call, the recovery having been told a moment too early).
+   */
+  _tellHealth() {
+    const h = this.healthy;
+    if (h === this._healthy || this.link.closed) return;
+    this._healthy = h;
+    this.link._emit('health', { healthy: h });
   }
 
   /**
@@ -182,9 +207,15 @@ export class PathWatch {
       if (now - this.since < this.timing.politeRestartDelay) return;
       if (now - this.remoteRestartAt < this.timing.iceRestartMaxInterval) return;
     }
+    // A restart whose offer still waits for its answer is not given up
+    // (the offer is sent again if it was lost), and one that was answered
+    // gets its time from the answer on: restarting 10 ms after an answer
+    // that took 800 ms threw away the checks that were about to work.
+    if (this.tries > 0 && link.offering) return;
+    const from = Math.max(this.lastRestart, this.checksAt);
     if (this.tries > 0) {
       const wait = Math.min(this.timing.iceRestartInterval * 2 ** (this.tries - 1), this.timing.iceRestartMaxInterval);
-      if (now - this.lastRestart < wait) return;
+      if (now - from < wait) return;
     } else if (now - this.lastRestart < this.timing.iceRestartInterval / 2) {
       return; // one just started (a network event, say)
     }
@@ -280,7 +311,14 @@ export class PathWatch {
       if (link.resendOffer()) link._emit('negotiation', { event: 'resentOffer' });
     }
     if (ice === 'new' || ice === 'checking') {
-      if (link.connectedOnce) this._giveUpCheck(now);
+      if (!link.connectedOnce) return;
+      // Checking again after it worked: no pair carries anything (the
+      // browser says 'checking' only then), as when a restart's checks go
+      // to a relay that died after the restart began. Nothing else would
+      // restart it again before peerTimeout gives the connection up.
+      if (this.since && now - this.since >= this.timing.iceRestartGrace) this._trouble(ice);
+      this._giveUpCheck(now);
+      this._tellHealth();
       return;
     }
     this._polling = true;
@@ -331,6 +369,7 @@ export class PathWatch {
       if (this.since) this._trouble(ice);
       this._giveUpCheck(now);
     }
+    this._tellHealth();
   }
 
   _giveUpCheck(now) {

@@ -190,6 +190,7 @@ export class PeerLink {
     if (this.closed) return;
     this.counters.answers++;
     this._signal({ type: 'answer', sdp: pc.localDescription.sdp });
+    this.path.checksStarted();
     const extras = this._needExtras;
     this._needExtras = null;
     if (extras) for (const [track, stream] of extras) this.addTrack(track, stream, false);
@@ -215,6 +216,7 @@ export class PeerLink {
       }
     }
     if (this.closed) return;
+    this.path.checksStarted();
     await this._flushCandidates();
     if (this._again) this._offerAgain();
   }
