@@ -76,3 +76,7 @@ replace (
 	github.com/duet-rtc/duet/client => ./client
 	github.com/duet-rtc/duet/protocol => ./protocol
 )
+
+// pion/turn with a small patch: relaying a datagram allocates nothing
+// (see third_party/pion-turn/PATCH.md).
+replace github.com/pion/turn/v5 => ./third_party/pion-turn

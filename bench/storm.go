@@ -6,9 +6,11 @@ import (
 	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,10 +25,24 @@ type member struct {
 	c             *conn
 	token         string
 
+	held chan struct{} // closed when the socket it joined with is lost
+
 	lost, back  atomic.Int64 // unix ns: socket lost, joined again
 	stops       atomic.Int64 // stop messages received after the loss
 	knowPartner atomic.Bool  // told the partner's session after coming back
+
+	// What explains a stop (the storm's reader owns these until it ends).
+	stopAt    int64   // unix ns of the first stop after coming back
+	lostAgain int64   // unix ns: the socket was lost after coming back
+	againErr  error   // and how
+	attempts  int     // connects after the loss
+	joinFails []error // connects that failed after their join was sent
 }
+
+// errJoinSent marks a connect that failed after its join was sent: the
+// server may hold a seat for it that the member's next join, with a token
+// that seat never gave it, does not take back.
+var errJoinSent = errors.New("after the join was sent")
 
 // stormMsg is what the storm reads of the server's messages.
 type stormMsg struct {
@@ -80,6 +96,14 @@ func stormConnect(ctx context.Context, o *Options, dl *dialer, first, n int, cn 
 					}
 					continue
 				}
+				// Each member reads from now on, answering the server's pings
+				// as an SDK does: a connect phase longer than the idle timeout
+				// (a loaded machine) must not lose the first members' sockets
+				// before the server is killed.
+				for _, m := range []*member{a, b} {
+					m.held = make(chan struct{})
+					go m.hold()
+				}
 				mu.Lock()
 				members = append(members, a, b)
 				mu.Unlock()
@@ -88,6 +112,16 @@ func stormConnect(ctx context.Context, o *Options, dl *dialer, first, n int, cn 
 	}
 	wg.Wait()
 	return members
+}
+
+// hold reads the socket the member joined with until it is lost.
+func (m *member) hold() {
+	defer close(m.held)
+	for {
+		if _, err := m.c.read(); err != nil {
+			return
+		}
+	}
 }
 
 // connect dials, joins and waits for joined (until ctx ends, or 30 s),
@@ -112,7 +146,7 @@ func (m *member) connect(ctx context.Context, url string, src net.IP, tc *tls.Co
 		p, err := c.read()
 		if err != nil {
 			c.close()
-			return fmt.Errorf("bench: waiting for joined: %w", err)
+			return fmt.Errorf("bench: waiting for joined (%w): %w", errJoinSent, err)
 		}
 		var msg stormMsg
 		if json.Unmarshal(p, &msg) != nil {
@@ -130,7 +164,7 @@ func (m *member) connect(ctx context.Context, url string, src net.IP, tc *tls.Co
 			return nil
 		case msg.Command == "error":
 			c.close()
-			return fmt.Errorf("bench: join refused: %s", p)
+			return fmt.Errorf("bench: join refused (%w): %s", errJoinSent, p)
 		}
 	}
 }
@@ -153,12 +187,7 @@ func storm(ctx context.Context, o *Options, dl *dialer, members []*member, cn *c
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			// Hold: read until the socket is lost.
-			for {
-				if _, err := m.c.read(); err != nil {
-					break
-				}
-			}
+			<-m.held // until the socket is lost
 			now := time.Now().UnixNano()
 			m.knowPartner.Store(false) // what the lost server told counts no more
 			m.lost.Store(now)
@@ -174,8 +203,12 @@ func storm(ctx context.Context, o *Options, dl *dialer, members []*member, cn *c
 				dctx, cancel := context.WithDeadline(ctx, deadline())
 				err := m.connect(dctx, u, dl.src, dl.tls)
 				cancel()
+				m.attempts++
 				if err == nil {
 					break
+				}
+				if errors.Is(err, errJoinSent) {
+					m.joinFails = append(m.joinFails, err)
 				}
 				time.Sleep(50*time.Millisecond + rand.N(100*time.Millisecond)) // the server is not up yet
 			}
@@ -186,13 +219,18 @@ func storm(ctx context.Context, o *Options, dl *dialer, members []*member, cn *c
 			for {
 				p, err := m.c.read()
 				if err != nil {
+					if !errors.Is(err, os.ErrDeadlineExceeded) {
+						m.lostAgain, m.againErr = time.Now().UnixNano(), err
+					}
 					return
 				}
 				var msg stormMsg
 				if json.Unmarshal(p, &msg) == nil {
 					switch msg.Command {
 					case "stop":
-						m.stops.Add(1)
+						if m.stops.Add(1) == 1 {
+							m.stopAt = time.Now().UnixNano()
+						}
 					case "start":
 						if msg.PeerSession == m.partner.session {
 							m.knowPartner.Store(true)
@@ -233,7 +271,32 @@ func storm(ctx context.Context, o *Options, dl *dialer, members []*member, cn *c
 		if m.knowPartner.Load() {
 			st.KnowPartner++
 		}
+		if m.lostAgain != 0 {
+			st.LostAgain++
+		}
+		if len(m.joinFails) > 0 {
+			st.JoinFailed++
+		}
 		m.c.close()
+	}
+	// Each stop with what its member and the partner went through, times
+	// from the first loss: the first few, to find the cause.
+	shown := 0
+	for _, m := range members {
+		if m.stopAt == 0 || shown == 10 {
+			continue
+		}
+		shown++
+		at := func(ns int64) string {
+			if ns == 0 {
+				return "never"
+			}
+			return fmt.Sprintf("+%.1fs", float64(ns-st.FirstLoss)/1e9)
+		}
+		p := m.partner
+		fmt.Fprintf(os.Stderr, "storm: %s got stop at %s (back at %s after %d connects, %v failed after join; lost again %s %v); its partner back at %s after %d connects (failed after join: %v), lost again %s %v\n",
+			m.room, at(m.stopAt), at(m.back.Load()), m.attempts, len(m.joinFails), at(m.lostAgain), m.againErr,
+			at(p.back.Load()), p.attempts, p.joinFails, at(p.lostAgain), p.againErr)
 	}
 	r.Count = st.Back
 	return r
@@ -246,6 +309,8 @@ type stormResult struct {
 	Back        int64 `json:"back"`
 	Stops       int64 `json:"stops"`
 	KnowPartner int64 `json:"know_partner"`
+	LostAgain   int64 `json:"lost_again"`  // members whose socket was lost after they were back
+	JoinFailed  int64 `json:"join_failed"` // members with a connect that failed after its join was sent
 	FirstLoss   int64 `json:"first_loss_ns"`
 	LastBack    int64 `json:"last_back_ns"`
 }

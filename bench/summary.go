@@ -68,6 +68,8 @@ type Summary struct {
 	StormAllBackMS   float64 `json:"storm_all_back_ms,omitempty"`
 	StormStops       int64   `json:"storm_stops"`
 	StormKnowPartner int64   `json:"storm_know_partner,omitempty"`
+	StormLostAgain   int64   `json:"storm_lost_again"`
+	StormJoinFailed  int64   `json:"storm_join_failed"`
 
 	// handshake: sessions resumed, the servers' CPU time in the measured
 	// window, and handshakes per server CPU-second.
@@ -254,6 +256,8 @@ func (s *Summary) stormFigures(rs []*result, h *hist) {
 		s.StormBack += st.Back
 		s.StormStops += st.Stops
 		s.StormKnowPartner += st.KnowPartner
+		s.StormLostAgain += st.LostAgain
+		s.StormJoinFailed += st.JoinFailed
 		if st.FirstLoss != 0 {
 			first = minNonZero(first, st.FirstLoss)
 		}
@@ -323,6 +327,8 @@ func (s *Summary) print(w io.Writer) {
 		row("outage per member", "p50 %.0f ms  p99 %.0f ms  max %.0f ms", s.P50, s.P99, s.Max)
 		row("stop received", "%d (a call that survives the server must see none)", s.StormStops)
 		row("partner recognised", "%d members (peerSession of their partner)", s.StormKnowPartner)
+		row("lost again", "%d members lost their socket after they were back", s.StormLostAgain)
+		row("join failed", "%d members had a connect fail after its join was sent", s.StormJoinFailed)
 	case "handshake":
 		row("TLS handshakes", "%.0f /s (%.0f%% resumed)", s.PerSec, 100*float64(s.Resumed)/max(1, s.PerSec*s.Duration))
 		row("handshake latency", "p50 %.3f ms  p99 %.3f ms  p99.9 %.3f ms  max %.3f ms", s.P50, s.P99, s.P999, s.Max)

@@ -14,13 +14,18 @@
 #   QUICK=1 scripts/bench-storm.sh    # 2,000 sockets, printed, docs untouched
 #
 # The server runs pinned to CPU 0, the generator (two worker processes, each
-# from its own 127.0.0.x address) to CPU 1, both under nice.
+# from its own 127.0.0.x address) to CPU 1, both under nice. SCHEMES="wss"
+# runs one half only; LOGS=DIR keeps the servers' logs and the generator's
+# output (which names the first members that received stop, with what they
+# and their partners went through).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CONNS=${CONNS:-16000}
 SPREAD=${SPREAD:-1s}
 OUT=${OUT:-docs/benchmarks.md}
+SCHEMES=${SCHEMES:-ws wss}
+LOGS=${LOGS:-}
 if [ -n "${QUICK:-}" ]; then
   CONNS=2000
   OUT=/dev/stdout
@@ -30,6 +35,7 @@ work="$(mktemp -d)"
 srvpid=""
 cleanup() {
   [ -n "$srvpid" ] && kill -9 "$srvpid" 2>/dev/null || true
+  if [ -n "$LOGS" ]; then mkdir -p "$LOGS" && cp "$work"/*.log "$work"/storm-*.txt "$work"/*.json "$LOGS"/ 2>/dev/null || true; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -96,12 +102,16 @@ storm() {
   srvpid=""
 }
 
-storm plain ws
-storm tls wss --tls-cert "$work/cert.pem" --tls-key "$work/key.pem"
+for scheme in $SCHEMES; do
+  case "$scheme" in
+    ws) storm plain ws ;;
+    wss) storm tls wss --tls-cert "$work/cert.pem" --tls-key "$work/key.pem" ;;
+  esac
+done
 
-python3 - "$work" "$CONNS" "$SPREAD" >"$work/section.md" <<'PY'
+python3 - "$work" "$CONNS" "$SPREAD" "$(git describe --always --dirty 2>/dev/null || echo unknown)" >"$work/section.md" <<'PY'
 import json, sys
-work, conns, spread = sys.argv[1:4]
+work, conns, spread, rev = sys.argv[1:5]
 print("<!-- storm:begin (scripts/bench-storm.sh writes this section) -->")
 print("### Reconnect storm")
 print()
@@ -111,7 +121,7 @@ print(f"port; each socket reconnects at a random moment within {spread} of losin
 print("token (which the restarted server no longer knows: the join goes on as a fresh one and `peerSession` tells each")
 print("side its partner is the same). Over wss:// the clients resume their TLS sessions, as browsers do (X25519 key")
 print("exchange, to spare the generator's one core). Server pinned to CPU 0, generator to CPU 1, under `nice` on a shared")
-print(f"machine (load average at the end: {' '.join(open('/proc/loadavg').read().split()[:3])}); `net.core.somaxconn` was")
+print(f"machine (load average at the end: {' '.join(open('/proc/loadavg').read().split()[:3])}; duet {rev}); `net.core.somaxconn` was")
 print(f"{open('/proc/sys/net/core/somaxconn').read().strip()}.")
 print()
 print("| | ws:// | wss:// |")
@@ -133,6 +143,8 @@ rows = [
     ("outage per member, p50 / p99", lambda s, m: f"{s.get('p50_ms', 0)/1000:.2f} / {s.get('p99_ms', 0)/1000:.2f} s"),
     ("`stop` received after the restart", lambda s, m: f"{s.get('storm_stops', 0)}"),
     ("members told their partner's session again", lambda s, m: f"{s.get('storm_know_partner', 0)}"),
+    ("members whose socket was lost again after they were back", lambda s, m: f"{s.get('storm_lost_again', 0)}"),
+    ("members with a connect that failed after its join was sent", lambda s, m: f"{s.get('storm_join_failed', 0)}"),
     ("restarted server's CPU time until all were back", lambda s, m: f"{m.get('cpu_s', 0)} s"),
     ("connections refused by a full accept queue (SYN retried later)", lambda s, m: f"{m.get('listen_overflows', 0)}"),
     ("server RSS before the kill", lambda s, m: f"{m['rss_before_kb']/1024:.0f} MiB"),

@@ -9,6 +9,8 @@
 #   scripts/bench-turn.sh                 # about 6 minutes
 #   QUICK=1 scripts/bench-turn.sh         # two light loads, printed, docs untouched
 #   LOADS="40:1 80:1" ROUNDS=3 scripts/bench-turn.sh
+#   BASE=main ROUNDS=3 scripts/bench-turn.sh   # before/after: duet built from
+#                                             # git revision BASE runs too
 #
 # LOADS are sessions:interval_ms pairs; each session sends MESSAGES packets.
 # ROUNDS repeats every load (servers alternating); the report shows each one's
@@ -17,6 +19,10 @@
 # bandwidth cap and quotas off (coturn has none by default, and uclient uses one
 # username from one address for every session). RESULTS=DIR keeps the JSON
 # (scripts/capacity.sh reads it); SERVERS="coturn duet" limits the servers.
+# Loss is split by where the kernel dropped the datagrams: each server's own
+# UDP sockets are sampled every second (`ss -uamp`, the drop counter of each
+# socket, its highest value kept), so a loss not counted there happened at the
+# generator's sockets or was never sent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +30,8 @@ LOADS=${LOADS:-20:2 40:2 40:1 60:1 80:1 100:1}
 MESSAGES=${MESSAGES:-3000}
 ROUNDS=${ROUNDS:-1}
 SERVERS=${SERVERS:-coturn duet}
+BASE=${BASE:-}
+if [ -n "$BASE" ] && [[ " $SERVERS " != *" duet-base "* ]]; then SERVERS="${SERVERS/coturn/coturn duet-base}"; fi
 OUT=${OUT:-docs/benchmarks.md}
 if [ -n "${QUICK:-}" ]; then
   LOADS="10:2 20:1" MESSAGES=1000
@@ -43,6 +51,13 @@ trap cleanup EXIT
 ulimit -n "$(ulimit -Hn)"
 
 go build -o "$work/duet" ./cmd/duet
+base_desc=""
+if [ -n "$BASE" ]; then
+  base_desc="$(git rev-parse --short "$BASE")"
+  mkdir -p "$work/base"
+  git archive "$BASE" | tar -x -C "$work/base"
+  (cd "$work/base" && go build -o "$work/duet-base" ./cmd/duet)
+fi
 srv=(nice) gen=(nice)
 if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then srv=(nice taskset -c 0) gen=(nice taskset -c 1); fi
 secret="$(head -c 24 /dev/urandom | base64 | tr -d '/+=')"
@@ -57,8 +72,8 @@ start() {
         --min-port 40000 --max-port 49999 --use-auth-secret --static-auth-secret "$secret" --realm duet \
         --no-tls --no-dtls --allow-loopback-peers --no-cli --simple-log --log-file "$work/coturn.log" \
         --userdb "$work/turndb" --pidfile "$work/coturn.pid" >/dev/null 2>&1 & ;;
-    duet)
-      "${srv[@]}" "$work/duet" --listen 127.0.0.1:0 --log-format json --log-level warn --turn-enabled \
+    duet|duet-base)
+      "${srv[@]}" "$work/$1" --listen 127.0.0.1:0 --log-format json --log-level warn --turn-enabled \
         --turn-listen "127.0.0.1:$PORT" --turn-secret "$secret" --turn-public-ip 127.0.0.1 \
         --turn-relay-address 127.0.0.1 --turn-relay-port-min 50000 --turn-relay-port-max 59999 \
         --turn-allow-private-peers --turn-bandwidth 0 --turn-user-quota 0 --turn-ip-quota 0 \
@@ -74,18 +89,47 @@ start() {
 }
 stop() { kill "$srvpid" 2>/dev/null || true; wait "$srvpid" 2>/dev/null || true; srvpid=""; }
 
+# drops PID OUT: every second until PID ends, the kernel's drop counter of
+# each of PID's UDP sockets (by inode), keeping each one's highest; writes
+# their sum to OUT (sockets closed between samples lose what they dropped
+# since the last one).
+drops() {
+  python3 - "$1" "$2" <<'PY' &
+import os, re, subprocess, sys, time
+pid, out = sys.argv[1], sys.argv[2]
+seen = {}
+while os.path.exists(f"/proc/{pid}"):
+    try:
+        t = subprocess.run(["ss", "-H", "-uamep"], capture_output=True, text=True, timeout=5).stdout
+    except Exception:
+        t = ""
+    for block in re.split(r"\n(?=\S)", t):
+        if f"pid={pid}," not in block:
+            continue
+        ino, d = re.search(r"ino:(\d+)", block), re.search(r"skmem:\([^)]*,d(\d+)\)", block)
+        if ino and d:
+            seen[ino.group(1)] = max(seen.get(ino.group(1), 0), int(d.group(1)))
+    open(out, "w").write(str(sum(seen.values())))
+    time.sleep(1)
+PY
+  dropper=$!
+}
+
 # run SERVER SESSIONS INTERVAL ROUND
 run() {
   local server="$1" m="$2" z="$3" r="$4"
   start "$server"
   local t0; t0="$(cpu_ticks "$srvpid")"
+  echo 0 >"$work/drops"
+  drops "$srvpid" "$work/drops"
   "${gen[@]}" turnutils_uclient -y -c -m "$m" -n "$MESSAGES" -l 1200 -z "$z" -W "$secret" -u bench \
     -p "$PORT" 127.0.0.1 >"$work/uc.txt" 2>&1 || true
   local t1; t1="$(cpu_ticks "$srvpid")"
   stop
-  python3 - "$work/uc.txt" "$server" "$m" "$z" "$MESSAGES" "$((t1 - t0))" "$r" >"$results/turn-$server-$m-$z-r$r.json" <<'PY'
+  wait "$dropper" 2>/dev/null || true
+  python3 - "$work/uc.txt" "$server" "$m" "$z" "$MESSAGES" "$((t1 - t0))" "$r" "$(cat "$work/drops")" "$(cut -d' ' -f1 /proc/loadavg)" >"$results/turn-$server-$m-$z-r$r.json" <<'PY'
 import json, re, sys
-path, server, m, z, n, ticks, r = sys.argv[1:8]
+path, server, m, z, n, ticks, r, drops, load = sys.argv[1:10]
 t = open(path).read()
 sent = recv = 0
 for a, b in re.findall(r"tot_send_msgs=(\d+), tot_recv_msgs=(\d+)", t):
@@ -97,7 +141,8 @@ d = {"server": server, "sessions": int(m), "interval_ms": int(z), "messages": in
      "round": int(r), "sent": sent, "received": recv, "cpu_s": cpu,
      "loss_pct": float(lost[-1][1]) if lost else None, "rtt_ms": float(rtt[-1]) if rtt else None,
      "cpu_per_packet_us": cpu / sent * 1e6 if sent else None,
-     "cpu_per_delivered_us": cpu / recv * 1e6 if recv else None}
+     "cpu_per_delivered_us": cpu / recv * 1e6 if recv else None,
+     "server_socket_drops": int(drops), "load": float(load)}
 print(json.dumps(d))
 PY
   echo "$server m=$m z=$z round $r: $(cat "$results/turn-$server-$m-$z-r$r.json")" >&2
@@ -117,9 +162,13 @@ done
   echo "net.core.rmem_max $(sysctl -n net.core.rmem_max), wmem_max $(sysctl -n net.core.wmem_max)"
   echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$work/machine.txt"
-python3 - "$results" "$LOADS" "$ROUNDS" "$MESSAGES" "$work/machine.txt" >"$work/section.md" <<'PY'
-import json, os, sys
+python3 - "$results" "$LOADS" "$ROUNDS" "$MESSAGES" "$work/machine.txt" "$SERVERS" "$base_desc" >"$work/section.md" <<'PY'
+import json, sys
 res, loads, rounds, n, machine = sys.argv[1], sys.argv[2].split(), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+servers, base = sys.argv[6].split(), sys.argv[7]
+name = {"coturn": "coturn", "duet": "duet", "duet-base": f"duet before ({base})"}
+if base:
+    name["duet"] = "duet after"
 def med(server, m, z):
     runs = []
     for r in range(1, rounds + 1):
@@ -132,35 +181,63 @@ def med(server, m, z):
     if not runs:
         return None
     runs.sort(key=lambda d: d.get("cpu_per_delivered_us") or 1e9)
-    x = runs[len(runs) // 2]
+    x = dict(runs[len(runs) // 2])
     x["all"] = runs
     return x
 print("<!-- turn:begin (scripts/bench-turn.sh writes this section) -->")
 print("### TURN relay: duet's embedded server and coturn")
 print()
-print(f"Generated by `scripts/bench-turn.sh` (ROUNDS={rounds}, {n} packets per session): coturn's `turnutils_uclient -y`")
+print(f"Generated by `{'BASE=' + base + ' ' if base else ''}ROUNDS={rounds} scripts/bench-turn.sh` ({n} packets per session): coturn's `turnutils_uclient -y`")
 print("(client-to-client relays through the server, 1,200-byte packets at the given interval per session) against")
 print("each server on one core (CPU 0, `nice`), uclient on the other. Packets are those the clients sent; each is")
 print("relayed from its sender's allocation to its receiver's. CPU is the server's user and system time over the run,")
-print(f"from /proc{'; the median round of ' + str(rounds) + ' by CPU per packet' if rounds > 1 else ''}. duet ran with its bandwidth cap and quotas off.")
+print(f"from /proc{'; the median round of ' + str(rounds) + ' by CPU per delivered packet, with every round in brackets' if rounds > 1 else ''}. duet ran with its bandwidth cap and quotas off.")
+if base:
+    print(f"\"duet before\" is duet built from {base}, run in the same rounds as the others.")
 print("```")
 print(open(machine).read().strip())
 print("```")
 print()
-print("CPU per packet is given per packet sent and per packet delivered: a server that drops a packet at its socket")
-print("spends nothing on it, so when the losses differ the second is the fair one.")
+print("CPU per packet is per packet delivered: a server that drops a packet at its socket spends nothing on it.")
+print("Loss is what uclient reports; \"at the server\" is the part the kernel dropped at the server's own sockets")
+print("(the rest was lost at the generator's sockets, which share CPU 1 with everything else on the machine).")
 print()
-print("| load | packets sent | coturn: CPU-s / loss | duet: CPU-s / loss | µs per packet sent: coturn / duet | µs per packet delivered: coturn / duet | duet / coturn (delivered) |")
-print("|---|---|---|---|---|---|---|")
+cols = [s for s in servers]
+hdr = "| load | packets sent | " + " | ".join(f"{name.get(s, s)}: µs per packet delivered" for s in cols) + " | " + " | ".join(f"{name.get(s, s)}: loss (at the server)" for s in cols)
+ratios = [s for s in cols if s != "coturn"] if "coturn" in cols else []
+hdr += "".join(f" | {name.get(s, s)} / coturn" for s in ratios) + " |"
+print(hdr)
+print("|" + "---|" * (2 + 2 * len(cols) + len(ratios)))
 for l in loads:
     m, z = l.split(":")
-    c, d = med("coturn", m, z), med("duet", m, z)
-    pk = (c or d or {}).get("sent", 0)
-    cell = lambda x: f"{x['cpu_s']:.2f} / {x['loss_pct']:.2f} %" if x and x.get("loss_pct") is not None else "—"
-    us = lambda x, k: f"{x[k]:.1f}" if x and x.get(k) else "—"
-    ratio = f"{d['cpu_per_delivered_us'] / c['cpu_per_delivered_us']:.2f}×" if c and d and c.get("cpu_per_delivered_us") and d.get("cpu_per_delivered_us") else "—"
-    print(f"| {m} sessions, {z} ms | {pk:,} | {cell(c)} | {cell(d)} | {us(c, 'cpu_per_packet_us')} / {us(d, 'cpu_per_packet_us')} | {us(c, 'cpu_per_delivered_us')} / {us(d, 'cpu_per_delivered_us')} | {ratio} |")
+    meds = {s: med(s, m, z) for s in cols}
+    pk = next((x["sent"] for x in meds.values() if x), 0)
+    def us(x):
+        if not x:
+            return "—"
+        every = ", ".join(f"{d['cpu_per_delivered_us']:.1f}" for d in sorted(x["all"], key=lambda d: d["round"]))
+        return f"{x['cpu_per_delivered_us']:.1f}" + (f" ({every})" if rounds > 1 else "")
+    def loss(x):
+        if not x or x.get("loss_pct") is None:
+            return "—"
+        every = ", ".join(f"{d['loss_pct']:.2f} ({d.get('server_socket_drops', 0) / d['sent'] * 100:.2f})" for d in sorted(x["all"], key=lambda d: d["round"]))
+        return every + " %"
+    row = f"| {m} sessions, {z} ms | {pk:,} | " + " | ".join(us(meds[s]) for s in cols) + " | " + " | ".join(loss(meds[s]) for s in cols)
+    c = meds.get("coturn")
+    for s in ratios:
+        d = meds[s]
+        row += f" | {d['cpu_per_delivered_us'] / c['cpu_per_delivered_us']:.2f}×" if c and d else " | —"
+    print(row + " |")
 print()
+loads_seen = []
+for l in loads:
+    m, z = l.split(":")
+    for srv in cols:
+        x = med(srv, m, z)
+        loads_seen += [d["load"] for d in (x["all"] if x else []) if d.get("load") is not None]
+if loads_seen:
+    print(f"The machine's load average (1 min) at the end of each run: {min(loads_seen):.2f} to {max(loads_seen):.2f}.")
+    print()
 print("<!-- turn:end -->")
 PY
 if [ "$OUT" = /dev/stdout ] || [ ! -f "$OUT" ]; then

@@ -89,17 +89,33 @@ func (g *gate) Accept() (net.Conn, error) {
 // client for longer than stale.
 func (g *gate) expire() {
 	cut := time.Now().Add(-g.stale).UnixNano()
+	g.closeStale(g.staleConns(cut), cut)
+}
+
+// staleConns are the connections whose server has waited for their client
+// since before cut.
+func (g *gate) staleConns(cut int64) []*gateConn {
 	var old []*gateConn
 	g.mu.Lock()
+	defer g.mu.Unlock()
 	for c := range g.held {
 		if w := c.waiting.Load(); w != 0 && w < cut {
 			old = append(old, c)
 		}
 	}
-	g.mu.Unlock()
+	return old
+}
+
+// closeStale closes those of old that are still stale: each is checked
+// again as it is closed, because between the look and the close its
+// client may have sent what its server waited for and the connection
+// have left the gate, upgraded — in a storm the accepting goroutine that
+// expires connections can wait a long time for the CPU. Closing it then
+// killed a socket that had joined (its next write failed and its seat was
+// held until its grace ran out: its partner got stop).
+func (g *gate) closeStale(old []*gateConn, cut int64) {
 	for _, c := range old {
-		c.Conn.Close() // its handshake or request fails; the server lets go of it
-		c.release()
+		c.expireIfStale(cut)
 	}
 }
 
@@ -136,9 +152,13 @@ func (g *gate) connState(c net.Conn, st http.ConnState) {
 type gateConn struct {
 	net.Conn
 	g       *gate
-	once    sync.Once
 	waiting atomic.Int64 // unix ns since a read has waited for the client; 0: none waits
-	left    atomic.Bool  // released: a socket now, no longer watched
+
+	// mu orders leaving the gate (release) and being closed for staleness
+	// (expireIfStale): a connection that has left is never closed by the
+	// gate, and one the gate closed leaves it closed.
+	mu   sync.Mutex
+	left atomic.Bool // released: a socket now, no longer watched
 }
 
 // Read notes how long the server waits for the client.
@@ -153,13 +173,35 @@ func (c *gateConn) Read(p []byte) (int, error) {
 }
 
 func (c *gateConn) release() {
-	c.once.Do(func() {
-		c.left.Store(true)
-		c.g.mu.Lock()
-		delete(c.g.held, c)
-		c.g.mu.Unlock()
-		<-c.g.slots
-	})
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.leaveLocked()
+}
+
+// leaveLocked frees c's place, once. The caller holds c.mu.
+func (c *gateConn) leaveLocked() {
+	if c.left.Load() {
+		return
+	}
+	c.left.Store(true)
+	c.g.mu.Lock()
+	delete(c.g.held, c)
+	c.g.mu.Unlock()
+	<-c.g.slots
+}
+
+// expireIfStale closes c if it still holds its place and its server still
+// waits for it since before cut: its handshake or request fails, and the
+// server lets go of it. It reports whether it did.
+func (c *gateConn) expireIfStale(cut int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if w := c.waiting.Load(); c.left.Load() || w == 0 || w >= cut {
+		return false
+	}
+	c.Conn.Close()
+	c.leaveLocked()
+	return true
 }
 
 // NetConn is the accepted connection.

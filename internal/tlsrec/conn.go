@@ -174,6 +174,35 @@ func (c *Conn) Close() error {
 	return c.raw.Close()
 }
 
+// ErrWriteBusy is CloseWrite's answer while a Write is in progress.
+var ErrWriteBusy = errors.New("tlsrec: a write is in progress")
+
+// CloseWrite ends the write side: close_notify, then a FIN on the socket,
+// while reading goes on. A server that gives up on a broken stream says so
+// this way and drains what the peer still sends, rather than closing at
+// once and answering the peer's bytes in flight with a reset (which can
+// destroy what it sent last before the peer reads it). It does not wait:
+// the alert is dropped if the socket has no room for it, and while a Write
+// is in progress (its record half sent) it does nothing and returns
+// ErrWriteBusy. Writes after it fail.
+func (c *Conn) CloseWrite() error {
+	if !c.wmu.TryLock() {
+		return ErrWriteBusy
+	}
+	defer c.wmu.Unlock()
+	if c.closed {
+		return net.ErrClosed
+	}
+	if c.werr == nil {
+		c.sendAlertNow(alertLevelWarn, alertCloseNotify)
+	}
+	cw, ok := c.raw.(interface{ CloseWrite() error })
+	if !ok {
+		return ErrUnsupported
+	}
+	return cw.CloseWrite()
+}
+
 // sendAlertNow writes an alert record in one non-blocking write, dropping
 // it if the socket would block. The caller holds wmu.
 func (c *Conn) sendAlertNow(level, desc byte) {

@@ -307,6 +307,33 @@ func TestCloseAndEOF(t *testing.T) {
 			t.Fatalf("client read %q %v (want bye and a clean EOF)", got, err)
 		}
 	})
+	t.Run("CloseWrite: close_notify and a FIN, reading goes on", func(t *testing.T) {
+		u := exchange(t, serverConf(t), clientConf(), "", false, 4096)
+		c, _ := u.takeOver(t, NewPool())
+		defer c.Close()
+		c.Write([]byte("last words"))
+		if err := c.CloseWrite(); err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(u.client)
+		if err != nil || string(got) != "last words" {
+			t.Fatalf("client read %q %v (want the data and a clean EOF)", got, err)
+		}
+		// The socket's write side is shut too: nothing follows close_notify.
+		u.gate.Conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if n, err := u.gate.Conn.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+			t.Fatalf("after close_notify the socket gave %d bytes, %v; want a FIN", n, err)
+		}
+		if _, err := c.Write([]byte("more")); err == nil {
+			t.Fatal("a write after CloseWrite succeeded")
+		}
+		u.client.Write([]byte("late"))
+		u.client.Close()
+		got, err = readN(c, 5, 10)
+		if string(got) != "late" || err != io.EOF {
+			t.Fatalf("server read %q %v after CloseWrite (want the peer's bytes, then EOF)", got, err)
+		}
+	})
 	t.Run("close_notify from the client", func(t *testing.T) {
 		u := exchange(t, serverConf(t), clientConf(), "", false, 4096)
 		c, _ := u.takeOver(t, NewPool())
