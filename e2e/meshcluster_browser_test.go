@@ -119,21 +119,7 @@ func TestGroupAcrossNodes(t *testing.T) {
 	for _, tab := range tabs {
 		evalJS[bool](t, tab, watch)
 	}
-	watchFor(t, tabs, 5*time.Second) // a stretch without any fault, to measure the machine
-	baseline := 0.0
-	for k, tab := range tabs {
-		s := evalJS[string](t, tab, "gwatch.read()")
-		var rep map[string]struct{ Max float64 }
-		json.Unmarshal([]byte(s), &rep)
-		for _, r := range rep {
-			baseline = max(baseline, r.Max)
-		}
-		t.Logf("baseline: %s: %s", names[k], s)
-	}
-	measurable := baseline <= float64(maxRestartGap.Milliseconds())
-	if !measurable {
-		t.Logf("without any fault a tile's video already paused %.0f ms: the pauses are logged, not asserted", baseline)
-	}
+	measurable := groupMeasurable(t, tabs, names)
 
 	moved := map[int]int{} // tab → times moved
 	for i, step := range []struct {
