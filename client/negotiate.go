@@ -139,7 +139,9 @@ func (p *Peer) negotiate(s *Session) {
 	if err := p.makeOffer(s, restart); err != nil {
 		p.log.Warn("renegotiation failed", "err", err)
 		p.endSession(err)
+		return
 	}
+	s.restartOut = restart
 }
 
 func (p *Peer) makeOffer(s *Session, iceRestart bool) error {
@@ -194,7 +196,7 @@ func (p *Peer) answer(sdp string) error {
 		if s.inflightRestart && s.restartWhy == "" {
 			s.restartWhy = "restart offer rolled back"
 		}
-		s.inflight, s.inflightRestart = nil, false
+		s.inflight, s.inflightRestart, s.restartOut = nil, false, false
 		// What our offer carried is checked again once we are stable
 		// (below): the partner's offer may already carry it, or not.
 	}
@@ -239,6 +241,7 @@ func (p *Peer) setAnswer(sdp string) error {
 		return err
 	}
 	s.remoteFP = fingerprint(sdp)
+	s.restartOut = false
 	p.flushPending(s)
 	s.releaseHeld()
 	p.negotiate(s)

@@ -111,6 +111,10 @@ func (p *Peer) resync(s *Session) {
 	turn := p.turnSuspect
 	p.turnSuspect = false
 	switch {
+	case s.restartOut:
+		// Our restart's offer went out again above: a new restart now
+		// would replace it, and the answer already on its way to it would
+		// be ignored (the retry timer still covers a restart that fails).
 	case s.pc.ConnectionState() != webrtc.PeerConnectionStateConnected:
 		p.wantRestart(s, "rejoined while not connected")
 	case turn && s.offerer:

@@ -43,14 +43,17 @@ type Session struct {
 	// answer (negotiate.go).
 	inflight        *webrtc.SessionDescription
 	inflightRestart bool
-	helloSent       bool
-	needed          bool                                  // pion said negotiationneeded
-	restartWhy      string                                // an ICE restart is wanted, and why
-	restarts        int                                   // ICE restarts since the connection was last up
-	nextMid         int                                   // the number of the polite side's next own mid
-	held            map[*webrtc.RTPTransceiver]*heldTrack // tracks held back (hold.go)
-	everConnected   bool
-	grace, retry    *time.Timer // ICE restart after "disconnected"; next restart attempt
+	// restartOut: our ICE restart offer waits for its answer (either
+	// side); resync sends that offer again rather than a new restart.
+	restartOut    bool
+	helloSent     bool
+	needed        bool                                  // pion said negotiationneeded
+	restartWhy    string                                // an ICE restart is wanted, and why
+	restarts      int                                   // ICE restarts since the connection was last up
+	nextMid       int                                   // the number of the polite side's next own mid
+	held          map[*webrtc.RTPTransceiver]*heldTrack // tracks held back (hold.go)
+	everConnected bool
+	grace, retry  *time.Timer // ICE restart after "disconnected"; next restart attempt
 
 	mu    sync.Mutex
 	dc    *webrtc.DataChannel
