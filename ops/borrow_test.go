@@ -1,20 +1,15 @@
 package ops_test
 
 import (
-	"context"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/duet-rtc/duet/cluster"
 	"github.com/duet-rtc/duet/internal/testkit/hookrecv"
+	"github.com/duet-rtc/duet/internal/testkit/opsnodes"
 	"github.com/duet-rtc/duet/internal/testkit/testserver"
 	"github.com/duet-rtc/duet/internal/testkit/wstest"
-	"github.com/duet-rtc/duet/ops"
-	"github.com/duet-rtc/duet/server"
 )
 
 func TestMain(m *testing.M) { testserver.VerifyTestMain(m) }
@@ -51,36 +46,7 @@ func testWebhookRoomIsNotBorrowed(t *testing.T, clustered bool) {
 	c := testserver.Config()
 	c.WebhookURLs, c.WebhookSecret = []string{recv.URL}, hookSecret
 	c.ReconnectGrace = time.Minute
-	var opts server.Options
-	reg := prometheus.NewRegistry()
-	opts.Registry = reg
-	if clustered {
-		nats, err := cluster.StartEmbedded(cluster.EmbeddedOptions{StoreDir: t.TempDir()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(nats.Shutdown)
-		cl, err := cluster.New(context.Background(), cluster.Options{
-			URL: nats.URL(), NodeID: "n1", ProbeTimeout: c.ProbeTimeout, Registerer: reg, MemoryStorage: true,
-			ReconnectGrace: c.ReconnectGrace, HoldBytes: server.HoldBytes(c),
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(cl.Close)
-		opts.Rooms = cl
-	}
-	x, err := ops.Setup(ops.Options{Config: c, Registry: reg}, &opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		x.Close(ctx)
-	})
-	srv := testserver.Start(t, c, opts)
-	x.Attach(srv.Server)
+	srv := opsnodes.Start(t, 1, c, opsnodes.Options{Clustered: clustered})[0]
 
 	// Four joins elsewhere keep the sender's four workers waiting at the gate.
 	rooms := map[string]bool{"victim-room": true}

@@ -26,14 +26,17 @@ type Options struct {
 	Authz *auth.Authorizer
 	// Mount adds HTTP handlers (the demo page, say).
 	Mount func(*http.ServeMux)
+	// Clustered runs the cluster backend even for one node.
+	Clustered bool
 }
 
 // Start runs n nodes of configuration c, named n1, n2 …, clustered when
-// n > 1; everything stops when the test ends.
+// n > 1 or o.Clustered; everything stops when the test ends.
 func Start(t testing.TB, n int, c config.Config, o Options) []*testserver.Server {
 	t.Helper()
+	clustered := n > 1 || o.Clustered
 	var url string
-	if n > 1 {
+	if clustered {
 		nats, err := cluster.StartEmbedded(cluster.EmbeddedOptions{StoreDir: t.TempDir()})
 		if err != nil {
 			t.Fatal(err)
@@ -50,7 +53,7 @@ func Start(t testing.TB, n int, c config.Config, o Options) []*testserver.Server
 		if o.Authz != nil {
 			opts.Authorizer, oo.Tokens, oo.Subscribers = o.Authz, o.Authz, o.Authz
 		}
-		if n > 1 {
+		if clustered {
 			cl, err := cluster.New(context.Background(), cluster.Options{
 				URL: url, NodeID: id, ProbeTimeout: c.ProbeTimeout, Registerer: reg, MemoryStorage: true,
 				ReconnectGrace: c.ReconnectGrace, HoldBytes: server.HoldBytes(c),
