@@ -87,15 +87,7 @@ func TestGroupAcrossNodes(t *testing.T) {
 	}
 	chatAll := func(from int, text string) {
 		t.Helper()
-		if _, err := chromedp.Run(tabs[from], chromedp.Evaluate[any](fmt.Sprintf(
-			`document.getElementById('chat-input').value = %q, document.getElementById('chat-form').requestSubmit(), 1`, text))); err != nil {
-			t.Fatal(err)
-		}
-		for i, tab := range tabs {
-			if i != from {
-				wait(tab, fmt.Sprintf(`duetGroup.messages.some((m) => m.who === %q && m.text === %q)`, names[from], text))
-			}
-		}
+		groupChat(t, tabs, names, wait, from, text)
 		fromID := evalJS[string](t, tabs[from], `duetGroup.id`)
 		if sessions[fromID].Session == nil {
 			t.Fatalf("go peer: no session with %s", names[from])

@@ -33,6 +33,21 @@ const groupWatchJS = `(() => {
   return true;
 })()`
 
+// groupChat sends text from tab from through the group page's chat and
+// waits until every other tab shows it under the sender's name.
+func groupChat(t *testing.T, tabs []context.Context, names []string, wait func(context.Context, string), from int, text string) {
+	t.Helper()
+	if _, err := chromedp.Run(tabs[from], chromedp.Evaluate[any](fmt.Sprintf(
+		`document.getElementById('chat-input').value = %q, document.getElementById('chat-form').requestSubmit(), 1`, text))); err != nil {
+		t.Fatal(err)
+	}
+	for i, tab := range tabs {
+		if i != from {
+			wait(tab, fmt.Sprintf(`duetGroup.messages.some((m) => m.who === %q && m.text === %q)`, names[from], text))
+		}
+	}
+}
+
 // groupMeasurable measures the tabs' tiles over a stretch without any
 // fault and reports whether the machine presents frames often enough for
 // the restart bar to mean anything: four tabs decoding three videos each
@@ -115,15 +130,7 @@ func TestGroupSurvivesServerRestart(t *testing.T) {
 	}
 	chatAll := func(from int, text string) {
 		t.Helper()
-		if _, err := chromedp.Run(tabs[from], chromedp.Evaluate[any](fmt.Sprintf(
-			`document.getElementById('chat-input').value = %q, document.getElementById('chat-form').requestSubmit(), 1`, text))); err != nil {
-			t.Fatal(err)
-		}
-		for i, tab := range tabs {
-			if i != from {
-				wait(tab, fmt.Sprintf(`duetGroup.messages.some((m) => m.who === %q && m.text === %q)`, names[from], text))
-			}
-		}
+		groupChat(t, tabs, names, wait, from, text)
 	}
 	chatAll(0, "hello everyone")
 	for _, tab := range tabs {
