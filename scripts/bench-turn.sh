@@ -20,8 +20,9 @@
 # username from one address for every session). RESULTS=DIR keeps the JSON
 # (scripts/capacity.sh reads it); SERVERS="coturn duet" limits the servers.
 # Loss is split by where the kernel dropped the datagrams: each server's own
-# UDP sockets are sampled every second (`ss -uamp`, the drop counter of each
-# socket, its highest value kept), so a loss not counted there happened at the
+# UDP sockets are sampled every second (`ss -uamp`, the drop counter of
+# each socket, its highest value kept; the JSON splits the listening socket's
+# from the relay sockets'), so a loss not counted there happened at the
 # generator's sockets or was never sent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -89,15 +90,18 @@ start() {
 }
 stop() { kill "$srvpid" 2>/dev/null || true; wait "$srvpid" 2>/dev/null || true; srvpid=""; }
 
-# drops PID OUT: every second until PID ends, the kernel's drop counter of
-# each of PID's UDP sockets (by inode), keeping each one's highest; writes
-# their sum to OUT (sockets closed between samples lose what they dropped
-# since the last one).
+# drops PID PORT OUT: every second until PID ends, the kernel's drop counter
+# of each of PID's UDP sockets (by inode), keeping each one's highest; writes
+# {"listen": drops at the listening socket (PORT), "relay": at the relay
+# sockets, "first_s": seconds from the start to the first drop, "sockets": how
+# many were seen, "listen_rb": the listening socket's receive buffer} to OUT
+# (sockets closed between samples lose what they dropped since the last
+# one). It runs on the generator's core, so that it never takes the server's.
 drops() {
-  python3 - "$1" "$2" <<'PY' &
-import os, re, subprocess, sys, time
-pid, out = sys.argv[1], sys.argv[2]
-seen = {}
+  "${gen[@]}" python3 - "$1" "$2" "$3" <<'PY' &
+import json, os, re, subprocess, sys, time
+pid, port, out = sys.argv[1], sys.argv[2], sys.argv[3]
+seen, listen, first, t0, listen_rb = {}, set(), None, time.monotonic(), 0
 while os.path.exists(f"/proc/{pid}"):
     try:
         t = subprocess.run(["ss", "-H", "-uamep"], capture_output=True, text=True, timeout=5).stdout
@@ -109,7 +113,16 @@ while os.path.exists(f"/proc/{pid}"):
         ino, d = re.search(r"ino:(\d+)", block), re.search(r"skmem:\([^)]*,d(\d+)\)", block)
         if ino and d:
             seen[ino.group(1)] = max(seen.get(ino.group(1), 0), int(d.group(1)))
-    open(out, "w").write(str(sum(seen.values())))
+            local = block.split()[3] if len(block.split()) > 3 else ""
+            if local.endswith(":" + port):
+                listen.add(ino.group(1))
+                rb = re.search(r"skmem:\([^)]*,rb(\d+)", block)
+                if rb:
+                    listen_rb = max(listen_rb, int(rb.group(1)))
+    if first is None and any(seen.values()):
+        first = round(time.monotonic() - t0, 2)
+    l = sum(v for k, v in seen.items() if k in listen)
+    json.dump({"listen": l, "relay": sum(seen.values()) - l, "first_s": first, "sockets": len(seen), "listen_rb": listen_rb}, open(out, "w"))
     time.sleep(1)
 PY
   dropper=$!
@@ -120,8 +133,8 @@ run() {
   local server="$1" m="$2" z="$3" r="$4"
   start "$server"
   local t0; t0="$(cpu_ticks "$srvpid")"
-  echo 0 >"$work/drops"
-  drops "$srvpid" "$work/drops"
+  echo '{"listen": 0, "relay": 0}' >"$work/drops"
+  drops "$srvpid" "$PORT" "$work/drops"
   "${gen[@]}" turnutils_uclient -y -c -m "$m" -n "$MESSAGES" -l 1200 -z "$z" -W "$secret" -u bench \
     -p "$PORT" 127.0.0.1 >"$work/uc.txt" 2>&1 || true
   local t1; t1="$(cpu_ticks "$srvpid")"
@@ -130,19 +143,25 @@ run() {
   python3 - "$work/uc.txt" "$server" "$m" "$z" "$MESSAGES" "$((t1 - t0))" "$r" "$(cat "$work/drops")" "$(cut -d' ' -f1 /proc/loadavg)" >"$results/turn-$server-$m-$z-r$r.json" <<'PY'
 import json, re, sys
 path, server, m, z, n, ticks, r, drops, load = sys.argv[1:10]
+drops = json.loads(drops)
 t = open(path).read()
 sent = recv = 0
 for a, b in re.findall(r"tot_send_msgs=(\d+), tot_recv_msgs=(\d+)", t):
     sent, recv = int(a), int(b)
 lost = re.findall(r"Total lost packets (\d+) \(([\d.]+)%\)", t)
 rtt = re.findall(r"Average round trip delay ([\d.]+) ms", t)
+tx = re.findall(r"Total transmit time is (\d+)", t)
 cpu = int(ticks) / 100
 d = {"server": server, "sessions": int(m), "interval_ms": int(z), "messages": int(n), "packet_bytes": 1200,
      "round": int(r), "sent": sent, "received": recv, "cpu_s": cpu,
      "loss_pct": float(lost[-1][1]) if lost else None, "rtt_ms": float(rtt[-1]) if rtt else None,
+     "transmit_s": int(tx[-1]) if tx else None, "sent_per_s": sent / int(tx[-1]) if tx and int(tx[-1]) else None,
      "cpu_per_packet_us": cpu / sent * 1e6 if sent else None,
      "cpu_per_delivered_us": cpu / recv * 1e6 if recv else None,
-     "server_socket_drops": int(drops), "load": float(load)}
+     "server_socket_drops": drops["listen"] + drops["relay"], "listen_socket_drops": drops["listen"],
+     "relay_socket_drops": drops["relay"], "first_drop_s": drops.get("first_s"), "server_sockets": drops.get("sockets"),
+     "listen_socket_rcvbuf": drops.get("listen_rb"),
+     "load": float(load)}
 print(json.dumps(d))
 PY
   echo "$server m=$m z=$z round $r: $(cat "$results/turn-$server-$m-$z-r$r.json")" >&2
@@ -229,6 +248,12 @@ for l in loads:
         row += f" | {d['cpu_per_delivered_us'] / c['cpu_per_delivered_us']:.2f}×" if c and d else " | —"
     print(row + " |")
 print()
+if rounds > 1:
+    print("Rounds in which uclient saw any loss, by load: " + "; ".join(
+        f"{l.split(':')[0]} sessions, {l.split(':')[1]} ms: " + ", ".join(
+            f"{name.get(srv, srv)} {sum(1 for d in (med(srv, *l.split(':')) or {}).get('all', []) if d.get('loss_pct'))} of {len((med(srv, *l.split(':')) or {}).get('all', []))}"
+            for srv in cols) for l in loads) + ".")
+    print()
 loads_seen = []
 for l in loads:
     m, z = l.split(":")
