@@ -16,14 +16,15 @@ import (
 // TestBrokenStreamEndsWithFIN: when the peer's stream can no longer be
 // parsed, the server sends its close frame and, once the peer's next bytes
 // arrive, ends its side with a FIN and reads and drops until the peer
-// closes too — on ws:// and on wss:// (the record layer's CloseWrite). A
+// closes too — on ws:// and on wss:// (the record layer's CloseWrite, and
+// crypto/tls's where the record layer cannot take over: TLS 1.2). A
 // server that closed at once would answer the peer's bytes still in flight
 // with a reset, which can destroy its close frame before the peer reads it.
 func TestBrokenStreamEndsWithFIN(t *testing.T) {
 	for _, k := range []struct {
 		name  string
 		serve func(*testing.T, Options) (*Engine, string, <-chan *recorder)
-	}{{"ws", serve}, {"wss", serveTLS}} {
+	}{{"ws", serve}, {"wss", serveTLS}, {"wss-tls12", serveTLS}} {
 		t.Run(k.name, func(t *testing.T) {
 			_, url, conns := k.serve(t, Options{CloseGrace: 30 * time.Second})
 			addr := url[strings.Index(url, "//")+2:]
@@ -33,8 +34,13 @@ func TestBrokenStreamEndsWithFIN(t *testing.T) {
 			}
 			defer raw.Close()
 			var c net.Conn = raw
-			if k.name == "wss" {
+			switch k.name {
+			case "wss":
 				c = tls.Client(raw, insecure())
+			case "wss-tls12":
+				cfg := insecure()
+				cfg.MaxVersion = tls.VersionTLS12
+				c = tls.Client(raw, cfg)
 			}
 			io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
 				"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
@@ -80,6 +86,12 @@ func TestBrokenStreamEndsWithFIN(t *testing.T) {
 					end = true
 				case <-time.After(20 * time.Millisecond):
 				}
+			}
+			// The socket itself saw the FIN (a read of it ends), also where
+			// crypto/tls sent the close_notify.
+			var one [1]byte
+			if n, err := raw.Read(one[:]); n != 0 || err != io.EOF {
+				t.Fatalf("the server's side did not end with a FIN: read %d, %v", n, err)
 			}
 			// ...and what comes after that is read and dropped, not reset.
 			if _, err := c.Write(maskedText("still on its way")); err != nil {

@@ -1,6 +1,7 @@
 package ws
 
 import (
+	"crypto/tls"
 	"errors"
 	"net"
 	"os"
@@ -194,10 +195,34 @@ func (c *Conn) run() (pooled bool) {
 }
 
 // closeWrite sends a FIN on the socket, if it can say it has no more to
-// write (a TCP or TLS connection).
+// write (a TCP or TLS connection). crypto/tls's CloseWrite sends
+// close_notify and leaves the socket open, so a connection that stayed
+// with crypto/tls (TLS 1.2) then has the write side of the socket under
+// it (under any wrappers, such as tlsrec.Watch) closed too.
 func closeWrite(nc net.Conn) bool {
 	cw, ok := nc.(interface{ CloseWrite() error })
-	return ok && cw.CloseWrite() == nil
+	if !ok || cw.CloseWrite() != nil {
+		return false
+	}
+	tc, ok := nc.(interface {
+		ConnectionState() tls.ConnectionState
+		NetConn() net.Conn
+	})
+	if !ok {
+		return true
+	}
+	for under := tc.NetConn(); under != nil; {
+		if cw, ok := under.(interface{ CloseWrite() error }); ok {
+			cw.CloseWrite()
+			break
+		}
+		u, ok := under.(interface{ NetConn() net.Conn })
+		if !ok {
+			break
+		}
+		under = u.NetConn()
+	}
+	return true // close_notify is out, FIN or not
 }
 
 // busyWindow is how soon after its last park a socket must wake again to
