@@ -370,6 +370,15 @@ func (s *Service) deliver(j job) {
 			info += "; " + r.Subscriber + " (" + r.Type + "): " + r.Result
 		}
 	}
+	// The event is queued (which never waits) before the sender hears the
+	// answer: whoever acts on the answer finds the event already there.
+	if results == nil {
+		results = []DeviceResult{}
+	}
+	s.event("push_sent", j.app, func(b Base) any {
+		return Sent{Base: b, Sender: j.req.Subscriber, Recipients: j.req.To, Topic: j.req.Topic,
+			Delivered: counts[0], Failed: counts[1], Devices: results}
+	})
 	if counts[0] > 0 {
 		s.m.command(cmd, "ok")
 		j.reply(answer(true, cmd, info, &counts))
@@ -380,13 +389,6 @@ func (s *Service) deliver(j job) {
 		}
 		j.reply(answer(false, defNotDelivered, info, &counts))
 	}
-	if results == nil {
-		results = []DeviceResult{}
-	}
-	s.event("push_sent", j.app, func(b Base) any {
-		return Sent{Base: b, Sender: j.req.Subscriber, Recipients: j.req.To, Topic: j.req.Topic,
-			Delivered: counts[0], Failed: counts[1], Devices: results}
-	})
 }
 
 func errText(err error) string {
